@@ -1,0 +1,80 @@
+"""Serve jupyter-mcp-sidecar at <base_url>mcp through jupyter-server-proxy.
+
+jupyter-server-proxy registers two routes per server: ``<base>/<name>/(.*)``,
+which proxies, and ``<base>/<name>``, which only answers GET with a redirect.
+An MCP client POSTing to ``<base>/mcp`` would get 405. So instead of listing
+the sidecar in ``c.ServerProxy.servers`` this extension builds the same
+``ServerProcess`` and registers its proxy handler on both paths, sharing one
+process state: ``<base>/mcp`` and ``<base>/mcp/`` both reach the sidecar's
+``/``. Authentication stays jupyter-server-proxy's (the Jupyter token or login
+cookie); the sidecar listens on a unix socket in a 0700 directory, so nothing
+but this proxy (and the lab's own user) can call it.
+"""
+
+from jupyter_server.utils import url_path_join
+from jupyter_server_proxy.config import ServerProcess
+from traitlets import Float, List, Unicode
+from traitlets.config import Configurable
+
+__version__ = "0.1.0"
+
+
+class MCPSidecar(Configurable):
+    """Settings of the sidecar process (``c.MCPSidecar.<name>``)."""
+
+    command = Unicode(
+        "jupyter-mcp-sidecar",
+        config=True,
+        help="The sidecar executable: a name on PATH or an absolute path.",
+    )
+    args = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help="Extra command-line arguments for the sidecar.",
+    )
+    path = Unicode(
+        "mcp",
+        config=True,
+        help="URL path under the server's base_url where MCP is served.",
+    )
+    timeout = Float(
+        20.0,
+        config=True,
+        help="Seconds to wait for the sidecar to answer its readiness probe.",
+    )
+
+
+def _jupyter_server_extension_points():
+    return [{"module": "jupyter_mcp_sidecar_proxy"}]
+
+
+def _load_jupyter_server_extension(serverapp):
+    cfg = MCPSidecar(parent=serverapp)
+    base_url = serverapp.web_app.settings["base_url"]
+    process = ServerProcess(
+        name=cfg.path,
+        command=[
+            cfg.command,
+            "--listen",
+            "unix:{unix_socket}",
+            "--base-url",
+            "{base_url}",
+            *cfg.args,
+        ],
+        unix_socket=True,
+        timeout=cfg.timeout,
+        launcher_entry={"enabled": False},
+    )
+    handler, kwargs = process.make_proxy_handler()
+    prefix = url_path_join(base_url, cfg.path)
+    # Both routes share `kwargs` (it holds the process state), so they reach
+    # one process. "()" captures the empty proxied path for the bare URL.
+    serverapp.web_app.add_handlers(
+        ".*",
+        [
+            (prefix + "()", handler, kwargs),
+            (url_path_join(prefix, "(.*)"), handler, kwargs),
+        ],
+    )
+    serverapp.log.info("jupyter-mcp-sidecar: MCP served at %s", prefix)

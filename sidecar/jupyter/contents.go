@@ -1,0 +1,88 @@
+package jupyter
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Entry is a Contents API model. Content is the raw JSON content when it was
+// requested: the notebook for "notebook", a list of entries for "directory".
+type Entry struct {
+	Name         string          `json:"name"`
+	Path         string          `json:"path"`
+	Type         string          `json:"type"` // "notebook", "file" or "directory"
+	Format       string          `json:"format,omitempty"`
+	Writable     bool            `json:"writable"`
+	Created      time.Time       `json:"created"`
+	LastModified time.Time       `json:"last_modified"`
+	Size         *int64          `json:"size,omitempty"`
+	Content      json.RawMessage `json:"content,omitempty"`
+}
+
+// Get reads an entry. With content false only the model's metadata comes
+// back (cheap: used to detect concurrent changes).
+func (c *Client) Get(ctx context.Context, path string, content bool) (*Entry, error) {
+	q := url.Values{"content": {"0"}}
+	if content {
+		q.Set("content", "1")
+	}
+	var e Entry
+	if err := c.do(ctx, http.MethodGet, "api/contents/"+escapePath(path), q, nil, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// List returns the entries of a directory.
+func (c *Client) List(ctx context.Context, dir string) ([]Entry, error) {
+	q := url.Values{"content": {"1"}, "type": {"directory"}}
+	var e struct {
+		Content []Entry `json:"content"`
+	}
+	if err := c.do(ctx, http.MethodGet, "api/contents/"+escapePath(dir), q, nil, &e); err != nil {
+		return nil, err
+	}
+	return e.Content, nil
+}
+
+// SaveNotebook writes a notebook (nbformat JSON) to path, creating or
+// replacing it, and returns the new model without content.
+func (c *Client) SaveNotebook(ctx context.Context, path string, nb json.RawMessage) (*Entry, error) {
+	body := map[string]any{"type": "notebook", "format": "json", "content": nb}
+	var e Entry
+	if err := c.do(ctx, http.MethodPut, "api/contents/"+escapePath(path), nil, body, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// KernelSpec describes one installed kernel.
+type KernelSpec struct {
+	Name        string
+	DisplayName string
+	Language    string
+}
+
+// KernelSpecs lists the installed kernels and the server's default one.
+func (c *Client) KernelSpecs(ctx context.Context) (specs []KernelSpec, defaultName string, err error) {
+	var r struct {
+		Default     string `json:"default"`
+		Kernelspecs map[string]struct {
+			Name string `json:"name"`
+			Spec struct {
+				DisplayName string `json:"display_name"`
+				Language    string `json:"language"`
+			} `json:"spec"`
+		} `json:"kernelspecs"`
+	}
+	if err := c.do(ctx, http.MethodGet, "api/kernelspecs", nil, nil, &r); err != nil {
+		return nil, "", err
+	}
+	for name, k := range r.Kernelspecs {
+		specs = append(specs, KernelSpec{Name: name, DisplayName: k.Spec.DisplayName, Language: k.Spec.Language})
+	}
+	return specs, r.Default, nil
+}

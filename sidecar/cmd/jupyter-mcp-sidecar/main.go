@@ -1,0 +1,163 @@
+// Command jupyter-mcp-sidecar serves MCP for the Jupyter server that
+// launched it through jupyter-server-proxy. See the README for the design.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/server"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/tools"
+)
+
+var version = "dev" // set by the build (-ldflags "-X main.version=...")
+
+type config struct {
+	listen         string
+	baseURL        string
+	jupyterURL     string
+	allowOrigins   string
+	sessionTimeout time.Duration
+	logLevel       string
+}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.listen, "listen", "127.0.0.1:8765", `where to serve MCP: "unix:/path/to/socket" or host:port`)
+	flag.StringVar(&cfg.baseURL, "base-url", "/", "the Jupyter server's base URL (jupyter-server-proxy passes {base_url})")
+	flag.StringVar(&cfg.jupyterURL, "jupyter-url", os.Getenv("JUPYTER_MCP_JUPYTER_URL"), "Jupyter server URL with base URL, instead of the parent's runtime file; the token comes from $JUPYTER_TOKEN")
+	flag.StringVar(&cfg.allowOrigins, "allow-origin", os.Getenv("JUPYTER_MCP_ALLOW_ORIGINS"), "comma-separated browser origins allowed to call MCP besides the lab's own")
+	flag.DurationVar(&cfg.sessionTimeout, "session-timeout", 2*time.Hour, "close MCP sessions idle for this long (0: never)")
+	flag.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	showVersion := flag.Bool("version", false, "print the version and exit")
+	flag.Parse()
+	if *showVersion {
+		fmt.Println(version)
+		return
+	}
+
+	log := zerolog.New(os.Stderr).With().Timestamp().Str("component", "jupyter-mcp-sidecar").Logger()
+	if lvl, err := zerolog.ParseLevel(cfg.logLevel); err == nil {
+		log = log.Level(lvl)
+	}
+	if err := run(cfg, log); err != nil {
+		log.Error().Err(err).Msg("fatal")
+		os.Exit(1) // non-zero: jupyter-server-proxy restarts only failed processes
+	}
+}
+
+func run(cfg config, log zerolog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	info, err := findServer(cfg)
+	if err != nil {
+		return err
+	}
+	client, err := jupyter.NewClient(info)
+	if err != nil {
+		return err
+	}
+	if err := client.Status(ctx); err != nil {
+		return fmt.Errorf("cannot use the Jupyter server at %s: %w", info.URL, err)
+	}
+	collab, err := client.CollaborationInstalled(ctx)
+	if err != nil {
+		return err
+	}
+	ln, err := listen(cfg.listen)
+	if err != nil {
+		return err
+	}
+
+	parentGone := watchParent(ctx)
+	srvCtx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-parentGone:
+			cancel(errors.New("the Jupyter server that started the sidecar has exited"))
+		case <-srvCtx.Done():
+		}
+	}()
+
+	t := &tools.Tools{
+		Jupyter:  client,
+		Store:    &tools.Store{Jupyter: client, Collaborative: collab},
+		Sessions: tools.NewSessions(),
+	}
+	var origins []string
+	for _, o := range strings.Split(cfg.allowOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	srv := server.New(server.Config{BaseURL: cfg.baseURL, AllowedOrigins: origins, SessionTimeout: cfg.sessionTimeout, Version: version}, t, log)
+	log.Info().Str("listen", cfg.listen).Str("jupyter", info.URL).Bool("collaboration", collab).Str("version", version).Msg("serving MCP")
+	if err := srv.Serve(srvCtx, ln); err != nil {
+		return err
+	}
+	if cause := context.Cause(srvCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	log.Info().Msg("stopped")
+	return nil
+}
+
+// findServer locates the Jupyter server: the URL given on the command line,
+// or the runtime file of the parent process (jupyter-server-proxy execs the
+// sidecar directly, so the parent is the Jupyter server).
+func findServer(cfg config) (*jupyter.ServerInfo, error) {
+	if cfg.jupyterURL != "" {
+		u := strings.TrimRight(cfg.jupyterURL, "/") + "/"
+		return &jupyter.ServerInfo{URL: u, Token: os.Getenv("JUPYTER_TOKEN")}, nil
+	}
+	dir := jupyter.RuntimeDir(os.Getenv)
+	info, err := jupyter.ReadServerInfo(dir, os.Getppid())
+	if err != nil {
+		return nil, fmt.Errorf("find the Jupyter server (is the sidecar started by jupyter-server-proxy? otherwise pass --jupyter-url): %w", err)
+	}
+	return info, nil
+}
+
+func listen(addr string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		_ = os.Remove(path) // a stale socket from a crashed run
+		return net.Listen("unix", path)
+	}
+	return net.Listen("tcp", addr)
+}
+
+// watchParent closes the returned channel when the parent process exits
+// (the sidecar is then re-parented). Jupyter sends no signal to its
+// children when it is killed.
+func watchParent(ctx context.Context) <-chan struct{} {
+	gone := make(chan struct{})
+	parent := os.Getppid()
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if os.Getppid() != parent {
+					close(gone)
+					return
+				}
+			}
+		}
+	}()
+	return gone
+}

@@ -1,0 +1,193 @@
+// Package server is the sidecar's HTTP face: the MCP Streamable HTTP
+// endpoint behind jupyter-server-proxy, its request policy, logging and
+// graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/rs/zerolog"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/tools"
+)
+
+// Config is what the HTTP layer needs to know.
+type Config struct {
+	// BaseURL is the Jupyter server's base URL ("/" or "/user/alice/"),
+	// used to build public lab URLs.
+	BaseURL string
+	// AllowedOrigins are extra browser origins (scheme://host[:port]) that
+	// may call MCP, besides the lab's own origin.
+	AllowedOrigins []string
+	// SessionTimeout closes MCP sessions idle for that long.
+	SessionTimeout time.Duration
+	Version        string
+}
+
+// Server serves MCP over HTTP.
+type Server struct {
+	cfg Config
+	mcp *mcp.Server
+	log zerolog.Logger
+}
+
+// New builds the MCP server with every tool registered.
+func New(cfg Config, t *tools.Tools, log zerolog.Logger) *Server {
+	s := &Server{cfg: cfg, log: log}
+	s.mcp = mcp.NewServer(
+		&mcp.Implementation{Name: "jupyter-mcp-sidecar", Title: "Jupyter", Version: cfg.Version},
+		&mcp.ServerOptions{
+			Instructions: tools.Instructions,
+			InitializedHandler: func(_ context.Context, req *mcp.InitializedRequest) {
+				// Drop the session's state when it ends.
+				ss := req.Session
+				go func() {
+					_ = ss.Wait()
+					t.Sessions.Forget(ss.ID())
+				}()
+			},
+		})
+	t.Register(s.mcp)
+	s.mcp.AddReceivingMiddleware(s.logToolCalls)
+	return s
+}
+
+// Handler returns the HTTP handler: MCP at "/" (jupyter-server-proxy strips
+// the <base>/mcp prefix), and /healthz.
+func (s *Server) Handler() http.Handler {
+	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp }, &mcp.StreamableHTTPOptions{
+		// Stateful sessions: each MCP session has its own current notebook.
+		// JSON answers to POSTs: jupyter-server-proxy buffers POST responses
+		// anyway, and notifications then travel on the session's GET
+		// stream, which the proxy streams.
+		JSONResponse:   true,
+		SessionTimeout: s.cfg.SessionTimeout,
+		// The go-sdk guard 403s every request whose Host is not loopback,
+		// i.e. every proxied one; originPolicy replaces it.
+		DisableLocalhostProtection: true,
+	})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("/{$}", s.originPolicy(s.publicBase(streamable)))
+	return drainBody(mux)
+}
+
+// drainBody reads what is left of a request body before the response goes
+// out. jupyter-server-proxy sends "Connection: close" and writes the body
+// after the headers; answering early (403, 415) and closing with unread
+// bytes resets the connection, and the proxy turns that into a 500.
+func drainBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { _, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxDrain)) }()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// maxDrain is above the go-sdk's default 4 MiB request limit.
+const maxDrain = 8 << 20
+
+// originPolicy refuses browser requests from other sites. Jupyter has
+// already authenticated the request (token or login cookie) before
+// proxying it, and jupyter-server-proxy skips XSRF checks, so a page on
+// another site must not be able to drive MCP with the user's cookie.
+// Non-browser clients send no Origin and pass.
+func (s *Server) originPolicy(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && !s.originAllowed(origin, r.Host) {
+			http.Error(w, "Forbidden: cross-origin request to MCP; allow the origin with --allow-origin", http.StatusForbidden)
+			return
+		}
+		if origin == "" && r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+			http.Error(w, "Forbidden: cross-site request to MCP", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) originAllowed(origin, host string) bool {
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, host) {
+		return true // same origin as the lab
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if strings.EqualFold(strings.TrimRight(o, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// publicBase tells the tools under which URL the client sees the lab.
+func (s *Server) publicBase(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme := "http"
+		if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
+			scheme = p
+		}
+		r.Header.Set(tools.PublicBaseHeader, scheme+"://"+r.Host+s.cfg.BaseURL)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// logToolCalls writes one line per tool call: tool, session, duration and
+// whether it failed. Arguments and headers are never logged.
+func (s *Server) logToolCalls(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		call, ok := req.(*mcp.CallToolRequest)
+		if !ok {
+			return next(ctx, method, req)
+		}
+		start := time.Now()
+		res, err := next(ctx, method, req)
+		ev := s.log.Info()
+		if err != nil {
+			ev = s.log.Warn().Str("protocol_error", err.Error())
+		} else if r, ok := res.(*mcp.CallToolResult); ok && r.IsError {
+			ev = s.log.Info().Bool("tool_error", true)
+		}
+		ev.Str("tool", call.Params.Name).
+			Str("session", req.GetSession().ID()).
+			Dur("duration", time.Since(start)).
+			Msg("tool call")
+		return res, err
+	}
+}
+
+// Serve answers requests on ln until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-ctx.Done()
+		// Close sessions first: open GET streams would hold Shutdown.
+		for ss := range s.mcp.Sessions() {
+			_ = ss.Close()
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		<-done
+		return nil
+	}
+	return err
+}

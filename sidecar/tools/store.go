@@ -1,0 +1,157 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	pathpkg "path"
+	"sync"
+	"time"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
+)
+
+// Store reads and writes notebooks through the Jupyter Contents API.
+//
+// A write never overwrites a change it has not seen: Update reads the
+// notebook, applies the edit, and before saving checks that the file's
+// last_modified is still the one it read. If the file changed meanwhile
+// (a person saved, another tool wrote) the edit is re-applied to the new
+// content; edits address cells by id, so re-applying is safe.
+type Store struct {
+	Jupyter *jupyter.Client
+	// Collaborative is true when jupyter-collaboration serves notebooks as
+	// shared rooms: a Contents API write would then replace what open
+	// views hold, so writes are refused.
+	Collaborative bool
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+// maxAttempts bounds re-applying an edit to a notebook that keeps changing.
+const maxAttempts = 3
+
+// lock serialises this process's writes to one path.
+func (s *Store) lock(path string) func() {
+	s.mu.Lock()
+	if s.locks == nil {
+		s.locks = map[string]*sync.Mutex{}
+	}
+	l, ok := s.locks[path]
+	if !ok {
+		l = &sync.Mutex{}
+		s.locks[path] = l
+	}
+	s.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// Load reads and parses a notebook.
+func (s *Store) Load(ctx context.Context, path string) (*notebook.Notebook, *jupyter.Entry, error) {
+	e, err := s.Jupyter.Get(ctx, path, true)
+	if err != nil {
+		return nil, nil, describeLoadError(path, err)
+	}
+	if e.Type != "notebook" {
+		return nil, nil, fmt.Errorf("%q is a %s, not a notebook", path, e.Type)
+	}
+	nb, err := notebook.Parse(e.Content)
+	if err != nil {
+		return nil, nil, fmt.Errorf("notebook %q cannot be read: %w; nothing was changed", path, err)
+	}
+	return nb, e, nil
+}
+
+func describeLoadError(path string, err error) error {
+	var ae *jupyter.APIError
+	if errors.As(err, &ae) {
+		switch ae.Status {
+		case http.StatusNotFound:
+			return fmt.Errorf("notebook %q does not exist (list_notebooks shows the notebooks that exist)", path)
+		case http.StatusBadRequest:
+			// The Contents API answers 400 "Unreadable Notebook" for corrupt JSON.
+			return fmt.Errorf("notebook %q is not valid notebook JSON (%s); fix the file by hand or restore it; nothing was changed", path, ae.Message)
+		}
+	}
+	return fmt.Errorf("read %q: %w", path, err)
+}
+
+// errCollaborative explains why writes are refused while rooms may exist.
+var errCollaborative = errors.New("this JupyterLab runs real-time collaboration (jupyter-collaboration): writing the notebook file would overwrite what open views hold; nothing was changed")
+
+// Update applies edit to the notebook at path and saves it. edit must only
+// change the notebook it is given; an error from edit leaves the file as it
+// was. It returns the notebook as saved.
+func (s *Store) Update(ctx context.Context, path string, edit func(*notebook.Notebook) error) (*notebook.Notebook, error) {
+	if s.Collaborative {
+		return nil, errCollaborative
+	}
+	unlock := s.lock(path)
+	defer unlock()
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		nb, read, err := s.Load(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		if !read.Writable {
+			return nil, fmt.Errorf("notebook %q is read-only on disk; nothing was changed", path)
+		}
+		nb.Normalize() // nbformat 4.5: every cell has an id to address
+		if err := edit(nb); err != nil {
+			return nil, err
+		}
+		now, err := s.Jupyter.Get(ctx, path, false)
+		if err != nil {
+			return nil, describeLoadError(path, err)
+		}
+		if !now.LastModified.Equal(read.LastModified) {
+			continue // changed since read: re-apply to the new content
+		}
+		data, err := json.Marshal(nb)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := s.Jupyter.SaveNotebook(ctx, path, data); err != nil {
+			return nil, fmt.Errorf("save %q: %w", path, err)
+		}
+		return nb, nil
+	}
+	return nil, fmt.Errorf("notebook %q changed on disk %d times while the edit was applied; nothing was changed, try again", path, maxAttempts)
+}
+
+// Create writes a new notebook, refusing to replace an existing file.
+func (s *Store) Create(ctx context.Context, path string, nb *notebook.Notebook) error {
+	unlock := s.lock(path)
+	defer unlock()
+	if _, err := s.Jupyter.Get(ctx, path, false); err == nil {
+		return fmt.Errorf("%q already exists; choose another path, or use_notebook to open it", path)
+	} else if !jupyter.IsNotFound(err) {
+		return fmt.Errorf("check %q: %w", path, err)
+	}
+	if dir := pathpkg.Dir(path); dir != "." {
+		if e, err := s.Jupyter.Get(ctx, dir, false); err != nil || e.Type != "directory" {
+			return fmt.Errorf("folder %q does not exist; create notebooks in an existing folder", dir)
+		}
+	}
+	data, err := json.Marshal(nb)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Jupyter.SaveNotebook(ctx, path, data); err != nil {
+		return fmt.Errorf("create %q: %w", path, err)
+	}
+	return nil
+}
+
+// modTime is used in listings.
+func modTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}

@@ -1,0 +1,114 @@
+// Package tools declares the MCP tools the sidecar offers an agent: typed
+// go-sdk tools, one file per toolset, registered from one explicit list.
+package tools
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
+)
+
+// PublicBaseHeader carries, from the HTTP layer to the tools, the public URL
+// of the lab as the client reached it (scheme, host and base URL). The
+// server package sets it on every request and drops any value a client sent.
+const PublicBaseHeader = "X-Sidecar-Public-Base"
+
+// Tools holds what the tool handlers need.
+type Tools struct {
+	Jupyter  *jupyter.Client
+	Store    *Store
+	Sessions *Sessions
+}
+
+// Register adds every tool to s. This list is the whole tool surface.
+func (t *Tools) Register(s *mcp.Server) {
+	// Files
+	mcp.AddTool(s, listFilesTool, t.listFiles)
+	mcp.AddTool(s, listNotebooksTool, t.listNotebooks)
+	// Notebooks
+	mcp.AddTool(s, createNotebookTool, t.createNotebook)
+	mcp.AddTool(s, useNotebookTool, t.useNotebook)
+	mcp.AddTool(s, readNotebookTool, t.readNotebook)
+	mcp.AddTool(s, readCellTool, t.readCell)
+	// Cells
+	mcp.AddTool(s, insertCellTool, t.insertCell)
+	mcp.AddTool(s, editCellTool, t.editCell)
+	mcp.AddTool(s, deleteCellsTool, t.deleteCells)
+	mcp.AddTool(s, moveCellTool, t.moveCell)
+	mcp.AddTool(s, clearOutputsTool, t.clearOutputs)
+}
+
+// Instructions teach an agent the workflow; sent once at initialization.
+const Instructions = `Work with the Jupyter notebooks of this JupyterLab. Changes are saved to the notebook files at once.
+Workflow: list_notebooks (or create_notebook) -> use_notebook to pick the notebook for this session -> read_notebook to see cells and their ids -> insert_cell / edit_cell / delete_cells / move_cell.
+Cells are addressed by cell_id (stable across edits; prefer it) or by 0-based index (-1 is the last cell).
+Notebook tools act on this session's current notebook unless you pass path. Paths are relative to the Jupyter root, with "/" separators.`
+
+// errNoNotebook is returned when a tool needs a notebook and none is known.
+var errNoNotebook = errors.New("no notebook selected: pass path, or call use_notebook first (list_notebooks shows the notebooks that exist)")
+
+// cleanPath validates a path given by an agent and returns it relative to
+// the Jupyter root. The server root is a hard boundary: any ".." segment
+// or absolute host path is refused rather than interpreted.
+func cleanPath(p string) (string, error) {
+	p = strings.TrimSpace(p)
+	if strings.ContainsRune(p, '\\') {
+		return "", fmt.Errorf("path %q: use \"/\" as separator", p)
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." {
+			return "", fmt.Errorf("path %q leaves the Jupyter root: \"..\" is not allowed; paths are relative to the root", p)
+		}
+	}
+	p = strings.Trim(path.Clean("/"+p), "/")
+	return p, nil
+}
+
+// notebookPath resolves the notebook a tool acts on: the given path, or the
+// session's current notebook.
+func (t *Tools) notebookPath(req *mcp.CallToolRequest, p string) (string, error) {
+	if strings.TrimSpace(p) == "" {
+		if cur := t.Sessions.Current(sessionID(req)); cur != "" {
+			return cur, nil
+		}
+		return "", errNoNotebook
+	}
+	clean, err := cleanPath(p)
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasSuffix(clean, ".ipynb") {
+		return "", fmt.Errorf("path %q is not a notebook: notebook paths end in .ipynb", p)
+	}
+	return clean, nil
+}
+
+func sessionID(req *mcp.CallToolRequest) string {
+	if req == nil || req.Session == nil {
+		return ""
+	}
+	return req.Session.ID()
+}
+
+// labURL is the public JupyterLab URL that shows a notebook, for a link or
+// an iframe; empty when the public base is unknown.
+func labURL(req *mcp.CallToolRequest, nbPath string) string {
+	if req == nil || req.Extra == nil || req.Extra.Header == nil {
+		return ""
+	}
+	base := req.Extra.Header.Get(PublicBaseHeader)
+	if base == "" {
+		return ""
+	}
+	segs := strings.Split(nbPath, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.TrimRight(base, "/") + "/lab/tree/" + strings.Join(segs, "/")
+}

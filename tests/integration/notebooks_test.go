@@ -1,0 +1,244 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+type notebookRef struct {
+	Path   string `json:"path"`
+	Kernel string `json:"kernel"`
+	Cells  int    `json:"cells"`
+	LabURL string `json:"lab_url"`
+}
+
+type cellView struct {
+	Index          int      `json:"index"`
+	ID             string   `json:"id"`
+	Type           string   `json:"type"`
+	Source         string   `json:"source"`
+	ExecutionCount *int     `json:"execution_count"`
+	Outputs        []string `json:"outputs"`
+	Truncated      bool     `json:"truncated"`
+}
+
+type readOut struct {
+	Path       string     `json:"path"`
+	TotalCells int        `json:"total_cells"`
+	Cells      []cellView `json:"cells"`
+	NextStart  int        `json:"next_start"`
+}
+
+type insertOut struct {
+	CellID     string `json:"cell_id"`
+	Index      int    `json:"index"`
+	TotalCells int    `json:"total_cells"`
+}
+
+func ids(r readOut) string {
+	var s []string
+	for _, c := range r.Cells {
+		s = append(s, c.ID)
+	}
+	return strings.Join(s, ",")
+}
+
+// diskNotebook reads a notebook file as plain JSON.
+func diskNotebook(t *testing.T, rel string) map[string]any {
+	t.Helper()
+	var nb map[string]any
+	if err := json.Unmarshal([]byte(readFile(t, rel)), &nb); err != nil {
+		t.Fatalf("%s on disk is not JSON: %v", rel, err)
+	}
+	return nb
+}
+
+// The whole editing workflow through the proxy, checked on disk.
+func TestNotebookWorkflow(t *testing.T) {
+	cs := session(t)
+	writeFile(t, "work/.keep", "")
+
+	created := call[notebookRef](t, cs, "create_notebook", map[string]any{"path": "work/flow.ipynb"})
+	if created.Path != "work/flow.ipynb" || created.Kernel != "python3" {
+		t.Fatalf("create_notebook = %+v", created)
+	}
+	if want := shared.URL + "lab/tree/work/flow.ipynb"; created.LabURL != want {
+		t.Fatalf("lab_url = %q, want %q", created.LabURL, want)
+	}
+	validateNotebook(t, "work/flow.ipynb")
+	callErr(t, cs, "create_notebook", map[string]any{"path": "work/flow.ipynb"}, "already exists")
+
+	// create_notebook made it current: no path needed from here on.
+	a := call[insertOut](t, cs, "insert_cell", map[string]any{"source": "x = 1\nprint(x)"})
+	b := call[insertOut](t, cs, "insert_cell", map[string]any{"source": "# Title", "cell_type": "markdown", "index": 0})
+	c := call[insertOut](t, cs, "insert_cell", map[string]any{"source": "raw", "cell_type": "raw", "after_cell_id": b.CellID})
+	d := call[insertOut](t, cs, "insert_cell", map[string]any{"source": "y = 2", "before_cell_id": a.CellID})
+	if a.Index != 0 || b.Index != 0 || c.Index != 1 || d.Index != 2 || d.TotalCells != 4 {
+		t.Fatalf("insert positions: %+v %+v %+v %+v", a, b, c, d)
+	}
+	r := call[readOut](t, cs, "read_notebook", nil)
+	if got, want := ids(r), strings.Join([]string{b.CellID, c.CellID, d.CellID, a.CellID}, ","); got != want {
+		t.Fatalf("order = %s, want %s", got, want)
+	}
+	if r.Cells[1].Type != "raw" || r.Cells[0].Source != "# Title" {
+		t.Fatalf("read_notebook cells = %+v", r.Cells)
+	}
+
+	type editOut struct {
+		CellID string `json:"cell_id"`
+		Diff   string `json:"diff"`
+	}
+	e := call[editOut](t, cs, "edit_cell", map[string]any{"cell_id": a.CellID, "old_text": "print(x)", "new_text": "print(x + 1)"})
+	if !strings.Contains(e.Diff, "- print(x)") || !strings.Contains(e.Diff, "+ print(x + 1)") {
+		t.Fatalf("diff = %q", e.Diff)
+	}
+	call[editOut](t, cs, "edit_cell", map[string]any{"index": 0, "source": "# New title"})
+	cell := call[cellView](t, cs, "read_cell", map[string]any{"cell_id": a.CellID})
+	if cell.Source != "x = 1\nprint(x + 1)" || cell.Index != 3 {
+		t.Fatalf("read_cell = %+v", cell)
+	}
+
+	type moveOut struct{ From, To int }
+	m := call[moveOut](t, cs, "move_cell", map[string]any{"cell_id": a.CellID, "to_index": 0})
+	if m.From != 3 || m.To != 0 {
+		t.Fatalf("move_cell = %+v", m)
+	}
+	type deleteOut struct {
+		Deleted        []string `json:"deleted"`
+		RemainingCells int      `json:"remaining_cells"`
+	}
+	del := call[deleteOut](t, cs, "delete_cells", map[string]any{"cell_ids": []string{c.CellID, d.CellID}})
+	if del.RemainingCells != 2 || len(del.Deleted) != 2 {
+		t.Fatalf("delete_cells = %+v", del)
+	}
+
+	validateNotebook(t, "work/flow.ipynb")
+	nb := diskNotebook(t, "work/flow.ipynb")
+	cells := nb["cells"].([]any)
+	if len(cells) != 2 || cells[0].(map[string]any)["id"] != a.CellID {
+		t.Fatalf("disk cells = %v", cells)
+	}
+	if md := nb["metadata"].(map[string]any)["kernelspec"].(map[string]any)["name"]; md != "python3" {
+		t.Fatalf("kernelspec on disk = %v", md)
+	}
+}
+
+// Outputs, metadata and unknown fields written by others survive edits,
+// and clear_outputs removes exactly the outputs.
+func TestEditsPreserveNotebookContent(t *testing.T) {
+	cs := session(t)
+	writeFile(t, "keep.ipynb", `{
+ "cells": [
+  {"cell_type": "code", "execution_count": 7, "id": "c1", "metadata": {"tags": ["keep-me"], "collapsed": false},
+   "outputs": [{"name": "stdout", "output_type": "stream", "text": ["hello\n"]},
+               {"output_type": "error", "ename": "ValueError", "evalue": "boom", "traceback": ["\u001b[0;31mValueError\u001b[0m: boom"]}],
+   "source": ["print('hello')\n", "raise ValueError('boom')"]},
+  {"cell_type": "markdown", "id": "m1", "metadata": {}, "source": "text"}
+ ],
+ "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}, "custom": {"a": 1}},
+ "nbformat": 4, "nbformat_minor": 5
+}`)
+	cell := call[cellView](t, cs, "read_cell", map[string]any{"path": "keep.ipynb", "cell_id": "c1"})
+	if len(cell.Outputs) != 2 || cell.Outputs[0] != "hello\n" || !strings.Contains(cell.Outputs[1], "ValueError: boom") || strings.Contains(cell.Outputs[1], "\x1b") {
+		t.Fatalf("outputs = %q", cell.Outputs)
+	}
+	if cell.ExecutionCount == nil || *cell.ExecutionCount != 7 {
+		t.Fatalf("execution_count = %v", cell.ExecutionCount)
+	}
+	call[insertOut](t, cs, "insert_cell", map[string]any{"path": "keep.ipynb", "source": "z = 3"})
+	nb := diskNotebook(t, "keep.ipynb")
+	first := nb["cells"].([]any)[0].(map[string]any)
+	if len(first["outputs"].([]any)) != 2 || first["execution_count"].(float64) != 7 {
+		t.Fatalf("insert lost outputs: %v", first)
+	}
+	if tags := first["metadata"].(map[string]any)["tags"]; fmt.Sprint(tags) != "[keep-me]" {
+		t.Fatalf("insert lost cell metadata: %v", first["metadata"])
+	}
+	if nb["metadata"].(map[string]any)["custom"] == nil {
+		t.Fatal("insert lost notebook metadata")
+	}
+
+	type clearOut struct {
+		ClearedCells int `json:"cleared_cells"`
+	}
+	if got := call[clearOut](t, cs, "clear_outputs", map[string]any{"path": "keep.ipynb"}); got.ClearedCells != 1 {
+		t.Fatalf("clear_outputs = %+v", got)
+	}
+	validateNotebook(t, "keep.ipynb")
+	first = diskNotebook(t, "keep.ipynb")["cells"].([]any)[0].(map[string]any)
+	if len(first["outputs"].([]any)) != 0 || first["execution_count"] != nil || first["source"] == "" {
+		t.Fatalf("after clear_outputs: %v", first)
+	}
+}
+
+// read_notebook pages through long notebooks and shortens long cells.
+func TestReadNotebookPaging(t *testing.T) {
+	cs := session(t)
+	var cells []string
+	for i := range 120 {
+		src := fmt.Sprintf("cell %d", i)
+		if i == 5 {
+			src = strings.Repeat("line\n", 40)
+		}
+		cells = append(cells, fmt.Sprintf(`{"cell_type":"code","id":"c%d","metadata":{},"outputs":[],"execution_count":null,"source":%q}`, i, src))
+	}
+	writeFile(t, "long.ipynb", `{"cells":[`+strings.Join(cells, ",")+`],"metadata":{},"nbformat":4,"nbformat_minor":5}`)
+	call[notebookRef](t, cs, "use_notebook", map[string]any{"path": "long.ipynb"})
+
+	first := call[readOut](t, cs, "read_notebook", nil)
+	if first.TotalCells != 120 || len(first.Cells) != 50 || first.NextStart != 50 {
+		t.Fatalf("first page: total %d, %d cells, next %d", first.TotalCells, len(first.Cells), first.NextStart)
+	}
+	if !first.Cells[5].Truncated || !strings.Contains(first.Cells[5].Source, "more lines") {
+		t.Fatalf("long cell not shortened in brief mode: %+v", first.Cells[5])
+	}
+	last := call[readOut](t, cs, "read_notebook", map[string]any{"start": 100, "limit": 50, "detail": "full"})
+	if len(last.Cells) != 20 || last.Cells[0].ID != "c100" || last.NextStart != 0 {
+		t.Fatalf("last page: %d cells from %s, next %d", len(last.Cells), last.Cells[0].ID, last.NextStart)
+	}
+	full := call[readOut](t, cs, "read_notebook", map[string]any{"start": 5, "limit": 1, "detail": "full"})
+	if full.Cells[0].Truncated || full.Cells[0].Source != strings.Repeat("line\n", 40) {
+		t.Fatalf("full mode shortened the cell: %+v", full.Cells[0])
+	}
+}
+
+// Two MCP sessions each have their own current notebook.
+func TestSessionsHaveTheirOwnCurrentNotebook(t *testing.T) {
+	one, two := session(t), session(t)
+	call[notebookRef](t, one, "create_notebook", map[string]any{"path": "one.ipynb"})
+	call[notebookRef](t, two, "create_notebook", map[string]any{"path": "two.ipynb"})
+
+	// Both sessions insert at the same time, without naming a notebook.
+	var wg sync.WaitGroup
+	for name, cs := range map[string]*mcp.ClientSession{"one": one, "two": two} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 5 {
+				res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "insert_cell", Arguments: map[string]any{"source": fmt.Sprintf("%s %d", name, i)}})
+				if err != nil || res.IsError {
+					t.Errorf("insert_cell in session %s: %v %v", name, err, res)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, name := range []string{"one", "two"} {
+		r := call[readOut](t, one, "read_notebook", map[string]any{"path": name + ".ipynb"})
+		if r.TotalCells != 5 {
+			t.Fatalf("%s.ipynb has %d cells, want 5", name, r.TotalCells)
+		}
+		for i, c := range r.Cells {
+			if c.Source != fmt.Sprintf("%s %d", name, i) {
+				t.Fatalf("%s.ipynb cell %d = %q: sessions interfered", name, i, c.Source)
+			}
+		}
+		validateNotebook(t, name+".ipynb")
+	}
+}

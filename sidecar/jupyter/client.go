@@ -131,3 +131,18 @@ func escapePath(p string) string {
 func (c *Client) Status(ctx context.Context) error {
 	return c.do(ctx, http.MethodGet, "api/status", url.Values{"no_track_activity": {"1"}}, nil, nil)
 }
+
+// CollaborationInstalled reports whether jupyter-collaboration's session
+// endpoint exists: it answers only PUT, so a GET gets 405 when it is
+// installed and 404 when it is not.
+func (c *Client) CollaborationInstalled(ctx context.Context) (bool, error) {
+	err := c.do(ctx, http.MethodGet, "api/collaboration/session/probe.ipynb", url.Values{"no_track_activity": {"1"}}, nil, nil)
+	var ae *APIError
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &ae):
+		return ae.Status != http.StatusNotFound, nil
+	}
+	return false, err
+}

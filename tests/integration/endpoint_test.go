@@ -23,7 +23,7 @@ func TestEndpointURLForms(t *testing.T) {
 		{"mcp", "Bearer " + shared.Token},
 	} {
 		t.Run(tc.endpoint+" "+strings.Fields(tc.auth)[0], func(t *testing.T) {
-			cs, err := shared.connect(t.Context(), tc.endpoint, tc.auth)
+			cs, err := shared.Connect(t.Context(), tc.endpoint, tc.auth)
 			if err != nil {
 				t.Fatalf("connect: %v", err)
 			}
@@ -50,7 +50,7 @@ func TestEndpointURLForms(t *testing.T) {
 func TestAuthRequired(t *testing.T) {
 	for _, auth := range []string{"", "token wrong-token", "Bearer wrong-token"} {
 		t.Run("connect "+auth, func(t *testing.T) {
-			cs, err := shared.connect(t.Context(), "mcp", auth)
+			cs, err := shared.Connect(t.Context(), "mcp", auth)
 			if err == nil {
 				cs.Close()
 				t.Fatal("connected without a valid token")

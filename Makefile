@@ -1,0 +1,71 @@
+# jupyter-mcp-sidecar: `make run` starts a local JupyterLab with MCP at /mcp;
+# `make test` runs every test. `make help` lists the targets.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PORT ?= 8888
+NOTEBOOK_DIR ?= notebooks
+GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+.PHONY: help run build test lint bench venv oracles lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build the sidecar into bin/
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/jupyter-mcp-sidecar ./sidecar/cmd/jupyter-mcp-sidecar
+
+# The Python environment: pinned JupyterLab, jupyter-server-proxy, ipykernel
+# and the proxy extension in jupyter_config/. Rebuilt when they change.
+venv: $(VENV)/.installed ## create the pinned Python environment in .venv
+$(VENV)/.installed: jupyter_config/requirements.txt jupyter_config/pyproject.toml jupyter_config/jupyter_mcp_sidecar_proxy/__init__.py
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r jupyter_config/requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --force-reinstall ./jupyter_config
+	touch $@
+
+# Test oracles: Yjs on Node and pycrdt, used by the CRDT differential tests.
+oracles: tests/oracles/node_modules/.installed $(VENV)/.oracles ## install the Yjs and pycrdt test oracles
+tests/oracles/node_modules/.installed: tests/oracles/package-lock.json
+	npm ci --prefix tests/oracles --no-audit --no-fund --loglevel=error
+	touch $@
+$(VENV)/.oracles: tests/oracles/requirements.txt $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/oracles/requirements.txt
+	touch $@
+
+run: venv build ## start JupyterLab on 127.0.0.1:$(PORT) with MCP at /mcp
+	@mkdir -p $(NOTEBOOK_DIR)
+	@token="$${JUPYTER_TOKEN:-$$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}"; \
+	url="http://127.0.0.1:$(PORT)"; \
+	echo ""; \
+	echo "JupyterLab:  $$url/lab?token=$$token"; \
+	echo "MCP:         $$url/mcp   (header  Authorization: token $$token)"; \
+	echo ""; \
+	echo "Claude Code: claude mcp add --transport http jupyter $$url/mcp --header \"Authorization: token $$token\""; \
+	echo "Cursor, VS Code and other clients (mcp.json):"; \
+	echo "  {\"mcpServers\": {\"jupyter\": {\"url\": \"$$url/mcp\", \"headers\": {\"Authorization\": \"token $$token\"}}}}"; \
+	echo ""; \
+	PATH="$(CURDIR)/bin:$$PATH" JUPYTER_TOKEN="$$token" exec $(VENV)/bin/jupyter lab --no-browser \
+		--ip=127.0.0.1 --port=$(PORT) --ServerApp.port_retries=0 --ServerApp.root_dir="$(NOTEBOOK_DIR)" $(ALLOW_ROOT)
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l sidecar tests)" || { gofmt -l sidecar tests; echo "gofmt: files above need formatting"; exit 1; }
+	go vet ./...
+
+test: venv oracles lint ## run every test (unit, CRDT differential, integration through the proxy)
+	go test $(GO_TEST_FLAGS) ./...
+
+bench: venv build ## print latency and memory figures through the proxy
+	go test -run '^$$' -bench . -benchtime 1x -count 1 ./tests/bench/
+
+lock: ## re-pin jupyter_config/requirements.txt from a fresh environment
+	rm -rf /tmp/sidecar-lock && $(PYTHON) -m venv /tmp/sidecar-lock
+	/tmp/sidecar-lock/bin/pip install --quiet jupyterlab jupyter-server-proxy ipykernel
+	{ head -2 jupyter_config/requirements.txt; /tmp/sidecar-lock/bin/pip freeze; } > jupyter_config/requirements.txt.new
+	mv jupyter_config/requirements.txt.new jupyter_config/requirements.txt
+
+clean: ## remove build outputs and the Python environment
+	rm -rf bin $(VENV) tests/oracles/node_modules

@@ -1,0 +1,57 @@
+package tools
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/tools.json from the registered tools")
+
+// The tool surface (names, descriptions, schemas, annotations) is an API for
+// the models that call it: any change must show up as a reviewed diff of
+// testdata/tools.json. Run `go test ./sidecar/tools -update` to accept one.
+func TestToolSchemaSnapshot(t *testing.T) {
+	s := mcp.NewServer(&mcp.Implementation{Name: "snapshot"}, nil)
+	(&Tools{}).Register(s)
+	ct, st := mcp.NewInMemoryTransports()
+	if _, err := s.Connect(t.Context(), st, nil); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "snapshot"}, nil).Connect(t.Context(), ct, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	var tools []*mcp.Tool
+	for tool, err := range cs.Tools(t.Context(), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		tools = append(tools, tool)
+	}
+	got, err := json.MarshalIndent(tools, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	path := filepath.Join("testdata", "tools.json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run `go test ./sidecar/tools -update` to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the tool schemas drifted from %s; review the change and run `go test ./sidecar/tools -update`.\ngot:\n%s", path, got)
+	}
+}

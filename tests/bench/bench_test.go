@@ -1,0 +1,168 @@
+// Package bench measures the sidecar through the real proxy against direct
+// Contents API calls on the same lab, and prints the figures.
+//
+//	make bench
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
+)
+
+const (
+	cells   = 200
+	samples = 100
+)
+
+// BenchmarkNotebookOps prints p50/p95 latency of read_notebook and
+// insert_cell on a 200-cell notebook through <lab>/mcp, the same work done
+// with direct Contents API calls, and the sidecar's resident memory.
+func BenchmarkNotebookOps(b *testing.B) {
+	tmp := b.TempDir()
+	binDir, err := labtest.BuildSidecar(filepath.Join(tmp, "bin"), false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lab, err := labtest.Start(binDir, filepath.Join(tmp, "lab"), "bench-token")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer lab.Stop()
+	writeNotebook(b, lab, "mcp.ipynb")
+	writeNotebook(b, lab, "direct.ipynb")
+
+	cs, err := lab.Connect(b.Context(), "mcp", "token "+lab.Token)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cs.Close()
+	callTool := func(name string, args map[string]any) {
+		res, err := cs.CallTool(b.Context(), &mcp.CallToolParams{Name: name, Arguments: args})
+		if err != nil || res.IsError {
+			b.Fatalf("%s: %v %v", name, err, res)
+		}
+	}
+	hc := labtest.AuthClient("token " + lab.Token)
+	contents := lab.URL + "api/contents/direct.ipynb"
+
+	var rows []string
+	for range b.N {
+		rows = []string{
+			row("read_notebook via /mcp", measure(func() {
+				callTool("read_notebook", map[string]any{"path": "mcp.ipynb", "limit": cells})
+			})),
+			row("GET contents (direct)", measure(func() { getNotebook(b, hc, contents) })),
+			row("insert_cell via /mcp", measure(func() {
+				callTool("insert_cell", map[string]any{"path": "mcp.ipynb", "source": "print('bench')"})
+			})),
+			row("GET+PUT contents (direct)", measure(func() {
+				nb := getNotebook(b, hc, contents)
+				nb["cells"] = append(nb["cells"].([]any), map[string]any{"cell_type": "code", "source": "print('bench')", "metadata": map[string]any{}, "outputs": []any{}, "execution_count": nil})
+				putNotebook(b, hc, contents, nb)
+			})),
+		}
+	}
+	rss := sidecarRSS(lab.PID)
+	fmt.Printf("\n%d-cell notebook, %d samples each, through jupyter-server-proxy on 127.0.0.1\n", cells, samples)
+	fmt.Printf("%-28s %10s %10s\n", "operation", "p50", "p95")
+	for _, r := range rows {
+		fmt.Println(r)
+	}
+	fmt.Printf("sidecar resident memory: %s\n\n", rss)
+}
+
+func measure(op func()) []time.Duration {
+	d := make([]time.Duration, samples)
+	for i := range d {
+		start := time.Now()
+		op()
+		d[i] = time.Since(start)
+	}
+	slices.Sort(d)
+	return d
+}
+
+func row(name string, d []time.Duration) string {
+	p := func(q float64) string {
+		return fmt.Sprintf("%.1f ms", float64(d[int(q*float64(len(d)-1))].Microseconds())/1000)
+	}
+	return fmt.Sprintf("%-28s %10s %10s", name, p(0.50), p(0.95))
+}
+
+func writeNotebook(b *testing.B, lab *labtest.Lab, name string) {
+	var cs []string
+	for i := range cells {
+		cs = append(cs, fmt.Sprintf(`{"cell_type":"code","id":"c%d","metadata":{},"execution_count":%d,"outputs":[{"output_type":"stream","name":"stdout","text":"line %d\n"}],"source":"x%d = %d\nprint(x%d)"}`, i, i+1, i, i, i, i))
+	}
+	doc := `{"cells":[` + strings.Join(cs, ",") + `],"metadata":{"kernelspec":{"name":"python3","display_name":"Python 3","language":"python"}},"nbformat":4,"nbformat_minor":5}`
+	if err := os.WriteFile(filepath.Join(lab.Root, name), []byte(doc), 0o644); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func getNotebook(b *testing.B, hc *http.Client, u string) map[string]any {
+	resp, err := hc.Get(u + "?content=1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m struct {
+		Content map[string]any `json:"content"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		b.Fatal(err)
+	}
+	return m.Content
+}
+
+func putNotebook(b *testing.B, hc *http.Client, u string, nb map[string]any) {
+	body, _ := json.Marshal(map[string]any{"type": "notebook", "format": "json", "content": nb})
+	req, _ := http.NewRequest(http.MethodPut, u, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("PUT: %v %v", err, resp)
+	}
+	resp.Body.Close()
+}
+
+// sidecarRSS reads VmRSS of the lab's child process running the sidecar.
+func sidecarRSS(labPID int) string {
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, stat := range procs {
+		data, err := os.ReadFile(stat)
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid ..."; comm is cut to 15 bytes.
+		s := string(data)
+		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || close < 0 || !strings.HasPrefix(s[open+1:close], "jupyter-mcp-si") {
+			continue
+		}
+		fields := strings.Fields(s[close+1:])
+		if ppid, _ := strconv.Atoi(fields[1]); ppid != labPID {
+			continue
+		}
+		status, _ := os.ReadFile(filepath.Join(filepath.Dir(stat), "status"))
+		for _, line := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return "unknown (sidecar process not found)"
+}

@@ -1,0 +1,197 @@
+// Package labtest starts a real JupyterLab for tests and benchmarks: the
+// pinned environment in .venv, the project's proxy extension, and a
+// sidecar freshly built from source, on a free port with isolated Jupyter
+// directories.
+package labtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// RepoRoot is the directory holding go.mod.
+func RepoRoot() string {
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			panic("go.mod not found above the test directory")
+		}
+		dir = parent
+	}
+}
+
+// Lab is a running JupyterLab for tests.
+type Lab struct {
+	URL   string // e.g. http://127.0.0.1:41234/
+	Token string
+	Root  string // the server's root_dir
+	// LogPath is the lab's combined stdout and stderr (the sidecar logs there too).
+	LogPath string
+	PID     int
+	stop    func()
+}
+
+// Stop interrupts the lab and waits for it to exit.
+func (l *Lab) Stop() { l.stop() }
+
+// Start starts JupyterLab on a free port with isolated Jupyter dirs and
+// waits until its API answers.
+func Start(binDir, dir, token string) (*Lab, error) {
+	jupyterBin := filepath.Join(RepoRoot(), ".venv", "bin", "jupyter")
+	if _, err := os.Stat(jupyterBin); err != nil {
+		return nil, fmt.Errorf("%s is missing: run `make venv` (or `make test`) first", jupyterBin)
+	}
+	for _, d := range []string{"root", "runtime", "config", "data"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	logPath := filepath.Join(dir, "lab.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"lab", "--no-browser", "--ip=127.0.0.1", "--port=0",
+		"--IdentityProvider.token=" + token,
+		"--ServerApp.root_dir=" + filepath.Join(dir, "root"),
+		"--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"}
+	if os.Geteuid() == 0 {
+		args = append(args, "--allow-root")
+	}
+	cmd := exec.Command(jupyterBin, args...)
+	cmd.Env = append(os.Environ(),
+		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"JUPYTER_RUNTIME_DIR="+filepath.Join(dir, "runtime"),
+		"JUPYTER_CONFIG_DIR="+filepath.Join(dir, "config"),
+		"JUPYTER_DATA_DIR="+filepath.Join(dir, "data"),
+		"JUPYTER_TOKEN=", // the token comes from the flag only
+	)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
+		// Jupyter asks for confirmation on the first ^C, so send two.
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		logFile.Close()
+	}
+
+	// The server writes jpserver-<pid>.json once it listens; it holds the
+	// port it picked.
+	runtimeFile := filepath.Join(dir, "runtime", "jpserver-"+strconv.Itoa(cmd.Process.Pid)+".json")
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			data, _ := os.ReadFile(logPath)
+			return nil, fmt.Errorf("JupyterLab exited early (%v):\n%s", err, Tail(data, 4<<10))
+		default:
+		}
+		if data, err := os.ReadFile(runtimeFile); err == nil {
+			var info struct {
+				Port int `json:"port"`
+			}
+			if json.Unmarshal(data, &info) == nil && info.Port != 0 {
+				lab := &Lab{URL: fmt.Sprintf("http://127.0.0.1:%d/", info.Port), Token: token, Root: filepath.Join(dir, "root"), LogPath: logPath, PID: cmd.Process.Pid, stop: stop}
+				if lab.apiReady() {
+					return lab, nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, fmt.Errorf("JupyterLab not ready after 90 s; log: %s", logPath)
+		}
+		time.Sleep(100 * time.Millisecond) // polling for readiness, not synchronising a test
+	}
+}
+
+func (l *Lab) apiReady() bool {
+	req, _ := http.NewRequest(http.MethodGet, l.URL+"api/status", nil)
+	req.Header.Set("Authorization", "token "+l.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// headerTransport adds fixed headers to every request.
+type headerTransport struct {
+	header http.Header
+	base   http.RoundTripper
+}
+
+func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range h.header {
+		r.Header[k] = v
+	}
+	return h.base.RoundTrip(r)
+}
+
+// AuthClient is an HTTP client that sends "Authorization: <auth>" (none if
+// auth is empty).
+func AuthClient(auth string) *http.Client {
+	h := http.Header{}
+	if auth != "" {
+		h.Set("Authorization", auth)
+	}
+	return &http.Client{Transport: headerTransport{header: h, base: http.DefaultTransport}}
+}
+
+// Connect opens an MCP session on endpoint (relative to the lab URL).
+func (l *Lab) Connect(ctx context.Context, endpoint, auth string) (*mcp.ClientSession, error) {
+	c := mcp.NewClient(&mcp.Implementation{Name: "integration-test", Version: "v0"}, nil)
+	return c.Connect(ctx, &mcp.StreamableClientTransport{
+		Endpoint:   l.URL + endpoint,
+		HTTPClient: AuthClient(auth),
+		MaxRetries: -1,
+	}, nil)
+}
+
+// BuildSidecar builds the sidecar from source into dir (with the race
+// detector when race is true) and returns dir.
+func BuildSidecar(dir string, race bool) (string, error) {
+	args := []string{"build", "-o", filepath.Join(dir, "jupyter-mcp-sidecar")}
+	if race {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "./sidecar/cmd/jupyter-mcp-sidecar")...)
+	build.Dir = RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build sidecar: %v\n%s", err, out)
+	}
+	return dir, nil
+}
+
+// Tail returns the last n bytes of b.
+func Tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}

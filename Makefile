@@ -63,7 +63,7 @@ bench: venv build ## print latency and memory figures through the proxy
 
 lock: ## re-pin jupyter_config/requirements.txt from a fresh environment
 	rm -rf /tmp/sidecar-lock && $(PYTHON) -m venv /tmp/sidecar-lock
-	/tmp/sidecar-lock/bin/pip install --quiet jupyterlab jupyter-server-proxy ipykernel
+	/tmp/sidecar-lock/bin/pip install --quiet jupyterlab jupyter-server-proxy ipykernel matplotlib
 	{ head -2 jupyter_config/requirements.txt; /tmp/sidecar-lock/bin/pip freeze; } > jupyter_config/requirements.txt.new
 	mv jupyter_config/requirements.txt.new jupyter_config/requirements.txt
 

@@ -16,9 +16,10 @@ import (
 
 // Client calls the Jupyter server's REST API with the server's credential.
 type Client struct {
-	base  *url.URL
-	token string
-	http  *http.Client
+	base   *url.URL
+	token  string
+	socket string // unix socket of the server, if it listens on one
+	http   *http.Client
 }
 
 // NewClient returns a client for the server described by info.
@@ -36,7 +37,7 @@ func NewClient(info *ServerInfo) (*Client, error) {
 			return d.DialContext(ctx, "unix", sock)
 		}
 	}
-	return &Client{base: base, token: info.Token, http: &http.Client{Transport: transport, Timeout: 2 * time.Minute}}, nil
+	return &Client{base: base, token: info.Token, socket: info.Socket, http: &http.Client{Transport: transport, Timeout: 2 * time.Minute}}, nil
 }
 
 // APIError is a non-2xx answer of the Jupyter server.

@@ -16,19 +16,22 @@ type InsertCellIn struct {
 	Index        *int   `json:"index,omitempty" jsonschema:"0-based position of the new cell; -1 or absent appends at the end"`
 	BeforeCellID string `json:"before_cell_id,omitempty" jsonschema:"insert just before the cell with this id (instead of index)"`
 	AfterCellID  string `json:"after_cell_id,omitempty" jsonschema:"insert just after the cell with this id (instead of index)"`
+	Execute      bool   `json:"execute,omitempty" jsonschema:"run the new code cell right away and return its outputs, as execute_cell does"`
+	Timeout      *int   `json:"timeout,omitempty" jsonschema:"with execute: seconds to wait for the result, 1 to 240 (default 60)"`
 }
 
 type InsertCellOut struct {
-	CellID     string `json:"cell_id" jsonschema:"id of the new cell"`
-	Index      int    `json:"index"`
-	TotalCells int    `json:"total_cells"`
+	CellID     string        `json:"cell_id" jsonschema:"id of the new cell"`
+	Index      int           `json:"index"`
+	TotalCells int           `json:"total_cells"`
+	Execution  *ExecutionOut `json:"execution,omitempty" jsonschema:"with execute: how the run went"`
 }
 
 var insertCellTool = &mcp.Tool{
 	Name:        "insert_cell",
 	Title:       "Insert cell",
-	Description: "Insert a new code, markdown or raw cell; at the end unless index, before_cell_id or after_cell_id says where. Returns the new cell's id.",
-	Annotations: &mcp.ToolAnnotations{DestructiveHint: ptr(false)},
+	Description: "Insert a new code, markdown or raw cell; at the end unless index, before_cell_id or after_cell_id says where. Returns the new cell's id. With execute=true the new code cell also runs, as with execute_cell.",
+	Annotations: &mcp.ToolAnnotations{DestructiveHint: ptr(false), OpenWorldHint: ptr(true)},
 }
 
 func (t *Tools) insertCell(ctx context.Context, req *mcp.CallToolRequest, in InsertCellIn) (*mcp.CallToolResult, InsertCellOut, error) {
@@ -39,6 +42,13 @@ func (t *Tools) insertCell(ctx context.Context, req *mcp.CallToolRequest, in Ins
 	typ := in.CellType
 	if typ == "" {
 		typ = notebook.Code
+	}
+	wait, err := waitDuration(in.Timeout)
+	if err != nil {
+		return nil, InsertCellOut{}, err
+	}
+	if in.Execute && typ != notebook.Code {
+		return nil, InsertCellOut{}, fmt.Errorf("execute=true needs a code cell, not %s", typ)
 	}
 	var out InsertCellOut
 	nb, err := t.Store.Update(ctx, p, func(nb *notebook.Notebook) error {
@@ -53,7 +63,20 @@ func (t *Tools) insertCell(ctx context.Context, req *mcp.CallToolRequest, in Ins
 		return nil, InsertCellOut{}, err
 	}
 	out.TotalCells = len(nb.Cells)
-	return nil, out, nil
+	if !in.Execute {
+		return nil, out, nil
+	}
+	e, err := t.startCells(ctx, p, nb, []*notebook.Cell{nb.Cells[out.Index]})
+	if err != nil {
+		return nil, out, fmt.Errorf("inserted cell %s at index %d, but could not run it: %w", out.CellID, out.Index, err)
+	}
+	res, exec, err := t.await(ctx, req, e, wait, true)
+	if err != nil {
+		return nil, out, err
+	}
+	out.Execution = &exec
+	res.Content = append([]mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("inserted cell %s at index %d", out.CellID, out.Index)}}, res.Content...)
+	return res, out, nil
 }
 
 type EditCellIn struct {

@@ -12,6 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
 )
 
 // PublicBaseHeader carries, from the HTTP layer to the tools, the public URL
@@ -21,9 +22,12 @@ const PublicBaseHeader = "X-Sidecar-Public-Base"
 
 // Tools holds what the tool handlers need.
 type Tools struct {
-	Jupyter  *jupyter.Client
-	Store    *Store
-	Sessions *Sessions
+	Jupyter    *jupyter.Client
+	Store      *Store
+	Sessions   *Sessions
+	Kernels    *kernel.Manager
+	Executions *Executions
+	Limits     Limits
 }
 
 // Register adds every tool to s. This list is the whole tool surface.
@@ -42,13 +46,24 @@ func (t *Tools) Register(s *mcp.Server) {
 	mcp.AddTool(s, deleteCellsTool, t.deleteCells)
 	mcp.AddTool(s, moveCellTool, t.moveCell)
 	mcp.AddTool(s, clearOutputsTool, t.clearOutputs)
+	// Execution
+	mcp.AddTool(s, executeCellTool, t.executeCell)
+	mcp.AddTool(s, executeCellsTool, t.executeCells)
+	mcp.AddTool(s, executeCodeTool, t.executeCode)
+	mcp.AddTool(s, getExecutionTool, t.getExecution)
+	mcp.AddTool(s, sendInputTool, t.sendInput)
+	// Kernels
+	mcp.AddTool(s, listKernelsTool, t.listKernels)
+	mcp.AddTool(s, interruptKernelTool, t.interruptKernel)
+	mcp.AddTool(s, restartKernelTool, t.restartKernel)
 }
 
 // Instructions teach an agent the workflow; sent once at initialization.
 const Instructions = `Work with the Jupyter notebooks of this JupyterLab. Changes are saved to the notebook files at once.
-Workflow: list_notebooks (or create_notebook) -> use_notebook to pick the notebook for this session -> read_notebook to see cells and their ids -> insert_cell / edit_cell / delete_cells / move_cell.
+Workflow: list_notebooks (or create_notebook) -> use_notebook to pick the notebook for this session -> read_notebook to see cells and their ids -> insert_cell / edit_cell / delete_cells / move_cell -> execute_cell (or insert_cell with execute=true).
 Cells are addressed by cell_id (stable across edits; prefer it) or by 0-based index (-1 is the last cell).
-Notebook tools act on this session's current notebook unless you pass path. Paths are relative to the Jupyter root, with "/" separators.`
+Notebook tools act on this session's current notebook unless you pass path. Paths are relative to the Jupyter root, with "/" separators.
+Code runs on the notebook's own kernel, shared with the person using JupyterLab. A run still going after its timeout returns an execution_id: wait for it with get_execution. If code waits on input(), answer with send_input. Use execute_code to inspect state without changing the notebook.`
 
 // errNoNotebook is returned when a tool needs a notebook and none is known.
 var errNoNotebook = errors.New("no notebook selected: pass path, or call use_notebook first (list_notebooks shows the notebooks that exist)")

@@ -47,6 +47,11 @@ func runTests(m *testing.M) (int, error) {
 	defer lab.Stop()
 	shared = lab
 	code := m.Run()
+	// The sidecar under test is built with -race; a race it hit is in the log.
+	if data, err := os.ReadFile(lab.LogPath); err == nil && strings.Contains(string(data), "WARNING: DATA RACE") {
+		fmt.Fprintln(os.Stderr, "the sidecar reported a data race (see the JupyterLab log below)")
+		code = 1
+	}
 	if code != 0 {
 		if data, err := os.ReadFile(lab.LogPath); err == nil {
 			fmt.Fprintf(os.Stderr, "---- JupyterLab log (last 8 KiB) ----\n%s\n", labtest.Tail(data, 8<<10))

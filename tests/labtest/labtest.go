@@ -163,9 +163,15 @@ func AuthClient(auth string) *http.Client {
 	return &http.Client{Transport: headerTransport{header: h, base: http.DefaultTransport}}
 }
 
-// Connect opens an MCP session on endpoint (relative to the lab URL).
+// Connect opens an MCP session on endpoint (relative to the lab URL),
+// sending "Authorization: <auth>".
 func (l *Lab) Connect(ctx context.Context, endpoint, auth string) (*mcp.ClientSession, error) {
-	c := mcp.NewClient(&mcp.Implementation{Name: "integration-test", Version: "v0"}, nil)
+	return l.ConnectWith(ctx, endpoint, auth, nil)
+}
+
+// ConnectWith is Connect with client options (progress handlers...).
+func (l *Lab) ConnectWith(ctx context.Context, endpoint, auth string, opts *mcp.ClientOptions) (*mcp.ClientSession, error) {
+	c := mcp.NewClient(&mcp.Implementation{Name: "labtest", Version: "v0"}, opts)
 	return c.Connect(ctx, &mcp.StreamableClientTransport{
 		Endpoint:   l.URL + endpoint,
 		HTTPClient: AuthClient(auth),

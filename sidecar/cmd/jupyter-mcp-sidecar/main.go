@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/server"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/tools"
 )
@@ -30,6 +31,7 @@ type config struct {
 	allowOrigins   string
 	sessionTimeout time.Duration
 	logLevel       string
+	limits         tools.Limits
 }
 
 func main() {
@@ -40,6 +42,8 @@ func main() {
 	flag.StringVar(&cfg.allowOrigins, "allow-origin", os.Getenv("JUPYTER_MCP_ALLOW_ORIGINS"), "comma-separated browser origins allowed to call MCP besides the lab's own")
 	flag.DurationVar(&cfg.sessionTimeout, "session-timeout", 2*time.Hour, "close MCP sessions idle for this long (0: never)")
 	flag.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	flag.IntVar(&cfg.limits.MaxOutputChars, "max-output-chars", tools.DefaultLimits.MaxOutputChars, "cap on the text of one tool result (the middle of longer output is left out)")
+	flag.IntVar(&cfg.limits.MaxImageBytes, "max-image-bytes", tools.DefaultLimits.MaxImageBytes, "cap on one image returned to the agent; larger ones are replaced by a note")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {
@@ -91,10 +95,15 @@ func run(cfg config, log zerolog.Logger) error {
 		}
 	}()
 
+	kernels := &kernel.Manager{Jupyter: client}
+	defer kernels.Close()
 	t := &tools.Tools{
-		Jupyter:  client,
-		Store:    &tools.Store{Jupyter: client, Collaborative: collab},
-		Sessions: tools.NewSessions(),
+		Jupyter:    client,
+		Store:      &tools.Store{Jupyter: client, Collaborative: collab},
+		Sessions:   tools.NewSessions(),
+		Kernels:    kernels,
+		Executions: &tools.Executions{},
+		Limits:     cfg.limits,
 	}
 	var origins []string
 	for _, o := range strings.Split(cfg.allowOrigins, ",") {

@@ -1,0 +1,196 @@
+package kernel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
+)
+
+// ErrKernelDied ends the requests in flight when the kernel dies or is
+// restarted: its state (variables, imports) is gone.
+var ErrKernelDied = errors.New("the kernel died or was restarted while the code ran; its variables are lost")
+
+// conn is one websocket to a kernel's channels, under the sidecar's own
+// session id: a second connection with a browser's id would replace the
+// browser's connection.
+type conn struct {
+	ws      *websocket.Conn
+	session string
+	v1      bool
+
+	writeMu sync.Mutex
+
+	mu     sync.Mutex
+	subs   map[string]*sub // by parent msg_id
+	closed chan struct{}
+	err    error
+}
+
+// sub receives the messages answering one request.
+type sub struct {
+	id    string
+	msgs  chan *Message
+	died  chan struct{} // closed when the kernel dies or the connection drops
+	ended chan struct{} // closed when the requester stops listening
+	once  sync.Once
+}
+
+func (s *sub) kill() { s.once.Do(func() { close(s.died) }) }
+
+func dial(ctx context.Context, jc *jupyter.Client, kernelID string) (*conn, error) {
+	session := newID()
+	ws, err := jc.DialWebsocket(ctx, "api/kernels/"+url.PathEscape(kernelID)+"/channels",
+		url.Values{"session_id": {session}}, []string{Subprotocol})
+	if err != nil {
+		return nil, fmt.Errorf("connect to kernel %s: %w", kernelID, err)
+	}
+	ws.SetReadLimit(256 << 20)
+	c := &conn{ws: ws, session: session, v1: ws.Subprotocol() == Subprotocol, subs: map[string]*sub{}, closed: make(chan struct{})}
+	go c.readLoop()
+	return c, nil
+}
+
+func (c *conn) readLoop() {
+	var err error
+	defer func() { c.shutdown(err) }()
+	for {
+		var kind int
+		var data []byte
+		kind, data, err = c.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		var m *Message
+		if c.v1 && kind == websocket.BinaryMessage {
+			m, err = decodeV1(data)
+		} else {
+			m, err = decodeLegacy(data)
+		}
+		if err != nil {
+			continue // one bad frame does not end the connection
+		}
+		err = nil
+		c.dispatch(m)
+	}
+}
+
+// dispatch routes a message to the request it answers, waiting for a slow
+// requester (backpressure on the websocket, not dropped outputs). A status
+// of "dead" or "restarting" injected by the server ends every request in
+// flight.
+func (c *conn) dispatch(m *Message) {
+	if m.Header.MsgType == "status" && m.Channel == "iopub" {
+		var st struct {
+			ExecutionState string `json:"execution_state"`
+		}
+		_ = json.Unmarshal(m.Content, &st)
+		if st.ExecutionState == "dead" || st.ExecutionState == "restarting" {
+			c.killAll()
+			return
+		}
+	}
+	c.mu.Lock()
+	s, ok := c.subs[m.ParentHeader.MsgID]
+	c.mu.Unlock()
+	if !ok {
+		return
+	}
+	select {
+	case s.msgs <- m:
+	case <-s.ended:
+	case <-s.died:
+	}
+}
+
+func (c *conn) killAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, s := range c.subs {
+		s.kill()
+		delete(c.subs, id)
+	}
+}
+
+func (c *conn) shutdown(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.closed:
+		return
+	default:
+	}
+	if err == nil {
+		err = errors.New("closed")
+	}
+	c.err = err
+	close(c.closed)
+	for id, s := range c.subs {
+		s.kill()
+		delete(c.subs, id)
+	}
+	_ = c.ws.Close()
+}
+
+func (c *conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// send writes a request and returns the subscription to its answers. The
+// caller must call c.unsubscribe(s) when done.
+func (c *conn) send(m *Message) (*sub, error) {
+	s := &sub{id: m.Header.MsgID, msgs: make(chan *Message, 256), died: make(chan struct{}), ended: make(chan struct{})}
+	c.mu.Lock()
+	if c.isClosed() {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("kernel connection closed: %v", c.err)
+	}
+	c.subs[s.id] = s
+	c.mu.Unlock()
+	if err := c.write(m); err != nil {
+		c.unsubscribe(s)
+		return nil, err
+	}
+	return s, nil
+}
+
+// write sends a message without expecting answers (input_reply).
+func (c *conn) write(m *Message) error {
+	var data []byte
+	var err error
+	kind := websocket.TextMessage
+	if c.v1 {
+		data, err = encodeV1(m)
+		kind = websocket.BinaryMessage
+	} else {
+		data, err = encodeLegacy(m)
+	}
+	if err != nil {
+		return err
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	return c.ws.WriteMessage(kind, data)
+}
+
+func (c *conn) unsubscribe(s *sub) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.subs[s.id] == s {
+		delete(c.subs, s.id)
+	}
+	close(s.ended)
+}
+
+func (c *conn) close() { c.shutdown(errors.New("closed by the sidecar")) }

@@ -1,0 +1,277 @@
+package kernel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
+)
+
+// Manager hands out kernels by notebook, one websocket per kernel.
+type Manager struct {
+	Jupyter *jupyter.Client
+
+	mu      sync.Mutex
+	kernels map[string]*Kernel // by kernel id
+}
+
+// Kernel is a running kernel; executions on it run one at a time, in the
+// order they were asked for.
+type Kernel struct {
+	ID   string
+	Name string
+
+	jc    *jupyter.Client
+	queue fifo
+
+	mu   sync.Mutex
+	conn *conn
+}
+
+// ForNotebook returns the kernel of the notebook at path: the one its
+// Jupyter session already uses (a person's kernel in JupyterLab), or a new
+// one of kernelspec kernelName started in the notebook's folder.
+func (m *Manager) ForNotebook(ctx context.Context, path, kernelName string) (*Kernel, error) {
+	s, err := m.Jupyter.EnsureSession(ctx, path, kernelName)
+	if err != nil {
+		var ae *jupyter.APIError
+		if errors.As(err, &ae) && ae.Status == 501 {
+			return nil, fmt.Errorf("kernel %q is not installed (list_kernels shows the installed kernelspecs)", kernelName)
+		}
+		return nil, fmt.Errorf("start or find the kernel of %q: %w", path, err)
+	}
+	return m.byID(s.Kernel.ID, s.Kernel.Name), nil
+}
+
+func (m *Manager) byID(id, name string) *Kernel {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.kernels == nil {
+		m.kernels = map[string]*Kernel{}
+	}
+	k, ok := m.kernels[id]
+	if !ok {
+		k = &Kernel{ID: id, Name: name, jc: m.Jupyter}
+		m.kernels[id] = k
+	}
+	return k
+}
+
+// Close drops every kernel connection.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, k := range m.kernels {
+		k.mu.Lock()
+		if k.conn != nil {
+			k.conn.close()
+		}
+		k.mu.Unlock()
+	}
+}
+
+// connection returns the open websocket, reconnecting after a drop.
+func (k *Kernel) connection(ctx context.Context) (*conn, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.conn != nil && !k.conn.isClosed() {
+		return k.conn, nil
+	}
+	c, err := dial(ctx, k.jc, k.ID)
+	if err != nil {
+		return nil, err
+	}
+	k.conn = c
+	return c, nil
+}
+
+// Interrupt interrupts the code running on the kernel.
+func (k *Kernel) Interrupt(ctx context.Context) error { return k.jc.InterruptKernel(ctx, k.ID) }
+
+// Restart restarts the kernel; its variables are lost.
+func (k *Kernel) Restart(ctx context.Context) error { return k.jc.RestartKernel(ctx, k.ID) }
+
+// State is the kernel's execution state as the server reports it (idle,
+// busy, starting, dead...).
+func (k *Kernel) State(ctx context.Context) (string, error) {
+	info, err := k.jc.GetKernel(ctx, k.ID)
+	if err != nil {
+		return "", err
+	}
+	return info.ExecutionState, nil
+}
+
+// Hooks let the caller follow an execution while it runs.
+type Hooks struct {
+	// Started is called when the kernel begins running this code (earlier
+	// requests on the same kernel have finished).
+	Started func()
+	// Output is called after every change of the outputs.
+	Output func(o *Outputs)
+	// Input is called when the code waits on input() or getpass(); reply
+	// answers it.
+	Input func(prompt string, password bool, reply func(value string) error)
+}
+
+// Result is how an execution ended.
+type Result struct {
+	// Status is ok, error (the code raised), or aborted (not run, e.g.
+	// after an earlier error).
+	Status         string
+	ExecutionCount *int
+	Outputs        *Outputs
+}
+
+// interruptGrace is how long to wait for the kernel to report idle after
+// an interrupt before giving up on the request.
+const interruptGrace = 10 * time.Second
+
+// Execute runs code on the kernel after the executions queued before it,
+// and returns when the kernel is done with it. If ctx ends first the kernel
+// is interrupted and ctx's error is returned with the outputs so far.
+func (k *Kernel) Execute(ctx context.Context, code string, h Hooks) (*Result, error) {
+	res := &Result{Outputs: &Outputs{}}
+	if err := k.queue.acquire(ctx); err != nil {
+		return res, err
+	}
+	defer k.queue.release()
+	c, err := k.connection(ctx)
+	if err != nil {
+		return res, err
+	}
+	req, err := newMessage("shell", "execute_request", c.session, map[string]any{
+		"code": code, "silent": false, "store_history": true,
+		"user_expressions": map[string]any{}, "allow_stdin": h.Input != nil, "stop_on_error": true,
+	}, nil)
+	if err != nil {
+		return res, err
+	}
+	s, err := c.send(req)
+	if err != nil {
+		return res, err
+	}
+	defer c.unsubscribe(s)
+	if h.Started != nil {
+		h.Started()
+	}
+
+	var idle, replied bool
+	var cancelled error
+	var grace <-chan time.Time
+	done := ctx.Done()
+	for !(idle && replied) {
+		select {
+		case <-done:
+			cancelled = ctx.Err()
+			done = nil // interrupt once, then drain until idle
+			ictx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = k.Interrupt(ictx)
+			cancel()
+			grace = time.After(interruptGrace)
+		case <-grace:
+			return res, cancelled
+		case <-s.died:
+			return res, ErrKernelDied
+		case <-c.closed:
+			return res, fmt.Errorf("lost the connection to the kernel: %v", c.err)
+		case m := <-s.msgs:
+			switch {
+			case m.Channel == "iopub" && m.Header.MsgType == "status":
+				var st struct {
+					ExecutionState string `json:"execution_state"`
+				}
+				_ = json.Unmarshal(m.Content, &st)
+				idle = idle || st.ExecutionState == "idle"
+			case m.Channel == "iopub" && m.Header.MsgType == "execute_input":
+				var in struct {
+					ExecutionCount *int `json:"execution_count"`
+				}
+				_ = json.Unmarshal(m.Content, &in)
+				res.ExecutionCount = in.ExecutionCount
+			case m.Channel == "iopub":
+				if res.Outputs.apply(m) && h.Output != nil {
+					h.Output(res.Outputs)
+				}
+			case m.Channel == "shell" && m.Header.MsgType == "execute_reply":
+				var r struct {
+					Status         string `json:"status"`
+					ExecutionCount *int   `json:"execution_count"`
+				}
+				_ = json.Unmarshal(m.Content, &r)
+				res.Status = r.Status
+				if r.ExecutionCount != nil {
+					res.ExecutionCount = r.ExecutionCount
+				}
+				replied = true
+			case m.Channel == "stdin" && m.Header.MsgType == "input_request" && h.Input != nil:
+				var ir struct {
+					Prompt   string `json:"prompt"`
+					Password bool   `json:"password"`
+				}
+				_ = json.Unmarshal(m.Content, &ir)
+				parent := m.Header
+				h.Input(ir.Prompt, ir.Password, func(value string) error {
+					reply, err := newMessage("stdin", "input_reply", c.session, map[string]string{"value": value}, &parent)
+					if err != nil {
+						return err
+					}
+					return c.write(reply)
+				})
+			}
+		}
+	}
+	return res, cancelled
+}
+
+// fifo is a lock that is granted in request order.
+type fifo struct {
+	mu      sync.Mutex
+	busy    bool
+	waiters []chan struct{}
+}
+
+func (f *fifo) acquire(ctx context.Context) error {
+	f.mu.Lock()
+	if !f.busy {
+		f.busy = true
+		f.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	f.waiters = append(f.waiters, ch)
+	f.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for i, w := range f.waiters {
+			if w == ch {
+				f.waiters = append(f.waiters[:i], f.waiters[i+1:]...)
+				return ctx.Err()
+			}
+		}
+		// Granted while giving up: pass it on.
+		f.mu.Unlock()
+		f.release()
+		f.mu.Lock()
+		return ctx.Err()
+	}
+}
+
+func (f *fifo) release() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.waiters) == 0 {
+		f.busy = false
+		return
+	}
+	next := f.waiters[0]
+	f.waiters = f.waiters[1:]
+	close(next)
+}

@@ -1,0 +1,397 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
+)
+
+// Waiting bounds: jupyter-server-proxy cuts a POST at 300 s, so no call
+// may wait that long; longer runs go on and are fetched with get_execution.
+const (
+	defaultWait       = 60 * time.Second
+	maxWaitSeconds    = 240
+	progressEvery     = 250 * time.Millisecond // at most this often on output
+	heartbeatInterval = 5 * time.Second        // when the code is silent
+)
+
+type ExecuteCellIn struct {
+	Path    string `json:"path,omitempty" jsonschema:"notebook path; default this session's current notebook"`
+	CellID  string `json:"cell_id,omitempty" jsonschema:"id of the code cell to run (preferred)"`
+	Index   *int   `json:"index,omitempty" jsonschema:"0-based index of the cell, if no cell_id; -1 is the last cell"`
+	Timeout *int   `json:"timeout,omitempty" jsonschema:"seconds to wait for the result, 1 to 240 (default 60); if the code still runs then, you get its execution_id and it keeps running"`
+}
+
+// CellRun is how one cell of an execution went.
+type CellRun struct {
+	CellID         string `json:"cell_id,omitempty"`
+	Status         string `json:"status"`
+	ExecutionCount *int   `json:"execution_count,omitempty"`
+	Note           string `json:"note,omitempty"`
+}
+
+type ExecutionOut struct {
+	ExecutionID    string    `json:"execution_id"`
+	Status         string    `json:"status" jsonschema:"queued, running, needs_input (answer with send_input), ok, error, interrupted, kernel_died or failed"`
+	Cells          []CellRun `json:"cells,omitempty"`
+	InputPrompt    string    `json:"input_prompt,omitempty" jsonschema:"the prompt of the input() the code waits on"`
+	ElapsedSeconds float64   `json:"elapsed_seconds"`
+}
+
+var executeCellTool = &mcp.Tool{
+	Name:  "execute_cell",
+	Title: "Execute cell",
+	Description: "Run a code cell on the notebook's kernel (the same kernel a person uses in JupyterLab, started if none runs) and return its outputs; they are also saved in the notebook. " +
+		"Progress is reported while it runs. If it is still running after timeout, you get an execution_id: wait again with get_execution. If it waits on input(), answer with send_input.",
+	Annotations: &mcp.ToolAnnotations{DestructiveHint: ptr(true), OpenWorldHint: ptr(true)},
+}
+
+func (t *Tools) executeCell(ctx context.Context, req *mcp.CallToolRequest, in ExecuteCellIn) (*mcp.CallToolResult, ExecutionOut, error) {
+	wait, err := waitDuration(in.Timeout)
+	if err != nil {
+		return nil, ExecutionOut{}, err
+	}
+	p, err := t.notebookPath(req, in.Path)
+	if err != nil {
+		return nil, ExecutionOut{}, err
+	}
+	nb, _, err := t.Store.Load(ctx, p)
+	if err != nil {
+		return nil, ExecutionOut{}, err
+	}
+	i, err := nb.Locate(notebook.Ref{ID: in.CellID, Index: in.Index})
+	if err != nil {
+		return nil, ExecutionOut{}, err
+	}
+	c := nb.Cells[i]
+	if c.Type != notebook.Code {
+		return nil, ExecutionOut{}, fmt.Errorf("cell %s (index %d) is a %s cell: only code cells run", c.ID, i, c.Type)
+	}
+	e, err := t.startCells(ctx, p, nb, []*notebook.Cell{c})
+	if err != nil {
+		return nil, ExecutionOut{}, err
+	}
+	return t.await(ctx, req, e, wait, true)
+}
+
+type ExecuteCellsIn struct {
+	Path    string `json:"path,omitempty" jsonschema:"notebook path; default this session's current notebook"`
+	Start   int    `json:"start,omitempty" jsonschema:"index of the first cell to run; default 0"`
+	End     *int   `json:"end,omitempty" jsonschema:"index of the last cell to run (inclusive); default the last cell"`
+	Timeout *int   `json:"timeout,omitempty" jsonschema:"seconds to wait for the result, 1 to 240 (default 60); if the cells still run then, you get an execution_id and they keep running"`
+}
+
+var executeCellsTool = &mcp.Tool{
+	Name:  "execute_cells",
+	Title: "Execute cells",
+	Description: "Run the code cells from start to end (default: all) in order on the notebook's kernel, stopping at the first error. " +
+		"Returns each cell's status and the outputs of the last cell run; all outputs are saved in the notebook.",
+	Annotations: &mcp.ToolAnnotations{DestructiveHint: ptr(true), OpenWorldHint: ptr(true)},
+}
+
+func (t *Tools) executeCells(ctx context.Context, req *mcp.CallToolRequest, in ExecuteCellsIn) (*mcp.CallToolResult, ExecutionOut, error) {
+	wait, err := waitDuration(in.Timeout)
+	if err != nil {
+		return nil, ExecutionOut{}, err
+	}
+	p, err := t.notebookPath(req, in.Path)
+	if err != nil {
+		return nil, ExecutionOut{}, err
+	}
+	nb, _, err := t.Store.Load(ctx, p)
+	if err != nil {
+		return nil, ExecutionOut{}, err
+	}
+	n := len(nb.Cells)
+	end := n - 1
+	if in.End != nil {
+		end = *in.End
+	}
+	if in.Start < 0 || in.Start >= n || end < in.Start || end >= n {
+		return nil, ExecutionOut{}, fmt.Errorf("cells %d to %d do not exist: the notebook has %d cells (indexes 0 to %d)", in.Start, end, n, n-1)
+	}
+	var cells []*notebook.Cell
+	for _, c := range nb.Cells[in.Start : end+1] {
+		if c.Type == notebook.Code {
+			cells = append(cells, c)
+		}
+	}
+	if len(cells) == 0 {
+		return nil, ExecutionOut{}, fmt.Errorf("cells %d to %d hold no code cell", in.Start, end)
+	}
+	e, err := t.startCells(ctx, p, nb, cells)
+	if err != nil {
+		return nil, ExecutionOut{}, err
+	}
+	return t.await(ctx, req, e, wait, true)
+}
+
+type ExecuteCodeIn struct {
+	Path    string `json:"path,omitempty" jsonschema:"notebook whose kernel runs the code; default this session's current notebook"`
+	Code    string `json:"code" jsonschema:"code to run, e.g. df.head() or %pip list"`
+	Timeout *int   `json:"timeout,omitempty" jsonschema:"seconds to wait for the result, 1 to 240 (default 60); if the code still runs then, you get its execution_id and it keeps running"`
+}
+
+var executeCodeTool = &mcp.Tool{
+	Name:  "execute_code",
+	Title: "Execute scratch code",
+	Description: "Run code on the notebook's kernel without adding it to the notebook, to inspect state (variables, dataframes, installed packages). " +
+		"It shares the kernel's variables with the notebook's cells.",
+	Annotations: &mcp.ToolAnnotations{DestructiveHint: ptr(true), OpenWorldHint: ptr(true)},
+}
+
+func (t *Tools) executeCode(ctx context.Context, req *mcp.CallToolRequest, in ExecuteCodeIn) (*mcp.CallToolResult, ExecutionOut, error) {
+	wait, err := waitDuration(in.Timeout)
+	if err != nil {
+		return nil, ExecutionOut{}, err
+	}
+	if len(in.Code) > notebook.MaxSourceBytes {
+		return nil, ExecutionOut{}, fmt.Errorf("code is %d bytes, more than the limit of %d", len(in.Code), notebook.MaxSourceBytes)
+	}
+	p, err := t.notebookPath(req, in.Path)
+	if err != nil {
+		return nil, ExecutionOut{}, err
+	}
+	nb, _, err := t.Store.Load(ctx, p)
+	if err != nil {
+		return nil, ExecutionOut{}, err
+	}
+	k, err := t.kernelFor(ctx, p, nb)
+	if err != nil {
+		return nil, ExecutionOut{}, err
+	}
+	e := t.start(p, k, []*Step{{Code: in.Code, Status: statusQueued}}, nil)
+	return t.await(ctx, req, e, wait, true)
+}
+
+type GetExecutionIn struct {
+	ExecutionID string `json:"execution_id" jsonschema:"id returned by an execute tool"`
+	Timeout     *int   `json:"timeout,omitempty" jsonschema:"seconds to wait for it to finish, 1 to 240 (default 60)"`
+}
+
+var getExecutionTool = &mcp.Tool{
+	Name:        "get_execution",
+	Title:       "Get execution",
+	Description: "Wait for an execution that was still running when its call returned, and get its status and outputs.",
+	Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true},
+}
+
+func (t *Tools) getExecution(ctx context.Context, req *mcp.CallToolRequest, in GetExecutionIn) (*mcp.CallToolResult, ExecutionOut, error) {
+	wait, err := waitDuration(in.Timeout)
+	if err != nil {
+		return nil, ExecutionOut{}, err
+	}
+	e := t.Executions.Get(in.ExecutionID)
+	if e == nil {
+		return nil, ExecutionOut{}, fmt.Errorf("no execution has id %q (finished executions are kept for an hour)", in.ExecutionID)
+	}
+	return t.await(ctx, req, e, wait, false)
+}
+
+type SendInputIn struct {
+	ExecutionID string `json:"execution_id" jsonschema:"id of the execution that waits on input()"`
+	Text        string `json:"text" jsonschema:"the line to answer with (no trailing newline needed)"`
+	Timeout     *int   `json:"timeout,omitempty" jsonschema:"seconds to wait for the code to finish afterwards, 1 to 240 (default 60)"`
+}
+
+var sendInputTool = &mcp.Tool{
+	Name:        "send_input",
+	Title:       "Send input",
+	Description: "Answer the input() or getpass() prompt that a running execution waits on (status needs_input), then wait for it like get_execution.",
+	Annotations: &mcp.ToolAnnotations{DestructiveHint: ptr(false)},
+}
+
+func (t *Tools) sendInput(ctx context.Context, req *mcp.CallToolRequest, in SendInputIn) (*mcp.CallToolResult, ExecutionOut, error) {
+	wait, err := waitDuration(in.Timeout)
+	if err != nil {
+		return nil, ExecutionOut{}, err
+	}
+	e := t.Executions.Get(in.ExecutionID)
+	if e == nil {
+		return nil, ExecutionOut{}, fmt.Errorf("no execution has id %q", in.ExecutionID)
+	}
+	if err := e.SendInput(in.Text); err != nil {
+		return nil, ExecutionOut{}, fmt.Errorf("execution %s: %w (status %s)", in.ExecutionID, err, e.snapshot().Status)
+	}
+	return t.await(ctx, req, e, wait, false)
+}
+
+func waitDuration(seconds *int) (time.Duration, error) {
+	if seconds == nil {
+		return defaultWait, nil
+	}
+	if *seconds < 1 || *seconds > maxWaitSeconds {
+		return 0, fmt.Errorf("timeout %d is out of range: use 1 to %d seconds; longer runs keep going and are fetched with get_execution", *seconds, maxWaitSeconds)
+	}
+	return time.Duration(*seconds) * time.Second, nil
+}
+
+// kernelFor finds the notebook's kernel: the one its Jupyter session uses,
+// or a new one of the notebook's kernelspec.
+func (t *Tools) kernelFor(ctx context.Context, path string, nb *notebook.Notebook) (*kernel.Kernel, error) {
+	name := kernelName(nb)
+	if name == "" {
+		sessions, err := t.Jupyter.Sessions(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range sessions {
+			if s.Path == path {
+				name = s.Kernel.Name
+			}
+		}
+		if name == "" {
+			return nil, fmt.Errorf("notebook %q names no kernel (metadata.kernelspec is missing) and none runs for it: pick a kernel in JupyterLab, or create notebooks with create_notebook", path)
+		}
+	}
+	return t.Kernels.ForNotebook(ctx, path, name)
+}
+
+// startCells starts running cells of a notebook in the background.
+func (t *Tools) startCells(ctx context.Context, path string, nb *notebook.Notebook, cells []*notebook.Cell) (*Execution, error) {
+	k, err := t.kernelFor(ctx, path, nb)
+	if err != nil {
+		return nil, err
+	}
+	var steps []*Step
+	for _, c := range cells {
+		steps = append(steps, &Step{CellID: c.ID, Code: c.Source, Status: statusQueued})
+	}
+	return t.start(path, k, steps, saveOutputs(t.Store, path)), nil
+}
+
+func (t *Tools) start(path string, k *kernel.Kernel, steps []*Step, save func(context.Context, Step) error) *Execution {
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Execution{ID: newExecutionID(), Path: path, Kernel: k, Started: time.Now(), cancel: cancel,
+		steps: steps, status: statusQueued, changed: make(chan struct{}), done: make(chan struct{})}
+	t.Executions.add(e)
+	go e.run(ctx, save)
+	return e
+}
+
+// await waits for an execution to end, need input, or for wait to pass,
+// sending progress notifications meanwhile. If the call is cancelled and
+// owns the execution, the execution is interrupted.
+func (t *Tools) await(ctx context.Context, req *mcp.CallToolRequest, e *Execution, wait time.Duration, owner bool) (*mcp.CallToolResult, ExecutionOut, error) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	heartbeat := time.NewTicker(heartbeatInterval)
+	defer heartbeat.Stop()
+	p := progress{req: req}
+	for {
+		snap := e.snapshot()
+		if snap.Status == statusInput {
+			return t.executionResult(e, snap, "")
+		}
+		select {
+		case <-e.Done():
+			return t.executionResult(e, e.snapshot(), "")
+		case <-timer.C:
+			return t.executionResult(e, snap, fmt.Sprintf("still running after %s: call get_execution with this execution_id to wait again (it keeps running and its outputs are saved in the notebook), or interrupt_kernel to stop it", wait))
+		case <-ctx.Done():
+			if owner {
+				e.Interrupt()
+			}
+			return nil, ExecutionOut{}, ctx.Err()
+		case <-heartbeat.C:
+			p.send(ctx, snap)
+		case <-snap.Changed:
+			if time.Since(p.last) < progressEvery {
+				select { // let a burst of outputs settle into one notification
+				case <-time.After(progressEvery - time.Since(p.last)):
+				case <-e.Done():
+				case <-ctx.Done():
+				}
+			}
+			p.send(ctx, e.snapshot())
+		}
+	}
+}
+
+// progress sends MCP progress notifications for one call.
+type progress struct {
+	req  *mcp.CallToolRequest
+	n    float64
+	last time.Time
+}
+
+func (p *progress) send(ctx context.Context, s snapshot) {
+	p.last = time.Now()
+	token := p.req.Params.GetProgressToken()
+	if token == nil || p.req.Session == nil {
+		return
+	}
+	p.n++
+	// The execution id comes first: a client that gives up on the call can
+	// still find the run with get_execution.
+	msg := fmt.Sprintf("execution %s: %s %.0fs", s.ID, s.Status, s.Elapsed.Seconds())
+	if len(s.Steps) > 1 {
+		for i, st := range s.Steps {
+			if st.Status == statusRunning || st.Status == statusInput {
+				msg += fmt.Sprintf(" · cell %d of %d", i+1, len(s.Steps))
+			}
+		}
+	}
+	outputs := 0
+	for _, st := range s.Steps {
+		outputs += len(st.Outputs)
+	}
+	if outputs > 0 {
+		msg += fmt.Sprintf(" · %d outputs", outputs)
+	}
+	if s.LastLine != "" {
+		line, _ := shorten(s.LastLine, 200)
+		msg += " · last: " + line
+	}
+	_ = p.req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: token, Progress: p.n, Message: msg})
+}
+
+// executionResult renders an execution for the agent: a status line, each
+// cell's status, and the outputs of the last cell that ran.
+func (t *Tools) executionResult(e *Execution, s snapshot, note string) (*mcp.CallToolResult, ExecutionOut, error) {
+	out := ExecutionOut{ExecutionID: e.ID, Status: s.Status, ElapsedSeconds: float64(s.Elapsed.Milliseconds()) / 1000}
+	var head strings.Builder
+	fmt.Fprintf(&head, "execution %s: %s after %.1fs", e.ID, s.Status, out.ElapsedSeconds)
+	if s.Status == statusInput {
+		out.InputPrompt = s.Prompt
+		kind := "input()"
+		if s.Password {
+			kind = "a password prompt (getpass)"
+		}
+		fmt.Fprintf(&head, "\nthe code waits on %s with prompt %q: answer with send_input", kind, s.Prompt)
+	}
+	if note != "" {
+		head.WriteString("\n" + note)
+	}
+	shown := -1
+	for i, st := range s.Steps {
+		out.Cells = append(out.Cells, CellRun{CellID: st.CellID, Status: st.Status, ExecutionCount: st.ExecutionCount, Note: st.Note})
+		if st.Status != statusQueued && st.Status != statusAborted {
+			shown = i
+		}
+		if len(s.Steps) > 1 || st.Note != "" {
+			line := fmt.Sprintf("\n- cell %s: %s", st.CellID, st.Status)
+			if st.ExecutionCount != nil {
+				line += fmt.Sprintf(" [%d]", *st.ExecutionCount)
+			}
+			if st.Note != "" {
+				line += " — " + st.Note
+			}
+			head.WriteString(line)
+		}
+	}
+	content := []mcp.Content{&mcp.TextContent{Text: head.String()}}
+	if shown >= 0 {
+		if len(s.Steps) > 1 {
+			content = append(content, &mcp.TextContent{Text: fmt.Sprintf("outputs of cell %s:", s.Steps[shown].CellID)})
+		}
+		content = append(content, outputContent(s.Steps[shown].Outputs, t.Limits)...)
+	}
+	return &mcp.CallToolResult{Content: content}, out, nil
+}

@@ -1,0 +1,382 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
+)
+
+type execOut struct {
+	ExecutionID string `json:"execution_id"`
+	Status      string `json:"status"`
+	Cells       []struct {
+		CellID         string `json:"cell_id"`
+		Status         string `json:"status"`
+		ExecutionCount *int   `json:"execution_count"`
+		Note           string `json:"note"`
+	} `json:"cells"`
+	InputPrompt string `json:"input_prompt"`
+}
+
+// codeNotebook writes a python3 notebook with one code cell per source;
+// cell ids are c0, c1, ...
+func codeNotebook(t *testing.T, rel string, sources ...string) {
+	t.Helper()
+	var cells []string
+	for i, s := range sources {
+		cells = append(cells, fmt.Sprintf(`{"cell_type":"code","id":"c%d","metadata":{},"outputs":[],"execution_count":null,"source":%q}`, i, s))
+	}
+	writeFile(t, rel, `{"cells":[`+strings.Join(cells, ",")+`],"metadata":{"kernelspec":{"name":"python3","display_name":"Python 3","language":"python"}},"nbformat":4,"nbformat_minor":5}`)
+}
+
+// progressSession is an MCP session that records progress notifications
+// with their arrival time.
+type progressEvent struct {
+	at      time.Time
+	message string
+}
+
+func progressSession(t *testing.T) (*mcp.ClientSession, <-chan progressEvent) {
+	t.Helper()
+	events := make(chan progressEvent, 1000)
+	cs, err := shared.ConnectWith(t.Context(), "mcp", "token "+shared.Token, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+			events <- progressEvent{at: time.Now(), message: r.Params.Message}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs, events
+}
+
+func callWithProgress(ctx context.Context, cs *mcp.ClientSession, tool string, args map[string]any) (*mcp.CallToolResult, error) {
+	return cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args, Meta: mcp.Meta{"progressToken": tool + "-progress"}})
+}
+
+func decode[T any](t *testing.T, res *mcp.CallToolResult) T {
+	t.Helper()
+	var out T
+	data, _ := json.Marshal(res.StructuredContent)
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatalf("decode %s: %v", data, err)
+	}
+	return out
+}
+
+// Progress reaches the client through the proxy while the cell runs, and
+// the outputs land in the notebook.
+func TestExecuteStreamsProgress(t *testing.T) {
+	cs, events := progressSession(t)
+	codeNotebook(t, "exec/progress.ipynb", "import time\nfor i in range(5):\n    print('line', i, flush=True)\n    time.sleep(1)")
+	res, err := callWithProgress(t.Context(), cs, "execute_cell", map[string]any{"path": "exec/progress.ipynb", "cell_id": "c0"})
+	returned := time.Now()
+	if err != nil || res.IsError {
+		t.Fatalf("execute_cell: %v %s", err, resultText(res))
+	}
+	out := decode[execOut](t, res)
+	if out.Status != "ok" || !strings.Contains(resultText(res), "line 0\nline 1\nline 2\nline 3\nline 4") {
+		t.Fatalf("execute_cell = %+v %q", out, resultText(res))
+	}
+	// Lines print 1 s apart: notifications that name them must have
+	// arrived well before the call returned.
+	early := 0
+	seen := map[string]bool{}
+	for len(events) > 0 {
+		ev := <-events
+		if m := regexp.MustCompile(`last: (line \d)`).FindStringSubmatch(ev.message); m != nil && returned.Sub(ev.at) > 500*time.Millisecond {
+			if !seen[m[1]] {
+				early++
+			}
+			seen[m[1]] = true
+		}
+	}
+	t.Logf("%d output lines reported early: %v", early, seen)
+	if early < 3 {
+		t.Fatalf("only %d distinct output lines were reported by progress before the call returned (%v)", early, seen)
+	}
+	validateNotebook(t, "exec/progress.ipynb")
+	cell := call[cellView](t, cs, "read_cell", map[string]any{"path": "exec/progress.ipynb", "cell_id": "c0"})
+	if cell.ExecutionCount == nil || len(cell.Outputs) != 1 || !strings.HasPrefix(cell.Outputs[0], "line 0\n") {
+		t.Fatalf("notebook cell after run = %+v", cell)
+	}
+}
+
+func TestExecuteImageAndError(t *testing.T) {
+	cs := session(t)
+	codeNotebook(t, "exec/rich.ipynb",
+		"import matplotlib\nmatplotlib.use('module://matplotlib_inline.backend_inline')\nimport matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()",
+		"def f():\n    return 1/0\nf()",
+	)
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_cell", Arguments: map[string]any{"path": "exec/rich.ipynb", "cell_id": "c0", "timeout": 120}})
+	if err != nil || res.IsError {
+		t.Fatalf("plot: %v %s", err, resultText(res))
+	}
+	var img *mcp.ImageContent
+	for _, c := range res.Content {
+		if ic, ok := c.(*mcp.ImageContent); ok {
+			img = ic
+		}
+	}
+	if img == nil || img.MIMEType != "image/png" || !strings.HasPrefix(string(img.Data), "\x89PNG") {
+		t.Fatalf("no PNG image content in %s", resultText(res))
+	}
+
+	res, err = cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_cell", Arguments: map[string]any{"path": "exec/rich.ipynb", "cell_id": "c1"}})
+	if err != nil || res.IsError {
+		t.Fatalf("error cell: %v %s", err, resultText(res))
+	}
+	text := resultText(res)
+	if decode[execOut](t, res).Status != "error" || !strings.Contains(text, "ZeroDivisionError: division by zero") || strings.Contains(text, "\x1b[") {
+		t.Fatalf("error result: %q", text)
+	}
+	validateNotebook(t, "exec/rich.ipynb")
+	nb := diskNotebook(t, "exec/rich.ipynb")
+	outs := nb["cells"].([]any)[0].(map[string]any)["outputs"].([]any)
+	if len(outs) == 0 || outs[len(outs)-1].(map[string]any)["data"].(map[string]any)["image/png"] == nil {
+		t.Fatalf("plot not saved in the notebook: %v", outs)
+	}
+}
+
+func TestInputAnsweredWithSendInput(t *testing.T) {
+	cs := session(t)
+	codeNotebook(t, "exec/input.ipynb", "name = input('Your name? ')\nprint('hello', name)")
+	first := call[execOut](t, cs, "execute_cell", map[string]any{"path": "exec/input.ipynb", "cell_id": "c0"})
+	if first.Status != "needs_input" || first.InputPrompt != "Your name? " {
+		t.Fatalf("execute_cell = %+v, want needs_input", first)
+	}
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "send_input", Arguments: map[string]any{"execution_id": first.ExecutionID, "text": "Ada"}})
+	if err != nil || res.IsError || decode[execOut](t, res).Status != "ok" || !strings.Contains(resultText(res), "hello Ada") {
+		t.Fatalf("send_input: %v %s", err, resultText(res))
+	}
+	callErr(t, cs, "send_input", map[string]any{"execution_id": first.ExecutionID, "text": "again"}, "not waiting for input")
+}
+
+var executionID = regexp.MustCompile(`execution (x[0-9a-f]+)`)
+
+// Cancelling the call interrupts the kernel; the run ends as interrupted
+// and the kernel is free for the next call.
+func TestCancelInterruptsKernel(t *testing.T) {
+	cs, events := progressSession(t)
+	codeNotebook(t, "exec/loop.ipynb", "print('spinning', flush=True)\nwhile True:\n    pass")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	result := make(chan error, 1)
+	go func() {
+		_, err := callWithProgress(ctx, cs, "execute_cell", map[string]any{"path": "exec/loop.ipynb", "cell_id": "c0"})
+		result <- err
+	}()
+	var id string
+	for id == "" {
+		select {
+		case ev := <-events:
+			if strings.Contains(ev.message, "spinning") {
+				id = executionID.FindStringSubmatch(ev.message)[1]
+			}
+		case err := <-result:
+			t.Fatalf("execute_cell returned before cancel: %v", err)
+		}
+	}
+	cancel()
+	if err := <-result; err == nil {
+		t.Fatal("cancelled call returned no error")
+	}
+	got := call[execOut](t, cs, "get_execution", map[string]any{"execution_id": id, "timeout": 60})
+	if got.Status != "interrupted" {
+		t.Fatalf("after cancel: %+v", got)
+	}
+	cell := call[cellView](t, cs, "read_cell", map[string]any{"path": "exec/loop.ipynb", "cell_id": "c0"})
+	if len(cell.Outputs) == 0 || !strings.Contains(cell.Outputs[len(cell.Outputs)-1], "KeyboardInterrupt") {
+		t.Fatalf("interrupted cell outputs = %q", cell.Outputs)
+	}
+	res := call[execOut](t, cs, "execute_code", map[string]any{"path": "exec/loop.ipynb", "code": "1+1"})
+	if res.Status != "ok" {
+		t.Fatalf("kernel not usable after interrupt: %+v", res)
+	}
+}
+
+// A run longer than its wait returns a handle; get_execution returns the
+// full outputs later, and they are in the notebook.
+func TestLongRunReturnsHandle(t *testing.T) {
+	cs := session(t)
+	codeNotebook(t, "exec/long.ipynb", "import time\nprint('begin', flush=True)\ntime.sleep(3)\nprint('finished')")
+	first := call[execOut](t, cs, "execute_cell", map[string]any{"path": "exec/long.ipynb", "cell_id": "c0", "timeout": 1})
+	if first.Status != "running" && first.Status != "queued" {
+		t.Fatalf("first call = %+v, want running", first)
+	}
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "get_execution", Arguments: map[string]any{"execution_id": first.ExecutionID, "timeout": 60}})
+	if err != nil || res.IsError || decode[execOut](t, res).Status != "ok" || !strings.Contains(resultText(res), "begin\nfinished") {
+		t.Fatalf("get_execution: %v %q", err, resultText(res))
+	}
+	cell := call[cellView](t, cs, "read_cell", map[string]any{"path": "exec/long.ipynb", "cell_id": "c0"})
+	if cell.ExecutionCount == nil || len(cell.Outputs) != 1 || cell.Outputs[0] != "begin\nfinished\n" {
+		t.Fatalf("notebook cell = %+v", cell)
+	}
+}
+
+// The sidecar runs code on the kernel the person's session already uses.
+func TestPersonsKernelIsReused(t *testing.T) {
+	cs := session(t)
+	codeNotebook(t, "exec/shared.ipynb", "print(secret)")
+	// The "person": another client of the same server, with its own
+	// websocket session, defines a variable in the notebook's kernel.
+	jc, err := jupyter.NewClient(&jupyter.ServerInfo{URL: shared.URL, Token: shared.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	person := &kernel.Manager{Jupyter: jc}
+	defer person.Close()
+	k, err := person.ForNotebook(t.Context(), "exec/shared.ipynb", "python3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := k.Execute(t.Context(), "secret = 4242", kernel.Hooks{}); err != nil || res.Status != "ok" {
+		t.Fatalf("person's execute: %v %+v", err, res)
+	}
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_cell", Arguments: map[string]any{"path": "exec/shared.ipynb", "cell_id": "c0"}})
+	if err != nil || res.IsError || !strings.Contains(resultText(res), "4242") {
+		t.Fatalf("agent did not see the person's variable: %v %q", err, resultText(res))
+	}
+	type kernelsOut struct {
+		Running []struct {
+			ID        string   `json:"id"`
+			Notebooks []string `json:"notebooks"`
+		} `json:"running"`
+		Installed []struct {
+			Name string `json:"name"`
+		} `json:"installed"`
+	}
+	ks := call[kernelsOut](t, cs, "list_kernels", nil)
+	found := false
+	for _, r := range ks.Running {
+		found = found || (r.ID == k.ID && len(r.Notebooks) == 1 && r.Notebooks[0] == "exec/shared.ipynb")
+	}
+	if !found || len(ks.Installed) == 0 || ks.Installed[0].Name != "python3" {
+		t.Fatalf("list_kernels = %+v", ks)
+	}
+}
+
+// A kernel killed mid-run gives a clear error; after restart_kernel the
+// next execution works and the notebook stays valid.
+func TestKernelDeathMidRun(t *testing.T) {
+	cs := session(t)
+	codeNotebook(t, "exec/die.ipynb", "import os\nprint('about to die', flush=True)\nos.kill(os.getpid(), 9)")
+	res := call[execOut](t, cs, "execute_cell", map[string]any{"path": "exec/die.ipynb", "cell_id": "c0"})
+	if res.Status != "kernel_died" || !strings.Contains(res.Cells[0].Note, "died") {
+		t.Fatalf("execute_cell = %+v", res)
+	}
+	validateNotebook(t, "exec/die.ipynb")
+	call[map[string]any](t, cs, "restart_kernel", map[string]any{"path": "exec/die.ipynb"})
+	after := call[execOut](t, cs, "execute_code", map[string]any{"path": "exec/die.ipynb", "code": "print(6*7)"})
+	if after.Status != "ok" {
+		t.Fatalf("after restart: %+v", after)
+	}
+}
+
+// Ten notebooks run at the same time on ten kernels.
+func TestTenNotebooksInParallel(t *testing.T) {
+	cs := session(t)
+	const n = 10
+	for i := range n {
+		codeNotebook(t, fmt.Sprintf("exec/par%d.ipynb", i), "import time\nstart = time.time()\ntime.sleep(3)\nprint(start, time.time())")
+	}
+	type span struct{ start, end float64 }
+	spans := make([]span, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_cell", Arguments: map[string]any{"path": fmt.Sprintf("exec/par%d.ipynb", i), "cell_id": "c0", "timeout": 180}})
+			if err != nil || res.IsError {
+				t.Errorf("notebook %d: %v %v", i, err, res)
+				return
+			}
+			f := strings.Fields(resultText(res))
+			a, _ := strconv.ParseFloat(f[len(f)-2], 64)
+			b, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			spans[i] = span{a, b}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	// All ran at once: the latest start is before the earliest end.
+	latestStart, earliestEnd := spans[0].start, spans[0].end
+	for _, s := range spans {
+		latestStart, earliestEnd = max(latestStart, s.start), min(earliestEnd, s.end)
+	}
+	if latestStart >= earliestEnd {
+		t.Fatalf("executions did not overlap: %+v", spans)
+	}
+}
+
+func TestExecutionBadInputs(t *testing.T) {
+	cs := session(t)
+	writeFile(t, "exec/mixed.ipynb", `{"cells":[{"cell_type":"markdown","id":"m","metadata":{},"source":"# t"},{"cell_type":"code","id":"c","metadata":{},"outputs":[],"execution_count":null,"source":"1"}],"metadata":{},"nbformat":4,"nbformat_minor":5}`)
+	codeNotebook(t, "exec/ok.ipynb", "1")
+	before := readFile(t, "exec/mixed.ipynb")
+	for _, tc := range []struct {
+		name, tool string
+		args       map[string]any
+		want       string
+	}{
+		{"unknown index", "execute_cell", map[string]any{"path": "exec/ok.ipynb", "index": 5}, "out of range"},
+		{"markdown run", "execute_cell", map[string]any{"path": "exec/mixed.ipynb", "cell_id": "m"}, "is a markdown cell: only code cells run"},
+		{"no kernelspec", "execute_cell", map[string]any{"path": "exec/mixed.ipynb", "cell_id": "c"}, "names no kernel"},
+		{"timeout zero", "execute_cell", map[string]any{"path": "exec/ok.ipynb", "cell_id": "c0", "timeout": 0}, "timeout 0 is out of range"},
+		{"timeout absurd", "execute_code", map[string]any{"path": "exec/ok.ipynb", "code": "1", "timeout": 100000}, "timeout 100000 is out of range"},
+		{"unknown execution", "get_execution", map[string]any{"execution_id": "x00"}, `no execution has id "x00"`},
+		{"send_input unknown", "send_input", map[string]any{"execution_id": "x00", "text": "a"}, `no execution has id "x00"`},
+		{"bad range", "execute_cells", map[string]any{"path": "exec/ok.ipynb", "start": 3}, "do not exist"},
+		{"kernel of idle notebook", "interrupt_kernel", map[string]any{"path": "exec/mixed.ipynb"}, "no kernel runs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { callErr(t, cs, tc.tool, tc.args, tc.want) })
+	}
+	if readFile(t, "exec/mixed.ipynb") != before {
+		t.Fatal("bad inputs changed the notebook")
+	}
+}
+
+// A flood of output gives a bounded result and a valid notebook.
+func TestOutputFloodIsBounded(t *testing.T) {
+	cs := session(t)
+	codeNotebook(t, "exec/flood.ipynb", "for i in range(1000000):\n    print(i)")
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_cell", Arguments: map[string]any{"path": "exec/flood.ipynb", "cell_id": "c0", "timeout": 200}})
+	if err != nil || res.IsError {
+		t.Fatalf("flood: %v %v", err, res)
+	}
+	text := resultText(res)
+	if len(text) > 25000 || !strings.Contains(text, "characters left out") {
+		t.Fatalf("result of %d characters, want a capped one with a marker", len(text))
+	}
+	validateNotebook(t, "exec/flood.ipynb")
+}
+
+// Running several cells stops at the first error.
+func TestExecuteCellsStopsAtError(t *testing.T) {
+	cs := session(t)
+	codeNotebook(t, "exec/range.ipynb", "a = 1", "raise ValueError('stop here')", "b = 2")
+	out := call[execOut](t, cs, "execute_cells", map[string]any{"path": "exec/range.ipynb"})
+	if out.Status != "error" || len(out.Cells) != 3 || out.Cells[0].Status != "ok" || out.Cells[1].Status != "error" || out.Cells[2].Status != "not_run" {
+		t.Fatalf("execute_cells = %+v", out)
+	}
+	ins := call[insertOut](t, cs, "insert_cell", map[string]any{"path": "exec/range.ipynb", "source": "print(a + 41)", "execute": true})
+	cell := call[cellView](t, cs, "read_cell", map[string]any{"path": "exec/range.ipynb", "cell_id": ins.CellID})
+	if len(cell.Outputs) != 1 || cell.Outputs[0] != "42\n" {
+		t.Fatalf("insert_cell execute=true: %+v", cell)
+	}
+}

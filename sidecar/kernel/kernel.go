@@ -17,6 +17,7 @@ type Manager struct {
 
 	mu      sync.Mutex
 	kernels map[string]*Kernel // by kernel id
+	byPath  map[string]*Kernel // notebook path -> its session's kernel
 }
 
 // Kernel is a running kernel; executions on it run one at a time, in the
@@ -36,6 +37,9 @@ type Kernel struct {
 // Jupyter session already uses (a person's kernel in JupyterLab), or a new
 // one of kernelspec kernelName started in the notebook's folder.
 func (m *Manager) ForNotebook(ctx context.Context, path, kernelName string) (*Kernel, error) {
+	if k := m.Known(path); k != nil {
+		return k, nil
+	}
 	s, err := m.Jupyter.EnsureSession(ctx, path, kernelName)
 	if err != nil {
 		var ae *jupyter.APIError
@@ -44,7 +48,33 @@ func (m *Manager) ForNotebook(ctx context.Context, path, kernelName string) (*Ke
 		}
 		return nil, fmt.Errorf("start or find the kernel of %q: %w", path, err)
 	}
-	return m.byID(s.Kernel.ID, s.Kernel.Name), nil
+	k := m.byID(s.Kernel.ID, s.Kernel.Name)
+	m.mu.Lock()
+	if m.byPath == nil {
+		m.byPath = map[string]*Kernel{}
+	}
+	m.byPath[path] = k
+	m.mu.Unlock()
+	return k, nil
+}
+
+// Known returns the kernel last found for a notebook, if its connection is
+// still up. A kernel that is shut down (also when a person switches the
+// notebook to another kernel) closes its websocket, so the next call asks
+// the server again.
+func (m *Manager) Known(path string) *Kernel {
+	m.mu.Lock()
+	k := m.byPath[path]
+	m.mu.Unlock()
+	if k == nil {
+		return nil
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.conn == nil || k.conn.isClosed() {
+		return nil
+	}
+	return k
 }
 
 func (m *Manager) byID(id, name string) *Kernel {

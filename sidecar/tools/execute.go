@@ -158,13 +158,16 @@ func (t *Tools) executeCode(ctx context.Context, req *mcp.CallToolRequest, in Ex
 	if err != nil {
 		return nil, ExecutionOut{}, err
 	}
-	nb, _, err := t.Store.Load(ctx, p)
-	if err != nil {
-		return nil, ExecutionOut{}, err
-	}
-	k, err := t.kernelFor(ctx, p, nb)
-	if err != nil {
-		return nil, ExecutionOut{}, err
+	// Scratch code needs the notebook only to learn its kernel.
+	k := t.Kernels.Known(p)
+	if k == nil {
+		nb, _, err := t.Store.Load(ctx, p)
+		if err != nil {
+			return nil, ExecutionOut{}, err
+		}
+		if k, err = t.kernelFor(ctx, p, nb); err != nil {
+			return nil, ExecutionOut{}, err
+		}
 	}
 	e := t.start(p, k, []*Step{{Code: in.Code, Status: statusQueued}}, nil)
 	return t.await(ctx, req, e, wait, true)
@@ -235,6 +238,9 @@ func waitDuration(seconds *int) (time.Duration, error) {
 // kernelFor finds the notebook's kernel: the one its Jupyter session uses,
 // or a new one of the notebook's kernelspec.
 func (t *Tools) kernelFor(ctx context.Context, path string, nb *notebook.Notebook) (*kernel.Kernel, error) {
+	if k := t.Kernels.Known(path); k != nil {
+		return k, nil
+	}
 	name := kernelName(nb)
 	if name == "" {
 		sessions, err := t.Jupyter.Sessions(ctx)

@@ -19,6 +19,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
 )
 
@@ -82,6 +84,68 @@ func BenchmarkNotebookOps(b *testing.B) {
 		fmt.Println(r)
 	}
 	fmt.Printf("sidecar resident memory: %s\n\n", rss)
+}
+
+// BenchmarkExecute prints the round trip of execute_code("1+1") through
+// <lab>/mcp next to a raw kernel-websocket execute of the same code on the
+// same kernel, and the time of 100 sequential executions through /mcp.
+func BenchmarkExecute(b *testing.B) {
+	tmp := b.TempDir()
+	binDir, err := labtest.BuildSidecar(filepath.Join(tmp, "bin"), false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lab, err := labtest.Start(binDir, filepath.Join(tmp, "lab"), "bench-token")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer lab.Stop()
+	writeNotebook(b, lab, "exec.ipynb")
+	cs, err := lab.Connect(b.Context(), "mcp", "token "+lab.Token)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cs.Close()
+	viaMCP := func() {
+		res, err := cs.CallTool(b.Context(), &mcp.CallToolParams{Name: "execute_code", Arguments: map[string]any{"path": "exec.ipynb", "code": "1+1"}})
+		if err != nil || res.IsError {
+			b.Fatalf("execute_code: %v %v", err, res)
+		}
+	}
+	viaMCP() // starts the kernel
+
+	jc, err := jupyter.NewClient(&jupyter.ServerInfo{URL: lab.URL, Token: lab.Token})
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw := &kernel.Manager{Jupyter: jc}
+	defer raw.Close()
+	k, err := raw.ForNotebook(b.Context(), "exec.ipynb", "python3")
+	if err != nil {
+		b.Fatal(err)
+	}
+	viaWebsocket := func() {
+		if res, err := k.Execute(b.Context(), "1+1", kernel.Hooks{}); err != nil || res.Status != "ok" {
+			b.Fatalf("raw execute: %v", err)
+		}
+	}
+
+	for range b.N {
+		mcpTimes := measure(viaMCP)
+		wsTimes := measure(viaWebsocket)
+		start := time.Now()
+		for range 100 {
+			viaMCP()
+		}
+		sequential := time.Since(start)
+		fmt.Printf("\nexecute 1+1 on one kernel, %d samples each\n", samples)
+		fmt.Printf("%-28s %10s %10s\n", "operation", "p50", "p95")
+		fmt.Println(row("execute_code via /mcp", mcpTimes))
+		fmt.Println(row("raw kernel websocket", wsTimes))
+		fmt.Printf("ratio of medians (goal <= 1.3): %.2f\n", float64(mcpTimes[len(mcpTimes)/2])/float64(wsTimes[len(wsTimes)/2]))
+		fmt.Printf("100 sequential execute_code calls: %.2f s\n", sequential.Seconds())
+		fmt.Printf("sidecar resident memory: %s\n\n", sidecarRSS(lab.PID))
+	}
 }
 
 func measure(op func()) []time.Duration {

@@ -31,6 +31,7 @@ var insertCellTool = &mcp.Tool{
 	Name:        "insert_cell",
 	Title:       "Insert cell",
 	Description: "Insert a new code, markdown or raw cell; at the end unless index, before_cell_id or after_cell_id says where. Returns the new cell's id. With execute=true the new code cell also runs, as with execute_cell.",
+	InputSchema: withEnums[InsertCellIn](map[string][]any{"cell_type": {"code", "markdown", "raw"}}),
 	Annotations: &mcp.ToolAnnotations{DestructiveHint: ptr(false), OpenWorldHint: ptr(true)},
 }
 

@@ -133,6 +133,7 @@ var readNotebookTool = &mcp.Tool{
 	Name:        "read_notebook",
 	Title:       "Read notebook",
 	Description: "Show a notebook's cells with their index, id, type, source and outputs. Brief by default (long sources and outputs shortened); use start and limit to page through long notebooks.",
+	InputSchema: withEnums[ReadNotebookIn](map[string][]any{"detail": {"brief", "full"}}),
 	Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true},
 }
 

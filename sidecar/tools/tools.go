@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
@@ -102,6 +103,19 @@ func (t *Tools) notebookPath(req *mcp.CallToolRequest, p string) (string, error)
 		return "", fmt.Errorf("path %q is not a notebook: notebook paths end in .ipynb", p)
 	}
 	return clean, nil
+}
+
+// withEnums is the input schema inferred from In, with the listed
+// properties restricted to fixed values (struct tags cannot say that).
+func withEnums[In any](enums map[string][]any) *jsonschema.Schema {
+	s, err := jsonschema.For[In](nil)
+	if err != nil {
+		panic(err) // a programming error in a tool's input type
+	}
+	for prop, values := range enums {
+		s.Properties[prop].Enum = values
+	}
+	return s
 }
 
 func sessionID(req *mcp.CallToolRequest) string {

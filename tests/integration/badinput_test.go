@@ -39,7 +39,7 @@ func TestBadInputsChangeNothing(t *testing.T) {
 		{"create not ipynb", "create_notebook", map[string]any{"path": "bad/x.txt"}, `end in .ipynb`},
 		{"unknown cell id", "edit_cell", map[string]any{"path": good, "cell_id": "zz", "source": "y"}, `no cell has id "zz"; the notebook's cell ids are: a1, m1`},
 		{"index out of range", "read_cell", map[string]any{"path": good, "index": 5}, `cell index 5 is out of range: the notebook has 2 cells`},
-		{"wrong cell type", "insert_cell", map[string]any{"path": good, "source": "x", "cell_type": "python"}, `cell_type "python" is not valid`},
+		{"wrong cell type", "insert_cell", map[string]any{"path": good, "source": "x", "cell_type": "python"}, `python does not equal any of: [code markdown raw]`},
 		{"bad insert index", "insert_cell", map[string]any{"path": good, "source": "x", "index": 9}, `insert index 9 is out of range`},
 		{"oversized source", "insert_cell", map[string]any{"path": good, "source": strings.Repeat("a", 1<<20+1)}, `more than the limit`},
 		{"ambiguous replace", "edit_cell", map[string]any{"path": good, "cell_id": "a1", "old_text": " ", "new_text": "_"}, `occurs 2 times`},
@@ -54,7 +54,7 @@ func TestBadInputsChangeNothing(t *testing.T) {
 		{"corrupt notebook edit", "insert_cell", map[string]any{"path": "bad/corrupt.ipynb", "source": "x"}, `is not valid notebook JSON`},
 		{"file is a folder", "list_files", map[string]any{"path": good}, `not a folder`},
 		{"bad glob", "list_files", map[string]any{"glob": "[x"}, `not a valid pattern`},
-		{"bad detail", "read_notebook", map[string]any{"path": good, "detail": "everything"}, `detail "everything" is not valid`},
+		{"bad detail", "read_notebook", map[string]any{"path": good, "detail": "everything"}, `everything does not equal any of: [brief full]`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -63,9 +63,28 @@ bench: venv build ## print latency and memory figures through the proxy
 
 lock: ## re-pin jupyter_config/requirements.txt from a fresh environment
 	rm -rf /tmp/sidecar-lock && $(PYTHON) -m venv /tmp/sidecar-lock
-	/tmp/sidecar-lock/bin/pip install --quiet jupyterlab jupyter-server-proxy ipykernel matplotlib
+	/tmp/sidecar-lock/bin/pip install --quiet jupyterlab jupyter-server-proxy jupyter-collaboration ipykernel matplotlib
 	{ head -2 jupyter_config/requirements.txt; /tmp/sidecar-lock/bin/pip freeze; } > jupyter_config/requirements.txt.new
 	mv jupyter_config/requirements.txt.new jupyter_config/requirements.txt
 
 clean: ## remove build outputs and the Python environment
 	rm -rf bin $(VENV) tests/oracles/node_modules
+
+# ---- container image: JupyterLab + sidecar in one image (Dockerfile, image/) ----
+# `make image` works without any image registry: base-images debootstraps
+# Debian bookworm (apt mirrors only) into two local base images, which replace
+# the Dockerfile's public defaults (golang, python) through build args.
+IMAGE ?= jupyter-mcp-sidecar
+BASE_RUNTIME_IMAGE ?= jupyter-mcp-sidecar-base:runtime
+BASE_BUILD_IMAGE ?= jupyter-mcp-sidecar-base:build
+DOCKER_BUILD_FLAGS ?=
+
+.PHONY: image base-images
+base-images: ## build the local Debian base images for the Dockerfile (kept once built)
+	image/build-base-images.sh $(BASE_RUNTIME_IMAGE) $(BASE_BUILD_IMAGE)
+
+image: base-images ## build the image $(IMAGE): JupyterLab with MCP at /mcp
+	docker build $(DOCKER_BUILD_FLAGS) -t $(IMAGE) \
+		--build-arg BUILD_IMAGE=$(BASE_BUILD_IMAGE) --build-arg RUNTIME_IMAGE=$(BASE_RUNTIME_IMAGE) \
+		--build-arg VERSION=$(VERSION) .
+# ---- end container image ----

@@ -3,6 +3,8 @@ package jupyter
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -85,4 +87,19 @@ func (c *Client) KernelSpecs(ctx context.Context) (specs []KernelSpec, defaultNa
 		specs = append(specs, KernelSpec{Name: name, DisplayName: k.Spec.DisplayName, Language: k.Spec.Language})
 	}
 	return specs, r.Default, nil
+}
+
+// NotebookError words an error of reading a notebook for an agent.
+func NotebookError(path string, err error) error {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		switch ae.Status {
+		case http.StatusNotFound:
+			return fmt.Errorf("notebook %q does not exist (list_notebooks shows the notebooks that exist)", path)
+		case http.StatusBadRequest:
+			// The Contents API answers 400 "Unreadable Notebook" for corrupt JSON.
+			return fmt.Errorf("notebook %q is not valid notebook JSON (%s); fix the file by hand or restore it; nothing was changed", path, ae.Message)
+		}
+	}
+	return fmt.Errorf("read %q: %w", path, err)
 }

@@ -92,7 +92,10 @@ func (c *conn) dispatch(m *Message) {
 		}
 		_ = json.Unmarshal(m.Content, &st)
 		if st.ExecutionState == "dead" || st.ExecutionState == "restarting" {
-			c.killAll()
+			// Requests in flight are lost, and requests sent while the
+			// kernel restarts can be dropped: start over on a fresh
+			// connection (the server waits for the new kernel on connect).
+			c.shutdown(ErrKernelDied)
 			return
 		}
 	}
@@ -106,15 +109,6 @@ func (c *conn) dispatch(m *Message) {
 	case s.msgs <- m:
 	case <-s.ended:
 	case <-s.died:
-	}
-}
-
-func (c *conn) killAll() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for id, s := range c.subs {
-		s.kill()
-		delete(c.subs, id)
 	}
 }
 
@@ -136,6 +130,13 @@ func (c *conn) shutdown(err error) {
 		delete(c.subs, id)
 	}
 	_ = c.ws.Close()
+}
+
+// closeErr is why the connection closed.
+func (c *conn) closeErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }
 
 func (c *conn) isClosed() bool {

@@ -164,11 +164,36 @@ const interruptGrace = 10 * time.Second
 // and returns when the kernel is done with it. If ctx ends first the kernel
 // is interrupted and ctx's error is returned with the outputs so far.
 func (k *Kernel) Execute(ctx context.Context, code string, h Hooks) (*Result, error) {
-	res := &Result{Outputs: &Outputs{}}
 	if err := k.queue.acquire(ctx); err != nil {
-		return res, err
+		return &Result{Outputs: &Outputs{}}, err
 	}
 	defer k.queue.release()
+	started := false
+	h2 := h
+	h2.Started = func() {
+		if !started && h.Started != nil {
+			h.Started()
+		}
+		started = true
+	}
+	res, err := k.execute(ctx, code, h2)
+	if errors.Is(err, errUnacknowledged) {
+		// Sent while the kernel restarted: nothing ran, so sending again
+		// on a fresh connection is safe.
+		res, err = k.execute(ctx, code, h2)
+	}
+	return res, err
+}
+
+// errUnacknowledged means the kernel never saw a request.
+var errUnacknowledged = errors.New("the kernel did not receive the request (was it restarting?); try again")
+
+// ackTimeout is how long a request may go without any sign from an idle
+// kernel before it is considered lost.
+const ackTimeout = 5 * time.Second
+
+func (k *Kernel) execute(ctx context.Context, code string, h Hooks) (*Result, error) {
+	res := &Result{Outputs: &Outputs{}}
 	c, err := k.connection(ctx)
 	if err != nil {
 		return res, err
@@ -185,10 +210,11 @@ func (k *Kernel) Execute(ctx context.Context, code string, h Hooks) (*Result, er
 		return res, err
 	}
 	defer c.unsubscribe(s)
-	if h.Started != nil {
-		h.Started()
-	}
+	h.Started()
 
+	acked := false
+	ack := time.NewTimer(ackTimeout)
+	defer ack.Stop()
 	var idle, replied bool
 	var cancelled error
 	var grace <-chan time.Time
@@ -204,11 +230,21 @@ func (k *Kernel) Execute(ctx context.Context, code string, h Hooks) (*Result, er
 			grace = time.After(interruptGrace)
 		case <-grace:
 			return res, cancelled
+		case <-ack.C:
+			// No message about the request yet: fine if the kernel is busy
+			// with earlier code, lost if it sits idle.
+			if state, err := k.State(ctx); err == nil && state == "idle" && !acked {
+				c.close()
+				return res, errUnacknowledged
+			}
+			ack.Reset(ackTimeout)
 		case <-s.died:
+			if err := c.closeErr(); err != nil && !errors.Is(err, ErrKernelDied) {
+				return res, fmt.Errorf("lost the connection to the kernel: %v", err)
+			}
 			return res, ErrKernelDied
-		case <-c.closed:
-			return res, fmt.Errorf("lost the connection to the kernel: %v", c.err)
 		case m := <-s.msgs:
+			acked = true
 			switch {
 			case m.Channel == "iopub" && m.Header.MsgType == "status":
 				var st struct {

@@ -42,6 +42,9 @@ type Cell struct {
 	Outputs        []json.RawMessage
 	ExecutionCount *int
 	Attachments    json.RawMessage
+	// ExecutionState is "running" or "idle" in a live (collaborative)
+	// notebook; it is not part of nbformat and never written to files.
+	ExecutionState string
 	extra          map[string]json.RawMessage
 }
 

@@ -52,7 +52,7 @@ func (t *Tools) insertCell(ctx context.Context, req *mcp.CallToolRequest, in Ins
 		return nil, InsertCellOut{}, fmt.Errorf("execute=true needs a code cell, not %s", typ)
 	}
 	var out InsertCellOut
-	nb, err := t.Store.Update(ctx, p, func(nb *notebook.Notebook) error {
+	nb, err := t.Docs.Update(ctx, p, func(nb *notebook.Notebook) error {
 		c, at, err := nb.Insert(notebook.Position{Index: in.Index, BeforeID: in.BeforeCellID, AfterID: in.AfterCellID}, typ, in.Source)
 		if err != nil {
 			return err
@@ -118,7 +118,7 @@ func (t *Tools) editCell(ctx context.Context, req *mcp.CallToolRequest, in EditC
 	}
 	ref := notebook.Ref{ID: in.CellID, Index: in.Index}
 	var out EditCellOut
-	_, err = t.Store.Update(ctx, p, func(nb *notebook.Notebook) error {
+	_, err = t.Docs.Update(ctx, p, func(nb *notebook.Notebook) error {
 		var c *notebook.Cell
 		var before string
 		var err error
@@ -171,7 +171,7 @@ func (t *Tools) deleteCells(ctx context.Context, req *mcp.CallToolRequest, in De
 		return nil, DeleteCellsOut{}, fmt.Errorf("name the cells to delete with cell_ids or indexes")
 	}
 	var out DeleteCellsOut
-	nb, err := t.Store.Update(ctx, p, func(nb *notebook.Notebook) error {
+	nb, err := t.Docs.Update(ctx, p, func(nb *notebook.Notebook) error {
 		gone, err := nb.Delete(refs)
 		out.Deleted = nil
 		for _, c := range gone {
@@ -228,7 +228,7 @@ func (t *Tools) moveCell(ctx context.Context, req *mcp.CallToolRequest, in MoveC
 	}
 	ref := notebook.Ref{ID: in.CellID, Index: in.Index}
 	var out MoveCellOut
-	_, err = t.Store.Update(ctx, p, func(nb *notebook.Notebook) error {
+	_, err = t.Docs.Update(ctx, p, func(nb *notebook.Notebook) error {
 		from, err := nb.Locate(ref)
 		if err != nil {
 			return err
@@ -270,7 +270,7 @@ func (t *Tools) clearOutputs(ctx context.Context, req *mcp.CallToolRequest, in C
 	}
 	refs, _ := cellRefs(in.CellIDs, nil)
 	var out ClearOutputsOut
-	_, err = t.Store.Update(ctx, p, func(nb *notebook.Notebook) error {
+	_, err = t.Docs.Update(ctx, p, func(nb *notebook.Notebook) error {
 		n, err := nb.ClearOutputs(refs)
 		out.ClearedCells = n
 		return err

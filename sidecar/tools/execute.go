@@ -61,7 +61,7 @@ func (t *Tools) executeCell(ctx context.Context, req *mcp.CallToolRequest, in Ex
 	if err != nil {
 		return nil, ExecutionOut{}, err
 	}
-	nb, _, err := t.Store.Load(ctx, p)
+	nb, err := t.Docs.Load(ctx, p)
 	if err != nil {
 		return nil, ExecutionOut{}, err
 	}
@@ -104,7 +104,7 @@ func (t *Tools) executeCells(ctx context.Context, req *mcp.CallToolRequest, in E
 	if err != nil {
 		return nil, ExecutionOut{}, err
 	}
-	nb, _, err := t.Store.Load(ctx, p)
+	nb, err := t.Docs.Load(ctx, p)
 	if err != nil {
 		return nil, ExecutionOut{}, err
 	}
@@ -161,7 +161,7 @@ func (t *Tools) executeCode(ctx context.Context, req *mcp.CallToolRequest, in Ex
 	// Scratch code needs the notebook only to learn its kernel.
 	k := t.Kernels.Known(p)
 	if k == nil {
-		nb, _, err := t.Store.Load(ctx, p)
+		nb, err := t.Docs.Load(ctx, p)
 		if err != nil {
 			return nil, ExecutionOut{}, err
 		}
@@ -269,15 +269,15 @@ func (t *Tools) startCells(ctx context.Context, path string, nb *notebook.Notebo
 	for _, c := range cells {
 		steps = append(steps, &Step{CellID: c.ID, Code: c.Source, Status: statusQueued})
 	}
-	return t.start(path, k, steps, saveOutputs(t.Store, path)), nil
+	return t.start(path, k, steps, &cellWriter{docs: t.Docs, path: path}), nil
 }
 
-func (t *Tools) start(path string, k *kernel.Kernel, steps []*Step, save func(context.Context, Step) error) *Execution {
+func (t *Tools) start(path string, k *kernel.Kernel, steps []*Step, w *cellWriter) *Execution {
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Execution{ID: newExecutionID(), Path: path, Kernel: k, Started: time.Now(), cancel: cancel,
 		steps: steps, status: statusQueued, changed: make(chan struct{}), done: make(chan struct{})}
 	t.Executions.add(e)
-	go e.run(ctx, save)
+	go e.run(ctx, w)
 	return e
 }
 

@@ -163,9 +163,9 @@ func (x *Executions) Get(id string) *Execution {
 }
 
 // run executes the steps in order on e.Kernel, stopping at the first
-// failure, and saves each cell's outputs into the notebook (save is nil for
-// scratch code). It runs in its own goroutine, detached from tool calls.
-func (e *Execution) run(ctx context.Context, save func(ctx context.Context, st Step) error) {
+// failure, and writes each cell's outputs into the notebook through w (nil
+// for scratch code). It runs in its own goroutine, detached from tool calls.
+func (e *Execution) run(ctx context.Context, w *cellWriter) {
 	defer func() {
 		e.mu.Lock()
 		e.finished = time.Now()
@@ -179,10 +179,18 @@ func (e *Execution) run(ctx context.Context, save func(ctx context.Context, st S
 		e.cancel()
 	}()
 	for i, st := range e.steps {
+		var live *liveOutputs
 		hooks := kernel.Hooks{
-			Started: func() { e.set(func() { st.Status, e.status = statusRunning, statusRunning }) },
+			Started: func() {
+				e.set(func() { st.Status, e.status = statusRunning, statusRunning })
+				if w != nil && w.docs.Live() {
+					live = w.startLive(st.CellID)
+				}
+			},
 			Output: func(o *kernel.Outputs) {
-				e.set(func() { st.Outputs, e.lastLine = o.List(), o.LastLine() })
+				outs := o.List()
+				e.set(func() { st.Outputs, e.lastLine = outs, o.LastLine() })
+				live.set(outs)
 			},
 			Input: func(prompt string, password bool, reply func(string) error) {
 				e.set(func() {
@@ -192,6 +200,7 @@ func (e *Execution) run(ctx context.Context, save func(ctx context.Context, st S
 			},
 		}
 		res, err := e.Kernel.Execute(ctx, st.Code, hooks)
+		live.stop()
 		status := res.Status
 		switch {
 		case errors.Is(err, kernel.ErrKernelDied):
@@ -213,8 +222,8 @@ func (e *Execution) run(ctx context.Context, save func(ctx context.Context, st S
 				e.status = status
 			}
 		})
-		if save != nil && st.CellID != "" && status != statusAborted {
-			if err := save(context.Background(), *st); err != nil {
+		if w != nil && status != statusAborted {
+			if err := w.finish(*st); err != nil {
 				e.set(func() { st.Note = "outputs not saved in the notebook: " + err.Error() })
 			}
 		}
@@ -236,19 +245,100 @@ func (e *Execution) set(f func()) {
 	e.touch()
 }
 
-// saveOutputs writes a finished cell's outputs and execution count into the
-// notebook, addressing the cell by id so concurrent edits are kept.
-func saveOutputs(store *Store, path string) func(context.Context, Step) error {
-	return func(ctx context.Context, st Step) error {
-		_, err := store.Update(ctx, path, func(nb *notebook.Notebook) error {
-			i, err := nb.Locate(notebook.Ref{ID: st.CellID})
-			if err != nil {
-				return errors.New("the cell was deleted while it ran")
-			}
-			c := nb.Cells[i]
-			c.Outputs, c.ExecutionCount = st.Outputs, st.ExecutionCount
-			return nil
-		})
-		return err
+// cellWriter writes an execution's results into its notebook, addressing
+// cells by id so that concurrent edits are kept.
+type cellWriter struct {
+	docs Documents
+	path string
+}
+
+// writeCell changes one cell of the notebook.
+func (w *cellWriter) writeCell(ctx context.Context, cellID string, live bool, f func(c *notebook.Cell)) error {
+	edit := func(nb *notebook.Notebook) error {
+		i, err := nb.Locate(notebook.Ref{ID: cellID})
+		if err != nil {
+			return errors.New("the cell was deleted while it ran")
+		}
+		f(nb.Cells[i])
+		return nil
 	}
+	var err error
+	if live {
+		_, err = w.docs.Progress(ctx, w.path, edit)
+	} else {
+		_, err = w.docs.Update(ctx, w.path, edit)
+	}
+	return err
+}
+
+// finish writes a finished cell's outputs and execution count, and saves.
+func (w *cellWriter) finish(st Step) error {
+	return w.writeCell(context.Background(), st.CellID, false, func(c *notebook.Cell) {
+		c.Outputs, c.ExecutionCount = st.Outputs, st.ExecutionCount
+		if c.ExecutionState != "" {
+			c.ExecutionState = "idle"
+		}
+	})
+}
+
+// liveFlush is how often outputs of a running cell reach a live notebook.
+const liveFlush = 100 * time.Millisecond
+
+// startLive marks the cell as running (outputs cleared, as JupyterLab does)
+// and starts writing its outputs as they arrive.
+func (w *cellWriter) startLive(cellID string) *liveOutputs {
+	ctx := context.Background()
+	_ = w.writeCell(ctx, cellID, true, func(c *notebook.Cell) {
+		c.Outputs, c.ExecutionCount, c.ExecutionState = nil, nil, "running"
+	})
+	l := &liveOutputs{wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for {
+			_, open := <-l.wake
+			l.mu.Lock()
+			outs, dirty := l.outs, l.dirty
+			l.dirty = false
+			l.mu.Unlock()
+			if dirty {
+				_ = w.writeCell(ctx, cellID, true, func(c *notebook.Cell) { c.Outputs = outs })
+			}
+			if !open {
+				return
+			}
+			time.Sleep(liveFlush) // batch a burst of outputs into one document change
+		}
+	}()
+	return l
+}
+
+// liveOutputs hands the latest outputs of a running cell to its writer.
+type liveOutputs struct {
+	mu    sync.Mutex
+	outs  []json.RawMessage
+	dirty bool
+	wake  chan struct{}
+	done  chan struct{}
+}
+
+func (l *liveOutputs) set(outs []json.RawMessage) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	l.outs, l.dirty = outs, true
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stop ends live writing once the last outputs are written.
+func (l *liveOutputs) stop() {
+	if l == nil {
+		return
+	}
+	close(l.wake)
+	<-l.done
 }

@@ -17,16 +17,17 @@ type CreateNotebookIn struct {
 }
 
 type NotebookRef struct {
-	Path   string `json:"path"`
-	Kernel string `json:"kernel,omitempty"`
-	Cells  int    `json:"cells"`
-	LabURL string `json:"lab_url,omitempty" jsonschema:"JupyterLab URL that shows this notebook (for a link or an iframe)"`
+	Path        string `json:"path"`
+	Kernel      string `json:"kernel,omitempty"`
+	Cells       int    `json:"cells"`
+	FirstCellID string `json:"first_cell_id,omitempty" jsonschema:"id of the empty code cell a new notebook starts with: edit it or delete it"`
+	LabURL      string `json:"lab_url,omitempty" jsonschema:"JupyterLab URL that shows this notebook (for a link or an iframe)"`
 }
 
 var createNotebookTool = &mcp.Tool{
 	Name:        "create_notebook",
 	Title:       "Create notebook",
-	Description: "Create a new, empty notebook and make it this session's current notebook. Refuses to overwrite an existing file.",
+	Description: "Create a new notebook (holding one empty code cell, as JupyterLab does) and make it this session's current notebook. Refuses to overwrite an existing file.",
 	Annotations: &mcp.ToolAnnotations{DestructiveHint: ptr(false)},
 }
 
@@ -60,11 +61,17 @@ func (t *Tools) createNotebook(ctx context.Context, req *mcp.CallToolRequest, in
 	if meta == nil {
 		return nil, NotebookRef{}, fmt.Errorf("no kernel named %q is installed; installed kernels: %s", name, strings.Join(names, ", "))
 	}
-	if err := t.Store.Create(ctx, p, notebook.New(meta)); err != nil {
+	// One empty code cell, as JupyterLab makes (a live room adds it anyway
+	// to a notebook without cells).
+	nb := notebook.New(meta)
+	if _, _, err := nb.Insert(notebook.Position{}, notebook.Code, ""); err != nil {
+		return nil, NotebookRef{}, err
+	}
+	if err := t.Store.Create(ctx, p, nb); err != nil {
 		return nil, NotebookRef{}, err
 	}
 	t.Sessions.SetCurrent(sessionID(req), p)
-	return nil, NotebookRef{Path: p, Kernel: name, LabURL: labURL(req, p)}, nil
+	return nil, NotebookRef{Path: p, Kernel: name, Cells: 1, FirstCellID: nb.Cells[0].ID, LabURL: labURL(req, p)}, nil
 }
 
 type UseNotebookIn struct {
@@ -86,7 +93,7 @@ func (t *Tools) useNotebook(ctx context.Context, req *mcp.CallToolRequest, in Us
 	if err != nil {
 		return nil, NotebookRef{}, err
 	}
-	nb, _, err := t.Store.Load(ctx, p)
+	nb, err := t.Docs.Load(ctx, p)
 	if err != nil {
 		return nil, NotebookRef{}, err
 	}
@@ -166,7 +173,7 @@ func (t *Tools) readNotebook(ctx context.Context, req *mcp.CallToolRequest, in R
 	if limit < 0 || limit > maxCellLimit {
 		return nil, ReadNotebookOut{}, fmt.Errorf("limit %d is out of range: use 1 to %d", in.Limit, maxCellLimit)
 	}
-	nb, _, err := t.Store.Load(ctx, p)
+	nb, err := t.Docs.Load(ctx, p)
 	if err != nil {
 		return nil, ReadNotebookOut{}, err
 	}
@@ -205,7 +212,7 @@ func (t *Tools) readCell(ctx context.Context, req *mcp.CallToolRequest, in ReadC
 	if err != nil {
 		return nil, CellView{}, err
 	}
-	nb, _, err := t.Store.Load(ctx, p)
+	nb, err := t.Docs.Load(ctx, p)
 	if err != nil {
 		return nil, CellView{}, err
 	}

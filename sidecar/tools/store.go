@@ -3,9 +3,7 @@ package tools
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
 	pathpkg "path"
 	"sync"
 	"time"
@@ -13,6 +11,21 @@ import (
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
 )
+
+// Documents is where the tools read and edit notebooks: the files, through
+// the Contents API (Store), or the live collaboration rooms (rtc.Rooms).
+type Documents interface {
+	// Load reads a notebook.
+	Load(ctx context.Context, path string) (*notebook.Notebook, error)
+	// Update applies edit to the notebook and saves it; an error from edit
+	// changes nothing.
+	Update(ctx context.Context, path string, edit func(*notebook.Notebook) error) (*notebook.Notebook, error)
+	// Live reports whether people see changes as they are made; then
+	// executions also write outputs as they arrive, with Progress.
+	Live() bool
+	// Progress is Update without waiting for a save (live documents only).
+	Progress(ctx context.Context, path string, edit func(*notebook.Notebook) error) (*notebook.Notebook, error)
+}
 
 // Store reads and writes notebooks through the Jupyter Contents API.
 //
@@ -23,10 +36,6 @@ import (
 // content; edits address cells by id, so re-applying is safe.
 type Store struct {
 	Jupyter *jupyter.Client
-	// Collaborative is true when jupyter-collaboration serves notebooks as
-	// shared rooms: a Contents API write would then replace what open
-	// views hold, so writes are refused.
-	Collaborative bool
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -52,10 +61,15 @@ func (s *Store) lock(path string) func() {
 }
 
 // Load reads and parses a notebook.
-func (s *Store) Load(ctx context.Context, path string) (*notebook.Notebook, *jupyter.Entry, error) {
+func (s *Store) Load(ctx context.Context, path string) (*notebook.Notebook, error) {
+	nb, _, err := s.load(ctx, path)
+	return nb, err
+}
+
+func (s *Store) load(ctx context.Context, path string) (*notebook.Notebook, *jupyter.Entry, error) {
 	e, err := s.Jupyter.Get(ctx, path, true)
 	if err != nil {
-		return nil, nil, describeLoadError(path, err)
+		return nil, nil, jupyter.NotebookError(path, err)
 	}
 	if e.Type != "notebook" {
 		return nil, nil, fmt.Errorf("%q is a %s, not a notebook", path, e.Type)
@@ -67,34 +81,14 @@ func (s *Store) Load(ctx context.Context, path string) (*notebook.Notebook, *jup
 	return nb, e, nil
 }
 
-func describeLoadError(path string, err error) error {
-	var ae *jupyter.APIError
-	if errors.As(err, &ae) {
-		switch ae.Status {
-		case http.StatusNotFound:
-			return fmt.Errorf("notebook %q does not exist (list_notebooks shows the notebooks that exist)", path)
-		case http.StatusBadRequest:
-			// The Contents API answers 400 "Unreadable Notebook" for corrupt JSON.
-			return fmt.Errorf("notebook %q is not valid notebook JSON (%s); fix the file by hand or restore it; nothing was changed", path, ae.Message)
-		}
-	}
-	return fmt.Errorf("read %q: %w", path, err)
-}
-
-// errCollaborative explains why writes are refused while rooms may exist.
-var errCollaborative = errors.New("this JupyterLab runs real-time collaboration (jupyter-collaboration): writing the notebook file would overwrite what open views hold; nothing was changed")
-
 // Update applies edit to the notebook at path and saves it. edit must only
 // change the notebook it is given; an error from edit leaves the file as it
 // was. It returns the notebook as saved.
 func (s *Store) Update(ctx context.Context, path string, edit func(*notebook.Notebook) error) (*notebook.Notebook, error) {
-	if s.Collaborative {
-		return nil, errCollaborative
-	}
 	unlock := s.lock(path)
 	defer unlock()
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		nb, read, err := s.Load(ctx, path)
+		nb, read, err := s.load(ctx, path)
 		if err != nil {
 			return nil, err
 		}
@@ -107,7 +101,7 @@ func (s *Store) Update(ctx context.Context, path string, edit func(*notebook.Not
 		}
 		now, err := s.Jupyter.Get(ctx, path, false)
 		if err != nil {
-			return nil, describeLoadError(path, err)
+			return nil, jupyter.NotebookError(path, err)
 		}
 		if !now.LastModified.Equal(read.LastModified) {
 			continue // changed since read: re-apply to the new content
@@ -122,6 +116,14 @@ func (s *Store) Update(ctx context.Context, path string, edit func(*notebook.Not
 		return nb, nil
 	}
 	return nil, fmt.Errorf("notebook %q changed on disk %d times while the edit was applied; nothing was changed, try again", path, maxAttempts)
+}
+
+// Live is false: people see file changes only when they reload.
+func (s *Store) Live() bool { return false }
+
+// Progress is Update: files have no cheaper intermediate write.
+func (s *Store) Progress(ctx context.Context, path string, edit func(*notebook.Notebook) error) (*notebook.Notebook, error) {
+	return s.Update(ctx, path, edit)
 }
 
 // Create writes a new notebook, refusing to replace an existing file.

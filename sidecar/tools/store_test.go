@@ -119,15 +119,6 @@ func TestUpdateEditErrorWritesNothing(t *testing.T) {
 	}
 }
 
-func TestUpdateRefusedWhileCollaborative(t *testing.T) {
-	f := &fakeContents{source: "v1", modified: time.Unix(1000, 0)}
-	s := newStore(t, f)
-	s.Collaborative = true
-	if _, err := s.Update(t.Context(), "n.ipynb", appendLine); err == nil || !strings.Contains(err.Error(), "real-time collaboration") || len(f.puts) != 0 {
-		t.Fatalf("err %v, puts %d", err, len(f.puts))
-	}
-}
-
 func TestCleanPath(t *testing.T) {
 	tests := []struct{ in, want, wantErr string }{
 		{"a/b.ipynb", "a/b.ipynb", ""},

@@ -23,7 +23,11 @@ const PublicBaseHeader = "X-Sidecar-Public-Base"
 
 // Tools holds what the tool handlers need.
 type Tools struct {
-	Jupyter    *jupyter.Client
+	Jupyter *jupyter.Client
+	// Docs is where notebooks are read and edited: the live rooms when
+	// jupyter-collaboration runs, else the files (Store).
+	Docs Documents
+	// Store creates notebook files (no room exists for a new file).
 	Store      *Store
 	Sessions   *Sessions
 	Kernels    *kernel.Manager

@@ -11,10 +11,11 @@ import (
 )
 
 type notebookRef struct {
-	Path   string `json:"path"`
-	Kernel string `json:"kernel"`
-	Cells  int    `json:"cells"`
-	LabURL string `json:"lab_url"`
+	Path        string `json:"path"`
+	Kernel      string `json:"kernel"`
+	Cells       int    `json:"cells"`
+	FirstCellID string `json:"first_cell_id"`
+	LabURL      string `json:"lab_url"`
 }
 
 type cellView struct {
@@ -72,6 +73,11 @@ func TestNotebookWorkflow(t *testing.T) {
 	}
 	validateNotebook(t, "work/flow.ipynb")
 	callErr(t, cs, "create_notebook", map[string]any{"path": "work/flow.ipynb"}, "already exists")
+	// A new notebook holds one empty code cell, as in JupyterLab.
+	if created.Cells != 1 || created.FirstCellID == "" {
+		t.Fatalf("new notebook: %+v", created)
+	}
+	call[map[string]any](t, cs, "delete_cells", map[string]any{"cell_ids": []string{created.FirstCellID}})
 
 	// create_notebook made it current: no path needed from here on.
 	a := call[insertOut](t, cs, "insert_cell", map[string]any{"source": "x = 1\nprint(x)"})
@@ -231,10 +237,10 @@ func TestSessionsHaveTheirOwnCurrentNotebook(t *testing.T) {
 	wg.Wait()
 	for _, name := range []string{"one", "two"} {
 		r := call[readOut](t, one, "read_notebook", map[string]any{"path": name + ".ipynb"})
-		if r.TotalCells != 5 {
-			t.Fatalf("%s.ipynb has %d cells, want 5", name, r.TotalCells)
+		if r.TotalCells != 6 {
+			t.Fatalf("%s.ipynb has %d cells, want the first empty one and 5 inserted", name, r.TotalCells)
 		}
-		for i, c := range r.Cells {
+		for i, c := range r.Cells[1:] {
 			if c.Source != fmt.Sprintf("%s %d", name, i) {
 				t.Fatalf("%s.ipynb cell %d = %q: sessions interfered", name, i, c.Source)
 			}

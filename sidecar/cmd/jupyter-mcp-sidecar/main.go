@@ -18,6 +18,7 @@ import (
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/rtc"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/server"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/tools"
 )
@@ -32,6 +33,7 @@ type config struct {
 	sessionTimeout time.Duration
 	logLevel       string
 	limits         tools.Limits
+	documents      string
 }
 
 func main() {
@@ -44,6 +46,7 @@ func main() {
 	flag.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.IntVar(&cfg.limits.MaxOutputChars, "max-output-chars", tools.DefaultLimits.MaxOutputChars, "cap on the text of one tool result (the middle of longer output is left out)")
 	flag.IntVar(&cfg.limits.MaxImageBytes, "max-image-bytes", tools.DefaultLimits.MaxImageBytes, "cap on one image returned to the agent; larger ones are replaced by a note")
+	flag.StringVar(&cfg.documents, "documents", envOr("JUPYTER_MCP_DOCUMENTS", "auto"), `where notebooks are edited: "rooms" (live collaboration rooms), "files" (Contents API), or "auto" (rooms when jupyter-collaboration is installed)`)
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {
@@ -76,7 +79,7 @@ func run(cfg config, log zerolog.Logger) error {
 	if err := client.Status(ctx); err != nil {
 		return fmt.Errorf("cannot use the Jupyter server at %s: %w", info.URL, err)
 	}
-	collab, err := client.CollaborationInstalled(ctx)
+	collab, err := useRooms(ctx, cfg.documents, client)
 	if err != nil {
 		return err
 	}
@@ -97,9 +100,20 @@ func run(cfg config, log zerolog.Logger) error {
 
 	kernels := &kernel.Manager{Jupyter: client}
 	defer kernels.Close()
+	// With jupyter-collaboration, notebooks open in JupyterLab live in
+	// shared rooms: the sidecar joins them as a peer instead of writing
+	// files behind the rooms' back.
+	store := &tools.Store{Jupyter: client}
+	var docs tools.Documents = store
+	if collab {
+		rooms := &rtc.Rooms{Jupyter: client, Log: log}
+		defer rooms.Close()
+		docs = rooms
+	}
 	t := &tools.Tools{
 		Jupyter:    client,
-		Store:      &tools.Store{Jupyter: client, Collaborative: collab},
+		Docs:       docs,
+		Store:      store,
 		Sessions:   tools.NewSessions(),
 		Kernels:    kernels,
 		Executions: &tools.Executions{},
@@ -112,7 +126,7 @@ func run(cfg config, log zerolog.Logger) error {
 		}
 	}
 	srv := server.New(server.Config{BaseURL: cfg.baseURL, AllowedOrigins: origins, SessionTimeout: cfg.sessionTimeout, Version: version}, t, log)
-	log.Info().Str("listen", cfg.listen).Str("jupyter", info.URL).Bool("collaboration", collab).Str("version", version).Msg("serving MCP")
+	log.Info().Str("listen", cfg.listen).Str("jupyter", info.URL).Bool("live_rooms", collab).Str("version", version).Msg("serving MCP")
 	if err := srv.Serve(srvCtx, ln); err != nil {
 		return err
 	}
@@ -169,4 +183,24 @@ func watchParent(ctx context.Context) <-chan struct{} {
 		}
 	}()
 	return gone
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// useRooms decides whether notebooks are edited in live rooms.
+func useRooms(ctx context.Context, mode string, client *jupyter.Client) (bool, error) {
+	switch mode {
+	case "rooms":
+		return true, nil
+	case "files":
+		return false, nil
+	case "auto":
+		return client.CollaborationInstalled(ctx)
+	}
+	return false, fmt.Errorf("--documents %q: use auto, rooms or files", mode)
 }

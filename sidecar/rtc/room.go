@@ -1,0 +1,400 @@
+// Package rtc makes the sidecar a peer in jupyter-collaboration's notebook
+// rooms: it joins a notebook's Yjs room over loopback, keeps the document in
+// sync, shows the agent's presence, reads and edits the live notebook, and
+// asks the server to save.
+package rtc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/yjs"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/yjs/yproto"
+)
+
+// ErrRoomGone is returned once the server has closed a room for good (the
+// file was deleted or renamed).
+var ErrRoomGone = errors.New("the notebook's collaboration room is closed (was the file deleted or renamed?)")
+
+// Presence is how the agent appears to people in the notebook.
+var Presence = map[string]any{
+	"user": map[string]any{
+		"username":     "jupyter-mcp-sidecar",
+		"name":         "AI agent",
+		"display_name": "AI agent",
+		"initials":     "AI",
+		"color":        "#7c3aed",
+	},
+}
+
+// awarenessRenew keeps the presence alive (states expire after 30 s).
+const awarenessRenew = 15 * time.Second
+
+// syncTimeout bounds joining a room.
+const syncTimeout = 30 * time.Second
+
+// Room is the sidecar's connection to one notebook room. All access to the
+// document goes through its methods, which hold the room's lock.
+type Room struct {
+	Path string
+
+	jc  *jupyter.Client
+	log zerolog.Logger
+
+	mu        sync.Mutex
+	doc       *yjs.Doc
+	awareness *yproto.Awareness
+	ws        *websocket.Conn
+	sessionID string // the server session the document belongs to
+	synced    chan struct{}
+	changed   chan struct{} // closed and replaced on every change
+	barriers  map[uint64]chan struct{}
+	saves     map[uint64]chan string
+	nextID    uint64
+	err       error // set when the room is gone for good
+	closed    bool
+
+	writeMu sync.Mutex
+}
+
+// Join connects to the room of the notebook at path and waits until the
+// document is in sync.
+func Join(ctx context.Context, jc *jupyter.Client, path string, log zerolog.Logger) (*Room, error) {
+	r := &Room{Path: path, jc: jc, log: log.With().Str("room", path).Logger(),
+		changed: make(chan struct{}), barriers: map[uint64]chan struct{}{}, saves: map[uint64]chan string{}}
+	if err := r.connect(ctx); err != nil {
+		return nil, err
+	}
+	go r.renewPresence()
+	return r, nil
+}
+
+// connect opens the websocket and runs the sync handshake. A new server
+// session (the server restarted) means the room was rebuilt from the file:
+// the old document is dropped rather than merged into it twice.
+func (r *Room) connect(ctx context.Context) error {
+	s, err := r.jc.CollaborationSession(ctx, r.Path)
+	if err != nil {
+		return err
+	}
+	ws, err := r.jc.DialWebsocket(ctx, "api/collaboration/room/json:notebook:"+url.PathEscape(s.FileID),
+		url.Values{"sessionId": {s.SessionID}}, nil)
+	if err != nil {
+		return fmt.Errorf("join the collaboration room of %q: %w", r.Path, err)
+	}
+	ws.SetReadLimit(1 << 30)
+
+	r.mu.Lock()
+	if r.doc == nil || r.sessionID != s.SessionID {
+		r.doc = yjs.NewDoc()
+		r.awareness = yproto.NewAwareness(r.doc.ClientID())
+		r.doc.OnUpdate(r.onLocalUpdate)
+	}
+	r.sessionID = s.SessionID
+	r.ws = ws
+	r.synced = make(chan struct{})
+	synced := r.synced
+	presence, _ := r.awareness.SetLocalState(Presence)
+	step1 := yproto.SyncStep1For(r.doc)
+	r.mu.Unlock()
+
+	go r.readLoop(ws)
+	for _, m := range [][]byte{step1, presence} {
+		if err := r.write(ws, m); err != nil {
+			return err
+		}
+	}
+	timer := time.NewTimer(syncTimeout)
+	defer timer.Stop()
+	select {
+	case <-synced:
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("the collaboration room of %q did not sync within %s", r.Path, syncTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// onLocalUpdate sends the update of every local transaction to the room.
+// It runs with r.mu held (inside a transaction).
+func (r *Room) onLocalUpdate(update []byte, txn *yjs.Transaction) {
+	if !txn.Local || r.ws == nil {
+		return
+	}
+	if err := r.write(r.ws, yproto.EncodeUpdate(update)); err != nil {
+		r.log.Warn().Err(err).Msg("send update")
+	}
+}
+
+func (r *Room) write(ws *websocket.Conn, msg []byte) error {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	_ = ws.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	return ws.WriteMessage(websocket.BinaryMessage, msg)
+}
+
+func (r *Room) readLoop(ws *websocket.Conn) {
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			r.disconnected(ws, err)
+			return
+		}
+		m, err := yproto.Decode(data)
+		if err != nil {
+			continue
+		}
+		switch m.Type {
+		case yproto.MessageSync:
+			r.mu.Lock()
+			reply, err := yproto.HandleSync(r.doc, m, r)
+			if m.SyncType == yproto.SyncStep2 && r.synced != nil {
+				close(r.synced)
+				r.synced = nil
+			}
+			r.touch()
+			r.mu.Unlock()
+			if err != nil {
+				r.log.Warn().Err(err).Msg("apply update from the room")
+			}
+			if reply != nil {
+				_ = r.write(ws, reply)
+			}
+		case yproto.MessageAwareness:
+			r.onAwareness(m.Payload)
+		case yproto.MessageRaw:
+			r.onRaw(m)
+		}
+	}
+}
+
+// onAwareness applies presence updates and releases barriers: the server
+// handles a peer's messages in order and echoes its awareness back, so our
+// own state coming back with clock c means everything sent before it has
+// been applied to the room's document.
+func (r *Room) onAwareness(payload []byte) {
+	entries, err := yproto.DecodeAwarenessUpdate(payload)
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, _, _, _ = r.awareness.ApplyUpdate(payload)
+	for _, e := range entries {
+		if e.ClientID != r.doc.ClientID() {
+			continue
+		}
+		for clock, ch := range r.barriers {
+			if clock <= e.Clock {
+				close(ch)
+				delete(r.barriers, clock)
+			}
+		}
+	}
+}
+
+func (r *Room) onRaw(m yproto.Message) {
+	s, err := yproto.DecodeRaw(m)
+	if err != nil {
+		return
+	}
+	var msg struct {
+		Type       string `json:"type"`
+		ResponseTo uint64 `json:"responseTo"`
+		Status     string `json:"status"`
+	}
+	if json.Unmarshal([]byte(s), &msg) != nil {
+		return
+	}
+	switch msg.Type {
+	case "save":
+		r.mu.Lock()
+		if ch, ok := r.saves[msg.ResponseTo]; ok {
+			ch <- msg.Status
+			delete(r.saves, msg.ResponseTo)
+		}
+		r.mu.Unlock()
+	case "conflict":
+		r.log.Warn().Msg("the room reported a conflict; resyncing")
+	}
+}
+
+// disconnected handles the end of a websocket: a deliberate close, a room
+// that is gone, or a drop that is worth reconnecting after.
+func (r *Room) disconnected(ws *websocket.Conn, err error) {
+	r.mu.Lock()
+	if r.ws != ws || r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.ws = nil
+	r.mu.Unlock()
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) && (ce.Code == 4404 || ce.Code == 4400 || ce.Code == 4500) {
+		r.fail(fmt.Errorf("%w: code %d %s", ErrRoomGone, ce.Code, ce.Text))
+		return
+	}
+	r.log.Info().Err(err).Msg("room connection lost; reconnecting")
+	for attempt := 0; attempt < 5; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
+		err = r.connect(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		time.Sleep(time.Duration(attempt+1) * time.Second) // back off before retrying the server
+	}
+	r.fail(fmt.Errorf("%w: %v", ErrRoomGone, err))
+}
+
+func (r *Room) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.err = err
+	r.touch()
+	for c, ch := range r.barriers {
+		close(ch)
+		delete(r.barriers, c)
+	}
+}
+
+// touch wakes waiters for a change; call with r.mu held.
+func (r *Room) touch() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+func (r *Room) renewPresence() {
+	t := time.NewTicker(awarenessRenew)
+	defer t.Stop()
+	for range t.C {
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			return
+		}
+		ws, msg := r.ws, r.awareness.Renew()
+		r.mu.Unlock()
+		if ws != nil {
+			_ = r.write(ws, msg)
+		}
+	}
+}
+
+// Barrier returns once the room's server has applied everything this peer
+// sent so far (see onAwareness).
+func (r *Room) Barrier(ctx context.Context) error {
+	r.mu.Lock()
+	if r.err != nil || r.ws == nil {
+		err := r.err
+		r.mu.Unlock()
+		if err == nil {
+			err = errors.New("not connected to the room")
+		}
+		return err
+	}
+	msg := r.awareness.Renew()
+	clock, err := ownClock(msg)
+	if err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	ch := make(chan struct{})
+	r.barriers[clock] = ch
+	ws := r.ws
+	r.mu.Unlock()
+	if err := r.write(ws, msg); err != nil {
+		return err
+	}
+	select {
+	case <-ch:
+		return r.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Save asks the server to write the document to disk now, after it has
+// applied this peer's edits, and waits for the answer.
+func (r *Room) Save(ctx context.Context) error {
+	if err := r.Barrier(ctx); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.nextID++
+	id := r.nextID
+	ch := make(chan string, 1)
+	r.saves[id] = ch
+	ws := r.ws
+	r.mu.Unlock()
+	if ws == nil {
+		return errors.New("not connected to the room")
+	}
+	if err := r.write(ws, yproto.EncodeSaveRequest(id)); err != nil {
+		return err
+	}
+	select {
+	case status := <-ch:
+		if status == "failed" {
+			return errors.New("the server could not save the notebook")
+		}
+		return nil // "skipped": a save was already running and includes our edits
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Err is the reason the room is gone, or nil.
+func (r *Room) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// Close leaves the room, removing the agent's presence.
+func (r *Room) Close() {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	ws := r.ws
+	r.ws = nil
+	var bye []byte
+	if r.awareness != nil {
+		bye, _ = r.awareness.SetLocalState(nil)
+	}
+	r.mu.Unlock()
+	if ws != nil {
+		if bye != nil {
+			_ = r.write(ws, bye)
+		}
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		_ = ws.Close()
+	}
+}
+
+// ownClock reads the clock of the single entry of an awareness message the
+// room built for itself.
+func ownClock(msg []byte) (uint64, error) {
+	m, err := yproto.Decode(msg)
+	if err != nil {
+		return 0, err
+	}
+	entries, err := yproto.DecodeAwarenessUpdate(m.Payload)
+	if err != nil || len(entries) != 1 {
+		return 0, fmt.Errorf("unexpected awareness message: %v", err)
+	}
+	return entries[0].Clock, nil
+}

@@ -1,0 +1,146 @@
+package rtc
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
+)
+
+// idleLeave is how long the sidecar stays in a room it no longer uses.
+const idleLeave = 10 * time.Minute
+
+// Rooms holds the rooms the sidecar has joined, one per notebook, and
+// serves notebooks from them: it is the live counterpart of reading and
+// writing files through the Contents API.
+type Rooms struct {
+	Jupyter *jupyter.Client
+	Log     zerolog.Logger
+
+	mu    sync.Mutex
+	rooms map[string]*entry
+}
+
+type entry struct {
+	join    sync.Mutex // one join at a time per notebook
+	room    *Room
+	lastUse time.Time
+}
+
+// Room returns the joined room of the notebook at path, joining it if
+// needed (again, if the previous connection is gone).
+func (rs *Rooms) Room(ctx context.Context, path string) (*Room, error) {
+	rs.mu.Lock()
+	if rs.rooms == nil {
+		rs.rooms = map[string]*entry{}
+		go rs.leaveIdle()
+	}
+	e, ok := rs.rooms[path]
+	if !ok {
+		e = &entry{}
+		rs.rooms[path] = e
+	}
+	e.lastUse = time.Now()
+	rs.mu.Unlock()
+
+	e.join.Lock()
+	defer e.join.Unlock()
+	if e.room != nil && e.room.Err() == nil {
+		return e.room, nil
+	}
+	if e.room != nil {
+		e.room.Close()
+	}
+	// A missing or corrupt file would only time the join out: check first.
+	if e, err := rs.Jupyter.Get(ctx, path, true); err != nil {
+		return nil, jupyter.NotebookError(path, err)
+	} else if e.Type != "notebook" {
+		return nil, fmt.Errorf("%q is a %s, not a notebook", path, e.Type)
+	}
+	r, err := Join(ctx, rs.Jupyter, path, rs.Log)
+	if err != nil {
+		return nil, err
+	}
+	e.room = r
+	return r, nil
+}
+
+func (rs *Rooms) leaveIdle() {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for range t.C {
+		rs.mu.Lock()
+		for path, e := range rs.rooms {
+			if time.Since(e.lastUse) > idleLeave && e.join.TryLock() {
+				if e.room != nil {
+					e.room.Close()
+				}
+				delete(rs.rooms, path)
+				e.join.Unlock()
+			}
+		}
+		rs.mu.Unlock()
+	}
+}
+
+// Close leaves every room.
+func (rs *Rooms) Close() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for _, e := range rs.rooms {
+		if e.room != nil {
+			e.room.Close()
+		}
+	}
+}
+
+// Load reads the live notebook.
+func (rs *Rooms) Load(ctx context.Context, path string) (*notebook.Notebook, error) {
+	r, err := rs.Room(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return r.Notebook()
+}
+
+// Update edits the live notebook and has the server save it, so the file
+// on disk holds the edit when Update returns.
+func (rs *Rooms) Update(ctx context.Context, path string, edit func(*notebook.Notebook) error) (*notebook.Notebook, error) {
+	nb, err := rs.Progress(ctx, path, edit)
+	if err != nil {
+		return nil, err
+	}
+	r, err := rs.Room(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Save(ctx); err != nil {
+		return nil, fmt.Errorf("the edit is in the live notebook but saving it failed: %w", err)
+	}
+	return nb, nil
+}
+
+// Progress edits the live notebook without waiting for a save: people
+// watching see the change at once (used for outputs as they arrive).
+func (rs *Rooms) Progress(ctx context.Context, path string, edit func(*notebook.Notebook) error) (*notebook.Notebook, error) {
+	r, err := rs.Room(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	nb, err := r.Edit(func(nb *notebook.Notebook) error {
+		nb.Normalize()
+		return edit(nb)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return nb, nil
+}
+
+// Live reports that changes are seen by people as they happen.
+func (rs *Rooms) Live() bool { return true }

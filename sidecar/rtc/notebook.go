@@ -462,4 +462,3 @@ func longestIncreasing(xs []int) []int {
 	}
 	return out
 }
-

@@ -102,11 +102,15 @@ func TestLoadAndReadBack(t *testing.T) {
 
 func TestEditsRoundTrip(t *testing.T) {
 	tests := map[string]func(nb *notebook.Notebook){
-		"insert":       func(nb *notebook.Notebook) { _, _, _ = nb.Insert(notebook.Position{Index: ptr(1)}, notebook.Code, "new") },
-		"delete":       func(nb *notebook.Notebook) { _, _ = nb.Delete([]notebook.Ref{{ID: "c1"}}) },
-		"move up":      func(nb *notebook.Notebook) { _, _ = nb.Move(notebook.Ref{ID: "c2"}, 0) },
-		"move down":    func(nb *notebook.Notebook) { _, _ = nb.Move(notebook.Ref{ID: "m1"}, 2) },
-		"edit source":  func(nb *notebook.Notebook) { _, _, _ = nb.ReplaceOnce(notebook.Ref{ID: "c1"}, "print(x)", "print(x * 2)") },
+		"insert": func(nb *notebook.Notebook) {
+			_, _, _ = nb.Insert(notebook.Position{Index: ptr(1)}, notebook.Code, "new")
+		},
+		"delete":    func(nb *notebook.Notebook) { _, _ = nb.Delete([]notebook.Ref{{ID: "c1"}}) },
+		"move up":   func(nb *notebook.Notebook) { _, _ = nb.Move(notebook.Ref{ID: "c2"}, 0) },
+		"move down": func(nb *notebook.Notebook) { _, _ = nb.Move(notebook.Ref{ID: "m1"}, 2) },
+		"edit source": func(nb *notebook.Notebook) {
+			_, _, _ = nb.ReplaceOnce(notebook.Ref{ID: "c1"}, "print(x)", "print(x * 2)")
+		},
 		"emoji splice": func(nb *notebook.Notebook) { _, _, _ = nb.ReplaceOnce(notebook.Ref{ID: "c2"}, "😀", "🎉") },
 		"clear":        func(nb *notebook.Notebook) { _, _ = nb.ClearOutputs(nil) },
 		"metadata": func(nb *notebook.Notebook) {

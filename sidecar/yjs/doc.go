@@ -3,12 +3,24 @@
 // jupyter-collaboration room as an ordinary Yjs peer.
 //
 // It covers what a YNotebook peer needs: lib0 encoding, the v1 update format
-// with every struct and content kind, state vectors and diffs, the YATA
-// integration algorithm with pending structs and delete sets (out-of-order
-// and duplicate delivery are fine), YArray, YMap and YText (indexes in UTF-16
-// code units, as in Yjs) including nested types, toJSON, and transactions
-// that emit one v1 update each and report which types changed. The
-// y-protocols sync and awareness messages live in the yproto sub-package.
+// with every struct and content kind, state vectors, diffs and MergeUpdates,
+// the YATA integration algorithm with pending structs and delete sets
+// (out-of-order and duplicate delivery are fine), YArray, YMap and YText
+// (indexes in UTF-16 code units, as in Yjs) including nested types, toJSON,
+// and transactions that emit one v1 update each and report which types
+// changed. The y-protocols sync and awareness messages live in the yproto
+// sub-package.
+//
+// Like yrs (which jupyter-collaboration servers run) and Yjs v14, the store
+// is hole tolerant: a struct whose own dependencies are present is
+// integrated even when earlier clocks of its client are missing, so Skip
+// structs in a server's SyncStep2 do not hold back the rest of the document.
+//
+// Map from the Yjs sources: lib0.go (lib0/encoding), id.go (ID, state vector,
+// DeleteSet), content.go (Content*), item.go (Item, GC, Skip), store.go
+// (StructStore), update.go and merge.go (encoding, decoding), integrate.go
+// (Item.integrate, integrateStructs, delete set application), transaction.go,
+// branch.go (AbstractType), array.go, map.go, text.go.
 //
 // A Doc is not safe for concurrent use: confine it to one goroutine or guard
 // it with a mutex.
@@ -26,10 +38,10 @@ type Doc struct {
 	store    *structStore
 	share    map[string]*Branch
 
-	txn          *Transaction
-	updateFns    []func(update []byte, txn *Transaction)
-	afterTxnFns  []func(txn *Transaction)
-	gcDeleted    bool
+	txn         *Transaction
+	updateFns   []func(update []byte, txn *Transaction)
+	afterTxnFns []func(txn *Transaction)
+	gcDeleted   bool
 }
 
 // NewDoc returns an empty document with a random 32-bit client ID (as Yjs

@@ -1,17 +1,33 @@
 package yjs
 
-import "sort"
+import (
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// ErrInternal reports a broken invariant while applying an update.
+var ErrInternal = errors.New("yjs: internal error applying update (discard the Doc and resync)")
 
 // ApplyUpdate decodes a v1 update and integrates it in one remote
 // transaction. The update is fully decoded first, so a malformed update
 // changes nothing. Structs whose dependencies are missing, and deletions of
 // structs not yet received, are kept and retried with later updates; applying
 // the same update twice is a no-op.
-func (d *Doc) ApplyUpdate(update []byte, origin any) error {
+//
+// An internal error (a bug, never expected) is returned as ErrInternal
+// instead of crashing the process; the Doc must then be discarded and the
+// document synced afresh.
+func (d *Doc) ApplyUpdate(update []byte, origin any) (err error) {
 	u, err := DecodeUpdate(update)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrInternal, r)
+		}
+	}()
 	d.transact(origin, false, func(txn *Transaction) {
 		d.integrateAll(txn, u.Structs)
 		ds := d.store.pendingDs

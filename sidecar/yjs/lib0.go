@@ -2,9 +2,11 @@ package yjs
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"sort"
 	"unicode/utf8"
 )
@@ -285,8 +287,9 @@ const (
 const maxAnyDepth = 1000
 
 // WriteAny appends v in lib0's Any encoding. Supported Go values: nil (null),
-// Undefined, bool, string, all integer and float kinds, BigInt, []byte,
-// []any and map[string]any (keys are written sorted for determinism).
+// Undefined, bool, string, all integer and float kinds, json.Number, BigInt,
+// []byte, []any and map[string]any (keys are written sorted for
+// determinism), other slices and string-keyed maps, and pointers to these.
 // Numbers follow Yjs: integers within 31 bits use varInt, other numbers
 // float32 when exact, else float64.
 func (e *Encoder) WriteAny(v any) error {
@@ -363,10 +366,84 @@ func (e *Encoder) writeAny(v any, depth int) error {
 				return err
 			}
 		}
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			e.writeNumberInt(n)
+		} else if f, err := x.Float64(); err == nil {
+			e.writeNumberFloat(f)
+		} else {
+			return fmt.Errorf("yjs: invalid number %q", x)
+		}
 	default:
-		return fmt.Errorf("yjs: cannot encode %T as Any", v)
+		return e.writeAnyReflect(v, depth)
 	}
 	return nil
+}
+
+// writeAnyReflect handles other slice and string-keyed map types
+// ([]string, map[string]string, ...) and pointers, so callers need not
+// convert nbformat-like values to []any / map[string]any first.
+func (e *Encoder) writeAnyReflect(v any, depth int) error {
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if rv.IsNil() {
+			e.WriteUint8(anyNull)
+			return nil
+		}
+		return e.writeAny(rv.Elem().Interface(), depth+1)
+	case reflect.Slice, reflect.Array:
+		if rv.Kind() == reflect.Slice && rv.IsNil() {
+			e.WriteUint8(anyNull)
+			return nil
+		}
+		e.WriteUint8(anyArray)
+		e.WriteVarUint(uint64(rv.Len()))
+		for i := 0; i < rv.Len(); i++ {
+			if err := e.writeAny(rv.Index(i).Interface(), depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.Map:
+		if rv.Type().Key().Kind() != reflect.String {
+			break
+		}
+		if rv.IsNil() {
+			e.WriteUint8(anyNull)
+			return nil
+		}
+		keys := make([]string, 0, rv.Len())
+		for _, k := range rv.MapKeys() {
+			keys = append(keys, k.String())
+		}
+		sort.Strings(keys)
+		e.WriteUint8(anyObject)
+		e.WriteVarUint(uint64(len(keys)))
+		for _, k := range keys {
+			e.WriteVarString(k)
+			if err := e.writeAny(rv.MapIndex(reflect.ValueOf(k).Convert(rv.Type().Key())).Interface(), depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.String:
+		e.WriteUint8(anyString)
+		e.WriteVarString(rv.String())
+		return nil
+	case reflect.Bool:
+		return e.writeAny(rv.Bool(), depth)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		e.writeNumberInt(rv.Int())
+		return nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		e.writeNumberUint(rv.Uint())
+		return nil
+	case reflect.Float32, reflect.Float64:
+		e.writeNumberFloat(rv.Float())
+		return nil
+	}
+	return fmt.Errorf("yjs: cannot encode %T as Any", v)
 }
 
 const bits31 = 1<<31 - 1

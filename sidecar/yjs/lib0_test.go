@@ -2,6 +2,7 @@ package yjs
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"math"
 	"reflect"
 	"testing"
@@ -32,6 +33,11 @@ func TestWriteAnyBytes(t *testing.T) {
 		{"bytes", []byte{1, 2}, "74020102"},
 		{"bigint", BigInt(5), "7a0000000000000005"},
 		{"nested", map[string]any{"x": []any{nil, map[string]any{"y": true}}}, "7601017875027e7601017978"},
+		{"[]string", []string{"a"}, "7501770161"},
+		{"map[string]int", map[string]int{"a": 1}, "760101617d01"},
+		{"json.Number", json.Number("5"), "7d05"},
+		{"pointer", &[]int{1}, "75017d01"},
+		{"nil slice", []string(nil), "7e"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

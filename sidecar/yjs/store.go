@@ -17,13 +17,15 @@ import "sort"
 // delivery order does not matter.
 type structStore struct {
 	clients   map[uint64][]*Item
-	holes     map[uint64]int // number of Skip placeholders per client
+	holes     map[uint64]int    // number of Skip placeholders per client
+	holeStart map[uint64]uint64 // cached clock of the first placeholder
 	pending   map[uint64][]*Item
 	pendingDs DeleteSet
 }
 
 func newStructStore() *structStore {
-	return &structStore{clients: map[uint64][]*Item{}, holes: map[uint64]int{}, pending: map[uint64][]*Item{}, pendingDs: DeleteSet{}}
+	return &structStore{clients: map[uint64][]*Item{}, holes: map[uint64]int{}, holeStart: map[uint64]uint64{},
+		pending: map[uint64][]*Item{}, pendingDs: DeleteSet{}}
 }
 
 // end is the clock after the last struct of client (holes included).
@@ -40,8 +42,12 @@ func (s *structStore) end(client uint64) uint64 {
 // the value state vectors carry.
 func (s *structStore) state(client uint64) uint64 {
 	if s.holes[client] > 0 {
+		if c, ok := s.holeStart[client]; ok {
+			return c
+		}
 		for _, it := range s.clients[client] {
 			if it.kind == kindSkip {
+				s.holeStart[client] = it.id.Clock
 				return it.id.Clock
 			}
 		}
@@ -95,6 +101,7 @@ func (s *structStore) put(it *Item) {
 	end := s.end(c)
 	if it.id.Clock >= end {
 		if it.id.Clock > end {
+			delete(s.holeStart, c)
 			s.clients[c] = append(s.clients[c], &Item{id: ID{c, end}, length: int(it.id.Clock - end), kind: kindSkip})
 			s.holes[c]++
 		}
@@ -117,6 +124,7 @@ func (s *structStore) put(it *Item) {
 	if itEnd < phEnd {
 		pieces = append(pieces, &Item{id: ID{c, itEnd}, length: int(phEnd - itEnd), kind: kindSkip})
 	}
+	delete(s.holeStart, c)
 	s.holes[c] += len(pieces) - 2
 	if s.holes[c] == 0 {
 		delete(s.holes, c)

@@ -472,3 +472,45 @@ func TestHoleTolerance(t *testing.T) {
 		t.Fatalf("after filling: %q pending %v sv %v", got, d.HasPending(), d.StateVector())
 	}
 }
+
+func TestMergeUpdatesUnit(t *testing.T) {
+	ups := seedUpdates()
+	incremental := ups[:len(ups)-1]
+	var rev [][]byte
+	for i := len(incremental) - 1; i >= 0; i-- {
+		rev = append(rev, incremental[i], incremental[i]) // reversed and duplicated
+	}
+	merged, err := MergeUpdates(rev...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := NewDoc(), NewDoc()
+	if err := a.ApplyUpdate(merged, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ApplyUpdate(ups[len(ups)-1], nil); err != nil {
+		t.Fatal(err)
+	}
+	if js(a.ToJSON()) != js(b.ToJSON()) || a.HasPending() {
+		t.Fatalf("merged %s\nwant   %s", js(a.ToJSON()), js(b.ToJSON()))
+	}
+	// A gap becomes a Skip.
+	gap, err := MergeUpdates(incremental[0], incremental[len(incremental)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := DecodeUpdate(gap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, it := range u.Structs[11] {
+		found = found || IsSkip(it)
+	}
+	if !found {
+		t.Fatal("no Skip for the gap")
+	}
+	if _, err := MergeUpdates([]byte{1}); err == nil {
+		t.Fatal("bad input merged")
+	}
+}

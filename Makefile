@@ -55,7 +55,7 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l sidecar tests)" || { gofmt -l sidecar tests; echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
 
-test: venv oracles lint ## run every test (unit, CRDT differential, integration through the proxy)
+test: venv oracles lint base-images ## run every test (unit, CRDT differential, integration, browser, container)
 	go test $(GO_TEST_FLAGS) ./...
 
 bench: venv build ## print latency and memory figures through the proxy
@@ -83,7 +83,7 @@ DOCKER_BUILD_FLAGS ?=
 base-images: ## build the local Debian base images for the Dockerfile (kept once built)
 	image/build-base-images.sh $(BASE_RUNTIME_IMAGE) $(BASE_BUILD_IMAGE)
 
-image: base-images ## build the image $(IMAGE): JupyterLab with MCP at /mcp
+image: base-images ## build the image (IMAGE=jupyter-mcp-sidecar): JupyterLab with MCP at /mcp
 	docker build $(DOCKER_BUILD_FLAGS) -t $(IMAGE) \
 		--build-arg BUILD_IMAGE=$(BASE_BUILD_IMAGE) --build-arg RUNTIME_IMAGE=$(BASE_RUNTIME_IMAGE) \
 		--build-arg VERSION=$(VERSION) .

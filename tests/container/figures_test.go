@@ -1,0 +1,84 @@
+package container
+
+import (
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sidecarMemory is the sidecar's resident memory and its peak so far, from
+// /proc/<pid>/status in the container.
+func sidecarMemory(t *testing.T, l *lab) (rss, peak string) {
+	t.Helper()
+	script := `for d in /proc/[0-9]*; do
+	[ "$(readlink "$d/exe")" = /usr/local/bin/jupyter-mcp-sidecar ] && grep -E '^(VmRSS|VmHWM):' "$d/status"
+done; true`
+	code, out, err := l.Exec(t.Context(), "sh", "-c", script)
+	if err != nil || code != 0 {
+		t.Fatalf("read the sidecar's memory: %d %v %s", code, err, out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 3 {
+			kb, _ := strconv.Atoi(f[1])
+			v := fmt.Sprintf("%.1f MB", float64(kb)/1000)
+			switch f[0] {
+			case "VmRSS:":
+				rss = v
+			case "VmHWM:":
+				peak = v
+			}
+		}
+	}
+	if rss == "" {
+		t.Fatalf("no sidecar process in the container:\n%s", out)
+	}
+	return rss, peak
+}
+
+// TestFigures measures, on a fresh container, the figures quoted in the
+// README: image size, what the sidecar adds, time from start to the first
+// MCP tool call, and the sidecar's memory. Run with -v to see them.
+func TestFigures(t *testing.T) {
+	l, err := startLab(t.Context(), labOptions{token: randomToken()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Terminate()
+	cs := l.session(t) // the first request starts the sidecar
+	notebooks(t, cs)
+	firstCall := time.Now()
+	idleRSS, _ := sidecarMemory(t, l)
+
+	// A run: a notebook with 20 executed cells, read back whole.
+	call[map[string]any](t, cs, "create_notebook", map[string]any{"path": "figures.ipynb"})
+	firstExec := time.Now()
+	for i := range 20 {
+		ins := call[insertOut](t, cs, "insert_cell", map[string]any{"path": "figures.ipynb", "execute": true, "timeout": 120,
+			"source": fmt.Sprintf("import numpy as np\nprint(np.arange(%d).sum())", 1000*(i+1))})
+		if ins.Execution.Status != "ok" {
+			t.Fatalf("cell %d: %+v", i, ins)
+		}
+		if i == 0 {
+			firstExec = time.Now()
+		}
+	}
+	call[map[string]any](t, cs, "read_notebook", map[string]any{"path": "figures.ipynb"})
+	runRSS, peakRSS := sidecarMemory(t, l)
+
+	size, err := exec.Command("docker", "image", "inspect", "-f", "{{.Size}}", image).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	imageBytes, _ := strconv.ParseFloat(strings.TrimSpace(string(size)), 64)
+	_, binSize, _ := l.Exec(t.Context(), "stat", "-c", "%s", "/usr/local/bin/jupyter-mcp-sidecar")
+	binBytes, _ := strconv.ParseFloat(strings.TrimSpace(binSize), 64)
+
+	t.Logf("image %s: %.0f MB; the sidecar binary adds %.1f MB", image, imageBytes/1e6, binBytes/1e6)
+	t.Logf("container start -> Jupyter answering: %s; -> first MCP tool call done: %s; first executed cell (kernel start) %s later",
+		l.Ready.Sub(l.Started).Round(10*time.Millisecond), firstCall.Sub(l.Started).Round(10*time.Millisecond),
+		firstExec.Sub(firstCall).Round(10*time.Millisecond))
+	t.Logf("sidecar resident memory: %s idle after the first call; %s after 20 executed cells and a read (peak %s)", idleRSS, runRSS, peakRSS)
+}

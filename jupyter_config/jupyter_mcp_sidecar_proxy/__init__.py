@@ -77,4 +77,22 @@ def _load_jupyter_server_extension(serverapp):
             (url_path_join(prefix, "(.*)"), handler, kwargs),
         ],
     )
+    _expose_lab_app(serverapp)
     serverapp.log.info("jupyter-mcp-sidecar: MCP served at %s", prefix)
+
+
+def _expose_lab_app(serverapp):
+    """Let same-origin pages reach JupyterLab's application object
+    (window.jupyterapp), as the embed page at <base>/mcp/embed needs to open
+    notebooks and follow the one shown. Same-origin scripts can already use
+    every API with the user's cookie, so this opens nothing new.
+
+    LabApp reads expose_app_in_browser from its own config files only, so
+    the setting is made on the LabApp instance (before it renders its page
+    config) and on the page config (if it already did)."""
+    for app in serverapp.extension_manager.extension_apps.get("jupyterlab", ()):
+        if hasattr(app, "expose_app_in_browser"):
+            app.expose_app_in_browser = True
+    page_config = serverapp.web_app.settings.get("page_config_data")
+    if page_config is not None and "exposeAppInBrowser" in page_config:
+        page_config["exposeAppInBrowser"] = True

@@ -131,6 +131,7 @@ func (r *Room) onLocalUpdate(update []byte, txn *yjs.Transaction) {
 	if !txn.Local || r.ws == nil {
 		return
 	}
+	r.log.Debug().Int("bytes", len(update)).Msg("room local update")
 	if err := r.write(r.ws, yproto.EncodeUpdate(update)); err != nil {
 		r.log.Warn().Err(err).Msg("send update")
 	}
@@ -156,6 +157,7 @@ func (r *Room) readLoop(ws *websocket.Conn) {
 		}
 		switch m.Type {
 		case yproto.MessageSync:
+			r.log.Debug().Uint64("sync_type", m.SyncType).Int("bytes", len(m.Payload)).Msg("room sync message")
 			r.mu.Lock()
 			reply, err := yproto.HandleSync(r.doc, m, r)
 			if m.SyncType == yproto.SyncStep2 && r.synced != nil {
@@ -166,6 +168,12 @@ func (r *Room) readLoop(ws *websocket.Conn) {
 			r.mu.Unlock()
 			if err != nil {
 				r.log.Warn().Err(err).Msg("apply update from the room")
+			}
+			r.mu.Lock()
+			pending := r.doc.HasPending()
+			r.mu.Unlock()
+			if pending {
+				r.log.Warn().Uint64("sync_type", m.SyncType).Msg("room update waits for missing structs")
 			}
 			if reply != nil {
 				_ = r.write(ws, reply)

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/rs/zerolog"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/embed"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/tools"
 )
 
@@ -29,7 +31,9 @@ type Config struct {
 	AllowedOrigins []string
 	// SessionTimeout closes MCP sessions idle for that long.
 	SessionTimeout time.Duration
-	Version        string
+	// Embed serves the embed page under /embed.
+	Embed   *embed.Handler
+	Version string
 }
 
 // Server serves MCP over HTTP.
@@ -52,6 +56,7 @@ func New(cfg Config, t *tools.Tools, log zerolog.Logger) *Server {
 				go func() {
 					_ = ss.Wait()
 					t.Sessions.Forget(ss.ID())
+					t.Views.Forget(ss.ID())
 				}()
 			},
 		})
@@ -80,6 +85,10 @@ func (s *Server) Handler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("/{$}", s.originPolicy(s.publicBase(streamable)))
+	if s.cfg.Embed != nil {
+		mux.Handle("/embed", s.originPolicy(s.cfg.Embed))
+		mux.Handle("/embed/", s.originPolicy(s.cfg.Embed))
+	}
 	return drainBody(mux)
 }
 
@@ -161,10 +170,19 @@ func (s *Server) logToolCalls(next mcp.MethodHandler) mcp.MethodHandler {
 		} else if r, ok := res.(*mcp.CallToolResult); ok && r.IsError {
 			ev = s.log.Info().Bool("tool_error", true)
 		}
+		took := time.Since(start)
 		ev.Str("tool", call.Params.Name).
 			Str("session", req.GetSession().ID()).
-			Dur("duration", time.Since(start)).
+			Dur("duration", took).
 			Msg("tool call")
+		if s.cfg.Embed != nil {
+			var args struct {
+				Path string `json:"path"`
+			}
+			_ = json.Unmarshal(call.Params.Arguments, &args)
+			r, _ := res.(*mcp.CallToolResult)
+			s.cfg.Embed.Hub.Activity(req.GetSession().ID(), call.Params.Name, args.Path, err == nil && r != nil && !r.IsError, took)
+		}
 		return res, err
 	}
 }

@@ -8,11 +8,12 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/embed"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/tools"
 )
 
 func TestRequestPolicy(t *testing.T) {
-	s := New(Config{BaseURL: "/user/a/", AllowedOrigins: []string{"https://app.example"}}, &tools.Tools{Sessions: tools.NewSessions()}, zerolog.Nop())
+	s := New(Config{BaseURL: "/user/a/", AllowedOrigins: []string{"https://app.example"}}, &tools.Tools{Sessions: tools.NewSessions(), Views: &embed.Hub{}}, zerolog.Nop())
 	h := s.Handler()
 	init := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}`
 	tests := []struct {

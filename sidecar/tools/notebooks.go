@@ -70,7 +70,7 @@ func (t *Tools) createNotebook(ctx context.Context, req *mcp.CallToolRequest, in
 	if err := t.Store.Create(ctx, p, nb); err != nil {
 		return nil, NotebookRef{}, err
 	}
-	t.Sessions.SetCurrent(sessionID(req), p)
+	t.switchTo(req, p)
 	return nil, NotebookRef{Path: p, Kernel: name, Cells: 1, FirstCellID: nb.Cells[0].ID, LabURL: labURL(req, p)}, nil
 }
 
@@ -97,7 +97,7 @@ func (t *Tools) useNotebook(ctx context.Context, req *mcp.CallToolRequest, in Us
 	if err != nil {
 		return nil, NotebookRef{}, err
 	}
-	t.Sessions.SetCurrent(sessionID(req), p)
+	t.switchTo(req, p)
 	return nil, NotebookRef{Path: p, Kernel: kernelName(nb), Cells: len(nb.Cells), LabURL: labURL(req, p)}, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/embed"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
 )
@@ -33,6 +34,8 @@ type Tools struct {
 	Kernels    *kernel.Manager
 	Executions *Executions
 	Limits     Limits
+	// Views links MCP sessions with embed pages.
+	Views *embed.Hub
 }
 
 // Register adds every tool to s. This list is the whole tool surface.
@@ -61,6 +64,8 @@ func (t *Tools) Register(s *mcp.Server) {
 	mcp.AddTool(s, listKernelsTool, t.listKernels)
 	mcp.AddTool(s, interruptKernelTool, t.interruptKernel)
 	mcp.AddTool(s, restartKernelTool, t.restartKernel)
+	// The person's view
+	mcp.AddTool(s, linkViewTool, t.linkView)
 }
 
 // Instructions teach an agent the workflow; sent once at initialization.

@@ -33,7 +33,12 @@ func runTests(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(tmp)
+	keep := false // a failed run keeps the lab's files and log for a look
+	defer func() {
+		if !keep {
+			os.RemoveAll(tmp)
+		}
+	}()
 	// The proxy extension launches "jupyter-mcp-sidecar" from the lab's
 	// PATH: a fresh race-enabled build goes first on it.
 	binDir, err := labtest.BuildSidecar(filepath.Join(tmp, "bin"), true)
@@ -53,6 +58,8 @@ func runTests(m *testing.M) (int, error) {
 		code = 1
 	}
 	if code != 0 {
+		keep = true
+		fmt.Fprintf(os.Stderr, "the lab's files and full log are kept in %s\n", tmp)
 		if data, err := os.ReadFile(lab.LogPath); err == nil {
 			fmt.Fprintf(os.Stderr, "---- JupyterLab log (last 8 KiB) ----\n%s\n", labtest.Tail(data, 8<<10))
 		}

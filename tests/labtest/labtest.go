@@ -80,6 +80,7 @@ func Start(binDir, dir, token string) (*Lab, error) {
 		"JUPYTER_TOKEN=", // the token comes from the flag only
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Dir = dir // the collaboration store (.jupyter_ystore.db) goes to the working directory
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/embed"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/rtc"
@@ -43,7 +44,7 @@ func main() {
 	flag.StringVar(&cfg.jupyterURL, "jupyter-url", os.Getenv("JUPYTER_MCP_JUPYTER_URL"), "Jupyter server URL with base URL, instead of the parent's runtime file; the token comes from $JUPYTER_TOKEN")
 	flag.StringVar(&cfg.allowOrigins, "allow-origin", os.Getenv("JUPYTER_MCP_ALLOW_ORIGINS"), "comma-separated browser origins allowed to call MCP besides the lab's own")
 	flag.DurationVar(&cfg.sessionTimeout, "session-timeout", 2*time.Hour, "close MCP sessions idle for this long (0: never)")
-	flag.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	flag.StringVar(&cfg.logLevel, "log-level", envOr("JUPYTER_MCP_LOG_LEVEL", "info"), "debug, info, warn or error")
 	flag.IntVar(&cfg.limits.MaxOutputChars, "max-output-chars", tools.DefaultLimits.MaxOutputChars, "cap on the text of one tool result (the middle of longer output is left out)")
 	flag.IntVar(&cfg.limits.MaxImageBytes, "max-image-bytes", tools.DefaultLimits.MaxImageBytes, "cap on one image returned to the agent; larger ones are replaced by a note")
 	flag.StringVar(&cfg.documents, "documents", envOr("JUPYTER_MCP_DOCUMENTS", "auto"), `where notebooks are edited: "rooms" (live collaboration rooms), "files" (Contents API), or "auto" (rooms when jupyter-collaboration is installed)`)
@@ -118,14 +119,18 @@ func run(cfg config, log zerolog.Logger) error {
 		Kernels:    kernels,
 		Executions: &tools.Executions{},
 		Limits:     cfg.limits,
+		Views:      &embed.Hub{},
 	}
+	// A person opening a notebook in a linked embed page moves the session.
+	t.Views.OnViewChange = t.Sessions.SetCurrent
 	var origins []string
 	for _, o := range strings.Split(cfg.allowOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			origins = append(origins, o)
 		}
 	}
-	srv := server.New(server.Config{BaseURL: cfg.baseURL, AllowedOrigins: origins, SessionTimeout: cfg.sessionTimeout, Version: version}, t, log)
+	srv := server.New(server.Config{BaseURL: cfg.baseURL, AllowedOrigins: origins, SessionTimeout: cfg.sessionTimeout, Version: version,
+		Embed: &embed.Handler{Hub: t.Views, Notebooks: t.NotebookPaths}}, t, log)
 	log.Info().Str("listen", cfg.listen).Str("jupyter", info.URL).Bool("live_rooms", collab).Str("version", version).Msg("serving MCP")
 	if err := srv.Serve(srvCtx, ln); err != nil {
 		return err

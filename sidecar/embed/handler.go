@@ -1,0 +1,125 @@
+package embed
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"time"
+)
+
+//go:embed page
+var page embed.FS
+
+// validView keeps view ids short and URL-safe.
+var validView = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Handler serves the embed page and its event stream under /embed.
+// Jupyter has authenticated every request before the proxy forwards it.
+type Handler struct {
+	Hub *Hub
+	// Notebooks lists the notebooks the switcher offers.
+	Notebooks func(ctx context.Context) ([]string, error)
+}
+
+// ServeHTTP routes /embed (the page, one self-contained file),
+// /embed/events, /embed/state and /embed/notebooks.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/embed", "/embed/":
+		h.file(w, "page/index.html", "text/html; charset=utf-8")
+	case "/embed/events":
+		h.events(w, r)
+	case "/embed/state":
+		h.state(w, r)
+	case "/embed/notebooks":
+		h.notebooks(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (h *Handler) file(w http.ResponseWriter, name, contentType string) {
+	data, err := page.ReadFile(name)
+	if err != nil {
+		http.NotFound(w, nil)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write(data)
+}
+
+func viewParam(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.URL.Query().Get("view")
+	if !validView.MatchString(id) {
+		http.Error(w, "view must be 1 to 64 letters, digits, - or _", http.StatusBadRequest)
+		return "", false
+	}
+	return id, true
+}
+
+// events streams a view's events as server-sent events. The proxy streams
+// a GET whose Accept is exactly text/event-stream, as EventSource sends.
+func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
+	id, ok := viewParam(w, r)
+	if !ok {
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	events, cancel := h.Hub.subscribe(id)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	fmt.Fprint(w, ": connected\n\n")
+	flusher.Flush()
+	keepalive := time.NewTicker(20 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-keepalive.C:
+			fmt.Fprint(w, ": keepalive\n\n")
+		case e := <-events:
+			data, _ := json.Marshal(e)
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Type, data)
+		}
+		flusher.Flush()
+	}
+}
+
+// state takes the page's report of the notebook it shows.
+func (h *Handler) state(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	var s struct {
+		View string `json:"view"`
+		Path string `json:"path"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&s); err != nil || !validView.MatchString(s.View) {
+		http.Error(w, "expected {\"view\": id, \"path\": notebook}", http.StatusBadRequest)
+		return
+	}
+	h.Hub.ViewShows(s.View, s.Path)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *Handler) notebooks(w http.ResponseWriter, r *http.Request) {
+	paths, err := h.Notebooks(r.Context())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(paths)
+}

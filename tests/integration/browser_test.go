@@ -1,0 +1,205 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// browser opens the notebook in JupyterLab in headless Chromium, as a
+// person would, and waits until its cells are shown.
+func browser(t *testing.T, nbPath string) context.Context {
+	t.Helper()
+	ctx := newBrowser(t)
+	// A workspace of its own: JupyterLab would otherwise reopen the
+	// notebooks of earlier tests.
+	url := fmt.Sprintf("%slab/workspaces/t%d/tree/%s?token=%s", shared.URL, time.Now().UnixNano(), nbPath, shared.Token)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(url),
+		chromedp.WaitVisible(chromedp.CSS(`.jp-NotebookPanel .jp-Cell .cm-content`)),
+	); err != nil {
+		t.Fatalf("open %s in the browser: %v", nbPath, err)
+	}
+	return ctx
+}
+
+// newBrowser starts headless Chromium, closed at the end of the test.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath("/usr/bin/chromium"),
+		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.WindowSize(1400, 1000),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	return ctx
+}
+
+// firstCell is the editor of the first cell of the notebook on show.
+const firstCell = `.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell:first-child .cm-content`
+
+// screenshot saves what the browser shows, for a failing test.
+func screenshot(t *testing.T, ctx context.Context) {
+	if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+		shot := filepath.Join(os.TempDir(), strings.ReplaceAll(t.Name(), "/", "_")+".png")
+		_ = os.WriteFile(shot, png, 0o644)
+		t.Logf("screenshot: %s", shot)
+	}
+}
+
+// livePath is a fresh notebook path, so that repeated runs never meet a
+// room left by an earlier one.
+func livePath(name string) string {
+	return fmt.Sprintf("live/%s-%d.ipynb", name, time.Now().UnixNano())
+}
+
+// waitForText waits until the notebook shown in the page contains text.
+func waitForText(t *testing.T, ctx context.Context, text string) {
+	t.Helper()
+	js := fmt.Sprintf(`(document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook')?.innerText || '').includes(%q)`, text)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(60*time.Second))); err != nil {
+		page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('.jp-Notebook')?.innerText || ''`))
+		screenshot(t, ctx)
+		t.Fatalf("the page never showed %q; it shows:\n%s", text, page)
+	}
+}
+
+// A cell the agent inserts appears in the open notebook, and an edit typed
+// in the page reaches the agent's next read without a save.
+func TestBrowserSeesAgentEdits(t *testing.T) {
+	cs := session(t)
+	nb := livePath("see")
+	codeNotebook(t, nb, "first = 1")
+	ctx := browser(t, nb)
+
+	call[insertOut](t, cs, "insert_cell", map[string]any{"path": nb, "source": "agent_was_here = 42"})
+	waitForText(t, ctx, "agent_was_here = 42")
+	call[map[string]any](t, cs, "edit_cell", map[string]any{"path": nb, "cell_id": "c0", "old_text": "first = 1", "new_text": "first = 2"})
+	waitForText(t, ctx, "first = 2")
+
+	// The person types at the end of the first cell.
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(firstCell)),
+		chromedp.KeyEvent(kb.End),
+		chromedp.SendKeys(chromedp.CSS(firstCell), "  # typed by a person"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitForText(t, ctx, "typed by a person")
+	readUntil(t, cs, nb, "c0", "first = 2  # typed by a person")
+}
+
+// readUntil reads a cell through the agent until its source is want: the
+// person's keystrokes reach the room, then the sidecar, asynchronously.
+func readUntil(t *testing.T, cs *mcp.ClientSession, path, cellID, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cell := call[cellView](t, cs, "read_cell", map[string]any{"path": path, "cell_id": cellID})
+		if cell.Source == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent reads %q, want %q", cell.Source, want)
+		}
+		time.Sleep(200 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// Output lines printed 0.5 s apart show up in the page one by one while
+// the tool call is still running.
+func TestBrowserShowsOutputsLive(t *testing.T) {
+	cs := session(t)
+	nb := livePath("stream")
+	codeNotebook(t, nb, "import time\nfor i in range(5):\n    print(f'tick {i}', flush=True)\n    time.sleep(0.5)")
+	ctx := browser(t, nb)
+
+	// Record in the page when each output line first appears.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`
+		window.seen = {};
+		new MutationObserver(() => {
+			const text = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea')?.innerText || '';
+			for (const m of text.matchAll(/tick (\d)/g)) { if (!(m[1] in window.seen)) window.seen[m[1]] = Date.now(); }
+		}).observe(document.querySelector('.jp-Notebook'), {subtree: true, childList: true, characterData: true});
+	`)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_cell", Arguments: map[string]any{"path": nb, "cell_id": "c0"}})
+	returned := time.Now().UnixMilli()
+	if err != nil || res.IsError || !strings.Contains(resultText(res), "tick 4") {
+		t.Fatalf("execute_cell: %v %s", err, resultText(res))
+	}
+	waitForText(t, ctx, "tick 4")
+	seen, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]float64](`window.seen`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		at, ok := seen[fmt.Sprint(i)]
+		if !ok {
+			t.Fatalf("line %d never appeared on its own: %v", i, seen)
+		}
+		if next := seen[fmt.Sprint(i+1)]; next <= at {
+			t.Fatalf("lines %d and %d appeared together (%v): outputs were not live", i, i+1, seen)
+		}
+		if int64(at) >= returned {
+			t.Fatalf("line %d appeared after the call returned (%v, returned %d)", i, seen, returned)
+		}
+	}
+}
+
+// A person types in one cell while the agent inserts and edits others:
+// every edit survives in the page, in the agent's view and on disk.
+func TestBrowserConcurrentEditing(t *testing.T) {
+	cs := session(t)
+	nb := livePath("both")
+	codeNotebook(t, nb, "person_cell = 0", "agent_cell = 0")
+	ctx := browser(t, nb)
+
+	typed := make(chan error, 1)
+	go func() {
+		typed <- chromedp.Do(ctx,
+			chromedp.Click(chromedp.CSS(firstCell)),
+			chromedp.KeyEvent(kb.End),
+			chromedp.SendKeys(chromedp.CSS(firstCell), "\nperson_line_1 = 1\nperson_line_2 = 2"),
+		)
+	}()
+	for i := range 3 {
+		call[insertOut](t, cs, "insert_cell", map[string]any{"path": nb, "source": fmt.Sprintf("agent_insert_%d = %d", i, i)})
+		call[map[string]any](t, cs, "edit_cell", map[string]any{"path": nb, "cell_id": "c1", "source": fmt.Sprintf("agent_cell = %d", i+1)})
+	}
+	if err := <-typed; err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"person_line_2 = 2", "agent_insert_2 = 2", "agent_cell = 3"} {
+		waitForText(t, ctx, want)
+	}
+	want := "person_cell = 0\nperson_line_1 = 1\nperson_line_2 = 2"
+	readUntil(t, cs, nb, "c0", want)
+	r := call[readOut](t, cs, "read_notebook", map[string]any{"path": nb})
+	if r.TotalCells != 5 || r.Cells[1].Source != "agent_cell = 3" {
+		t.Fatalf("agent's view: %+v", r.Cells)
+	}
+	// An agent edit saves the room: the file then holds everyone's edits.
+	call[map[string]any](t, cs, "edit_cell", map[string]any{"path": nb, "cell_id": "c1", "source": "agent_cell = 4"})
+	validateNotebook(t, nb)
+	disk := readFile(t, nb)
+	for _, s := range []string{"person_line_2 = 2", "agent_insert_2 = 2", "agent_cell = 4"} {
+		if !strings.Contains(disk, s) {
+			t.Fatalf("the saved file lacks %q", s)
+		}
+	}
+}

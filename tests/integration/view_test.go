@@ -1,0 +1,133 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// embedPage opens <lab>/mcp/embed for a view in headless Chromium and
+// records, in the page, every notebook the framed lab shows.
+func embedPage(t *testing.T, view string) context.Context {
+	t.Helper()
+	ctx := newBrowser(t)
+	url := fmt.Sprintf("%smcp/embed?view=%s&token=%s", shared.URL, view, shared.Token)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("open the embed page: %v", err)
+	}
+	ready := `window.embedReady === true`
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](ready, chromedp.WithPollingTimeout(90*time.Second))); err != nil {
+		screenshot(t, ctx)
+		t.Fatalf("the embed page never showed JupyterLab: %v", err)
+	}
+	return ctx
+}
+
+// framedPath is the notebook the framed JupyterLab shows now.
+const framedPath = `(() => { const app = document.getElementById('lab').contentWindow.jupyterapp;
+	for (const w of app.shell.widgets('main')) if (w.isVisible && w.context) return w.context.path.replace(/^[^:/]+:/, '');
+	return ''; })()`
+
+func waitFramed(t *testing.T, ctx context.Context, path string) {
+	t.Helper()
+	js := fmt.Sprintf(`%s === %q`, framedPath, path)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(60*time.Second))); err != nil {
+		got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](framedPath))
+		agent, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('agent').textContent`))
+		screenshot(t, ctx)
+		t.Fatalf("the framed lab shows %q, want %q (the panel names the agent's notebook %q)", got, path, agent)
+	}
+}
+
+// The page follows the linked session's notebook, the session follows the
+// notebook opened in the page, and an unlinked session moves nothing.
+func TestEmbedViewFollowsAgentAndPerson(t *testing.T) {
+	dir := fmt.Sprintf("view%d", time.Now().UnixNano())
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		codeNotebook(t, dir+"/"+n+".ipynb", n+" = 1")
+	}
+	nb := func(n string) string { return dir + "/" + n + ".ipynb" }
+	view := fmt.Sprintf("v%d", time.Now().UnixNano()%1e9)
+	ctx := embedPage(t, view)
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`window.shown = [];
+		document.getElementById('lab').contentWindow.jupyterapp.shell.layoutModified.connect(() => window.shown.push(`+framedPath+`));`)); err != nil {
+		t.Fatal(err)
+	}
+
+	agent, other := session(t), session(t)
+	call[map[string]any](t, agent, "link_view", map[string]any{"view_id": view})
+
+	// Agent -> view.
+	call[notebookRef](t, agent, "use_notebook", map[string]any{"path": nb("a")})
+	waitFramed(t, ctx, nb("a"))
+	call[notebookRef](t, agent, "use_notebook", map[string]any{"path": nb("b")})
+	waitFramed(t, ctx, nb("b"))
+
+	// View -> agent: the person opens c in the page; the agent's next call
+	// without a path acts on c.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+		`document.getElementById('lab').contentWindow.jupyterapp.commands.execute('docmanager:open', {path: %q})`, nb("c")))); err != nil {
+		t.Fatal(err)
+	}
+	waitFramed(t, ctx, nb("c"))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := call[readOut](t, agent, "read_notebook", nil)
+		if r.Path == nb("c") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent still works on %s after the person opened %s", r.Path, nb("c"))
+		}
+		time.Sleep(200 * time.Millisecond) // the page reports asynchronously
+	}
+	type viewOut struct {
+		ViewID  string `json:"view_id"`
+		Showing string `json:"showing"`
+	}
+	if v := call[viewOut](t, agent, "link_view", nil); v.ViewID != view || v.Showing != nb("c") {
+		t.Fatalf("link_view without id = %+v", v)
+	}
+
+	// An unlinked session does not move the page; the linked one still does.
+	call[notebookRef](t, other, "use_notebook", map[string]any{"path": nb("d")})
+	call[notebookRef](t, agent, "use_notebook", map[string]any{"path": nb("e")})
+	waitFramed(t, ctx, nb("e"))
+	shown, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.shown`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range shown {
+		if p == nb("d") {
+			t.Fatalf("an unlinked session moved the page: %v", shown)
+		}
+	}
+}
+
+// Without the lab's token the embed page does not load.
+func TestEmbedPageNeedsToken(t *testing.T) {
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, q := range []string{"", "&token=wrong"} {
+		resp, err := noRedirect.Get(shared.URL + "mcp/embed?view=x" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatalf("embed page%s: status 200 without a valid token", q)
+		}
+	}
+	resp, err := noRedirect.Get(shared.URL + "mcp/embed?view=x&token=" + shared.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("embed page with the token: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}

@@ -17,7 +17,11 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-var shared *labtest.Lab
+var (
+	shared     *labtest.Lab
+	sidecarBin string // folder holding the race-enabled sidecar build
+	labsDir    string // where extra labs of single tests live
+)
 
 func TestMain(m *testing.M) {
 	code, err := runTests(m)
@@ -45,6 +49,7 @@ func runTests(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	sidecarBin, labsDir = binDir, tmp
 	lab, err := labtest.Start(binDir, filepath.Join(tmp, "lab"), "it-token-"+strconv.Itoa(os.Getpid()))
 	if err != nil {
 		return 0, err
@@ -137,7 +142,12 @@ func writeFile(t *testing.T, rel, content string) string {
 
 func readFile(t *testing.T, rel string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(shared.Root, rel))
+	return readLabFile(t, shared, rel)
+}
+
+func readLabFile(t *testing.T, lab *labtest.Lab, rel string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(lab.Root, rel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,9 +157,14 @@ func readFile(t *testing.T, rel string) string {
 // validateNotebook checks a notebook on disk with nbformat's own validator.
 func validateNotebook(t *testing.T, rel string) {
 	t.Helper()
+	validateLabNotebook(t, shared, rel)
+}
+
+func validateLabNotebook(t *testing.T, lab *labtest.Lab, rel string) {
+	t.Helper()
 	py := filepath.Join(labtest.RepoRoot(), ".venv", "bin", "python")
 	script := "import sys, nbformat; nb = nbformat.read(sys.argv[1], as_version=4); nbformat.validate(nb); assert nb.nbformat_minor >= 5"
-	if out, err := exec.Command(py, "-c", script, filepath.Join(shared.Root, rel)).CombinedOutput(); err != nil {
+	if out, err := exec.Command(py, "-c", script, filepath.Join(lab.Root, rel)).CombinedOutput(); err != nil {
 		t.Fatalf("%s is not valid nbformat 4.5: %v\n%s", rel, err, out)
 	}
 }

@@ -49,7 +49,8 @@ func (l *Lab) Stop() { l.stop() }
 
 // Start starts JupyterLab on a free port with isolated Jupyter dirs and
 // waits until its API answers.
-func Start(binDir, dir, token string) (*Lab, error) {
+// env adds variables to the lab's environment (the sidecar inherits it).
+func Start(binDir, dir, token string, env ...string) (*Lab, error) {
 	jupyterBin := filepath.Join(RepoRoot(), ".venv", "bin", "jupyter")
 	if _, err := os.Stat(jupyterBin); err != nil {
 		return nil, fmt.Errorf("%s is missing: run `make venv` (or `make test`) first", jupyterBin)
@@ -79,6 +80,7 @@ func Start(binDir, dir, token string) (*Lab, error) {
 		"JUPYTER_DATA_DIR="+filepath.Join(dir, "data"),
 		"JUPYTER_TOKEN=", // the token comes from the flag only
 	)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Dir = dir // the collaboration store (.jupyter_ystore.db) goes to the working directory
 	if err := cmd.Start(); err != nil {

@@ -53,31 +53,17 @@ var executeCellTool = &mcp.Tool{
 }
 
 func (t *Tools) executeCell(ctx context.Context, req *mcp.CallToolRequest, in ExecuteCellIn) (*mcp.CallToolResult, ExecutionOut, error) {
-	wait, err := waitDuration(in.Timeout)
-	if err != nil {
-		return nil, ExecutionOut{}, err
-	}
-	p, err := t.notebookPath(req, in.Path)
-	if err != nil {
-		return nil, ExecutionOut{}, err
-	}
-	nb, err := t.Docs.Load(ctx, p)
-	if err != nil {
-		return nil, ExecutionOut{}, err
-	}
-	i, err := nb.Locate(notebook.Ref{ID: in.CellID, Index: in.Index})
-	if err != nil {
-		return nil, ExecutionOut{}, err
-	}
-	c := nb.Cells[i]
-	if c.Type != notebook.Code {
-		return nil, ExecutionOut{}, fmt.Errorf("cell %s (index %d) is a %s cell: only code cells run", c.ID, i, c.Type)
-	}
-	e, err := t.startCells(ctx, p, nb, []*notebook.Cell{c})
-	if err != nil {
-		return nil, ExecutionOut{}, err
-	}
-	return t.await(ctx, req, e, wait, true)
+	return t.runCells(ctx, req, in.Path, in.Timeout, func(nb *notebook.Notebook) ([]*notebook.Cell, error) {
+		i, err := nb.Locate(notebook.Ref{ID: in.CellID, Index: in.Index})
+		if err != nil {
+			return nil, err
+		}
+		c := nb.Cells[i]
+		if c.Type != notebook.Code {
+			return nil, fmt.Errorf("cell %s (index %d) is a %s cell: only code cells run", c.ID, i, c.Type)
+		}
+		return []*notebook.Cell{c}, nil
+	})
 }
 
 type ExecuteCellsIn struct {
@@ -96,11 +82,36 @@ var executeCellsTool = &mcp.Tool{
 }
 
 func (t *Tools) executeCells(ctx context.Context, req *mcp.CallToolRequest, in ExecuteCellsIn) (*mcp.CallToolResult, ExecutionOut, error) {
-	wait, err := waitDuration(in.Timeout)
+	return t.runCells(ctx, req, in.Path, in.Timeout, func(nb *notebook.Notebook) ([]*notebook.Cell, error) {
+		n := len(nb.Cells)
+		end := n - 1
+		if in.End != nil {
+			end = *in.End
+		}
+		if in.Start < 0 || in.Start >= n || end < in.Start || end >= n {
+			return nil, fmt.Errorf("cells %d to %d do not exist: the notebook has %d cells (indexes 0 to %d)", in.Start, end, n, n-1)
+		}
+		var cells []*notebook.Cell
+		for _, c := range nb.Cells[in.Start : end+1] {
+			if c.Type == notebook.Code {
+				cells = append(cells, c)
+			}
+		}
+		if len(cells) == 0 {
+			return nil, fmt.Errorf("cells %d to %d hold no code cell", in.Start, end)
+		}
+		return cells, nil
+	})
+}
+
+// runCells runs the cells that pick chooses from the notebook, and waits
+// for them as the execute tools do.
+func (t *Tools) runCells(ctx context.Context, req *mcp.CallToolRequest, path string, timeout *int, pick func(*notebook.Notebook) ([]*notebook.Cell, error)) (*mcp.CallToolResult, ExecutionOut, error) {
+	wait, err := waitDuration(timeout)
 	if err != nil {
 		return nil, ExecutionOut{}, err
 	}
-	p, err := t.notebookPath(req, in.Path)
+	p, err := t.notebookPath(req, path)
 	if err != nil {
 		return nil, ExecutionOut{}, err
 	}
@@ -108,22 +119,9 @@ func (t *Tools) executeCells(ctx context.Context, req *mcp.CallToolRequest, in E
 	if err != nil {
 		return nil, ExecutionOut{}, err
 	}
-	n := len(nb.Cells)
-	end := n - 1
-	if in.End != nil {
-		end = *in.End
-	}
-	if in.Start < 0 || in.Start >= n || end < in.Start || end >= n {
-		return nil, ExecutionOut{}, fmt.Errorf("cells %d to %d do not exist: the notebook has %d cells (indexes 0 to %d)", in.Start, end, n, n-1)
-	}
-	var cells []*notebook.Cell
-	for _, c := range nb.Cells[in.Start : end+1] {
-		if c.Type == notebook.Code {
-			cells = append(cells, c)
-		}
-	}
-	if len(cells) == 0 {
-		return nil, ExecutionOut{}, fmt.Errorf("cells %d to %d hold no code cell", in.Start, end)
+	cells, err := pick(nb)
+	if err != nil {
+		return nil, ExecutionOut{}, err
 	}
 	e, err := t.startCells(ctx, p, nb, cells)
 	if err != nil {

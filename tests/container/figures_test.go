@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
 )
 
 // sidecarMemory is the sidecar's resident memory and its peak so far, from
@@ -53,10 +55,10 @@ func TestFigures(t *testing.T) {
 	idleRSS, _ := sidecarMemory(t, l)
 
 	// A run: a notebook with 20 executed cells, read back whole.
-	call[map[string]any](t, cs, "create_notebook", map[string]any{"path": "figures.ipynb"})
+	labtest.Call[map[string]any](t, cs, "create_notebook", map[string]any{"path": "figures.ipynb"})
 	firstExec := time.Now()
 	for i := range 20 {
-		ins := call[insertOut](t, cs, "insert_cell", map[string]any{"path": "figures.ipynb", "execute": true, "timeout": 120,
+		ins := labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": "figures.ipynb", "execute": true, "timeout": 120,
 			"source": fmt.Sprintf("import numpy as np\nprint(np.arange(%d).sum())", 1000*(i+1))})
 		if ins.Execution.Status != "ok" {
 			t.Fatalf("cell %d: %+v", i, ins)
@@ -65,7 +67,7 @@ func TestFigures(t *testing.T) {
 			firstExec = time.Now()
 		}
 	}
-	call[map[string]any](t, cs, "read_notebook", map[string]any{"path": "figures.ipynb"})
+	labtest.Call[map[string]any](t, cs, "read_notebook", map[string]any{"path": "figures.ipynb"})
 	runRSS, peakRSS := sidecarMemory(t, l)
 
 	size, err := exec.Command("docker", "image", "inspect", "-f", "{{.Size}}", image).Output()

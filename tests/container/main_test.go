@@ -13,7 +13,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -245,34 +244,6 @@ func (l *lab) session(t *testing.T) *mcp.ClientSession {
 	}
 	t.Cleanup(func() { cs.Close() })
 	return cs
-}
-
-// call calls a tool that must succeed and decodes its structured result.
-func call[T any](t *testing.T, cs *mcp.ClientSession, tool string, args map[string]any) T {
-	t.Helper()
-	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: tool, Arguments: args})
-	if err != nil {
-		t.Fatalf("%s: protocol error: %v", tool, err)
-	}
-	if res.IsError {
-		t.Fatalf("%s(%v) failed: %s", tool, args, resultText(res))
-	}
-	var out T
-	data, _ := json.Marshal(res.StructuredContent)
-	if err := json.Unmarshal(data, &out); err != nil {
-		t.Fatalf("%s: decode structured result %s: %v", tool, data, err)
-	}
-	return out
-}
-
-func resultText(res *mcp.CallToolResult) string {
-	var parts []string
-	for _, c := range res.Content {
-		if tc, ok := c.(*mcp.TextContent); ok {
-			parts = append(parts, tc.Text)
-		}
-	}
-	return strings.Join(parts, "\n")
 }
 
 // status is the HTTP status of a POST to url with an optional Authorization.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
+
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/testcontainers/testcontainers-go"
 )
@@ -37,12 +39,12 @@ type listOut struct {
 // saved in the notebook.
 func createAndRun(t *testing.T, cs *mcp.ClientSession, path string) {
 	t.Helper()
-	call[map[string]any](t, cs, "create_notebook", map[string]any{"path": path})
-	ins := call[insertOut](t, cs, "insert_cell", map[string]any{"path": path, "source": "print(6 * 7)", "execute": true, "timeout": 120})
+	labtest.Call[map[string]any](t, cs, "create_notebook", map[string]any{"path": path})
+	ins := labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": path, "source": "print(6 * 7)", "execute": true, "timeout": 120})
 	if ins.Execution.Status != "ok" {
 		t.Fatalf("insert_cell execute=true: %+v", ins)
 	}
-	cell := call[cellView](t, cs, "read_cell", map[string]any{"path": path, "cell_id": ins.CellID})
+	cell := labtest.Call[cellView](t, cs, "read_cell", map[string]any{"path": path, "cell_id": ins.CellID})
 	if cell.ExecutionCount == nil || len(cell.Outputs) != 1 || cell.Outputs[0] != "42\n" {
 		t.Fatalf("cell after the run = %+v", cell)
 	}
@@ -51,7 +53,7 @@ func createAndRun(t *testing.T, cs *mcp.ClientSession, path string) {
 func notebooks(t *testing.T, cs *mcp.ClientSession) []string {
 	t.Helper()
 	var paths []string
-	for _, e := range call[listOut](t, cs, "list_notebooks", nil).Entries {
+	for _, e := range labtest.Call[listOut](t, cs, "list_notebooks", nil).Entries {
 		paths = append(paths, e.Path)
 	}
 	return paths
@@ -148,7 +150,7 @@ func TestGeneratedTokenAndVolume(t *testing.T) {
 	if got := notebooks(t, cs); !slices.Contains(got, "kept.ipynb") {
 		t.Fatalf("after restart list_notebooks = %v", got)
 	}
-	cell := call[cellView](t, cs, "read_cell", map[string]any{"path": "kept.ipynb", "index": -1})
+	cell := labtest.Call[cellView](t, cs, "read_cell", map[string]any{"path": "kept.ipynb", "index": -1})
 	if cell.Source != "print(6 * 7)" || len(cell.Outputs) != 1 || cell.Outputs[0] != "42\n" {
 		t.Fatalf("cell after restart = %+v", cell)
 	}

@@ -3,6 +3,8 @@ package integration
 import (
 	"strings"
 	"testing"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
 )
 
 const goodNotebook = `{"cells": [
@@ -58,7 +60,7 @@ func TestBadInputsChangeNothing(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			callErr(t, cs, tc.tool, tc.args, tc.want)
+			labtest.CallErr(t, cs, tc.tool, tc.args, tc.want)
 		})
 	}
 	for f, content := range before {

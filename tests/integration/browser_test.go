@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
+
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -85,9 +87,9 @@ func TestBrowserSeesAgentEdits(t *testing.T) {
 	codeNotebook(t, nb, "first = 1")
 	ctx := browser(t, nb)
 
-	call[insertOut](t, cs, "insert_cell", map[string]any{"path": nb, "source": "agent_was_here = 42"})
+	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": nb, "source": "agent_was_here = 42"})
 	waitForText(t, ctx, "agent_was_here = 42")
-	call[map[string]any](t, cs, "edit_cell", map[string]any{"path": nb, "cell_id": "c0", "old_text": "first = 1", "new_text": "first = 2"})
+	labtest.Call[map[string]any](t, cs, "edit_cell", map[string]any{"path": nb, "cell_id": "c0", "old_text": "first = 1", "new_text": "first = 2"})
 	waitForText(t, ctx, "first = 2")
 
 	// The person types at the end of the first cell.
@@ -108,7 +110,7 @@ func readUntil(t *testing.T, cs *mcp.ClientSession, path, cellID, want string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		cell := call[cellView](t, cs, "read_cell", map[string]any{"path": path, "cell_id": cellID})
+		cell := labtest.Call[cellView](t, cs, "read_cell", map[string]any{"path": path, "cell_id": cellID})
 		if cell.Source == want {
 			return
 		}
@@ -139,8 +141,8 @@ func TestBrowserShowsOutputsLive(t *testing.T) {
 	}
 	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_cell", Arguments: map[string]any{"path": nb, "cell_id": "c0"}})
 	returned := time.Now().UnixMilli()
-	if err != nil || res.IsError || !strings.Contains(resultText(res), "tick 4") {
-		t.Fatalf("execute_cell: %v %s", err, resultText(res))
+	if err != nil || res.IsError || !strings.Contains(labtest.ResultText(res), "tick 4") {
+		t.Fatalf("execute_cell: %v %s", err, labtest.ResultText(res))
 	}
 	waitForText(t, ctx, "tick 4")
 	seen, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]float64](`window.seen`))
@@ -178,8 +180,8 @@ func TestBrowserConcurrentEditing(t *testing.T) {
 		)
 	}()
 	for i := range 3 {
-		call[insertOut](t, cs, "insert_cell", map[string]any{"path": nb, "source": fmt.Sprintf("agent_insert_%d = %d", i, i)})
-		call[map[string]any](t, cs, "edit_cell", map[string]any{"path": nb, "cell_id": "c1", "source": fmt.Sprintf("agent_cell = %d", i+1)})
+		labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": nb, "source": fmt.Sprintf("agent_insert_%d = %d", i, i)})
+		labtest.Call[map[string]any](t, cs, "edit_cell", map[string]any{"path": nb, "cell_id": "c1", "source": fmt.Sprintf("agent_cell = %d", i+1)})
 	}
 	if err := <-typed; err != nil {
 		t.Fatal(err)
@@ -189,12 +191,12 @@ func TestBrowserConcurrentEditing(t *testing.T) {
 	}
 	want := "person_cell = 0\nperson_line_1 = 1\nperson_line_2 = 2"
 	readUntil(t, cs, nb, "c0", want)
-	r := call[readOut](t, cs, "read_notebook", map[string]any{"path": nb})
+	r := labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": nb})
 	if r.TotalCells != 5 || r.Cells[1].Source != "agent_cell = 3" {
 		t.Fatalf("agent's view: %+v", r.Cells)
 	}
 	// An agent edit saves the room: the file then holds everyone's edits.
-	call[map[string]any](t, cs, "edit_cell", map[string]any{"path": nb, "cell_id": "c1", "source": "agent_cell = 4"})
+	labtest.Call[map[string]any](t, cs, "edit_cell", map[string]any{"path": nb, "cell_id": "c1", "source": "agent_cell = 4"})
 	validateNotebook(t, nb)
 	disk := readFile(t, nb)
 	for _, s := range []string{"person_line_2 = 2", "agent_insert_2 = 2", "agent_cell = 4"} {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
+
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
@@ -84,11 +86,11 @@ func TestExecuteStreamsProgress(t *testing.T) {
 	res, err := callWithProgress(t.Context(), cs, "execute_cell", map[string]any{"path": "exec/progress.ipynb", "cell_id": "c0"})
 	returned := time.Now()
 	if err != nil || res.IsError {
-		t.Fatalf("execute_cell: %v %s", err, resultText(res))
+		t.Fatalf("execute_cell: %v %s", err, labtest.ResultText(res))
 	}
 	out := decode[execOut](t, res)
-	if out.Status != "ok" || !strings.Contains(resultText(res), "line 0\nline 1\nline 2\nline 3\nline 4") {
-		t.Fatalf("execute_cell = %+v %q", out, resultText(res))
+	if out.Status != "ok" || !strings.Contains(labtest.ResultText(res), "line 0\nline 1\nline 2\nline 3\nline 4") {
+		t.Fatalf("execute_cell = %+v %q", out, labtest.ResultText(res))
 	}
 	// Lines print 1 s apart: notifications that name them must have
 	// arrived well before the call returned.
@@ -108,7 +110,7 @@ func TestExecuteStreamsProgress(t *testing.T) {
 		t.Fatalf("only %d distinct output lines were reported by progress before the call returned (%v)", early, seen)
 	}
 	validateNotebook(t, "exec/progress.ipynb")
-	cell := call[cellView](t, cs, "read_cell", map[string]any{"path": "exec/progress.ipynb", "cell_id": "c0"})
+	cell := labtest.Call[cellView](t, cs, "read_cell", map[string]any{"path": "exec/progress.ipynb", "cell_id": "c0"})
 	if cell.ExecutionCount == nil || len(cell.Outputs) != 1 || !strings.HasPrefix(cell.Outputs[0], "line 0\n") {
 		t.Fatalf("notebook cell after run = %+v", cell)
 	}
@@ -122,7 +124,7 @@ func TestExecuteImageAndError(t *testing.T) {
 	)
 	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_cell", Arguments: map[string]any{"path": "exec/rich.ipynb", "cell_id": "c0", "timeout": 120}})
 	if err != nil || res.IsError {
-		t.Fatalf("plot: %v %s", err, resultText(res))
+		t.Fatalf("plot: %v %s", err, labtest.ResultText(res))
 	}
 	var img *mcp.ImageContent
 	for _, c := range res.Content {
@@ -131,14 +133,14 @@ func TestExecuteImageAndError(t *testing.T) {
 		}
 	}
 	if img == nil || img.MIMEType != "image/png" || !strings.HasPrefix(string(img.Data), "\x89PNG") {
-		t.Fatalf("no PNG image content in %s", resultText(res))
+		t.Fatalf("no PNG image content in %s", labtest.ResultText(res))
 	}
 
 	res, err = cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_cell", Arguments: map[string]any{"path": "exec/rich.ipynb", "cell_id": "c1"}})
 	if err != nil || res.IsError {
-		t.Fatalf("error cell: %v %s", err, resultText(res))
+		t.Fatalf("error cell: %v %s", err, labtest.ResultText(res))
 	}
-	text := resultText(res)
+	text := labtest.ResultText(res)
 	if decode[execOut](t, res).Status != "error" || !strings.Contains(text, "ZeroDivisionError: division by zero") || strings.Contains(text, "\x1b[") {
 		t.Fatalf("error result: %q", text)
 	}
@@ -153,15 +155,15 @@ func TestExecuteImageAndError(t *testing.T) {
 func TestInputAnsweredWithSendInput(t *testing.T) {
 	cs := session(t)
 	codeNotebook(t, "exec/input.ipynb", "name = input('Your name? ')\nprint('hello', name)")
-	first := call[execOut](t, cs, "execute_cell", map[string]any{"path": "exec/input.ipynb", "cell_id": "c0"})
+	first := labtest.Call[execOut](t, cs, "execute_cell", map[string]any{"path": "exec/input.ipynb", "cell_id": "c0"})
 	if first.Status != "needs_input" || first.InputPrompt != "Your name? " {
 		t.Fatalf("execute_cell = %+v, want needs_input", first)
 	}
 	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "send_input", Arguments: map[string]any{"execution_id": first.ExecutionID, "text": "Ada"}})
-	if err != nil || res.IsError || decode[execOut](t, res).Status != "ok" || !strings.Contains(resultText(res), "hello Ada") {
-		t.Fatalf("send_input: %v %s", err, resultText(res))
+	if err != nil || res.IsError || decode[execOut](t, res).Status != "ok" || !strings.Contains(labtest.ResultText(res), "hello Ada") {
+		t.Fatalf("send_input: %v %s", err, labtest.ResultText(res))
 	}
-	callErr(t, cs, "send_input", map[string]any{"execution_id": first.ExecutionID, "text": "again"}, "not waiting for input")
+	labtest.CallErr(t, cs, "send_input", map[string]any{"execution_id": first.ExecutionID, "text": "again"}, "not waiting for input")
 }
 
 var executionID = regexp.MustCompile(`execution (x[0-9a-f]+)`)
@@ -193,15 +195,15 @@ func TestCancelInterruptsKernel(t *testing.T) {
 	if err := <-result; err == nil {
 		t.Fatal("cancelled call returned no error")
 	}
-	got := call[execOut](t, cs, "get_execution", map[string]any{"execution_id": id, "timeout": 60})
+	got := labtest.Call[execOut](t, cs, "get_execution", map[string]any{"execution_id": id, "timeout": 60})
 	if got.Status != "interrupted" {
 		t.Fatalf("after cancel: %+v", got)
 	}
-	cell := call[cellView](t, cs, "read_cell", map[string]any{"path": "exec/loop.ipynb", "cell_id": "c0"})
+	cell := labtest.Call[cellView](t, cs, "read_cell", map[string]any{"path": "exec/loop.ipynb", "cell_id": "c0"})
 	if len(cell.Outputs) == 0 || !strings.Contains(cell.Outputs[len(cell.Outputs)-1], "KeyboardInterrupt") {
 		t.Fatalf("interrupted cell outputs = %q", cell.Outputs)
 	}
-	res := call[execOut](t, cs, "execute_code", map[string]any{"path": "exec/loop.ipynb", "code": "1+1"})
+	res := labtest.Call[execOut](t, cs, "execute_code", map[string]any{"path": "exec/loop.ipynb", "code": "1+1"})
 	if res.Status != "ok" {
 		t.Fatalf("kernel not usable after interrupt: %+v", res)
 	}
@@ -212,15 +214,15 @@ func TestCancelInterruptsKernel(t *testing.T) {
 func TestLongRunReturnsHandle(t *testing.T) {
 	cs := session(t)
 	codeNotebook(t, "exec/long.ipynb", "import time\nprint('begin', flush=True)\ntime.sleep(3)\nprint('finished')")
-	first := call[execOut](t, cs, "execute_cell", map[string]any{"path": "exec/long.ipynb", "cell_id": "c0", "timeout": 1})
+	first := labtest.Call[execOut](t, cs, "execute_cell", map[string]any{"path": "exec/long.ipynb", "cell_id": "c0", "timeout": 1})
 	if first.Status != "running" && first.Status != "queued" {
 		t.Fatalf("first call = %+v, want running", first)
 	}
 	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "get_execution", Arguments: map[string]any{"execution_id": first.ExecutionID, "timeout": 60}})
-	if err != nil || res.IsError || decode[execOut](t, res).Status != "ok" || !strings.Contains(resultText(res), "begin\nfinished") {
-		t.Fatalf("get_execution: %v %q", err, resultText(res))
+	if err != nil || res.IsError || decode[execOut](t, res).Status != "ok" || !strings.Contains(labtest.ResultText(res), "begin\nfinished") {
+		t.Fatalf("get_execution: %v %q", err, labtest.ResultText(res))
 	}
-	cell := call[cellView](t, cs, "read_cell", map[string]any{"path": "exec/long.ipynb", "cell_id": "c0"})
+	cell := labtest.Call[cellView](t, cs, "read_cell", map[string]any{"path": "exec/long.ipynb", "cell_id": "c0"})
 	if cell.ExecutionCount == nil || len(cell.Outputs) != 1 || cell.Outputs[0] != "begin\nfinished\n" {
 		t.Fatalf("notebook cell = %+v", cell)
 	}
@@ -246,8 +248,8 @@ func TestPersonsKernelIsReused(t *testing.T) {
 		t.Fatalf("person's execute: %v %+v", err, res)
 	}
 	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_cell", Arguments: map[string]any{"path": "exec/shared.ipynb", "cell_id": "c0"}})
-	if err != nil || res.IsError || !strings.Contains(resultText(res), "4242") {
-		t.Fatalf("agent did not see the person's variable: %v %q", err, resultText(res))
+	if err != nil || res.IsError || !strings.Contains(labtest.ResultText(res), "4242") {
+		t.Fatalf("agent did not see the person's variable: %v %q", err, labtest.ResultText(res))
 	}
 	type kernelsOut struct {
 		Running []struct {
@@ -258,7 +260,7 @@ func TestPersonsKernelIsReused(t *testing.T) {
 			Name string `json:"name"`
 		} `json:"installed"`
 	}
-	ks := call[kernelsOut](t, cs, "list_kernels", nil)
+	ks := labtest.Call[kernelsOut](t, cs, "list_kernels", nil)
 	found := false
 	for _, r := range ks.Running {
 		found = found || (r.ID == k.ID && len(r.Notebooks) == 1 && r.Notebooks[0] == "exec/shared.ipynb")
@@ -273,13 +275,13 @@ func TestPersonsKernelIsReused(t *testing.T) {
 func TestKernelDeathMidRun(t *testing.T) {
 	cs := session(t)
 	codeNotebook(t, "exec/die.ipynb", "import os\nprint('about to die', flush=True)\nos.kill(os.getpid(), 9)")
-	res := call[execOut](t, cs, "execute_cell", map[string]any{"path": "exec/die.ipynb", "cell_id": "c0"})
+	res := labtest.Call[execOut](t, cs, "execute_cell", map[string]any{"path": "exec/die.ipynb", "cell_id": "c0"})
 	if res.Status != "kernel_died" || !strings.Contains(res.Cells[0].Note, "died") {
 		t.Fatalf("execute_cell = %+v", res)
 	}
 	validateNotebook(t, "exec/die.ipynb")
-	call[map[string]any](t, cs, "restart_kernel", map[string]any{"path": "exec/die.ipynb"})
-	after := call[execOut](t, cs, "execute_code", map[string]any{"path": "exec/die.ipynb", "code": "print(6*7)"})
+	labtest.Call[map[string]any](t, cs, "restart_kernel", map[string]any{"path": "exec/die.ipynb"})
+	after := labtest.Call[execOut](t, cs, "execute_code", map[string]any{"path": "exec/die.ipynb", "code": "print(6*7)"})
 	if after.Status != "ok" {
 		t.Fatalf("after restart: %+v", after)
 	}
@@ -304,7 +306,7 @@ func TestTenNotebooksInParallel(t *testing.T) {
 				t.Errorf("notebook %d: %v %v", i, err, res)
 				return
 			}
-			f := strings.Fields(resultText(res))
+			f := strings.Fields(labtest.ResultText(res))
 			a, _ := strconv.ParseFloat(f[len(f)-2], 64)
 			b, _ := strconv.ParseFloat(f[len(f)-1], 64)
 			spans[i] = span{a, b}
@@ -344,7 +346,7 @@ func TestExecutionBadInputs(t *testing.T) {
 		{"bad range", "execute_cells", map[string]any{"path": "exec/ok.ipynb", "start": 3}, "do not exist"},
 		{"kernel of idle notebook", "interrupt_kernel", map[string]any{"path": "exec/mixed.ipynb"}, "no kernel runs"},
 	} {
-		t.Run(tc.name, func(t *testing.T) { callErr(t, cs, tc.tool, tc.args, tc.want) })
+		t.Run(tc.name, func(t *testing.T) { labtest.CallErr(t, cs, tc.tool, tc.args, tc.want) })
 	}
 	if readFile(t, "exec/mixed.ipynb") != before {
 		t.Fatal("bad inputs changed the notebook")
@@ -359,7 +361,7 @@ func TestOutputFloodIsBounded(t *testing.T) {
 	if err != nil || res.IsError {
 		t.Fatalf("flood: %v %v", err, res)
 	}
-	text := resultText(res)
+	text := labtest.ResultText(res)
 	if len(text) > 25000 || !strings.Contains(text, "characters left out") {
 		t.Fatalf("result of %d characters, want a capped one with a marker", len(text))
 	}
@@ -370,12 +372,12 @@ func TestOutputFloodIsBounded(t *testing.T) {
 func TestExecuteCellsStopsAtError(t *testing.T) {
 	cs := session(t)
 	codeNotebook(t, "exec/range.ipynb", "a = 1", "raise ValueError('stop here')", "b = 2")
-	out := call[execOut](t, cs, "execute_cells", map[string]any{"path": "exec/range.ipynb"})
+	out := labtest.Call[execOut](t, cs, "execute_cells", map[string]any{"path": "exec/range.ipynb"})
 	if out.Status != "error" || len(out.Cells) != 3 || out.Cells[0].Status != "ok" || out.Cells[1].Status != "error" || out.Cells[2].Status != "not_run" {
 		t.Fatalf("execute_cells = %+v", out)
 	}
-	ins := call[insertOut](t, cs, "insert_cell", map[string]any{"path": "exec/range.ipynb", "source": "print(a + 41)", "execute": true})
-	cell := call[cellView](t, cs, "read_cell", map[string]any{"path": "exec/range.ipynb", "cell_id": ins.CellID})
+	ins := labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": "exec/range.ipynb", "source": "print(a + 41)", "execute": true})
+	cell := labtest.Call[cellView](t, cs, "read_cell", map[string]any{"path": "exec/range.ipynb", "cell_id": ins.CellID})
 	if len(cell.Outputs) != 1 || cell.Outputs[0] != "42\n" {
 		t.Fatalf("insert_cell execute=true: %+v", cell)
 	}

@@ -25,14 +25,14 @@ func TestFilesBackend(t *testing.T) {
 	}
 	defer cs.Close()
 
-	created := call[notebookRef](t, cs, "create_notebook", map[string]any{"path": "files.ipynb"})
-	call[map[string]any](t, cs, "edit_cell", map[string]any{"cell_id": created.FirstCellID, "source": "x = 20"})
-	ins := call[insertOut](t, cs, "insert_cell", map[string]any{"source": "print(x + 22)", "execute": true})
+	created := labtest.Call[notebookRef](t, cs, "create_notebook", map[string]any{"path": "files.ipynb"})
+	labtest.Call[map[string]any](t, cs, "edit_cell", map[string]any{"cell_id": created.FirstCellID, "source": "x = 20"})
+	ins := labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"source": "print(x + 22)", "execute": true})
 	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_cells", Arguments: map[string]any{}})
 	if err != nil || res.IsError || decode[execOut](t, res).Status != "ok" {
-		t.Fatalf("execute_cells: %v %s", err, resultText(res))
+		t.Fatalf("execute_cells: %v %s", err, labtest.ResultText(res))
 	}
-	cell := call[cellView](t, cs, "read_cell", map[string]any{"cell_id": ins.CellID})
+	cell := labtest.Call[cellView](t, cs, "read_cell", map[string]any{"cell_id": ins.CellID})
 	if len(cell.Outputs) != 1 || cell.Outputs[0] != "42\n" {
 		t.Fatalf("outputs = %q", cell.Outputs)
 	}

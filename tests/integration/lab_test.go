@@ -4,7 +4,6 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -82,49 +81,6 @@ func session(t *testing.T) *mcp.ClientSession {
 	}
 	t.Cleanup(func() { cs.Close() })
 	return cs
-}
-
-// call calls a tool that must succeed and decodes its structured result.
-func call[T any](t *testing.T, cs *mcp.ClientSession, tool string, args map[string]any) T {
-	t.Helper()
-	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: tool, Arguments: args})
-	if err != nil {
-		t.Fatalf("%s: protocol error: %v", tool, err)
-	}
-	if res.IsError {
-		t.Fatalf("%s(%v) failed: %s", tool, args, resultText(res))
-	}
-	var out T
-	data, _ := json.Marshal(res.StructuredContent)
-	if err := json.Unmarshal(data, &out); err != nil {
-		t.Fatalf("%s: decode structured result %s: %v", tool, data, err)
-	}
-	return out
-}
-
-// callErr calls a tool that must fail with a tool error containing want.
-func callErr(t *testing.T, cs *mcp.ClientSession, tool string, args map[string]any, want string) {
-	t.Helper()
-	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: tool, Arguments: args})
-	if err != nil {
-		t.Fatalf("%s: protocol error: %v", tool, err)
-	}
-	if !res.IsError {
-		t.Fatalf("%s(%v) succeeded, want error containing %q: %s", tool, args, want, resultText(res))
-	}
-	if got := resultText(res); !strings.Contains(got, want) {
-		t.Fatalf("%s(%v) error = %q, want it to contain %q", tool, args, got, want)
-	}
-}
-
-func resultText(res *mcp.CallToolResult) string {
-	var parts []string
-	for _, c := range res.Content {
-		if tc, ok := c.(*mcp.TextContent); ok {
-			parts = append(parts, tc.Text)
-		}
-	}
-	return strings.Join(parts, "\n")
 }
 
 // writeFile creates a file under the lab's root.

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
+
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -64,7 +66,7 @@ func TestNotebookWorkflow(t *testing.T) {
 	cs := session(t)
 	writeFile(t, "work/.keep", "")
 
-	created := call[notebookRef](t, cs, "create_notebook", map[string]any{"path": "work/flow.ipynb"})
+	created := labtest.Call[notebookRef](t, cs, "create_notebook", map[string]any{"path": "work/flow.ipynb"})
 	if created.Path != "work/flow.ipynb" || created.Kernel != "python3" {
 		t.Fatalf("create_notebook = %+v", created)
 	}
@@ -72,22 +74,22 @@ func TestNotebookWorkflow(t *testing.T) {
 		t.Fatalf("lab_url = %q, want %q", created.LabURL, want)
 	}
 	validateNotebook(t, "work/flow.ipynb")
-	callErr(t, cs, "create_notebook", map[string]any{"path": "work/flow.ipynb"}, "already exists")
+	labtest.CallErr(t, cs, "create_notebook", map[string]any{"path": "work/flow.ipynb"}, "already exists")
 	// A new notebook holds one empty code cell, as in JupyterLab.
 	if created.Cells != 1 || created.FirstCellID == "" {
 		t.Fatalf("new notebook: %+v", created)
 	}
-	call[map[string]any](t, cs, "delete_cells", map[string]any{"cell_ids": []string{created.FirstCellID}})
+	labtest.Call[map[string]any](t, cs, "delete_cells", map[string]any{"cell_ids": []string{created.FirstCellID}})
 
 	// create_notebook made it current: no path needed from here on.
-	a := call[insertOut](t, cs, "insert_cell", map[string]any{"source": "x = 1\nprint(x)"})
-	b := call[insertOut](t, cs, "insert_cell", map[string]any{"source": "# Title", "cell_type": "markdown", "index": 0})
-	c := call[insertOut](t, cs, "insert_cell", map[string]any{"source": "raw", "cell_type": "raw", "after_cell_id": b.CellID})
-	d := call[insertOut](t, cs, "insert_cell", map[string]any{"source": "y = 2", "before_cell_id": a.CellID})
+	a := labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"source": "x = 1\nprint(x)"})
+	b := labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"source": "# Title", "cell_type": "markdown", "index": 0})
+	c := labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"source": "raw", "cell_type": "raw", "after_cell_id": b.CellID})
+	d := labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"source": "y = 2", "before_cell_id": a.CellID})
 	if a.Index != 0 || b.Index != 0 || c.Index != 1 || d.Index != 2 || d.TotalCells != 4 {
 		t.Fatalf("insert positions: %+v %+v %+v %+v", a, b, c, d)
 	}
-	r := call[readOut](t, cs, "read_notebook", nil)
+	r := labtest.Call[readOut](t, cs, "read_notebook", nil)
 	if got, want := ids(r), strings.Join([]string{b.CellID, c.CellID, d.CellID, a.CellID}, ","); got != want {
 		t.Fatalf("order = %s, want %s", got, want)
 	}
@@ -99,18 +101,18 @@ func TestNotebookWorkflow(t *testing.T) {
 		CellID string `json:"cell_id"`
 		Diff   string `json:"diff"`
 	}
-	e := call[editOut](t, cs, "edit_cell", map[string]any{"cell_id": a.CellID, "old_text": "print(x)", "new_text": "print(x + 1)"})
+	e := labtest.Call[editOut](t, cs, "edit_cell", map[string]any{"cell_id": a.CellID, "old_text": "print(x)", "new_text": "print(x + 1)"})
 	if !strings.Contains(e.Diff, "- print(x)") || !strings.Contains(e.Diff, "+ print(x + 1)") {
 		t.Fatalf("diff = %q", e.Diff)
 	}
-	call[editOut](t, cs, "edit_cell", map[string]any{"index": 0, "source": "# New title"})
-	cell := call[cellView](t, cs, "read_cell", map[string]any{"cell_id": a.CellID})
+	labtest.Call[editOut](t, cs, "edit_cell", map[string]any{"index": 0, "source": "# New title"})
+	cell := labtest.Call[cellView](t, cs, "read_cell", map[string]any{"cell_id": a.CellID})
 	if cell.Source != "x = 1\nprint(x + 1)" || cell.Index != 3 {
 		t.Fatalf("read_cell = %+v", cell)
 	}
 
 	type moveOut struct{ From, To int }
-	m := call[moveOut](t, cs, "move_cell", map[string]any{"cell_id": a.CellID, "to_index": 0})
+	m := labtest.Call[moveOut](t, cs, "move_cell", map[string]any{"cell_id": a.CellID, "to_index": 0})
 	if m.From != 3 || m.To != 0 {
 		t.Fatalf("move_cell = %+v", m)
 	}
@@ -118,7 +120,7 @@ func TestNotebookWorkflow(t *testing.T) {
 		Deleted        []string `json:"deleted"`
 		RemainingCells int      `json:"remaining_cells"`
 	}
-	del := call[deleteOut](t, cs, "delete_cells", map[string]any{"cell_ids": []string{c.CellID, d.CellID}})
+	del := labtest.Call[deleteOut](t, cs, "delete_cells", map[string]any{"cell_ids": []string{c.CellID, d.CellID}})
 	if del.RemainingCells != 2 || len(del.Deleted) != 2 {
 		t.Fatalf("delete_cells = %+v", del)
 	}
@@ -149,14 +151,14 @@ func TestEditsPreserveNotebookContent(t *testing.T) {
  "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}, "custom": {"a": 1}},
  "nbformat": 4, "nbformat_minor": 5
 }`)
-	cell := call[cellView](t, cs, "read_cell", map[string]any{"path": "keep.ipynb", "cell_id": "c1"})
+	cell := labtest.Call[cellView](t, cs, "read_cell", map[string]any{"path": "keep.ipynb", "cell_id": "c1"})
 	if len(cell.Outputs) != 2 || cell.Outputs[0] != "hello\n" || !strings.Contains(cell.Outputs[1], "ValueError: boom") || strings.Contains(cell.Outputs[1], "\x1b") {
 		t.Fatalf("outputs = %q", cell.Outputs)
 	}
 	if cell.ExecutionCount == nil || *cell.ExecutionCount != 7 {
 		t.Fatalf("execution_count = %v", cell.ExecutionCount)
 	}
-	call[insertOut](t, cs, "insert_cell", map[string]any{"path": "keep.ipynb", "source": "z = 3"})
+	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": "keep.ipynb", "source": "z = 3"})
 	nb := diskNotebook(t, "keep.ipynb")
 	first := nb["cells"].([]any)[0].(map[string]any)
 	if len(first["outputs"].([]any)) != 2 || first["execution_count"].(float64) != 7 {
@@ -172,7 +174,7 @@ func TestEditsPreserveNotebookContent(t *testing.T) {
 	type clearOut struct {
 		ClearedCells int `json:"cleared_cells"`
 	}
-	if got := call[clearOut](t, cs, "clear_outputs", map[string]any{"path": "keep.ipynb"}); got.ClearedCells != 1 {
+	if got := labtest.Call[clearOut](t, cs, "clear_outputs", map[string]any{"path": "keep.ipynb"}); got.ClearedCells != 1 {
 		t.Fatalf("clear_outputs = %+v", got)
 	}
 	validateNotebook(t, "keep.ipynb")
@@ -194,20 +196,20 @@ func TestReadNotebookPaging(t *testing.T) {
 		cells = append(cells, fmt.Sprintf(`{"cell_type":"code","id":"c%d","metadata":{},"outputs":[],"execution_count":null,"source":%q}`, i, src))
 	}
 	writeFile(t, "long.ipynb", `{"cells":[`+strings.Join(cells, ",")+`],"metadata":{},"nbformat":4,"nbformat_minor":5}`)
-	call[notebookRef](t, cs, "use_notebook", map[string]any{"path": "long.ipynb"})
+	labtest.Call[notebookRef](t, cs, "use_notebook", map[string]any{"path": "long.ipynb"})
 
-	first := call[readOut](t, cs, "read_notebook", nil)
+	first := labtest.Call[readOut](t, cs, "read_notebook", nil)
 	if first.TotalCells != 120 || len(first.Cells) != 50 || first.NextStart != 50 {
 		t.Fatalf("first page: total %d, %d cells, next %d", first.TotalCells, len(first.Cells), first.NextStart)
 	}
 	if !first.Cells[5].Truncated || !strings.Contains(first.Cells[5].Source, "more lines") {
 		t.Fatalf("long cell not shortened in brief mode: %+v", first.Cells[5])
 	}
-	last := call[readOut](t, cs, "read_notebook", map[string]any{"start": 100, "limit": 50, "detail": "full"})
+	last := labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"start": 100, "limit": 50, "detail": "full"})
 	if len(last.Cells) != 20 || last.Cells[0].ID != "c100" || last.NextStart != 0 {
 		t.Fatalf("last page: %d cells from %s, next %d", len(last.Cells), last.Cells[0].ID, last.NextStart)
 	}
-	full := call[readOut](t, cs, "read_notebook", map[string]any{"start": 5, "limit": 1, "detail": "full"})
+	full := labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"start": 5, "limit": 1, "detail": "full"})
 	if full.Cells[0].Truncated || full.Cells[0].Source != strings.Repeat("line\n", 40) {
 		t.Fatalf("full mode shortened the cell: %+v", full.Cells[0])
 	}
@@ -216,8 +218,8 @@ func TestReadNotebookPaging(t *testing.T) {
 // Two MCP sessions each have their own current notebook.
 func TestSessionsHaveTheirOwnCurrentNotebook(t *testing.T) {
 	one, two := session(t), session(t)
-	call[notebookRef](t, one, "create_notebook", map[string]any{"path": "one.ipynb"})
-	call[notebookRef](t, two, "create_notebook", map[string]any{"path": "two.ipynb"})
+	labtest.Call[notebookRef](t, one, "create_notebook", map[string]any{"path": "one.ipynb"})
+	labtest.Call[notebookRef](t, two, "create_notebook", map[string]any{"path": "two.ipynb"})
 
 	// Both sessions insert at the same time, without naming a notebook.
 	var wg sync.WaitGroup
@@ -236,7 +238,7 @@ func TestSessionsHaveTheirOwnCurrentNotebook(t *testing.T) {
 	}
 	wg.Wait()
 	for _, name := range []string{"one", "two"} {
-		r := call[readOut](t, one, "read_notebook", map[string]any{"path": name + ".ipynb"})
+		r := labtest.Call[readOut](t, one, "read_notebook", map[string]any{"path": name + ".ipynb"})
 		if r.TotalCells != 6 {
 			t.Fatalf("%s.ipynb has %d cells, want the first empty one and 5 inserted", name, r.TotalCells)
 		}

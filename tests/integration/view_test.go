@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
+
 	"github.com/chromedp/chromedp"
 )
 
@@ -60,12 +62,12 @@ func TestEmbedViewFollowsAgentAndPerson(t *testing.T) {
 	}
 
 	agent, other := session(t), session(t)
-	call[map[string]any](t, agent, "link_view", map[string]any{"view_id": view})
+	labtest.Call[map[string]any](t, agent, "link_view", map[string]any{"view_id": view})
 
 	// Agent -> view.
-	call[notebookRef](t, agent, "use_notebook", map[string]any{"path": nb("a")})
+	labtest.Call[notebookRef](t, agent, "use_notebook", map[string]any{"path": nb("a")})
 	waitFramed(t, ctx, nb("a"))
-	call[notebookRef](t, agent, "use_notebook", map[string]any{"path": nb("b")})
+	labtest.Call[notebookRef](t, agent, "use_notebook", map[string]any{"path": nb("b")})
 	waitFramed(t, ctx, nb("b"))
 
 	// View -> agent: the person opens c in the page; the agent's next call
@@ -77,7 +79,7 @@ func TestEmbedViewFollowsAgentAndPerson(t *testing.T) {
 	waitFramed(t, ctx, nb("c"))
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		r := call[readOut](t, agent, "read_notebook", nil)
+		r := labtest.Call[readOut](t, agent, "read_notebook", nil)
 		if r.Path == nb("c") {
 			break
 		}
@@ -90,13 +92,13 @@ func TestEmbedViewFollowsAgentAndPerson(t *testing.T) {
 		ViewID  string `json:"view_id"`
 		Showing string `json:"showing"`
 	}
-	if v := call[viewOut](t, agent, "link_view", nil); v.ViewID != view || v.Showing != nb("c") {
+	if v := labtest.Call[viewOut](t, agent, "link_view", nil); v.ViewID != view || v.Showing != nb("c") {
 		t.Fatalf("link_view without id = %+v", v)
 	}
 
 	// An unlinked session does not move the page; the linked one still does.
-	call[notebookRef](t, other, "use_notebook", map[string]any{"path": nb("d")})
-	call[notebookRef](t, agent, "use_notebook", map[string]any{"path": nb("e")})
+	labtest.Call[notebookRef](t, other, "use_notebook", map[string]any{"path": nb("d")})
+	labtest.Call[notebookRef](t, agent, "use_notebook", map[string]any{"path": nb("e")})
 	waitFramed(t, ctx, nb("e"))
 	shown, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.shown`))
 	if err != nil {

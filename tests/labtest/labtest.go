@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -203,4 +205,48 @@ func Tail(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
+}
+
+// Call calls a tool that must succeed and decodes its structured result.
+func Call[T any](t testing.TB, cs *mcp.ClientSession, tool string, args map[string]any) T {
+	t.Helper()
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: tool, Arguments: args})
+	if err != nil {
+		t.Fatalf("%s: protocol error: %v", tool, err)
+	}
+	if res.IsError {
+		t.Fatalf("%s(%v) failed: %s", tool, args, ResultText(res))
+	}
+	var out T
+	data, _ := json.Marshal(res.StructuredContent)
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatalf("%s: decode structured result %s: %v", tool, data, err)
+	}
+	return out
+}
+
+// CallErr calls a tool that must fail with a tool error containing want.
+func CallErr(t testing.TB, cs *mcp.ClientSession, tool string, args map[string]any, want string) {
+	t.Helper()
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: tool, Arguments: args})
+	if err != nil {
+		t.Fatalf("%s: protocol error: %v", tool, err)
+	}
+	if !res.IsError {
+		t.Fatalf("%s(%v) succeeded, want error containing %q: %s", tool, args, want, ResultText(res))
+	}
+	if got := ResultText(res); !strings.Contains(got, want) {
+		t.Fatalf("%s(%v) error = %q, want it to contain %q", tool, args, got, want)
+	}
+}
+
+// ResultText joins the text content of a tool result.
+func ResultText(res *mcp.CallToolResult) string {
+	var parts []string
+	for _, c := range res.Content {
+		if tc, ok := c.(*mcp.TextContent); ok {
+			parts = append(parts, tc.Text)
+		}
+	}
+	return strings.Join(parts, "\n")
 }

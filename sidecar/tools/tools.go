@@ -69,11 +69,12 @@ func (t *Tools) Register(s *mcp.Server) {
 }
 
 // Instructions teach an agent the workflow; sent once at initialization.
-const Instructions = `Work with the Jupyter notebooks of this JupyterLab. Changes are saved to the notebook files at once.
+const Instructions = `Work with the Jupyter notebooks of this JupyterLab. Changes are saved at once.
 Workflow: list_notebooks (or create_notebook) -> use_notebook to pick the notebook for this session -> read_notebook to see cells and their ids -> insert_cell / edit_cell / delete_cells / move_cell -> execute_cell (or insert_cell with execute=true).
 Cells are addressed by cell_id (stable across edits; prefer it) or by 0-based index (-1 is the last cell).
 Notebook tools act on this session's current notebook unless you pass path. Paths are relative to the Jupyter root, with "/" separators.
-Code runs on the notebook's own kernel, shared with the person using JupyterLab. A run still going after its timeout returns an execution_id: wait for it with get_execution. If code waits on input(), answer with send_input. Use execute_code to inspect state without changing the notebook.`
+Code runs on the notebook's own kernel, shared with the person using JupyterLab. A run still going after its timeout returns an execution_id: wait for it with get_execution. If code waits on input(), answer with send_input. Use execute_code to inspect state without changing the notebook.
+People may have the notebook open: they see your edits and outputs live, and their edits show in your next read. If the person gives you a view id of their embed page, call link_view with it so their view and your current notebook follow each other.`
 
 // errNoNotebook is returned when a tool needs a notebook and none is known.
 var errNoNotebook = errors.New("no notebook selected: pass path, or call use_notebook first (list_notebooks shows the notebooks that exist)")

@@ -205,3 +205,36 @@ func TestBrowserConcurrentEditing(t *testing.T) {
 		}
 	}
 }
+
+// Code the person runs in the page defines variables the agent's code sees:
+// both use the notebook's one kernel.
+func TestBrowserKernelIsShared(t *testing.T) {
+	cs := session(t)
+	nb := livePath("kernel")
+	codeNotebook(t, nb, "secret = 4242")
+	ctx := browser(t, nb)
+	// The person runs the cell with Shift+Enter, on the kernel JupyterLab
+	// started for the notebook, once the page is connected to it.
+	kernelReady := `(() => { for (const w of window.jupyterapp.shell.widgets('main')) {
+		const k = w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+		if (k && k.connectionStatus === 'connected' && k.status === 'idle') return true; } return false; })()`
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](kernelReady, chromedp.WithPollingTimeout(60*time.Second))); err != nil {
+		screenshot(t, ctx)
+		t.Fatalf("the page's kernel never became ready: %v", err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(firstCell)),
+		chromedp.KeyEvent("\r", chromedp.KeyModifiers(chromedp.ModifierShift)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitForText(t, ctx, "[1]:")
+	res := labtest.Call[execOut](t, cs, "execute_code", map[string]any{"path": nb, "code": "print(secret)"})
+	if res.Status != "ok" {
+		t.Fatalf("execute_code = %+v", res)
+	}
+	r, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "get_execution", Arguments: map[string]any{"execution_id": res.ExecutionID}})
+	if err != nil || !strings.Contains(labtest.ResultText(r), "4242") {
+		t.Fatalf("the agent does not see the person's variable: %v %q", err, labtest.ResultText(r))
+	}
+}

@@ -16,11 +16,15 @@ const MaxStoredStreamBytes = 4 << 20
 // update_display_data are honoured, and transient fields are not stored.
 type Outputs struct {
 	list          []map[string]any
-	displays      map[string][]int // display_id -> indexes in list
+	texts         map[int]*strings.Builder // stream text by index in list
+	displays      map[string][]int         // display_id -> indexes in list
 	clearOnNext   bool
 	streamBytes   int
 	streamCut     bool
 	lastTextAdded string
+	// openCR is true while the last stream's current line ends in "\r":
+	// the next text overwrites it.
+	openCR bool
 }
 
 // apply updates the outputs from one IOPub message and reports whether they
@@ -78,7 +82,7 @@ func (o *Outputs) apply(m *Message) bool {
 }
 
 func (o *Outputs) clear() {
-	o.list, o.displays, o.clearOnNext = nil, nil, false
+	o.list, o.texts, o.displays, o.clearOnNext, o.openCR = nil, nil, nil, false, false
 }
 
 func (o *Outputs) appendStream(name, text string) bool {
@@ -91,11 +95,29 @@ func (o *Outputs) appendStream(name, text string) bool {
 	}
 	o.streamBytes += len(text)
 	o.lastTextAdded = text
-	if n := len(o.list); n > 0 && o.list[n-1]["output_type"] == "stream" && o.list[n-1]["name"] == name {
-		o.list[n-1]["text"] = overwrite(o.list[n-1]["text"].(string) + text)
+	n := len(o.list)
+	if n == 0 || o.list[n-1]["output_type"] != "stream" || o.list[n-1]["name"] != name {
+		o.list = append(o.list, map[string]any{"output_type": "stream", "name": name})
+		if o.texts == nil {
+			o.texts = map[int]*strings.Builder{}
+		}
+		o.texts[n] = &strings.Builder{}
+		o.openCR = false
+		n++
+	}
+	b := o.texts[n-1]
+	if !o.openCR && !strings.ContainsAny(text, "\r\b") {
+		b.WriteString(text) // the common case: no copy of what is there
 		return true
 	}
-	o.list = append(o.list, map[string]any{"output_type": "stream", "name": name, "text": overwrite(text)})
+	// "\r" and "\b" act on the current line only: rewrite just that line.
+	cur := b.String()
+	start := strings.LastIndexByte(cur, '\n') + 1
+	line := overwrite(cur[start:] + text)
+	b.Reset()
+	b.WriteString(cur[:start])
+	b.WriteString(line)
+	o.openCR = strings.HasSuffix(line, "\r")
 	return true
 }
 
@@ -153,12 +175,18 @@ func orList(v any) any {
 // List returns the outputs as nbformat JSON objects.
 func (o *Outputs) List() []json.RawMessage {
 	out := make([]json.RawMessage, 0, len(o.list))
-	for _, m := range o.list {
+	for i, m := range o.list {
+		if t, ok := o.texts[i]; ok {
+			m = map[string]any{"output_type": "stream", "name": m["name"], "text": t.String()}
+		}
 		b, _ := json.Marshal(m)
 		out = append(out, b)
 	}
 	return out
 }
+
+// TextBytes is the size of the stream text kept so far.
+func (o *Outputs) TextBytes() int { return o.streamBytes }
 
 // Len is the number of outputs.
 func (o *Outputs) Len() int { return len(o.list) }

@@ -180,6 +180,7 @@ func (e *Execution) run(ctx context.Context, w *cellWriter) {
 	}()
 	for i, st := range e.steps {
 		var live *liveOutputs
+		var rendered time.Time
 		hooks := kernel.Hooks{
 			Started: func() {
 				e.set(func() { st.Status, e.status = statusRunning, statusRunning })
@@ -188,6 +189,14 @@ func (e *Execution) run(ctx context.Context, w *cellWriter) {
 				}
 			},
 			Output: func(o *kernel.Outputs) {
+				// Rendering all outputs costs as much as they weigh: once
+				// they are large (a flood), do it at most every liveFlush
+				// (the end of the cell renders them once more).
+				if o.TextBytes() > 64<<10 && time.Since(rendered) < liveFlush {
+					e.set(func() { e.lastLine = o.LastLine() })
+					return
+				}
+				rendered = time.Now()
 				outs := o.List()
 				e.set(func() { st.Outputs, e.lastLine = outs, o.LastLine() })
 				live.set(outs)

@@ -188,9 +188,6 @@ func (o *Outputs) List() []json.RawMessage {
 // TextBytes is the size of the stream text kept so far.
 func (o *Outputs) TextBytes() int { return o.streamBytes }
 
-// Len is the number of outputs.
-func (o *Outputs) Len() int { return len(o.list) }
-
 // LastLine is the last non-empty line of text output so far, for progress.
 func (o *Outputs) LastLine() string {
 	lines := strings.Split(strings.TrimRight(o.lastTextAdded, "\n"), "\n")

@@ -107,13 +107,6 @@ func (ds DeleteSet) sortAndMerge() {
 	}
 }
 
-// contains reports whether id lies in a deleted range. ds must be sorted.
-func (ds DeleteSet) contains(id ID) bool {
-	rs := ds[id.Client]
-	i := sort.Search(len(rs), func(i int) bool { return rs[i].Clock+rs[i].Len > id.Clock })
-	return i < len(rs) && rs[i].Clock <= id.Clock
-}
-
 func (ds DeleteSet) merge(other DeleteSet) {
 	for c, rs := range other {
 		ds[c] = append(ds[c], rs...)

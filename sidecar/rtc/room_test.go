@@ -1,0 +1,255 @@
+package rtc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/yjs"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/yjs/yproto"
+)
+
+// fakeRoom plays jupyter-collaboration for one notebook: the session
+// endpoint and a room that syncs, broadcasts updates and awareness to every
+// peer (the sender too) and answers save requests.
+type fakeRoom struct {
+	t       *testing.T
+	mu      sync.Mutex
+	doc     *yjs.Doc
+	session string
+	conns   map[*websocket.Conn]*sync.Mutex
+	saves   int
+}
+
+func newFakeRoom(t *testing.T, src string) (*fakeRoom, *jupyter.Client) {
+	f := &fakeRoom{t: t, conns: map[*websocket.Conn]*sync.Mutex{}}
+	f.reset("s1", src)
+	ts := httptest.NewServer(f)
+	t.Cleanup(ts.Close)
+	jc, err := jupyter.NewClient(&jupyter.ServerInfo{URL: ts.URL + "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, jc
+}
+
+// reset starts a new server session with the document loaded from src,
+// as a restarted server does.
+func (f *fakeRoom) reset(session, src string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.session = session
+	f.doc = yjs.NewDoc()
+	load(f.t, f.doc, src)
+	f.doc.OnUpdate(func(u []byte, _ *yjs.Transaction) { f.broadcastLocked(yproto.EncodeUpdate(u)) })
+}
+
+func (f *fakeRoom) broadcastLocked(msg []byte) {
+	for c, wmu := range f.conns {
+		wmu.Lock()
+		_ = c.WriteMessage(websocket.BinaryMessage, msg)
+		wmu.Unlock()
+	}
+}
+
+// dropAll cuts every peer's connection without a close frame.
+func (f *fakeRoom) dropAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for c := range f.conns {
+		_ = c.UnderlyingConn().Close()
+		delete(f.conns, c)
+	}
+}
+
+func (f *fakeRoom) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/api/collaboration/session/"):
+		f.mu.Lock()
+		fmt.Fprintf(w, `{"format":"json","type":"notebook","fileId":"f1","sessionId":%q}`, f.session)
+		f.mu.Unlock()
+	case r.URL.Path == "/api/collaboration/room/json:notebook:f1":
+		f.serveRoom(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (f *fakeRoom) serveRoom(w http.ResponseWriter, r *http.Request) {
+	c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	f.mu.Lock()
+	wmu := &sync.Mutex{}
+	f.conns[c] = wmu
+	step1 := yproto.SyncStep1For(f.doc)
+	f.mu.Unlock()
+	send := func(msg []byte) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		_ = c.WriteMessage(websocket.BinaryMessage, msg)
+	}
+	send(step1)
+	for {
+		_, data, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		m, err := yproto.Decode(data)
+		if err != nil {
+			continue
+		}
+		switch m.Type {
+		case yproto.MessageSync:
+			f.mu.Lock()
+			reply, err := yproto.HandleSync(f.doc, m, c)
+			f.mu.Unlock()
+			if err != nil {
+				f.t.Errorf("server: apply update: %v", err)
+			}
+			if reply != nil {
+				send(reply)
+			}
+		case yproto.MessageAwareness:
+			f.mu.Lock()
+			f.broadcastLocked(data)
+			f.mu.Unlock()
+		case yproto.MessageRaw:
+			d := yjs.NewDecoder(m.Payload)
+			if s, _ := d.ReadVarString(); s == "save" {
+				id, _ := d.ReadVarUint()
+				f.mu.Lock()
+				f.saves++
+				f.mu.Unlock()
+				e := yjs.NewEncoder()
+				e.WriteVarUint(yproto.MessageRaw)
+				e.WriteVarString(fmt.Sprintf(`{"type":"save","responseTo":%d,"status":"success"}`, id))
+				send(e.Bytes())
+			}
+		}
+	}
+}
+
+func (f *fakeRoom) notebook(t *testing.T) *notebook.Notebook {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	nb, err := notebookOf(f.doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nb
+}
+
+// waitFor waits until the room's document satisfies ok.
+func waitFor(t *testing.T, r *Room, what string, ok func(nb *notebook.Notebook) bool) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		r.mu.Lock()
+		changed := r.changed
+		nb, err := notebookOf(r.doc)
+		r.mu.Unlock()
+		if err == nil && ok(nb) {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			data, _ := json.Marshal(nb)
+			t.Fatalf("the room never got %s; it holds %s", what, data)
+		}
+	}
+}
+
+func TestRoomSyncsEditsAndSaves(t *testing.T) {
+	f, jc := newFakeRoom(t, sample)
+	r, err := Join(t.Context(), jc, "n.ipynb", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	nb, err := r.Notebook()
+	if err != nil || len(nb.Cells) != 3 || nb.Cells[1].Source != "x = 1\nprint(x)" {
+		t.Fatalf("joined document: %v %v", nb, err)
+	}
+	if _, err := r.Edit(func(nb *notebook.Notebook) error {
+		_, _, err := nb.Insert(notebook.Position{}, notebook.Code, "from agent")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Save(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Save returns after the barrier: the server has the edit.
+	if got := f.notebook(t); len(got.Cells) != 4 || got.Cells[3].Source != "from agent" || f.saves != 1 {
+		t.Fatalf("server after save: %d cells, %d saves", len(got.Cells), f.saves)
+	}
+}
+
+// After a dropped connection the room reconnects and both sides catch up
+// on what happened meanwhile.
+func TestRoomResyncsAfterReconnect(t *testing.T) {
+	f, jc := newFakeRoom(t, sample)
+	r, err := Join(t.Context(), jc, "n.ipynb", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f.dropAll()
+	// Meanwhile: a person edits on the server, the agent edits offline.
+	f.mu.Lock()
+	f.doc.Transact(func(*yjs.Transaction) {
+		c, _ := cellAt(f.doc.GetArray("cells"), 0)
+		src, _ := c.GetText("source")
+		_ = src.Insert(0, "person ")
+	})
+	f.mu.Unlock()
+	if _, err := r.Edit(func(nb *notebook.Notebook) error {
+		_, _, err := nb.SetSource(notebook.Ref{ID: "c2"}, "agent offline")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, r, "the person's edit", func(nb *notebook.Notebook) bool { return nb.Cells[0].Source == "person # Title" })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := r.Barrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.notebook(t); got.Cells[2].Source != "agent offline" || got.Cells[0].Source != "person # Title" {
+		t.Fatalf("server after resync: %q, %q", got.Cells[0].Source, got.Cells[2].Source)
+	}
+}
+
+// A restarted server rebuilds the room from the file: the room starts from
+// that document instead of merging its old one into it (which would double
+// every cell).
+func TestRoomStartsOverAfterServerRestart(t *testing.T) {
+	f, jc := newFakeRoom(t, sample)
+	r, err := Join(t.Context(), jc, "n.ipynb", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f.reset("s2", strings.Replace(sample, "# Title", "# Reloaded", 1))
+	f.dropAll()
+	waitFor(t, r, "the reloaded document", func(nb *notebook.Notebook) bool {
+		return len(nb.Cells) == 3 && nb.Cells[0].Source == "# Reloaded"
+	})
+	if got := f.notebook(t); len(got.Cells) != 3 {
+		t.Fatalf("the server's document has %d cells after the room rejoined, want 3", len(got.Cells))
+	}
+}

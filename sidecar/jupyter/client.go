@@ -133,17 +133,34 @@ func (c *Client) Status(ctx context.Context) error {
 	return c.do(ctx, http.MethodGet, "api/status", url.Values{"no_track_activity": {"1"}}, nil, nil)
 }
 
-// CollaborationInstalled reports whether jupyter-collaboration's session
-// endpoint exists: it answers only PUT, so a GET gets 405 when it is
-// installed and 404 when it is not.
-func (c *Client) CollaborationInstalled(ctx context.Context) (bool, error) {
-	err := c.do(ctx, http.MethodGet, "api/collaboration/session/probe.ipynb", url.Values{"no_track_activity": {"1"}}, nil, nil)
-	var ae *APIError
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.As(err, &ae):
-		return ae.Status != http.StatusNotFound, nil
+// Collaboration backends the sidecar tells apart.
+const (
+	NoCollaboration        = ""
+	JupyterCollaboration   = "jupyter-collaboration"
+	JupyterServerDocuments = "jupyter-server-documents"
+)
+
+// CollaborationBackend tells which real-time collaboration backend serves
+// notebooks. jupyter-collaboration has a session endpoint that answers only
+// PUT (a GET gets 405, 404 when absent); jupyter-server-documents has none,
+// but adds a file-id index endpoint that answers only POST.
+func (c *Client) CollaborationBackend(ctx context.Context) (string, error) {
+	for _, probe := range []struct{ path, backend string }{
+		{"api/collaboration/session/probe.ipynb", JupyterCollaboration},
+		{"api/fileid/index", JupyterServerDocuments},
+	} {
+		err := c.do(ctx, http.MethodGet, probe.path, url.Values{"no_track_activity": {"1"}}, nil, nil)
+		var ae *APIError
+		switch {
+		case err == nil:
+			return probe.backend, nil
+		case errors.As(err, &ae):
+			if ae.Status != http.StatusNotFound {
+				return probe.backend, nil
+			}
+		default:
+			return "", err
+		}
 	}
-	return false, err
+	return NoCollaboration, nil
 }

@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	pathpkg "path"
 	"sync"
@@ -156,4 +157,22 @@ func modTime(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// ReadOnly serves reads from docs and refuses every edit with reason: for a
+// server whose notebooks live in rooms the sidecar cannot join, where a
+// file write would overwrite what open views hold.
+type ReadOnly struct {
+	Documents
+	Reason string
+}
+
+// Update refuses the edit.
+func (r ReadOnly) Update(context.Context, string, func(*notebook.Notebook) error) (*notebook.Notebook, error) {
+	return nil, errors.New(r.Reason + "; nothing was changed")
+}
+
+// Progress refuses the edit.
+func (r ReadOnly) Progress(ctx context.Context, path string, edit func(*notebook.Notebook) error) (*notebook.Notebook, error) {
+	return r.Update(ctx, path, edit)
 }

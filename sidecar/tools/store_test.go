@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -141,5 +142,21 @@ func TestCleanPath(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("cleanPath(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
+	}
+}
+
+func TestReadOnlyRefusesEdits(t *testing.T) {
+	f := &fakeContents{source: "v1", modified: time.Unix(1000, 0)}
+	docs := ReadOnly{Documents: newStore(t, f), Reason: "rooms cannot be joined"}
+	if nb, err := docs.Load(t.Context(), "n.ipynb"); err != nil || nb.Cells[0].Source != "v1" {
+		t.Fatalf("Load = %v, %v", nb, err)
+	}
+	for _, write := range []func(context.Context, string, func(*notebook.Notebook) error) (*notebook.Notebook, error){docs.Update, docs.Progress} {
+		if _, err := write(t.Context(), "n.ipynb", appendLine); err == nil || !strings.Contains(err.Error(), "rooms cannot be joined; nothing was changed") {
+			t.Fatalf("write error = %v", err)
+		}
+	}
+	if len(f.puts) != 0 {
+		t.Fatal("a read-only store wrote the file")
 	}
 }

@@ -80,7 +80,7 @@ func run(cfg config, log zerolog.Logger) error {
 	if err := client.Status(ctx); err != nil {
 		return fmt.Errorf("cannot use the Jupyter server at %s: %w", info.URL, err)
 	}
-	collab, err := useRooms(ctx, cfg.documents, client)
+	backend, err := documentsBackend(ctx, cfg.documents, client)
 	if err != nil {
 		return err
 	}
@@ -106,10 +106,13 @@ func run(cfg config, log zerolog.Logger) error {
 	// files behind the rooms' back.
 	store := &tools.Store{Jupyter: client}
 	var docs tools.Documents = store
-	if collab {
+	switch backend {
+	case jupyter.JupyterCollaboration:
 		rooms := &rtc.Rooms{Jupyter: client, Log: log}
 		defer rooms.Close()
 		docs = rooms
+	case jupyter.JupyterServerDocuments:
+		docs = tools.ReadOnly{Documents: store, Reason: "this server runs jupyter-server-documents, whose rooms the sidecar cannot join yet: writing the file would overwrite what open views hold"}
 	}
 	t := &tools.Tools{
 		Jupyter:    client,
@@ -131,7 +134,11 @@ func run(cfg config, log zerolog.Logger) error {
 	}
 	srv := server.New(server.Config{BaseURL: cfg.baseURL, AllowedOrigins: origins, SessionTimeout: cfg.sessionTimeout, Version: version,
 		Embed: &embed.Handler{Hub: t.Views, Notebooks: t.NotebookPaths}}, t, log)
-	log.Info().Str("listen", cfg.listen).Str("jupyter", info.URL).Bool("live_rooms", collab).Str("version", version).Msg("serving MCP")
+	where := backend
+	if where == jupyter.NoCollaboration {
+		where = "files"
+	}
+	log.Info().Str("listen", cfg.listen).Str("jupyter", info.URL).Str("documents", where).Str("version", version).Msg("serving MCP")
 	if err := srv.Serve(srvCtx, ln); err != nil {
 		return err
 	}
@@ -197,15 +204,16 @@ func envOr(key, def string) string {
 	return def
 }
 
-// useRooms decides whether notebooks are edited in live rooms.
-func useRooms(ctx context.Context, mode string, client *jupyter.Client) (bool, error) {
+// documentsBackend decides where notebooks are edited: the collaboration
+// backend found (or forced with "rooms"), or the files.
+func documentsBackend(ctx context.Context, mode string, client *jupyter.Client) (string, error) {
 	switch mode {
 	case "rooms":
-		return true, nil
+		return jupyter.JupyterCollaboration, nil
 	case "files":
-		return false, nil
+		return jupyter.NoCollaboration, nil
 	case "auto":
-		return client.CollaborationInstalled(ctx)
+		return client.CollaborationBackend(ctx)
 	}
-	return false, fmt.Errorf("--documents %q: use auto, rooms or files", mode)
+	return "", fmt.Errorf("--documents %q: use auto, rooms or files", mode)
 }

@@ -25,8 +25,8 @@ import (
 // file was deleted or renamed).
 var ErrRoomGone = errors.New("the notebook's collaboration room is closed (was the file deleted or renamed?)")
 
-// Presence is how the agent appears to people in the notebook.
-var Presence = map[string]any{
+// agentState is how the agent appears to people (awareness state).
+var agentState = map[string]any{
 	"user": map[string]any{
 		"username":     "jupyter-mcp-sidecar",
 		"name":         "AI agent",
@@ -103,7 +103,7 @@ func (r *Room) connect(ctx context.Context) error {
 	r.ws = ws
 	r.synced = make(chan struct{})
 	synced := r.synced
-	presence, _ := r.awareness.SetLocalState(Presence)
+	presence, _ := r.awareness.SetLocalState(agentState)
 	step1 := yproto.SyncStep1For(r.doc)
 	r.mu.Unlock()
 

@@ -21,6 +21,9 @@ const idleLeave = 10 * time.Minute
 type Rooms struct {
 	Jupyter *jupyter.Client
 	Log     zerolog.Logger
+	// Presence, if set, lists the agent among the online collaborators with
+	// the notebook it works on.
+	Presence *Presence
 
 	mu    sync.Mutex
 	rooms map[string]*entry
@@ -47,6 +50,9 @@ func (rs *Rooms) Room(ctx context.Context, path string) (*Room, error) {
 	}
 	e.lastUse = time.Now()
 	rs.mu.Unlock()
+	if rs.Presence != nil {
+		rs.Presence.Working(path)
+	}
 
 	e.join.Lock()
 	defer e.join.Unlock()

@@ -33,24 +33,9 @@ const (
 // insert_cell on a 200-cell notebook through <lab>/mcp, the same work done
 // with direct Contents API calls, and the sidecar's resident memory.
 func BenchmarkNotebookOps(b *testing.B) {
-	tmp := b.TempDir()
-	binDir, err := labtest.BuildSidecar(filepath.Join(tmp, "bin"), false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	lab, err := labtest.Start(binDir, filepath.Join(tmp, "lab"), "bench-token")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer lab.Stop()
+	lab, cs := benchLab(b)
 	writeNotebook(b, lab, "mcp.ipynb")
 	writeNotebook(b, lab, "direct.ipynb")
-
-	cs, err := lab.Connect(b.Context(), "mcp", "token "+lab.Token)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cs.Close()
 	callTool := func(name string, args map[string]any) {
 		res, err := cs.CallTool(b.Context(), &mcp.CallToolParams{Name: name, Arguments: args})
 		if err != nil || res.IsError {
@@ -90,22 +75,8 @@ func BenchmarkNotebookOps(b *testing.B) {
 // <lab>/mcp next to a raw kernel-websocket execute of the same code on the
 // same kernel, and the time of 100 sequential executions through /mcp.
 func BenchmarkExecute(b *testing.B) {
-	tmp := b.TempDir()
-	binDir, err := labtest.BuildSidecar(filepath.Join(tmp, "bin"), false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	lab, err := labtest.Start(binDir, filepath.Join(tmp, "lab"), "bench-token")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer lab.Stop()
+	lab, cs := benchLab(b)
 	writeNotebook(b, lab, "exec.ipynb")
-	cs, err := lab.Connect(b.Context(), "mcp", "token "+lab.Token)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cs.Close()
 	viaMCP := func() {
 		res, err := cs.CallTool(b.Context(), &mcp.CallToolParams{Name: "execute_code", Arguments: map[string]any{"path": "exec.ipynb", "code": "1+1"}})
 		if err != nil || res.IsError {
@@ -146,6 +117,27 @@ func BenchmarkExecute(b *testing.B) {
 		fmt.Printf("100 sequential execute_code calls: %.2f s\n", sequential.Seconds())
 		fmt.Printf("sidecar resident memory: %s\n\n", sidecarRSS(lab.PID))
 	}
+}
+
+// benchLab starts a lab with a fresh (non-race) sidecar and an MCP
+// session to it, both ended with the benchmark.
+func benchLab(b *testing.B) (*labtest.Lab, *mcp.ClientSession) {
+	tmp := b.TempDir()
+	binDir, err := labtest.BuildSidecar(filepath.Join(tmp, "bin"), false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lab, err := labtest.Start(binDir, filepath.Join(tmp, "lab"), "bench-token")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(lab.Stop)
+	cs, err := lab.Connect(b.Context(), "mcp", "token "+lab.Token)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cs.Close() })
+	return lab, cs
 }
 
 func measure(op func()) []time.Duration {

@@ -89,6 +89,15 @@ func TestBrowserSeesAgentEdits(t *testing.T) {
 
 	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": nb, "source": "agent_was_here = 42"})
 	waitForText(t, ctx, "agent_was_here = 42")
+	// The agent is listed among the online collaborators, on this notebook.
+	presence := `(document.querySelector('.jp-CollaboratorsPanel')?.innerText || '').includes('AI agent')`
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-id="jp-collaboration-panel"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](presence, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		screenshot(t, ctx)
+		t.Fatalf("the agent is not among the online collaborators: %v", err)
+	}
 	labtest.Call[map[string]any](t, cs, "edit_cell", map[string]any{"path": nb, "cell_id": "c0", "old_text": "first = 1", "new_text": "first = 2"})
 	waitForText(t, ctx, "first = 2")
 

@@ -108,7 +108,9 @@ func run(cfg config, log zerolog.Logger) error {
 	var docs tools.Documents = store
 	switch backend {
 	case jupyter.JupyterCollaboration:
-		rooms := &rtc.Rooms{Jupyter: client, Log: log}
+		presence := &rtc.Presence{Jupyter: client, Log: log}
+		go presence.Run(ctx)
+		rooms := &rtc.Rooms{Jupyter: client, Log: log, Presence: presence}
 		defer rooms.Close()
 		docs = rooms
 	case jupyter.JupyterServerDocuments:

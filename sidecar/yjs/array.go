@@ -212,16 +212,22 @@ func (b *Branch) fillPrelim(txn *Transaction, p any) error {
 func (b *Branch) newItem(txn *Transaction, left, right *Item, key string, hasKey bool, c Content) *Item {
 	d := b.doc
 	it := &Item{
-		id:           ID{d.clientID, d.store.end(d.clientID)},
-		length:       c.length(),
-		kind:         kindItem,
-		left:         left,
-		right:        right,
-		parent:       b,
-		parentKind:   parentBranch,
-		parentSub:    key,
-		hasParentSub: hasKey,
-		content:      c,
+		id:         ID{d.clientID, d.store.end(d.clientID)},
+		length:     c.length(),
+		kind:       kindItem,
+		left:       left,
+		right:      right,
+		parent:     b,
+		parentKind: parentBranch,
+		content:    c,
+	}
+	if hasKey {
+		if left != nil && left.sub != nil && *left.sub == key {
+			it.sub = left.sub
+		} else {
+			k := key // allocated only for map entries
+			it.sub = &k
+		}
 	}
 	if left != nil {
 		it.origin, it.hasOrigin = left.lastID(), true

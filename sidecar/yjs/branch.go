@@ -33,7 +33,16 @@ type Branch struct {
 }
 
 func newBranch(doc *Doc, ref TypeRef) *Branch {
-	return &Branch{doc: doc, typeRef: ref, mapping: map[string]*Item{}}
+	return &Branch{doc: doc, typeRef: ref}
+}
+
+// setMapping makes it the current item of key (mapping is allocated on
+// first use: most types are never maps).
+func (b *Branch) setMapping(key string, it *Item) {
+	if b.mapping == nil {
+		b.mapping = map[string]*Item{}
+	}
+	b.mapping[key] = it
 }
 
 // TypeRef returns the kind of the type.
@@ -43,9 +52,6 @@ func (b *Branch) TypeRef() TypeRef { return b.typeRef }
 func (b *Branch) integrate(doc *Doc, it *Item) {
 	b.doc = doc
 	b.item = it
-	if b.mapping == nil {
-		b.mapping = map[string]*Item{}
-	}
 }
 
 // deleteChildren deletes everything inside a type that is being deleted.
@@ -206,8 +212,8 @@ func (b *Branch) path() []any {
 		if p == nil {
 			break
 		}
-		if it.hasParentSub {
-			rev = append(rev, it.parentSub)
+		if key, ok := it.key(); ok {
+			rev = append(rev, key)
 		} else {
 			i := 0
 			for n := p.start; n != nil && n != it; n = n.right {

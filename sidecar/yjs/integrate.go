@@ -210,7 +210,8 @@ func cutRef(it *Item, diff int) *Item {
 	if it.kind == kindItem {
 		r.origin, r.hasOrigin = ID{it.id.Client, r.id.Clock - 1}, true
 		r.rightOrigin, r.hasRightOrigin = it.rightOrigin, it.hasRightOrigin
-		r.parentKind, r.parentName, r.parentID = parentNone, "", ID{}
+		// The right part's parent and key are those of its left neighbour.
+		r.parentKind = parentNone
 		r.content = it.content.splice(diff)
 	}
 	it.length = diff
@@ -232,8 +233,8 @@ func (d *Doc) getMissing(txn *Transaction, it *Item) (ID, bool) {
 	if it.hasRightOrigin && !s.has(it.rightOrigin) {
 		return it.rightOrigin, true
 	}
-	if it.parentKind == parentByID && !s.has(it.parentID) {
-		return it.parentID, true
+	if it.parentKind == parentByID && !s.has(it.parentRefID()) {
+		return it.parentRefID(), true
 	}
 	if it.hasOrigin {
 		it.left = s.cleanEnd(txn, it.origin)
@@ -243,6 +244,11 @@ func (d *Doc) getMissing(txn *Transaction, it *Item) (ID, bool) {
 		it.right = s.cleanStart(txn, it.rightOrigin)
 		it.rightOrigin = it.right.id
 	}
+	var parentID ID
+	if it.parentKind == parentByID {
+		parentID = it.parentRefID()
+		it.origin = ID{} // it was only holding the parent's ID
+	}
 	switch {
 	case (it.left != nil && it.left.kind == kindGC) || (it.right != nil && it.right.kind == kindGC):
 		// A neighbour was garbage collected, so the parent was deleted: this becomes GC.
@@ -250,15 +256,15 @@ func (d *Doc) getMissing(txn *Transaction, it *Item) (ID, bool) {
 	case it.parentKind == parentNone || it.parentKind == parentBranch:
 		// The parent (and map key) are those of a neighbour.
 		if it.left != nil {
-			it.parent, it.parentSub, it.hasParentSub = it.left.parent, it.left.parentSub, it.left.hasParentSub
+			it.parent, it.sub = it.left.parent, it.left.sub
 		} else if it.right != nil {
-			it.parent, it.parentSub, it.hasParentSub = it.right.parent, it.right.parentSub, it.right.hasParentSub
+			it.parent, it.sub = it.right.parent, it.right.sub
 		}
 	case it.parentKind == parentRoot:
-		it.parent = d.get(it.parentName)
+		it.parent = d.get(it.parent.name) // replaces the placeholder
 	case it.parentKind == parentByID:
 		it.parent = nil
-		if p := s.find(it.parentID); p != nil && p.kind == kindItem {
+		if p := s.find(parentID); p != nil && p.kind == kindItem {
 			if ct, ok := p.content.(*ContentType); ok {
 				it.parent = ct.Type
 			}
@@ -301,14 +307,20 @@ func (d *Doc) integrateItem(txn *Transaction, it *Item, offset int) {
 	parent := it.parent
 	left := it.left
 	right := it.right
+	var cur *Item // the key's current item
+	if it.sub != nil {
+		if cur = parent.mapping[*it.sub]; cur != nil {
+			it.sub = cur.sub // share the key
+		}
+	}
 	if (left == nil && (right == nil || right.left != nil)) || (left != nil && left.right != right) {
 		// Concurrent inserts between left and right: order them (YATA).
 		var o *Item
 		switch {
 		case left != nil:
 			o = left.right
-		case it.hasParentSub:
-			o = parent.mapping[it.parentSub]
+		case it.sub != nil:
+			o = cur
 			for o != nil && o.left != nil {
 				o = o.left
 			}
@@ -349,8 +361,8 @@ func (d *Doc) integrateItem(txn *Transaction, it *Item, offset int) {
 		it.left.right = it
 	} else {
 		var r *Item
-		if it.hasParentSub {
-			r = parent.mapping[it.parentSub]
+		if it.sub != nil {
+			r = cur
 			for r != nil && r.left != nil {
 				r = r.left
 			}
@@ -362,22 +374,23 @@ func (d *Doc) integrateItem(txn *Transaction, it *Item, offset int) {
 	}
 	if it.right != nil {
 		it.right.left = it
-	} else if it.hasParentSub {
+	} else if it.sub != nil {
 		// The rightmost item of a key is the map's value; the previous one dies.
-		parent.mapping[it.parentSub] = it
+		parent.setMapping(*it.sub, it)
 		if it.left != nil {
 			it.left.delete(txn)
 		}
 	}
-	if !it.hasParentSub && it.countable() && !it.deleted {
+	if it.sub == nil && it.countable() && !it.deleted {
 		parent.length += it.length
 	}
 	s.put(it)
 	if ct, ok := it.content.(*ContentType); ok {
 		ct.Type.integrate(d, it)
 	}
-	txn.addChanged(parent, it.parentSub, it.hasParentSub)
-	if (parent.item != nil && parent.item.deleted) || (it.hasParentSub && it.right != nil) {
+	key, hasKey := it.key()
+	txn.addChanged(parent, key, hasKey)
+	if (parent.item != nil && parent.item.deleted) || (hasKey && it.right != nil) {
 		it.delete(txn)
 	}
 }

@@ -16,8 +16,8 @@ type parentKind uint8
 
 const (
 	parentNone   parentKind = iota // inferred from origin / rightOrigin
-	parentRoot                     // a root type by name
-	parentByID                     // the item holding a nested type
+	parentRoot                     // a root type by name (see Item.parent)
+	parentByID                     // the item holding a nested type (see Item.origin)
 	parentBranch                   // resolved
 )
 
@@ -25,28 +25,48 @@ const (
 // range or a Skip. Items form a doubly linked list per parent type (and per
 // map key); origin/rightOrigin are the neighbours at creation time, which is
 // what YATA conflict resolution uses.
+//
+// The layout is kept small (112 bytes) because a document holds one Item per
+// struct. What a decoded item says about its parent before integration
+// lives in fields it does not otherwise use: with parentKind parentRoot,
+// parent is a placeholder Branch carrying only the root's name (item nil);
+// with parentByID, origin holds the ID of the item holding the parent type
+// (such an item has no origin: the parent is written only when both origins
+// are absent). Integration replaces both with the resolved parent.
 type Item struct {
-	id     ID
-	length int
-	kind   structKind
+	id ID
 
 	left, right *Item
 
-	origin, rightOrigin       ID
-	hasOrigin, hasRightOrigin bool
+	origin, rightOrigin ID
 
-	parent     *Branch
-	parentKind parentKind
-	parentName string // parentRoot
-	parentID   ID     // parentByID
-
-	parentSub    string // map key
-	hasParentSub bool
-
+	parent  *Branch
 	content Content
-	deleted bool
-	keep    bool
+
+	// sub is the map key (parentSub in Yjs), nil for sequence items. Items of
+	// one key share the pointer.
+	sub *string
+
+	length int
+
+	kind                      structKind
+	parentKind                parentKind
+	hasOrigin, hasRightOrigin bool
+	deleted                   bool
+	keep                      bool
 }
+
+// key returns the item's map key (parentSub) and whether it has one.
+func (it *Item) key() (string, bool) {
+	if it.sub == nil {
+		return "", false
+	}
+	return *it.sub, true
+}
+
+// parentRefID is the ID of the item holding the parent type of a decoded
+// item with parentKind parentByID.
+func (it *Item) parentRefID() ID { return it.origin }
 
 // lastID is the ID of the item's last clock unit.
 func (it *Item) lastID() ID { return ID{it.id.Client, it.id.Clock + uint64(it.length) - 1} }
@@ -76,10 +96,7 @@ func splitItem(txn *Transaction, it *Item, diff int) *Item {
 		hasRightOrigin: it.hasRightOrigin,
 		parent:         it.parent,
 		parentKind:     it.parentKind,
-		parentName:     it.parentName,
-		parentID:       it.parentID,
-		parentSub:      it.parentSub,
-		hasParentSub:   it.hasParentSub,
+		sub:            it.sub,
 		content:        it.content.splice(diff),
 		deleted:        it.deleted,
 		keep:           it.keep,
@@ -92,8 +109,8 @@ func splitItem(txn *Transaction, it *Item, diff int) *Item {
 		txn.mergeStructs = append(txn.mergeStructs, r)
 	}
 	// The right half becomes the current map value if it is the last one.
-	if r.hasParentSub && r.right == nil && r.parent != nil {
-		r.parent.mapping[r.parentSub] = r
+	if r.sub != nil && r.right == nil && r.parent != nil {
+		r.parent.setMapping(*r.sub, r)
 	}
 	it.length = diff
 	return r
@@ -134,12 +151,13 @@ func (it *Item) delete(txn *Transaction) {
 		return
 	}
 	p := it.parent
-	if it.countable() && !it.hasParentSub {
+	if it.countable() && it.sub == nil {
 		p.length -= it.length
 	}
 	it.deleted = true
 	txn.deleteSet.add(it.id.Client, it.id.Clock, uint64(it.length))
-	txn.addChanged(p, it.parentSub, it.hasParentSub)
+	key, hasKey := it.key()
+	txn.addChanged(p, key, hasKey)
 	if ct, ok := it.content.(*ContentType); ok {
 		ct.Type.deleteChildren(txn)
 	}
@@ -168,7 +186,7 @@ func (it *Item) write(e *Encoder, offset int) {
 	if it.hasRightOrigin {
 		info |= 0x40
 	}
-	if it.hasParentSub {
+	if it.sub != nil {
 		info |= 0x20
 	}
 	e.WriteUint8(info)
@@ -183,22 +201,21 @@ func (it *Item) write(e *Encoder, offset int) {
 	if !hasOrigin && !it.hasRightOrigin {
 		switch {
 		case it.parent != nil && it.parent.item == nil:
+			// A root type, or the root placeholder of a decoded item.
 			e.WriteVarUint(1)
 			e.WriteVarString(it.parent.name)
 		case it.parent != nil:
 			e.WriteVarUint(0)
 			e.WriteVarUint(it.parent.item.id.Client)
 			e.WriteVarUint(it.parent.item.id.Clock)
-		case it.parentKind == parentRoot:
-			e.WriteVarUint(1)
-			e.WriteVarString(it.parentName)
 		default:
+			id := it.parentRefID()
 			e.WriteVarUint(0)
-			e.WriteVarUint(it.parentID.Client)
-			e.WriteVarUint(it.parentID.Clock)
+			e.WriteVarUint(id.Client)
+			e.WriteVarUint(id.Clock)
 		}
-		if it.hasParentSub {
-			e.WriteVarString(it.parentSub)
+		if it.sub != nil {
+			e.WriteVarString(*it.sub)
 		}
 	}
 	it.content.write(e, offset)

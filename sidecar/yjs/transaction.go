@@ -245,8 +245,8 @@ func tryMergeWithLefts(structs []*Item, pos int) ([]*Item, int) {
 		if left.deleted != right.deleted || !left.tryMerge(right) {
 			break
 		}
-		if right.hasParentSub && right.parent != nil && right.parent.mapping[right.parentSub] == right {
-			right.parent.mapping[right.parentSub] = left
+		if right.sub != nil && right.parent != nil && right.parent.mapping[*right.sub] == right {
+			right.parent.mapping[*right.sub] = left
 		}
 		i--
 	}

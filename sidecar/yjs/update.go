@@ -127,21 +127,26 @@ func readStruct(d *Decoder, client, clock uint64) (*Item, error) {
 			return nil, err
 		}
 		if isRoot == 1 {
-			if it.parentName, err = d.ReadVarString(); err != nil {
+			name, err := d.ReadVarString()
+			if err != nil {
 				return nil, err
 			}
+			// A placeholder holding the name until integration resolves it.
+			it.parent = &Branch{typeRef: TypeUnknown, name: name}
 			it.parentKind = parentRoot
 		} else {
-			if it.parentID, err = readID(d); err != nil {
+			// Stored in origin, which this item does not have.
+			if it.origin, err = readID(d); err != nil {
 				return nil, err
 			}
 			it.parentKind = parentByID
 		}
 		if info&0x20 != 0 {
-			if it.parentSub, err = d.ReadVarString(); err != nil {
+			key, err := d.ReadVarString()
+			if err != nil {
 				return nil, err
 			}
-			it.hasParentSub = true
+			it.sub = &key
 		}
 	}
 	if it.content, err = readContent(d, info); err != nil {

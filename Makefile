@@ -13,7 +13,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 .PHONY: help run build test lint bench venv oracles lock clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build the sidecar into bin/
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/jupyter-mcp-sidecar ./sidecar/cmd/jupyter-mcp-sidecar
@@ -58,7 +58,7 @@ lint: ## gofmt and go vet
 test: venv oracles lint base-images ## run every test (unit, CRDT differential, integration, browser, container)
 	go test $(GO_TEST_FLAGS) ./...
 
-bench: venv build ## print latency and memory figures through the proxy
+bench: venv oracles build ## print the figures: notebook ops and execution through the proxy, CRDT vs Yjs
 	go test -run '^$$' -bench . -benchtime 1x -count 1 ./tests/bench/
 
 lock: ## re-pin jupyter_config/requirements.txt from a fresh environment

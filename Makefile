@@ -10,7 +10,7 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help run build test lint bench venv oracles lock clean
+.PHONY: help run build test lint bench fuzz preflight venv oracles lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -55,8 +55,28 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l sidecar tests)" || { gofmt -l sidecar tests; echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
 
-test: venv oracles lint base-images ## run every test (unit, CRDT differential, integration, browser, container)
+test: preflight venv oracles lint base-images ## run every test (unit, CRDT differential, integration, browser, container)
 	go test $(GO_TEST_FLAGS) ./...
+
+# Fails at once, in one line, when a tool the tests need is missing, instead
+# of deep inside a test. .ci/run installs all of them on Debian.
+preflight:
+	@command -v go >/dev/null || { echo "make test needs Go >= 1.21 on PATH (or run: bash .ci/run)"; exit 1; }
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "make test needs Node.js and npm: apt-get install nodejs npm (or run: bash .ci/run)"; exit 1; }
+	@command -v chromium >/dev/null || { echo "make test needs Chromium: apt-get install chromium (or run: bash .ci/run)"; exit 1; }
+	@command -v docker >/dev/null || { echo "make test needs Docker: apt-get install docker.io (or run: bash .ci/run)"; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make test needs a running Docker engine: 'docker info' fails; start dockerd (or run: bash .ci/run)"; exit 1; }
+	@command -v debootstrap >/dev/null || docker image inspect $(BASE_RUNTIME_IMAGE) $(BASE_BUILD_IMAGE) >/dev/null 2>&1 || { echo "make test needs debootstrap to build the base images: apt-get install debootstrap (or run: bash .ci/run)"; exit 1; }
+
+# Each fuzz target for FUZZTIME on top of its corpus (testdata/fuzz, where
+# go test keeps any crasher it finds, to be committed with its fix).
+FUZZTIME ?= 20s
+FUZZ_TARGETS := ./sidecar/yjs:FuzzApplyUpdate ./sidecar/yjs:FuzzDecodeAny ./sidecar/yjs:FuzzConvergence ./sidecar/kernel:FuzzDecodeV1
+fuzz: ## run each fuzz target for FUZZTIME (20s)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($(FUZZTIME))"; \
+		go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 bench: venv oracles build ## print the figures: notebook ops and execution through the proxy, CRDT vs Yjs
 	go test -run '^$$' -bench . -benchtime 1x -count 1 ./tests/bench/
@@ -66,6 +86,10 @@ lock: ## re-pin jupyter_config/requirements.txt from a fresh environment
 	/tmp/sidecar-lock/bin/pip install --quiet jupyterlab jupyter-server-proxy jupyter-collaboration ipykernel matplotlib
 	{ head -2 jupyter_config/requirements.txt; /tmp/sidecar-lock/bin/pip freeze; } > jupyter_config/requirements.txt.new
 	mv jupyter_config/requirements.txt.new jupyter_config/requirements.txt
+	@# The local base image has Debian 12's Python 3.11.2: every pin must install there too.
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11.2 -d /tmp/sidecar-lock/check \
+		-r jupyter_config/requirements.txt -r image/requirements.txt || \
+		{ echo "a pin above needs a newer Python than 3.11.2: pin an older release of it"; exit 1; }
 
 clean: ## remove build outputs and the Python environment
 	rm -rf bin $(VENV) tests/oracles/node_modules

@@ -3,21 +3,22 @@
 # for machines that reach Debian's apt mirrors but no registry:
 #
 #   RUNTIME_TAG  Debian bookworm (debootstrap, minbase) + ca-certificates, tini
-#                and Python 3.11 (this machine's, see below): stands in for
-#                python:3.11-slim-bookworm
-#   BUILD_TAG    the same root filesystem + this machine's Go toolchain in
-#                /usr/local/go: stands in for golang:1.26-bookworm
+#                and Debian's Python 3.11: stands in for python:3.11-slim-bookworm
+#   BUILD_TAG    the same root filesystem + the official Go toolchain
+#                (GO_VERSION) in /usr/local/go, fetched from the Go module
+#                proxy: stands in for golang:1.26-bookworm
 #
 # Both come from one debootstrap, made into images with `docker import`. The
 # certificate authorities this machine added locally are trusted in them.
 # Images that already exist are kept (delete them to rebuild).
-# Usage: image/build-base-images.sh RUNTIME_TAG BUILD_TAG   (as root; needs
-# debootstrap, docker, go and python3 3.11)
+# Usage: image/build-base-images.sh RUNTIME_TAG BUILD_TAG   (as root, on
+# Debian or Ubuntu; needs debootstrap, docker and curl)
 set -euo pipefail
 
 runtime_tag=${1:?usage: $0 RUNTIME_TAG BUILD_TAG}
 build_tag=${2:?usage: $0 RUNTIME_TAG BUILD_TAG}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+go_version=${GO_VERSION:-1.26.8}
 
 have() { docker image inspect "$1" >/dev/null 2>&1; }
 
@@ -25,13 +26,18 @@ if have "$runtime_tag" && have "$build_tag"; then
 	echo "base images $runtime_tag and $build_tag already exist"
 	exit 0
 fi
-command -v debootstrap >/dev/null || { echo "debootstrap is missing: apt-get install debootstrap" >&2; exit 1; }
+for tool in debootstrap curl dpkg; do
+	command -v $tool >/dev/null || { echo "$tool is missing: apt-get install $tool" >&2; exit 1; }
+done
 [ "$(id -u)" = 0 ] || { echo "debootstrap needs root" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/sidecar-base.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 rootfs=$work/rootfs
 
+# Python is Debian's python3 (3.11.2), the minor version of
+# python:3.11-slim-bookworm; the pins in jupyter_config/requirements.txt all
+# install on it (`make lock` checks that).
 echo "debootstrap bookworm from $mirror (a few minutes)..."
 debootstrap --variant=minbase --include=ca-certificates,python3,python3-venv,tini \
 	bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
@@ -48,23 +54,6 @@ if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
 fi
 printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$rootfs/etc/pip.conf"
 
-# Python: Debian's python3 is 3.11.2, but the pinned packages need >= 3.11.5
-# (python:3.11-slim has the latest 3.11). So this machine's own Python 3.11
-# (e.g. built by pyenv) goes to /usr/local, as in the official image, without
-# its installed packages; Debian's python3 stays for the shared libraries.
-pyprefix=$(python3 -c 'import sys; print(sys.base_prefix if sys.version_info[:2] == (3, 11) else "")')
-if [ -n "$pyprefix" ] && [ "$pyprefix" != /usr ]; then
-	echo "copying Python $(python3 -c 'import platform; print(platform.python_version())') from $pyprefix"
-	tar -C "$pyprefix" -c --exclude='./lib/python3.11/site-packages/*' --exclude=./lib/python3.11/test \
-		--exclude='__pycache__' --exclude='*.a' --exclude='./bin/pip*' . | tar -C "$rootfs/usr/local" -x
-	chroot "$rootfs" ldconfig
-	chroot "$rootfs" /usr/local/bin/python3 -c 'import ssl, sqlite3, ctypes, lzma, bz2, zlib, venv, ensurepip' ||
-		{ echo "the copied Python does not work in the base image" >&2; exit 1; }
-else
-	echo "warning: no Python 3.11 of its own on this machine; the base keeps Debian's 3.11.2," \
-		"older than some pinned packages need" >&2
-fi
-
 import_image() { # import_image TAG ENV...: the root filesystem as an image
 	local tag=$1
 	shift
@@ -78,11 +67,23 @@ path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 have "$runtime_tag" || import_image "$runtime_tag" "PATH=$path" LANG=C.UTF-8
 
 if ! have "$build_tag"; then
-	# This machine's Go (go.mod's toolchain line or GOTOOLCHAIN=auto in the
-	# Dockerfile fetch a newer one through the module proxy if needed).
-	goroot=$(go env GOROOT)
-	echo "copying Go $(go env GOVERSION) from $goroot"
-	mkdir -p "$rootfs/usr/local/go"
-	cp -a "$goroot"/. "$rootfs/usr/local/go/"
+	# Go: the official toolchain, as the Go module proxy serves it to
+	# GOTOOLCHAIN (module golang.org/toolchain); this machine's Go plays no part.
+	proxy=${GOPROXY:-https://proxy.golang.org}
+	proxy=${proxy%%[,|]*}
+	case $proxy in direct | off) proxy=https://proxy.golang.org ;; esac
+	url=$proxy/golang.org/toolchain/@v/v0.0.1-go$go_version.linux-$(dpkg --print-architecture).zip
+	echo "fetching Go $go_version from $url"
+	curl -fsSL --retry 3 -o "$rootfs/tmp/go.zip" "$url" ||
+		{ echo "could not fetch $url: set GOPROXY to a Go module proxy, or GO_VERSION" >&2; exit 1; }
+	# The module zip nests the tree in golang.org/toolchain@<version>/ and
+	# keeps no file modes.
+	chroot "$rootfs" python3 -m zipfile -e /tmp/go.zip /tmp/go
+	mv "$rootfs"/tmp/go/golang.org/toolchain@*/ "$rootfs/usr/local/go"
+	rm -rf "$rootfs/tmp/go.zip" "$rootfs/tmp/go"
+	chmod 0755 "$rootfs"/usr/local/go/bin/* "$rootfs"/usr/local/go/pkg/tool/*/*
+	# (no /proc in the chroot: the go command cannot find its root alone)
+	chroot "$rootfs" env GOROOT=/usr/local/go /usr/local/go/bin/go version >/dev/null 2>&1 ||
+		{ echo "the fetched Go does not run in the base image" >&2; exit 1; }
 	import_image "$build_tag" "PATH=/usr/local/go/bin:/go/bin:$path" GOPATH=/go LANG=C.UTF-8
 fi

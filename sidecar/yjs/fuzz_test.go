@@ -25,8 +25,10 @@ func seedUpdates() [][]byte {
 	return out
 }
 
-// FuzzApplyUpdate: decoding and applying arbitrary bytes never panics, and
-// whatever a document accepted it can encode and decode again.
+// FuzzApplyUpdate: decoding and applying arbitrary bytes never panics; what
+// a document accepted survives a round trip (its own encoding, applied to a
+// fresh document, gives the same JSON), and a duplicate delivery changes
+// nothing.
 func FuzzApplyUpdate(f *testing.F) {
 	ups := seedUpdates()
 	for _, u := range ups {
@@ -45,15 +47,33 @@ func FuzzApplyUpdate(f *testing.F) {
 		if err := d.ApplyUpdate(data, nil); err != nil {
 			t.Fatalf("decoded but not applied: %v", err)
 		}
-		if err := d.ApplyUpdate(data, nil); err != nil { // duplicate delivery
+		once := mustJSON(t, d.ToJSON())
+		if err := d.ApplyUpdate(data, nil); err != nil {
 			t.Fatalf("duplicate: %v", err)
 		}
-		_ = d.ToJSON()
+		if twice := mustJSON(t, d.ToJSON()); twice != once {
+			t.Fatalf("a duplicate delivery changed the document:\n%s\n%s", once, twice)
+		}
 		p := NewDoc()
 		if err := p.ApplyUpdate(d.EncodeStateAsUpdate(nil), nil); err != nil {
 			t.Fatalf("own encoding does not decode: %v", err)
 		}
+		if got := mustJSON(t, p.ToJSON()); got != once {
+			t.Fatalf("round trip changed the document:\nbefore %s\nafter  %s", once, got)
+		}
+		if p.HasPending() {
+			t.Fatal("the document's own encoding left structs pending")
+		}
 	})
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("JSON: %v", err)
+	}
+	return string(b)
 }
 
 // FuzzDecodeAny: the Any decoder never panics and re-encodes what it read.

@@ -78,8 +78,8 @@ fuzz: ## run each fuzz target for FUZZTIME (20s)
 		go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
 	done
 
-bench: venv oracles build ## print the figures: notebook ops and execution through the proxy, CRDT vs Yjs
-	go test -run '^$$' -bench . -benchtime 1x -count 1 ./tests/bench/
+bench: venv oracles build base-images ## print the figures: notebook ops, execution, the image, CRDT vs Yjs
+	go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./tests/bench/ ./tests/container/
 
 lock: ## re-pin jupyter_config/requirements.txt from a fresh environment
 	rm -rf /tmp/sidecar-lock && $(PYTHON) -m venv /tmp/sidecar-lock

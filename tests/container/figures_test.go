@@ -13,7 +13,7 @@ import (
 
 // sidecarMemory is the sidecar's resident memory and its peak so far, from
 // /proc/<pid>/status in the container.
-func sidecarMemory(t *testing.T, l *lab) (rss, peak string) {
+func sidecarMemory(t testing.TB, l *lab) (rss, peak string) {
 	t.Helper()
 	script := `for d in /proc/[0-9]*; do
 	[ "$(readlink "$d/exe")" = /usr/local/bin/jupyter-mcp-sidecar ] && grep -E '^(VmRSS|VmHWM):' "$d/status"
@@ -40,47 +40,54 @@ done; true`
 	return rss, peak
 }
 
-// TestFigures measures, on a fresh container, the figures quoted in the
-// README: image size, what the sidecar adds, time from start to the first
-// MCP tool call, and the sidecar's memory. Run with -v to see them.
-func TestFigures(t *testing.T) {
-	l, err := startLab(t.Context(), labOptions{token: randomToken()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Terminate()
-	cs := l.session(t) // the first request starts the sidecar
-	notebooks(t, cs)
-	firstCall := time.Now()
-	idleRSS, _ := sidecarMemory(t, l)
-
-	// A run: a notebook with 20 executed cells, read back whole.
-	labtest.Call[map[string]any](t, cs, "create_notebook", map[string]any{"path": "figures.ipynb"})
-	firstExec := time.Now()
-	for i := range 20 {
-		ins := labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": "figures.ipynb", "execute": true, "timeout": 120,
-			"source": fmt.Sprintf("import numpy as np\nprint(np.arange(%d).sum())", 1000*(i+1))})
-		if ins.Execution.Status != "ok" {
-			t.Fatalf("cell %d: %+v", i, ins)
+// BenchmarkImage prints, for a fresh container of the image, the figures
+// quoted in the README: image size and what the sidecar binary and the proxy
+// extension add, time from `docker run` to Jupyter answering and to the
+// first MCP tool call done, and the sidecar's memory idle and after 20
+// executed cells. `make bench` runs it.
+func BenchmarkImage(b *testing.B) {
+	for range b.N {
+		l, err := startLab(b.Context(), labOptions{token: randomToken()})
+		if err != nil {
+			b.Fatal(err)
 		}
-		if i == 0 {
-			firstExec = time.Now()
+		cs := l.session(b) // the first request starts the sidecar
+		notebooks(b, cs)
+		firstCall := time.Now()
+		idleRSS, _ := sidecarMemory(b, l)
+
+		// A run: a notebook with 20 executed cells, read back whole.
+		labtest.Call[map[string]any](b, cs, "create_notebook", map[string]any{"path": "figures.ipynb"})
+		firstExec := time.Now()
+		for i := range 20 {
+			ins := labtest.Call[insertOut](b, cs, "insert_cell", map[string]any{"path": "figures.ipynb", "execute": true, "timeout": 120,
+				"source": fmt.Sprintf("import numpy as np\nprint(np.arange(%d).sum())", 1000*(i+1))})
+			if ins.Execution.Status != "ok" {
+				b.Fatalf("cell %d: %+v", i, ins)
+			}
+			if i == 0 {
+				firstExec = time.Now()
+			}
 		}
-	}
-	labtest.Call[map[string]any](t, cs, "read_notebook", map[string]any{"path": "figures.ipynb"})
-	runRSS, peakRSS := sidecarMemory(t, l)
+		labtest.Call[map[string]any](b, cs, "read_notebook", map[string]any{"path": "figures.ipynb"})
+		runRSS, peakRSS := sidecarMemory(b, l)
 
-	size, err := exec.Command("docker", "image", "inspect", "-f", "{{.Size}}", image).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	imageBytes, _ := strconv.ParseFloat(strings.TrimSpace(string(size)), 64)
-	_, binSize, _ := l.Exec(t.Context(), "stat", "-c", "%s", "/usr/local/bin/jupyter-mcp-sidecar")
-	binBytes, _ := strconv.ParseFloat(strings.TrimSpace(binSize), 64)
+		size, err := exec.Command("docker", "image", "inspect", "-f", "{{.Size}}", image).Output()
+		if err != nil {
+			b.Fatal(err)
+		}
+		imageBytes, _ := strconv.ParseFloat(strings.TrimSpace(string(size)), 64)
+		_, binSize, _ := l.Exec(b.Context(), "stat", "-c", "%s", "/usr/local/bin/jupyter-mcp-sidecar")
+		binBytes, _ := strconv.ParseFloat(strings.TrimSpace(binSize), 64)
+		// The installed extension: its package and its dist-info.
+		_, extSize, _ := l.Exec(b.Context(), "sh", "-c", "du -sb /opt/venv/lib/python3*/site-packages/jupyter_mcp_sidecar_proxy* | awk '{s+=$1} END {print s}'")
+		extBytes, _ := strconv.ParseFloat(strings.TrimSpace(extSize), 64)
+		l.Terminate()
 
-	t.Logf("image %s: %.0f MB; the sidecar binary adds %.1f MB", image, imageBytes/1e6, binBytes/1e6)
-	t.Logf("container start -> Jupyter answering: %s; -> first MCP tool call done: %s; first executed cell (kernel start) %s later",
-		l.Ready.Sub(l.Started).Round(10*time.Millisecond), firstCall.Sub(l.Started).Round(10*time.Millisecond),
-		firstExec.Sub(firstCall).Round(10*time.Millisecond))
-	t.Logf("sidecar resident memory: %s idle after the first call; %s after 20 executed cells and a read (peak %s)", idleRSS, runRSS, peakRSS)
+		fmt.Printf("\nimage %s: %.0f MB; the sidecar binary adds %.1f MB, the proxy extension %.2f MB\n", image, imageBytes/1e6, binBytes/1e6, extBytes/1e6)
+		fmt.Printf("docker run -> Jupyter answering: %s; -> first MCP tool call done: %s; first executed cell (kernel start) %s later\n",
+			l.Ready.Sub(l.Started).Round(10*time.Millisecond), firstCall.Sub(l.Started).Round(10*time.Millisecond),
+			firstExec.Sub(firstCall).Round(10*time.Millisecond))
+		fmt.Printf("sidecar resident memory: %s idle after the first call; %s after 20 executed cells and a read (peak %s)\n\n", idleRSS, runRSS, peakRSS)
+	}
 }

@@ -236,7 +236,7 @@ func (l *lab) Connect(ctx context.Context, auth string) (*mcp.ClientSession, err
 }
 
 // session opens an authenticated MCP session, closed at the end of the test.
-func (l *lab) session(t *testing.T) *mcp.ClientSession {
+func (l *lab) session(t testing.TB) *mcp.ClientSession {
 	t.Helper()
 	cs, err := l.Connect(t.Context(), "token "+l.Token)
 	if err != nil {

@@ -50,7 +50,7 @@ func createAndRun(t *testing.T, cs *mcp.ClientSession, path string) {
 	}
 }
 
-func notebooks(t *testing.T, cs *mcp.ClientSession) []string {
+func notebooks(t testing.TB, cs *mcp.ClientSession) []string {
 	t.Helper()
 	var paths []string
 	for _, e := range labtest.Call[listOut](t, cs, "list_notebooks", nil).Entries {

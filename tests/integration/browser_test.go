@@ -130,75 +130,70 @@ func readUntil(t *testing.T, cs *mcp.ClientSession, path, cellID, want string) {
 	}
 }
 
-// Output lines printed 0.5 s apart show up in the page one by one while
-// the tool call is still running.
+// Output lines show up in the page one by one while the tool call is still
+// running: the cell prints a line and waits for the test, which lets it go
+// on only once the page shows that line.
 func TestBrowserShowsOutputsLive(t *testing.T) {
 	cs := session(t)
 	nb := livePath("stream")
-	codeNotebook(t, nb, "import time\nfor i in range(5):\n    print(f'tick {i}', flush=True)\n    time.sleep(0.5)")
+	g := newGate(t)
+	codeNotebook(t, nb, g.code("tick", 3))
 	ctx := browser(t, nb)
-
-	// Record in the page when each output line first appears.
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`
-		window.seen = {};
-		new MutationObserver(() => {
-			const text = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea')?.innerText || '';
-			for (const m of text.matchAll(/tick (\d)/g)) { if (!(m[1] in window.seen)) window.seen[m[1]] = Date.now(); }
-		}).observe(document.querySelector('.jp-Notebook'), {subtree: true, childList: true, characterData: true});
-	`)); err != nil {
-		t.Fatal(err)
-	}
-	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_cell", Arguments: map[string]any{"path": nb, "cell_id": "c0"}})
-	returned := time.Now().UnixMilli()
-	if err != nil || res.IsError || !strings.Contains(labtest.ResultText(res), "tick 4") {
-		t.Fatalf("execute_cell: %v %s", err, labtest.ResultText(res))
-	}
-	waitForText(t, ctx, "tick 4")
-	seen, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]float64](`window.seen`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 4; i++ {
-		at, ok := seen[fmt.Sprint(i)]
-		if !ok {
-			t.Fatalf("line %d never appeared on its own: %v", i, seen)
+	done := make(chan *mcp.CallToolResult, 1)
+	go func() {
+		res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_cell", Arguments: map[string]any{"path": nb, "cell_id": "c0", "timeout": 120}})
+		if err != nil {
+			res = &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: err.Error()}}}
 		}
-		if next := seen[fmt.Sprint(i+1)]; next <= at {
-			t.Fatalf("lines %d and %d appeared together (%v): outputs were not live", i, i+1, seen)
+		done <- res
+	}()
+	for i := range 3 {
+		waitForText(t, ctx, fmt.Sprintf("tick %d", i))
+		select {
+		case res := <-done:
+			t.Fatalf("execute_cell returned before tick %d was let through: %s", i, labtest.ResultText(res))
+		default:
 		}
-		if int64(at) >= returned {
-			t.Fatalf("line %d appeared after the call returned (%v, returned %d)", i, seen, returned)
-		}
+		g.open(t, i)
+	}
+	if res := <-done; res.IsError || !strings.Contains(labtest.ResultText(res), "tick 2") {
+		t.Fatalf("execute_cell: %s", labtest.ResultText(res))
 	}
 }
 
-// A person types in one cell while the agent inserts and edits others:
-// every edit survives in the page, in the agent's view and on disk.
+// A person types in a cell while the agent inserts cells, edits another
+// cell and edits the person's own cell: every edit survives in the page, in
+// the agent's view and on disk. The two sides are interleaved so that they
+// overlap by construction: each agent call is made right after the person's
+// keystrokes, and the person types on right after the call returns, neither
+// waiting for the other's edit to arrive.
 func TestBrowserConcurrentEditing(t *testing.T) {
 	cs := session(t)
 	nb := livePath("both")
 	codeNotebook(t, nb, "person_cell = 0", "agent_cell = 0")
 	ctx := browser(t, nb)
 
-	typed := make(chan error, 1)
-	go func() {
-		typed <- chromedp.Do(ctx,
-			chromedp.Click(chromedp.CSS(firstCell)),
-			chromedp.KeyEvent(kb.End),
-			chromedp.SendKeys(chromedp.CSS(firstCell), "\nperson_line_1 = 1\nperson_line_2 = 2"),
-		)
-	}()
-	for i := range 3 {
-		labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": nb, "source": fmt.Sprintf("agent_insert_%d = %d", i, i)})
-		labtest.Call[map[string]any](t, cs, "edit_cell", map[string]any{"path": nb, "cell_id": "c1", "source": fmt.Sprintf("agent_cell = %d", i+1)})
+	personTypes := func(text string) {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(firstCell), text)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := <-typed; err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(firstCell)), chromedp.KeyEvent(kb.End)); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"person_line_2 = 2", "agent_insert_2 = 2", "agent_cell = 3"} {
+	for i := range 3 {
+		personTypes(fmt.Sprintf("\nperson_line_%d = %d", i+1, i+1))
+		labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": nb, "source": fmt.Sprintf("agent_insert_%d = %d", i, i)})
+		labtest.Call[map[string]any](t, cs, "edit_cell", map[string]any{"path": nb, "cell_id": "c1", "source": fmt.Sprintf("agent_cell = %d", i+1)})
+		if i == 0 { // the agent edits the head of the cell the person is typing in
+			labtest.Call[map[string]any](t, cs, "edit_cell", map[string]any{"path": nb, "cell_id": "c0", "old_text": "person_cell = 0", "new_text": "person_cell = 10"})
+		}
+	}
+	for _, want := range []string{"person_cell = 10", "person_line_3 = 3", "agent_insert_2 = 2", "agent_cell = 3"} {
 		waitForText(t, ctx, want)
 	}
-	want := "person_cell = 0\nperson_line_1 = 1\nperson_line_2 = 2"
+	want := "person_cell = 10\nperson_line_1 = 1\nperson_line_2 = 2\nperson_line_3 = 3"
 	readUntil(t, cs, nb, "c0", want)
 	r := labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": nb})
 	if r.TotalCells != 5 || r.Cells[1].Source != "agent_cell = 3" {
@@ -208,7 +203,7 @@ func TestBrowserConcurrentEditing(t *testing.T) {
 	labtest.Call[map[string]any](t, cs, "edit_cell", map[string]any{"path": nb, "cell_id": "c1", "source": "agent_cell = 4"})
 	validateNotebook(t, nb)
 	disk := readFile(t, nb)
-	for _, s := range []string{"person_line_2 = 2", "agent_insert_2 = 2", "agent_cell = 4"} {
+	for _, s := range []string{"person_cell = 10", "person_line_3 = 3", "agent_insert_2 = 2", "agent_cell = 4"} {
 		if !strings.Contains(disk, s) {
 			t.Fatalf("the saved file lacks %q", s)
 		}

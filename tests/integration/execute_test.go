@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -78,36 +80,67 @@ func decode[T any](t *testing.T, res *mcp.CallToolResult) T {
 	return out
 }
 
-// Progress reaches the client through the proxy while the cell runs, and
-// the outputs land in the notebook.
+// gate lets a cell's code wait for the test: the cell prints line i, then
+// blocks until the test opens gate i (creates a file). A test that opens gate
+// i only after it saw line i arrive knows, by construction and not by
+// timing, that the line arrived while the call was still running.
+type gate string
+
+func newGate(t *testing.T) gate { return gate(t.TempDir()) }
+
+// code prints "<word> 0" … "<word> n-1", each followed by a wait on its gate.
+func (g gate) code(word string, n int) string {
+	return fmt.Sprintf("import os, time\nfor i in range(%d):\n    print('%s', i, flush=True)\n"+
+		"    while not os.path.exists(os.path.join(%q, f'go{i}')):\n        time.sleep(0.02)", n, word, string(g))
+}
+
+func (g gate) open(t *testing.T, i int) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(string(g), fmt.Sprintf("go%d", i)), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Progress reaches the client through the proxy while the cell runs (each
+// line's progress arrives while the cell waits for the test to let it go on),
+// and the outputs land in the notebook.
 func TestExecuteStreamsProgress(t *testing.T) {
 	cs, events := progressSession(t)
-	codeNotebook(t, "exec/progress.ipynb", "import time\nfor i in range(5):\n    print('line', i, flush=True)\n    time.sleep(1)")
-	res, err := callWithProgress(t.Context(), cs, "execute_cell", map[string]any{"path": "exec/progress.ipynb", "cell_id": "c0"})
-	returned := time.Now()
-	if err != nil || res.IsError {
-		t.Fatalf("execute_cell: %v %s", err, labtest.ResultText(res))
+	g := newGate(t)
+	codeNotebook(t, "exec/progress.ipynb", g.code("line", 3))
+	type result struct {
+		res *mcp.CallToolResult
+		err error
 	}
-	out := decode[execOut](t, res)
-	if out.Status != "ok" || !strings.Contains(labtest.ResultText(res), "line 0\nline 1\nline 2\nline 3\nline 4") {
-		t.Fatalf("execute_cell = %+v %q", out, labtest.ResultText(res))
-	}
-	// Lines print 1 s apart: notifications that name them must have
-	// arrived well before the call returned.
-	early := 0
-	seen := map[string]bool{}
-	for len(events) > 0 {
-		ev := <-events
-		if m := regexp.MustCompile(`last: (line \d)`).FindStringSubmatch(ev.message); m != nil && returned.Sub(ev.at) > 500*time.Millisecond {
-			if !seen[m[1]] {
-				early++
+	done := make(chan result, 1)
+	go func() {
+		res, err := callWithProgress(t.Context(), cs, "execute_cell", map[string]any{"path": "exec/progress.ipynb", "cell_id": "c0", "timeout": 120})
+		done <- result{res, err}
+	}()
+	deadline := time.After(60 * time.Second)
+	for i := range 3 {
+		want := fmt.Sprintf("last: line %d", i)
+	wait:
+		for {
+			select {
+			case ev := <-events:
+				if strings.Contains(ev.message, want) {
+					break wait
+				}
+			case r := <-done:
+				t.Fatalf("execute_cell returned before line %d was let through: %v %s", i, r.err, labtest.ResultText(r.res))
+			case <-deadline:
+				t.Fatalf("no progress naming %q while the cell waits after printing it", want)
 			}
-			seen[m[1]] = true
 		}
+		g.open(t, i)
 	}
-	t.Logf("%d output lines reported early: %v", early, seen)
-	if early < 3 {
-		t.Fatalf("only %d distinct output lines were reported by progress before the call returned (%v)", early, seen)
+	r := <-done
+	if r.err != nil || r.res.IsError {
+		t.Fatalf("execute_cell: %v %s", r.err, labtest.ResultText(r.res))
+	}
+	if out := decode[execOut](t, r.res); out.Status != "ok" || !strings.Contains(labtest.ResultText(r.res), "line 0\nline 1\nline 2") {
+		t.Fatalf("execute_cell = %+v %q", out, labtest.ResultText(r.res))
 	}
 	validateNotebook(t, "exec/progress.ipynb")
 	cell := labtest.Call[cellView](t, cs, "read_cell", map[string]any{"path": "exec/progress.ipynb", "cell_id": "c0"})

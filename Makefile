@@ -83,7 +83,8 @@ bench: venv oracles build base-images ## print the figures: notebook ops, execut
 
 lock: ## re-pin jupyter_config/requirements.txt from a fresh environment
 	rm -rf /tmp/sidecar-lock && $(PYTHON) -m venv /tmp/sidecar-lock
-	/tmp/sidecar-lock/bin/pip install --quiet jupyterlab jupyter-server-proxy jupyter-collaboration ipykernel matplotlib
+	@# soupsieve 3+ needs Python >= 3.11.5; the local base image has Debian 12's 3.11.2.
+	/tmp/sidecar-lock/bin/pip install --quiet jupyterlab jupyter-server-proxy jupyter-collaboration ipykernel matplotlib 'soupsieve<3'
 	{ head -2 jupyter_config/requirements.txt; /tmp/sidecar-lock/bin/pip freeze; } > jupyter_config/requirements.txt.new
 	mv jupyter_config/requirements.txt.new jupyter_config/requirements.txt
 	@# The local base image has Debian 12's Python 3.11.2: every pin must install there too.

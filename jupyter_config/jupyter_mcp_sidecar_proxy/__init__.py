@@ -11,6 +11,8 @@ cookie); the sidecar listens on a unix socket in a 0700 directory, so nothing
 but this proxy (and the lab's own user) can call it.
 """
 
+import threading
+
 from jupyter_server.utils import url_path_join
 from jupyter_server_proxy.config import ServerProcess
 from traitlets import Float, List, Unicode
@@ -78,7 +80,36 @@ def _load_jupyter_server_extension(serverapp):
         ],
     )
     _expose_lab_app(serverapp)
+    _end_idle_worker_threads_at_exit(serverapp)
     serverapp.log.info("jupyter-mcp-sidecar: MCP served at %s", prefix)
+
+
+def _end_idle_worker_threads_at_exit(serverapp):
+    """Let the server process exit once it has stopped.
+
+    jupyter-collaboration's stores run blocking work on AnyIO worker threads.
+    Those are non-daemon threads that wait on their queue with no timeout and
+    are told to stop only when AnyIO's root task ends, which never happens
+    under Tornado; so after a SIGTERM the server shuts down, saves, and then
+    hangs in threading._shutdown until it is killed (docker stop: 10 s, then
+    SIGKILL). Before Python joins the non-daemon threads, each worker is sent
+    AnyIO's own stop message, queued behind any job it still runs, so
+    pending writes finish and nothing is lost."""
+    try:
+        from anyio._backends._asyncio import WorkerThread
+    except ImportError:
+        return
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:  # a Python without the hook: the old behaviour
+        serverapp.log.warning("jupyter-mcp-sidecar: cannot register the thread-exit hook")
+        return
+
+    def stop_workers():
+        for thread in threading.enumerate():
+            if isinstance(thread, WorkerThread) and thread.is_alive():
+                thread.queue.put(None)
+
+    register(stop_workers)
 
 
 def _expose_lab_app(serverapp):

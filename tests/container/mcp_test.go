@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
 
@@ -135,10 +136,20 @@ func TestGeneratedTokenAndVolume(t *testing.T) {
 		t.Fatalf("POST /mcp without token: %d, want 403", code)
 	}
 	cs := first.session(t)
-	createAndRun(t, cs, "kept.ipynb")
+	createAndRun(t, cs, "kept.ipynb") // the sidecar is now in the notebook's room
 	cs.Close()
-	if err := first.c.Stop(ctx, nil); err != nil {
+	// docker stop: SIGTERM, and SIGKILL after the grace period. The lab must
+	// exit by itself (0, or 143 for SIGTERM), not be killed (137).
+	grace := 30 * time.Second
+	if err := first.c.Stop(ctx, &grace); err != nil {
 		t.Fatal(err)
+	}
+	st, err := first.c.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ExitCode != 0 && st.ExitCode != 143 {
+		t.Fatalf("docker stop: exit code %d, want 0 or 143; logs:\n%s", st.ExitCode, labtest.Tail([]byte(first.Logs()), 4<<10))
 	}
 
 	second, err := startLab(ctx, labOptions{token: randomToken(), volume: volume})

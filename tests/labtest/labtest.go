@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,11 +44,38 @@ type Lab struct {
 	// LogPath is the lab's combined stdout and stderr (the sidecar logs there too).
 	LogPath string
 	PID     int
-	stop    func()
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the process has exited
+	logFile *os.File
 }
 
 // Stop interrupts the lab and waits for it to exit.
-func (l *Lab) Stop() { l.stop() }
+func (l *Lab) Stop() {
+	// Jupyter asks for confirmation on the first ^C, so send two.
+	l.end(10*time.Second, os.Interrupt, os.Interrupt)
+}
+
+// Terminate sends one SIGTERM, as docker stop and process managers do, and
+// waits up to grace for the lab to exit by itself; then it kills the lab and
+// reports that it had to.
+func (l *Lab) Terminate(grace time.Duration) (killed bool) {
+	return l.end(grace, syscall.SIGTERM)
+}
+
+func (l *Lab) end(grace time.Duration, signals ...os.Signal) (killed bool) {
+	for _, sig := range signals {
+		_ = l.cmd.Process.Signal(sig)
+	}
+	select {
+	case <-l.done:
+	case <-time.After(grace):
+		killed = true
+		_ = l.cmd.Process.Kill()
+		<-l.done
+	}
+	l.logFile.Close()
+	return killed
+}
 
 // Start starts JupyterLab on a free port with isolated Jupyter dirs and
 // waits until its API answers.
@@ -88,20 +116,10 @@ func Start(binDir, dir, token string, env ...string) (*Lab, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		// Jupyter asks for confirmation on the first ^C, so send two.
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		logFile.Close()
-	}
+	lab := &Lab{Token: token, Root: filepath.Join(dir, "root"), LogPath: logPath, PID: cmd.Process.Pid,
+		cmd: cmd, done: make(chan struct{}), logFile: logFile}
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(lab.done) }()
 
 	// The server writes jpserver-<pid>.json once it listens; it holds the
 	// port it picked.
@@ -109,9 +127,9 @@ func Start(binDir, dir, token string, env ...string) (*Lab, error) {
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		select {
-		case err := <-exited:
+		case <-lab.done:
 			data, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("JupyterLab exited early (%v):\n%s", err, Tail(data, 4<<10))
+			return nil, fmt.Errorf("JupyterLab exited early (%v):\n%s", waitErr, Tail(data, 4<<10))
 		default:
 		}
 		if data, err := os.ReadFile(runtimeFile); err == nil {
@@ -119,14 +137,14 @@ func Start(binDir, dir, token string, env ...string) (*Lab, error) {
 				Port int `json:"port"`
 			}
 			if json.Unmarshal(data, &info) == nil && info.Port != 0 {
-				lab := &Lab{URL: fmt.Sprintf("http://127.0.0.1:%d/", info.Port), Token: token, Root: filepath.Join(dir, "root"), LogPath: logPath, PID: cmd.Process.Pid, stop: stop}
+				lab.URL = fmt.Sprintf("http://127.0.0.1:%d/", info.Port)
 				if lab.apiReady() {
 					return lab, nil
 				}
 			}
 		}
 		if time.Now().After(deadline) {
-			stop()
+			lab.Stop()
 			return nil, fmt.Errorf("JupyterLab not ready after 90 s; log: %s", logPath)
 		}
 		time.Sleep(100 * time.Millisecond) // polling for readiness, not synchronising a test

@@ -297,14 +297,14 @@ func (t *Tools) await(ctx context.Context, req *mcp.CallToolRequest, e *Executio
 		case <-e.Done():
 			return t.executionResult(e, e.snapshot(), "")
 		case <-timer.C:
-			return t.executionResult(e, snap, fmt.Sprintf("still running after %s: call get_execution with this execution_id to wait again (it keeps running and its outputs are saved in the notebook), or interrupt_kernel to stop it", wait))
+			return t.executionResult(e, e.snapshot(), fmt.Sprintf("still running after %s: call get_execution with this execution_id to wait again (it keeps running and its outputs are saved in the notebook), or interrupt_kernel to stop it", wait))
 		case <-ctx.Done():
 			if owner {
-				e.Interrupt()
+				e.Interrupt("cancelled by the client")
 			}
 			return nil, ExecutionOut{}, ctx.Err()
 		case <-heartbeat.C:
-			p.send(ctx, snap)
+			p.send(ctx, e.snapshot())
 		case <-snap.Changed:
 			if time.Since(p.last) < progressEvery {
 				select { // let a burst of outputs settle into one notification
@@ -380,7 +380,11 @@ func (t *Tools) executionResult(e *Execution, s snapshot, note string) (*mcp.Cal
 			shown = i
 		}
 		if len(s.Steps) > 1 || st.Note != "" {
-			line := fmt.Sprintf("\n- cell %s: %s", st.CellID, st.Status)
+			what := "cell " + st.CellID
+			if st.CellID == "" {
+				what = "code" // execute_code: scratch code, no cell
+			}
+			line := fmt.Sprintf("\n- %s: %s", what, st.Status)
 			if st.ExecutionCount != nil {
 				line += fmt.Sprintf(" [%d]", *st.ExecutionCount)
 			}

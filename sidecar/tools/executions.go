@@ -42,6 +42,7 @@ type Execution struct {
 	steps    []*Step
 	status   string
 	finished time.Time
+	stopped  string // why Interrupt was called, for the record
 	input    *inputRequest
 	lastLine string
 	changed  chan struct{} // closed and replaced on every change
@@ -110,8 +111,13 @@ func (e *Execution) snapshot() snapshot {
 func (e *Execution) Done() <-chan struct{} { return e.done }
 
 // Interrupt stops the running code (the kernel raises KeyboardInterrupt);
-// later cells of the run are not run.
-func (e *Execution) Interrupt() { e.cancel() }
+// later cells of the run are not run. why goes into the run's record.
+func (e *Execution) Interrupt(why string) {
+	e.mu.Lock()
+	e.stopped = why
+	e.mu.Unlock()
+	e.cancel()
+}
 
 // SendInput answers a pending input() prompt.
 func (e *Execution) SendInput(value string) error {
@@ -223,7 +229,10 @@ func (e *Execution) run(ctx context.Context, w *cellWriter) {
 		}
 		e.set(func() {
 			st.Status, st.ExecutionCount, st.Outputs = status, res.ExecutionCount, res.Outputs.List()
-			if err != nil {
+			switch {
+			case status == statusInterrupted && e.stopped != "":
+				st.Note = e.stopped
+			case err != nil:
 				st.Note = err.Error()
 			}
 			e.input = nil

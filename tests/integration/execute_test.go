@@ -30,7 +30,8 @@ type execOut struct {
 		ExecutionCount *int   `json:"execution_count"`
 		Note           string `json:"note"`
 	} `json:"cells"`
-	InputPrompt string `json:"input_prompt"`
+	InputPrompt    string  `json:"input_prompt"`
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
 }
 
 // codeNotebook writes a python3 notebook with one code cell per source;
@@ -229,8 +230,8 @@ func TestCancelInterruptsKernel(t *testing.T) {
 		t.Fatal("cancelled call returned no error")
 	}
 	got := labtest.Call[execOut](t, cs, "get_execution", map[string]any{"execution_id": id, "timeout": 60})
-	if got.Status != "interrupted" {
-		t.Fatalf("after cancel: %+v", got)
+	if got.Status != "interrupted" || len(got.Cells) != 1 || got.Cells[0].CellID != "c0" || got.Cells[0].Note != "cancelled by the client" {
+		t.Fatalf("after cancel: %+v, want c0 interrupted with the note \"cancelled by the client\"", got)
 	}
 	cell := labtest.Call[cellView](t, cs, "read_cell", map[string]any{"path": "exec/loop.ipynb", "cell_id": "c0"})
 	if len(cell.Outputs) == 0 || !strings.Contains(cell.Outputs[len(cell.Outputs)-1], "KeyboardInterrupt") {
@@ -250,6 +251,10 @@ func TestLongRunReturnsHandle(t *testing.T) {
 	first := labtest.Call[execOut](t, cs, "execute_cell", map[string]any{"path": "exec/long.ipynb", "cell_id": "c0", "timeout": 1})
 	if first.Status != "running" && first.Status != "queued" {
 		t.Fatalf("first call = %+v, want running", first)
+	}
+	// The handle is current: the call waited its 1 s before answering.
+	if first.ElapsedSeconds < 1 {
+		t.Fatalf("handle after a 1 s wait says elapsed %.3f s", first.ElapsedSeconds)
 	}
 	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "get_execution", Arguments: map[string]any{"execution_id": first.ExecutionID, "timeout": 60}})
 	if err != nil || res.IsError || decode[execOut](t, res).Status != "ok" || !strings.Contains(labtest.ResultText(res), "begin\nfinished") {

@@ -5,6 +5,8 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -34,6 +36,11 @@ type Config struct {
 	// Embed serves the embed page under /embed.
 	Embed   *embed.Handler
 	Version string
+	// Token, when set, must come with every request as "Authorization:
+	// token <Token>" (or Bearer). Behind jupyter-server-proxy the lab has
+	// authenticated the request already and the socket is private, so it
+	// is empty; a sidecar serving TCP on its own needs one.
+	Token string
 }
 
 // Server serves MCP over HTTP.
@@ -89,7 +96,94 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("/embed", s.originPolicy(s.cfg.Embed))
 		mux.Handle("/embed/", s.originPolicy(s.cfg.Embed))
 	}
-	return drainBody(mux)
+	var h http.Handler = cookieXSRF(mux)
+	if s.cfg.Token != "" {
+		h = requireToken(s.cfg.Token, h)
+	}
+	return drainBody(h)
+}
+
+// cookieXSRF refuses state-changing requests that Jupyter let through on
+// its login cookie unless they carry Jupyter's XSRF token, as JupyterLab's
+// own requests do (header X-XSRFToken equal to the _xsrf cookie).
+// jupyter-server-proxy does no XSRF check, and on a JupyterHub served from
+// one domain every user's server shares the origin, so the Origin check
+// cannot tell a page of user A's server from B's own: without this, A's page
+// could drive B's MCP with B's cookie. Requests with an Authorization header
+// (MCP clients with a token) need no XSRF token: a page cannot add that
+// header to a request to another server without CORS.
+func cookieXSRF(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.Header.Get("Authorization") == "" && !xsrfMatches(r) {
+			http.Error(w, "Forbidden: a request authenticated by the login cookie needs the X-XSRFToken header (the _xsrf cookie); MCP clients send \"Authorization: token <token>\" instead", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// xsrfMatches reports whether the X-XSRFToken header carries the token of
+// the request's _xsrf cookie. Jupyter Server uses Tornado's tokens, which
+// may come masked differently each time (so the secrets are compared);
+// JupyterHub's servers use signed tokens compared as they are.
+func xsrfMatches(r *http.Request) bool {
+	header := r.Header.Get("X-XSRFToken")
+	if header == "" {
+		return false
+	}
+	for _, c := range r.CookiesNamed("_xsrf") {
+		if subtle.ConstantTimeCompare([]byte(header), []byte(c.Value)) == 1 {
+			return true
+		}
+		a, okA := tornadoXSRFSecret(header)
+		b, okB := tornadoXSRFSecret(c.Value)
+		if okA && okB && subtle.ConstantTimeCompare(a, b) == 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// tornadoXSRFSecret decodes a Tornado XSRF token: version 2 is
+// "2|<mask hex>|<masked secret hex>|<timestamp>", version 1 the secret in hex.
+func tornadoXSRFSecret(v string) ([]byte, bool) {
+	parts := strings.Split(v, "|")
+	if len(parts) == 1 {
+		b, err := hex.DecodeString(v)
+		return b, err == nil && len(b) > 0
+	}
+	if len(parts) != 4 || parts[0] != "2" {
+		return nil, false
+	}
+	mask, err1 := hex.DecodeString(parts[1])
+	masked, err2 := hex.DecodeString(parts[2])
+	if err1 != nil || err2 != nil || len(mask) == 0 || len(mask) != len(masked) {
+		return nil, false
+	}
+	secret := make([]byte, len(mask))
+	for i := range mask {
+		secret[i] = mask[i] ^ masked[i]
+	}
+	return secret, true
+}
+
+// requireToken refuses requests without the sidecar's own token.
+func requireToken(token string, next http.Handler) http.Handler {
+	want := []byte(token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		ok := strings.EqualFold(scheme, "token") || strings.EqualFold(scheme, "bearer")
+		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
+			http.Error(w, "Forbidden: send the sidecar's token as \"Authorization: token <token>\"", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // drainBody reads what is left of a request body before the response goes

@@ -12,6 +12,26 @@ import (
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/tools"
 )
 
+// Tornado XSRF tokens (version 2: "2|mask|mask XOR secret|time") of one
+// secret masked two ways, and of another secret.
+const (
+	xsrfV2         = "2|00000000|11223344|1700000000"
+	xsrfV2Remasked = "2|ffffffff|eeddccbb|1700000001"
+	xsrfOther      = "2|00000000|11223345|1700000000"
+)
+
+// The lab has authenticated these requests already (token or login cookie);
+// an Authorization header says it was a token.
+var tokenAuth = map[string]string{"Authorization": "token lab-token"}
+
+func with(h map[string]string, k, v string) map[string]string {
+	out := map[string]string{k: v}
+	for hk, hv := range h {
+		out[hk] = hv
+	}
+	return out
+}
+
 func TestRequestPolicy(t *testing.T) {
 	s := New(Config{BaseURL: "/user/a/", AllowedOrigins: []string{"https://app.example"}}, &tools.Tools{Sessions: tools.NewSessions(), Views: &embed.Hub{}}, zerolog.Nop())
 	h := s.Handler()
@@ -23,13 +43,21 @@ func TestRequestPolicy(t *testing.T) {
 		header map[string]string
 		want   int
 	}{
-		{"no origin (non-browser client)", "POST", "/", nil, 200},
-		{"same origin", "POST", "/", map[string]string{"Origin": "https://hub.example"}, 200},
-		{"allowed origin", "POST", "/", map[string]string{"Origin": "https://app.example"}, 200},
-		{"other origin", "POST", "/", map[string]string{"Origin": "https://evil.example"}, 403},
-		{"cross-site fetch without origin", "POST", "/", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		{"no origin (non-browser client)", "POST", "/", tokenAuth, 200},
+		{"login cookie without XSRF token", "POST", "/", map[string]string{"Cookie": "_xsrf=" + xsrfV2}, 403},
+		{"login cookie with the cookie's XSRF token", "POST", "/", map[string]string{"Cookie": "_xsrf=" + xsrfV2, "X-XSRFToken": xsrfV2}, 200},
+		{"login cookie, same secret masked otherwise", "POST", "/", map[string]string{"Cookie": "_xsrf=" + xsrfV2, "X-XSRFToken": xsrfV2Remasked}, 200},
+		{"login cookie, another secret", "POST", "/", map[string]string{"Cookie": "_xsrf=" + xsrfV2, "X-XSRFToken": xsrfOther}, 403},
+		{"login cookie, XSRF header without cookie", "POST", "/", map[string]string{"X-XSRFToken": xsrfV2}, 403},
+		{"hub-style signed token", "POST", "/", map[string]string{"Cookie": "_xsrf=c2lnbmVk", "X-XSRFToken": "c2lnbmVk"}, 200},
+		{"cookie GET needs no XSRF token", "GET", "/healthz", nil, 200},
+		{"embed state by cookie without XSRF token", "POST", "/embed/state", nil, 403},
+		{"same origin", "POST", "/", with(tokenAuth, "Origin", "https://hub.example"), 200},
+		{"allowed origin", "POST", "/", with(tokenAuth, "Origin", "https://app.example"), 200},
+		{"other origin", "POST", "/", with(tokenAuth, "Origin", "https://evil.example"), 403},
+		{"cross-site fetch without origin", "POST", "/", with(tokenAuth, "Sec-Fetch-Site", "cross-site"), 403},
 		{"health", "GET", "/healthz", nil, 200},
-		{"unknown path", "POST", "/other", nil, 404},
+		{"unknown path", "POST", "/other", tokenAuth, 404},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,6 +94,32 @@ func TestPublicBaseHeader(t *testing.T) {
 		h.ServeHTTP(httptest.NewRecorder(), req)
 		if got != tc.want {
 			t.Errorf("proto %q spoof %q: base %q, want %q", tc.proto, tc.spoof, got, tc.want)
+		}
+	}
+}
+
+// A sidecar serving on its own (TCP, no proxy in front) checks its token.
+func TestSidecarToken(t *testing.T) {
+	s := New(Config{BaseURL: "/", Token: "s3cret"}, &tools.Tools{Sessions: tools.NewSessions(), Views: &embed.Hub{}}, zerolog.Nop())
+	h := s.Handler()
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{
+		{"", 403},
+		{"token wrong", 403},
+		{"Basic s3cret", 403},
+		{"token s3cret", 200},
+		{"Bearer s3cret", 200},
+	} {
+		req := httptest.NewRequest("GET", "http://127.0.0.1:8765/healthz", nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("Authorization %q: status %d, want %d", tc.auth, rec.Code, tc.want)
 		}
 	}
 }

@@ -123,7 +123,10 @@ func TestUpdateEditErrorWritesNothing(t *testing.T) {
 func TestCleanPath(t *testing.T) {
 	tests := []struct{ in, want, wantErr string }{
 		{"a/b.ipynb", "a/b.ipynb", ""},
-		{"/a//b.ipynb", "a/b.ipynb", ""},
+		{"a//b.ipynb", "a/b.ipynb", ""},
+		{"/", "", ""},
+		{"/a/b.ipynb", "", `is absolute: paths are relative to the Jupyter root (e.g. "a/b.ipynb")`},
+		{"/home/jovyan/work/x.ipynb", "", "is absolute"},
 		{"./a/./b.ipynb", "a/b.ipynb", ""},
 		{"", "", ""},
 		{"../x.ipynb", "", "leaves the Jupyter root"},

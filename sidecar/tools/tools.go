@@ -81,11 +81,20 @@ var errNoNotebook = errors.New("no notebook selected: pass path, or call use_not
 
 // cleanPath validates a path given by an agent and returns it relative to
 // the Jupyter root. The server root is a hard boundary: any ".." segment
-// or absolute host path is refused rather than interpreted.
+// or absolute path is refused rather than interpreted ("/" alone is the
+// root). An absolute path is refused, not re-rooted: "/home/me/a.ipynb"
+// usually means a host path, and quietly reading "home/me/a.ipynb" under
+// the root instead would mislead the agent.
 func cleanPath(p string) (string, error) {
 	p = strings.TrimSpace(p)
 	if strings.ContainsRune(p, '\\') {
 		return "", fmt.Errorf("path %q: use \"/\" as separator", p)
+	}
+	if p == "/" {
+		return "", nil
+	}
+	if strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("path %q is absolute: paths are relative to the Jupyter root (e.g. %q); list_files shows what is there", p, strings.TrimLeft(p, "/"))
 	}
 	for _, seg := range strings.Split(p, "/") {
 		if seg == ".." {

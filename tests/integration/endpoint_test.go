@@ -3,6 +3,8 @@ package integration
 import (
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -136,6 +138,58 @@ func TestCrossOriginRefused(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != tc.want {
 			t.Errorf("Origin %s: status %d, want %d", tc.origin, resp.StatusCode, tc.want)
+		}
+	}
+}
+
+// A request that Jupyter lets through on the login cookie (a browser page of
+// the lab's origin — on a one-domain JupyterHub, possibly another user's)
+// drives MCP only with Jupyter's XSRF token, as JupyterLab's own requests
+// carry it; the request without it runs nothing.
+func TestCookieNeedsXSRF(t *testing.T) {
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	resp, err := browser.Get(shared.URL + "lab?token=" + shared.Token) // the login sets the cookies
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	u, _ := url.Parse(shared.URL)
+	xsrf := ""
+	for _, c := range jar.Cookies(u) {
+		if c.Name == "_xsrf" {
+			xsrf = c.Value
+		}
+	}
+	if xsrf == "" {
+		t.Fatalf("the lab set no _xsrf cookie (cookies: %v)", jar.Cookies(u))
+	}
+	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"page","version":"0"}}}`
+	for _, tc := range []struct {
+		name, xsrf string
+		want       int
+	}{
+		{"cookie only", "", http.StatusForbidden},
+		{"cookie and a wrong XSRF token", "2|00|00|0", http.StatusForbidden},
+		{"cookie and its XSRF token", xsrf, http.StatusOK},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, shared.URL+"mcp", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if tc.xsrf != "" {
+			req.Header.Set("X-XSRFToken", tc.xsrf)
+		}
+		resp, err := browser.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: status %d (%s), want %d", tc.name, resp.StatusCode, data, tc.want)
+		}
+		if tc.want == http.StatusForbidden && resp.Header.Get("Mcp-Session-Id") != "" {
+			t.Errorf("%s: a session was created", tc.name)
 		}
 	}
 }

@@ -35,6 +35,7 @@ type config struct {
 	logLevel       string
 	limits         tools.Limits
 	documents      string
+	token          string
 }
 
 func main() {
@@ -48,6 +49,7 @@ func main() {
 	flag.IntVar(&cfg.limits.MaxOutputChars, "max-output-chars", tools.DefaultLimits.MaxOutputChars, "cap on the text of one tool result (the middle of longer output is left out)")
 	flag.IntVar(&cfg.limits.MaxImageBytes, "max-image-bytes", tools.DefaultLimits.MaxImageBytes, "cap on one image returned to the agent; larger ones are replaced by a note")
 	flag.StringVar(&cfg.documents, "documents", envOr("JUPYTER_MCP_DOCUMENTS", "auto"), `where notebooks are edited: "rooms" (live collaboration rooms), "files" (Contents API), or "auto" (rooms when jupyter-collaboration is installed)`)
+	flag.StringVar(&cfg.token, "token", "", "token MCP clients must send (Authorization: token <t>); required to serve on TCP, where no proxy authenticates requests (default $JUPYTER_MCP_TOKEN)")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {
@@ -55,10 +57,16 @@ func main() {
 		return
 	}
 
-	log := zerolog.New(os.Stderr).With().Timestamp().Str("component", "jupyter-mcp-sidecar").Logger()
-	if lvl, err := zerolog.ParseLevel(cfg.logLevel); err == nil {
-		log = log.Level(lvl)
+	if cfg.token == "" {
+		cfg.token = os.Getenv("JUPYTER_MCP_TOKEN") // not a flag default: -help would print it
 	}
+	log := zerolog.New(os.Stderr).With().Timestamp().Str("component", "jupyter-mcp-sidecar").Logger()
+	lvl, err := zerolog.ParseLevel(cfg.logLevel)
+	if err != nil || cfg.logLevel == "" {
+		log.Error().Str("log_level", cfg.logLevel).Msg("fatal: --log-level must be debug, info, warn or error")
+		os.Exit(2)
+	}
+	log = log.Level(lvl)
 	if err := run(cfg, log); err != nil {
 		log.Error().Err(err).Msg("fatal")
 		os.Exit(1) // non-zero: jupyter-server-proxy restarts only failed processes
@@ -84,7 +92,7 @@ func run(cfg config, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ln, err := listen(cfg.listen)
+	ln, err := listen(cfg.listen, cfg.token)
 	if err != nil {
 		return err
 	}
@@ -134,7 +142,7 @@ func run(cfg config, log zerolog.Logger) error {
 			origins = append(origins, o)
 		}
 	}
-	srv := server.New(server.Config{BaseURL: cfg.baseURL, AllowedOrigins: origins, SessionTimeout: cfg.sessionTimeout, Version: version,
+	srv := server.New(server.Config{BaseURL: cfg.baseURL, AllowedOrigins: origins, SessionTimeout: cfg.sessionTimeout, Version: version, Token: cfg.token,
 		Embed: &embed.Handler{Hub: t.Views, Notebooks: t.NotebookPaths}}, t, log)
 	where := backend
 	if where == jupyter.NoCollaboration {
@@ -167,10 +175,24 @@ func findServer(cfg config) (*jupyter.ServerInfo, error) {
 	return info, nil
 }
 
-func listen(addr string) (net.Listener, error) {
+// listen opens the MCP listener. Behind jupyter-server-proxy it is a unix
+// socket in a private directory; on TCP anyone on the host could connect,
+// so a token is required there.
+func listen(addr, token string) (net.Listener, error) {
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
-		_ = os.Remove(path) // a stale socket from a crashed run
+		// Remove a stale socket from a crashed run, and nothing else.
+		if fi, err := os.Lstat(path); err == nil {
+			if fi.Mode().Type() != os.ModeSocket {
+				return nil, fmt.Errorf("--listen %s: the file exists and is not a socket; refusing to remove it", addr)
+			}
+			if err := os.Remove(path); err != nil {
+				return nil, err
+			}
+		}
 		return net.Listen("unix", path)
+	}
+	if token == "" {
+		return nil, fmt.Errorf("--listen %s is TCP, where nothing authenticates MCP clients: set --token (or $JUPYTER_MCP_TOKEN), or listen on a unix socket", addr)
 	}
 	return net.Listen("tcp", addr)
 }

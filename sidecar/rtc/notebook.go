@@ -33,6 +33,20 @@ func (r *Room) Notebook() (*notebook.Notebook, error) {
 // sources, appends for streamed output), so what a person types at the same
 // time merges instead of being overwritten.
 func (r *Room) Edit(edit func(nb *notebook.Notebook) error) (*notebook.Notebook, error) {
+	after, err := r.edit(edit)
+	if err != nil {
+		return nil, err
+	}
+	// Written after the lock is released: readers of the document do not
+	// wait for the socket. A failed write is not the edit's failure: the
+	// read loop reconnects and the sync handshake delivers it.
+	if err := r.send(nil); err != nil {
+		r.log.Warn().Err(err).Msg("send an edit to the room; it goes with the resync")
+	}
+	return after, nil
+}
+
+func (r *Room) edit(edit func(nb *notebook.Notebook) error) (*notebook.Notebook, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {

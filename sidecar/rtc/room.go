@@ -62,7 +62,17 @@ type Room struct {
 	nextID    uint64
 	err       error // set when the room is gone for good
 	closed    bool
+	// life ends with Close: it stops the room's goroutines and any
+	// reconnection under way.
+	life context.Context
+	end  context.CancelFunc
+	// outbox holds the updates of local transactions, made under mu, until
+	// send writes them outside it: a slow socket must never keep readers
+	// of the document waiting.
+	outbox [][]byte
 
+	// writeMu orders writes to the socket; it is taken before mu, never
+	// while holding it.
 	writeMu sync.Mutex
 }
 
@@ -71,7 +81,9 @@ type Room struct {
 func Join(ctx context.Context, jc *jupyter.Client, path string, log zerolog.Logger) (*Room, error) {
 	r := &Room{Path: path, jc: jc, log: log.With().Str("room", path).Logger(),
 		changed: make(chan struct{}), barriers: map[uint64]chan struct{}{}, saves: map[uint64]chan string{}}
+	r.life, r.end = context.WithCancel(context.Background())
 	if err := r.connect(ctx); err != nil {
+		r.end()
 		return nil, err
 	}
 	go r.renewPresence()
@@ -94,6 +106,11 @@ func (r *Room) connect(ctx context.Context) error {
 	ws.SetReadLimit(1 << 30)
 
 	r.mu.Lock()
+	if r.closed { // closed while this (re)connection was being made
+		r.mu.Unlock()
+		_ = ws.Close()
+		return errors.New("the room was closed")
+	}
 	if r.doc == nil || r.sessionID != s.SessionID {
 		r.doc = yjs.NewDoc()
 		r.awareness = yproto.NewAwareness(r.doc.ClientID())
@@ -108,10 +125,9 @@ func (r *Room) connect(ctx context.Context) error {
 	r.mu.Unlock()
 
 	go r.readLoop(ws)
-	for _, m := range [][]byte{step1, presence} {
-		if err := r.write(ws, m); err != nil {
-			return err
-		}
+	if err := r.send(ws, step1, presence); err != nil {
+		r.drop(ws)
+		return err
 	}
 	timer := time.NewTimer(syncTimeout)
 	defer timer.Stop()
@@ -119,29 +135,65 @@ func (r *Room) connect(ctx context.Context) error {
 	case <-synced:
 		return nil
 	case <-timer.C:
+		r.drop(ws)
 		return fmt.Errorf("the collaboration room of %q did not sync within %s", r.Path, syncTimeout)
 	case <-ctx.Done():
+		r.drop(ws)
 		return ctx.Err()
 	}
 }
 
-// onLocalUpdate sends the update of every local transaction to the room.
-// It runs with r.mu held (inside a transaction).
+// drop closes a connection that failed to sync; its read loop then ends
+// without reconnecting.
+func (r *Room) drop(ws *websocket.Conn) {
+	r.mu.Lock()
+	if r.ws == ws {
+		r.ws = nil
+	}
+	r.mu.Unlock()
+	_ = ws.Close()
+}
+
+// onLocalUpdate queues the update of every local transaction for the room
+// (send writes it). It runs with r.mu held (inside a transaction). While
+// disconnected nothing is queued: the sync handshake of the reconnection
+// sends the server whatever it lacks.
 func (r *Room) onLocalUpdate(update []byte, txn *yjs.Transaction) {
 	if !txn.Local || r.ws == nil {
 		return
 	}
 	r.log.Debug().Int("bytes", len(update)).Msg("room local update")
-	if err := r.write(r.ws, yproto.EncodeUpdate(update)); err != nil {
-		r.log.Warn().Err(err).Msg("send update")
-	}
+	r.outbox = append(r.outbox, yproto.EncodeUpdate(update))
 }
 
-func (r *Room) write(ws *websocket.Conn, msg []byte) error {
+// send writes the queued updates, then msgs, to ws, in that order; ws nil
+// means the room's current socket. Callers must not hold r.mu. Taking the
+// queue under writeMu keeps updates in the order they were made, and puts
+// them before anything written after them, such as a barrier's awareness.
+func (r *Room) send(ws *websocket.Conn, msgs ...[]byte) error {
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
-	_ = ws.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	return ws.WriteMessage(websocket.BinaryMessage, msg)
+	r.mu.Lock()
+	queued := r.outbox
+	r.outbox = nil
+	if ws == nil {
+		ws = r.ws
+	}
+	r.mu.Unlock()
+	all := append(queued, msgs...)
+	if len(all) == 0 {
+		return nil
+	}
+	if ws == nil {
+		return errors.New("not connected to the room")
+	}
+	for _, m := range all {
+		_ = ws.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if err := ws.WriteMessage(websocket.BinaryMessage, m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *Room) readLoop(ws *websocket.Conn) {
@@ -176,7 +228,9 @@ func (r *Room) readLoop(ws *websocket.Conn) {
 				r.log.Warn().Uint64("sync_type", m.SyncType).Msg("room update waits for missing structs")
 			}
 			if reply != nil {
-				_ = r.write(ws, reply)
+				if err := r.send(ws, reply); err != nil {
+					r.log.Warn().Err(err).Msg("answer the room's sync message")
+				}
 			}
 		case yproto.MessageAwareness:
 			r.onAwareness(m.Payload)
@@ -254,13 +308,17 @@ func (r *Room) disconnected(ws *websocket.Conn, err error) {
 	}
 	r.log.Info().Err(err).Msg("room connection lost; reconnecting")
 	for attempt := 0; attempt < 5; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
+		ctx, cancel := context.WithTimeout(r.life, syncTimeout)
 		err = r.connect(ctx)
 		cancel()
 		if err == nil {
 			return
 		}
-		time.Sleep(time.Duration(attempt+1) * time.Second) // back off before retrying the server
+		select { // back off before retrying the server, unless the room is closed
+		case <-time.After(time.Duration(attempt+1) * time.Second):
+		case <-r.life.Done():
+			return
+		}
 	}
 	r.fail(fmt.Errorf("%w: %v", ErrRoomGone, err))
 }
@@ -285,16 +343,19 @@ func (r *Room) touch() {
 func (r *Room) renewPresence() {
 	t := time.NewTicker(awarenessRenew)
 	defer t.Stop()
-	for range t.C {
-		r.mu.Lock()
-		if r.closed {
-			r.mu.Unlock()
+	for {
+		select {
+		case <-r.life.Done():
 			return
+		case <-t.C:
 		}
+		r.mu.Lock()
 		ws, msg := r.ws, r.awareness.Renew()
 		r.mu.Unlock()
 		if ws != nil {
-			_ = r.write(ws, msg)
+			if err := r.send(ws, msg); err != nil {
+				r.log.Debug().Err(err).Msg("renew presence") // the read loop reconnects
+			}
 		}
 	}
 }
@@ -321,7 +382,7 @@ func (r *Room) Barrier(ctx context.Context) error {
 	r.barriers[clock] = ch
 	ws := r.ws
 	r.mu.Unlock()
-	if err := r.write(ws, msg); err != nil {
+	if err := r.send(ws, msg); err != nil {
 		return err
 	}
 	select {
@@ -348,7 +409,7 @@ func (r *Room) Save(ctx context.Context) error {
 	if ws == nil {
 		return errors.New("not connected to the room")
 	}
-	if err := r.write(ws, yproto.EncodeSaveRequest(id)); err != nil {
+	if err := r.send(ws, yproto.EncodeSaveRequest(id)); err != nil {
 		return err
 	}
 	select {
@@ -377,6 +438,7 @@ func (r *Room) Close() {
 		return
 	}
 	r.closed = true
+	r.end()
 	ws := r.ws
 	r.ws = nil
 	var bye []byte
@@ -386,7 +448,7 @@ func (r *Room) Close() {
 	r.mu.Unlock()
 	if ws != nil {
 		if bye != nil {
-			_ = r.write(ws, bye)
+			_ = r.send(ws, bye) // best effort: the server drops our state when the socket closes
 		}
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 		_ = ws.Close()

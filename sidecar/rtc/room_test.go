@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +32,7 @@ type fakeRoom struct {
 	session string
 	conns   map[*websocket.Conn]*sync.Mutex
 	saves   int
+	stalled chan struct{} // while set, the server reads nothing more from peers
 }
 
 func newFakeRoom(t *testing.T, src string) (*fakeRoom, *jupyter.Client) {
@@ -79,6 +82,8 @@ func (f *fakeRoom) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		fmt.Fprintf(w, `{"format":"json","type":"notebook","fileId":"f1","sessionId":%q}`, f.session)
 		f.mu.Unlock()
+	case r.Method == http.MethodGet && r.URL.Path == "/api/contents/n.ipynb":
+		fmt.Fprint(w, `{"name":"n.ipynb","path":"n.ipynb","type":"notebook","format":"json","content":null}`)
 	case r.URL.Path == "/api/collaboration/room/json:notebook:f1":
 		f.serveRoom(w, r)
 	default:
@@ -106,6 +111,12 @@ func (f *fakeRoom) serveRoom(w http.ResponseWriter, r *http.Request) {
 		_, data, err := c.ReadMessage()
 		if err != nil {
 			return
+		}
+		f.mu.Lock()
+		stalled := f.stalled
+		f.mu.Unlock()
+		if stalled != nil {
+			<-stalled
 		}
 		m, err := yproto.Decode(data)
 		if err != nil {
@@ -251,5 +262,136 @@ func TestRoomStartsOverAfterServerRestart(t *testing.T) {
 	})
 	if got := f.notebook(t); len(got.Cells) != 3 {
 		t.Fatalf("the server's document has %d cells after the room rejoined, want 3", len(got.Cells))
+	}
+}
+
+// A server that stops reading blocks the write of an edit, and only that:
+// readers of the live document go on (the update is written after the
+// room's lock is released), and the edit reaches the server once it reads
+// again.
+func TestStalledSocketDoesNotBlockReaders(t *testing.T) {
+	f, jc := newFakeRoom(t, sample)
+	r, err := Join(t.Context(), jc, "n.ipynb", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// Small socket buffers on both ends, so that a few MiB fill them.
+	r.mu.Lock()
+	if err := r.ws.UnderlyingConn().(*net.TCPConn).SetWriteBuffer(16 << 10); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Unlock()
+	f.mu.Lock()
+	for c := range f.conns {
+		if err := c.UnderlyingConn().(*net.TCPConn).SetReadBuffer(16 << 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.stalled = make(chan struct{})
+	f.mu.Unlock()
+	// The server reads this one message, then stops: everything after it
+	// stays in the socket buffers.
+	if err := r.send(nil, yproto.EncodeUpdate(yjs.EmptyUpdate)); err != nil {
+		t.Fatal(err)
+	}
+	// 4 cells of almost 1 MiB (a cell's limit): more than the socket
+	// buffers hold.
+	const added = 4
+	src := strings.Repeat("x", 1<<20-1)
+	edited := make(chan error, 1)
+	go func() {
+		_, err := r.Edit(func(nb *notebook.Notebook) error {
+			for range added {
+				if _, _, err := nb.Insert(notebook.Position{}, notebook.Code, src); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		edited <- err
+	}()
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		for {
+			r.mu.Lock()
+			changed := r.changed
+			r.mu.Unlock()
+			if nb, err := r.Notebook(); err == nil && len(nb.Cells) == 3+added {
+				return
+			}
+			<-changed
+		}
+	}()
+	// The write blocks until its 30 s deadline; a reader that waited for it
+	// would not get through in 25 (which leaves the edit's own work, slow
+	// under the race detector, plenty of time).
+	select {
+	case <-read:
+	case err := <-edited:
+		t.Fatalf("the edit returned (%v) while the server was not reading", err)
+	case <-time.After(25 * time.Second):
+		t.Fatal("a reader could not read the document while an edit's write was blocked")
+	}
+	f.mu.Lock()
+	close(f.stalled)
+	f.stalled = nil
+	f.mu.Unlock()
+	if err := <-edited; err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if err := r.Barrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.notebook(t); len(got.Cells) != 3+added || got.Cells[3+added-1].Source != src {
+		t.Fatalf("the server has %d cells, want %d with the agent's sources", len(got.Cells), 3+added)
+	}
+}
+
+// roomGoroutines counts the goroutines running the package's own loops.
+func roomGoroutines() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		for _, loop := range []string{"rtc.(*Room).readLoop", "rtc.(*Room).renewPresence", "rtc.(*Rooms).leaveIdle", "rtc.(*Room).disconnected"} {
+			if strings.Contains(g, loop) {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+// waitGoroutines waits until roomGoroutines is want (goroutines start and
+// end asynchronously).
+func waitGoroutines(t *testing.T, want int, when string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for roomGoroutines() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d room goroutines %s, want %d", roomGoroutines(), when, want)
+		}
+		time.Sleep(10 * time.Millisecond) // polling, with a deadline
+	}
+}
+
+// Closing the rooms ends every goroutine they started: the read loop, the
+// presence renewal and the idle sweep; a join after Close is refused.
+func TestRoomsCloseStopsGoroutines(t *testing.T) {
+	_, jc := newFakeRoom(t, sample)
+	rs := &Rooms{Jupyter: jc, Log: zerolog.Nop()}
+	if _, err := rs.Load(t.Context(), "n.ipynb"); err != nil {
+		t.Fatal(err)
+	}
+	waitGoroutines(t, 3, "while joined (read loop, presence, idle sweep)")
+	rs.Close()
+	waitGoroutines(t, 0, "after Close")
+	if _, err := rs.Load(t.Context(), "n.ipynb"); err == nil {
+		t.Fatal("a join after Close was accepted")
 	}
 }

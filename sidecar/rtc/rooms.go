@@ -2,6 +2,7 @@ package rtc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -25,8 +26,9 @@ type Rooms struct {
 	// the notebook it works on.
 	Presence *Presence
 
-	mu    sync.Mutex
-	rooms map[string]*entry
+	mu     sync.Mutex
+	rooms  map[string]*entry
+	closed chan struct{} // closed by Close: stops leaveIdle, refuses joins
 }
 
 type entry struct {
@@ -39,9 +41,16 @@ type entry struct {
 // needed (again, if the previous connection is gone).
 func (rs *Rooms) Room(ctx context.Context, path string) (*Room, error) {
 	rs.mu.Lock()
-	if rs.rooms == nil {
+	if rs.closed == nil {
 		rs.rooms = map[string]*entry{}
-		go rs.leaveIdle()
+		rs.closed = make(chan struct{})
+		go rs.leaveIdle(rs.closed)
+	}
+	select {
+	case <-rs.closed:
+		rs.mu.Unlock()
+		return nil, errors.New("the sidecar is shutting down")
+	default:
 	}
 	e, ok := rs.rooms[path]
 	if !ok {
@@ -76,32 +85,55 @@ func (rs *Rooms) Room(ctx context.Context, path string) (*Room, error) {
 	return r, nil
 }
 
-func (rs *Rooms) leaveIdle() {
+// leaveIdle leaves the rooms not used for idleLeave, until closed.
+func (rs *Rooms) leaveIdle(closed <-chan struct{}) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
-	for range t.C {
+	for {
+		select {
+		case <-closed:
+			return
+		case <-t.C:
+		}
+		var idle []*Room
 		rs.mu.Lock()
 		for path, e := range rs.rooms {
 			if time.Since(e.lastUse) > idleLeave && e.join.TryLock() {
 				if e.room != nil {
-					e.room.Close()
+					idle = append(idle, e.room)
 				}
 				delete(rs.rooms, path)
 				e.join.Unlock()
 			}
 		}
 		rs.mu.Unlock()
+		for _, r := range idle { // Close writes to the socket: not under rs.mu
+			r.Close()
+		}
 	}
 }
 
-// Close leaves every room.
+// Close leaves every room and stops leaving idle ones.
 func (rs *Rooms) Close() {
+	var rooms []*Room
 	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	for _, e := range rs.rooms {
+	if rs.closed == nil {
+		rs.closed = make(chan struct{})
+	}
+	select {
+	case <-rs.closed:
+	default:
+		close(rs.closed)
+	}
+	for path, e := range rs.rooms {
 		if e.room != nil {
-			e.room.Close()
+			rooms = append(rooms, e.room)
 		}
+		delete(rs.rooms, path)
+	}
+	rs.mu.Unlock()
+	for _, r := range rooms {
+		r.Close()
 	}
 }
 

@@ -29,8 +29,10 @@ type Kernel struct {
 	jc    *jupyter.Client
 	queue fifo
 
-	mu   sync.Mutex
+	mu   sync.Mutex // guards conn; never held across network I/O
 	conn *conn
+	// dialing makes one dial at a time, so concurrent callers share it.
+	dialing sync.Mutex
 }
 
 // ForNotebook returns the kernel of the notebook at path: the one its
@@ -69,9 +71,7 @@ func (m *Manager) Known(path string) *Kernel {
 	if k == nil {
 		return nil
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.conn == nil || k.conn.isClosed() {
+	if k.open() == nil {
 		return nil
 	}
 	return k
@@ -106,17 +106,32 @@ func (m *Manager) Close() {
 
 // connection returns the open websocket, reconnecting after a drop.
 func (k *Kernel) connection(ctx context.Context) (*conn, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.conn != nil && !k.conn.isClosed() {
-		return k.conn, nil
+	if c := k.open(); c != nil {
+		return c, nil
+	}
+	k.dialing.Lock()
+	defer k.dialing.Unlock()
+	if c := k.open(); c != nil { // another caller dialed meanwhile
+		return c, nil
 	}
 	c, err := dial(ctx, k.jc, k.ID)
 	if err != nil {
 		return nil, err
 	}
+	k.mu.Lock()
 	k.conn = c
+	k.mu.Unlock()
 	return c, nil
+}
+
+// open returns the websocket if it is up.
+func (k *Kernel) open() *conn {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.conn != nil && !k.conn.isClosed() {
+		return k.conn
+	}
+	return nil
 }
 
 // Interrupt interrupts the code running on the kernel.

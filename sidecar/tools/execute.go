@@ -267,7 +267,7 @@ func (t *Tools) startCells(ctx context.Context, path string, nb *notebook.Notebo
 	for _, c := range cells {
 		steps = append(steps, &Step{CellID: c.ID, Code: c.Source, Status: statusQueued})
 	}
-	return t.start(path, k, steps, &cellWriter{docs: t.Docs, path: path}), nil
+	return t.start(path, k, steps, &cellWriter{docs: t.Docs, path: path, log: t.Log}), nil
 }
 
 func (t *Tools) start(path string, k *kernel.Kernel, steps []*Step, w *cellWriter) *Execution {

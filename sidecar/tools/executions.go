@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
 )
@@ -268,7 +270,15 @@ func (e *Execution) set(f func()) {
 type cellWriter struct {
 	docs Documents
 	path string
+	log  zerolog.Logger
 }
+
+// Writes into the notebook are bounded: a run must end even when the
+// notebook cannot be written (the room or the server is gone).
+const (
+	saveTimeout = time.Minute      // a finished cell's outputs, saved
+	liveTimeout = 10 * time.Second // one live update of a running cell
+)
 
 // writeCell changes one cell of the notebook.
 func (w *cellWriter) writeCell(ctx context.Context, cellID string, live bool, f func(c *notebook.Cell)) error {
@@ -291,7 +301,9 @@ func (w *cellWriter) writeCell(ctx context.Context, cellID string, live bool, f 
 
 // finish writes a finished cell's outputs and execution count, and saves.
 func (w *cellWriter) finish(st Step) error {
-	return w.writeCell(context.Background(), st.CellID, false, func(c *notebook.Cell) {
+	ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
+	defer cancel()
+	return w.writeCell(ctx, st.CellID, false, func(c *notebook.Cell) {
 		c.Outputs, c.ExecutionCount = st.Outputs, st.ExecutionCount
 		if c.ExecutionState != "" {
 			c.ExecutionState = "idle"
@@ -305,8 +317,7 @@ const liveFlush = 100 * time.Millisecond
 // startLive marks the cell as running (outputs cleared, as JupyterLab does)
 // and starts writing its outputs as they arrive.
 func (w *cellWriter) startLive(cellID string) *liveOutputs {
-	ctx := context.Background()
-	_ = w.writeCell(ctx, cellID, true, func(c *notebook.Cell) {
+	w.live(cellID, "mark the cell running", func(c *notebook.Cell) {
 		c.Outputs, c.ExecutionCount, c.ExecutionState = nil, nil, "running"
 	})
 	l := &liveOutputs{wake: make(chan struct{}, 1), done: make(chan struct{})}
@@ -319,7 +330,7 @@ func (w *cellWriter) startLive(cellID string) *liveOutputs {
 			l.dirty = false
 			l.mu.Unlock()
 			if dirty {
-				_ = w.writeCell(ctx, cellID, true, func(c *notebook.Cell) { c.Outputs = outs })
+				w.live(cellID, "show outputs live", func(c *notebook.Cell) { c.Outputs = outs })
 			}
 			if !open {
 				return
@@ -328,6 +339,16 @@ func (w *cellWriter) startLive(cellID string) *liveOutputs {
 		}
 	}()
 	return l
+}
+
+// live writes one change of a running cell for people to see. A failure
+// loses nothing (finish writes the final outputs) but is logged.
+func (w *cellWriter) live(cellID, what string, f func(c *notebook.Cell)) {
+	ctx, cancel := context.WithTimeout(context.Background(), liveTimeout)
+	defer cancel()
+	if err := w.writeCell(ctx, cellID, true, f); err != nil {
+		w.log.Warn().Err(err).Str("notebook", w.path).Str("cell", cellID).Msg(what)
+	}
 }
 
 // liveOutputs hands the latest outputs of a running cell to its writer.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/rs/zerolog"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/embed"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
@@ -36,6 +37,9 @@ type Tools struct {
 	Limits     Limits
 	// Views links MCP sessions with embed pages.
 	Views *embed.Hub
+	// Log gets what goes wrong outside a tool call's answer (live output
+	// writes of a run that outlived its call, for instance).
+	Log zerolog.Logger
 }
 
 // Register adds every tool to s. This list is the whole tool surface.

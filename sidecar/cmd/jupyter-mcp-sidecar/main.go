@@ -133,6 +133,7 @@ func run(cfg config, log zerolog.Logger) error {
 		Executions: &tools.Executions{},
 		Limits:     cfg.limits,
 		Views:      &embed.Hub{},
+		Log:        log,
 	}
 	// A person opening a notebook in a linked embed page moves the session.
 	t.Views.OnViewChange = t.Sessions.SetCurrent

@@ -8,7 +8,8 @@ the sidecar in ``c.ServerProxy.servers`` this extension builds the same
 process state: ``<base>/mcp`` and ``<base>/mcp/`` both reach the sidecar's
 ``/``. Authentication stays jupyter-server-proxy's (the Jupyter token or login
 cookie); the sidecar listens on a unix socket in a 0700 directory, so nothing
-but this proxy (and the lab's own user) can call it.
+but this proxy (and the lab's own user) can call it. Responses that an MCP
+client reads as an event stream are streamed, not buffered (``_streaming``).
 """
 
 import threading
@@ -69,6 +70,7 @@ def _load_jupyter_server_extension(serverapp):
         launcher_entry={"enabled": False},
     )
     handler, kwargs = process.make_proxy_handler()
+    handler = _streaming(handler)
     prefix = url_path_join(base_url, cfg.path)
     # Both routes share `kwargs` (it holds the process state), so they reach
     # one process. "()" captures the empty proxied path for the bare URL.
@@ -110,6 +112,28 @@ def _end_idle_worker_threads_at_exit(serverapp):
                 thread.queue.put(None)
 
     register(stop_workers)
+
+
+def _streaming(handler):
+    """The proxy handler, streaming every response an MCP client may read as
+    server-sent events.
+
+    jupyter-server-proxy streams a response only when the request's Accept
+    header is exactly ``text/event-stream`` and buffers all others (for at
+    most 300 s). MCP clients POST with ``Accept: application/json,
+    text/event-stream`` and read progress, and the result, from the
+    response's event stream as it comes: buffered, progress arrives only
+    with the result, and a long call dies at 300 s. So any request that
+    accepts an event stream goes the streaming way. Authentication is
+    unchanged: it happens before either way is taken."""
+
+    class StreamingProxyHandler(handler):
+        async def _proxy_buffered(self, host, port, proxied_path, body, client):
+            if "text/event-stream" in self.request.headers.get("Accept", ""):
+                return await self._proxy_progressive(host, port, proxied_path, body, client)
+            return await super()._proxy_buffered(host, port, proxied_path, body, client)
+
+    return StreamingProxyHandler
 
 
 def _expose_lab_app(serverapp):

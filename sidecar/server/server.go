@@ -77,10 +77,8 @@ func New(cfg Config, t *tools.Tools, log zerolog.Logger) *Server {
 func (s *Server) Handler() http.Handler {
 	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp }, &mcp.StreamableHTTPOptions{
 		// Stateful sessions: each MCP session has its own current notebook.
-		// JSON answers to POSTs: jupyter-server-proxy buffers POST responses
-		// anyway, and notifications then travel on the session's GET
-		// stream, which the proxy streams.
-		JSONResponse:   true,
+		// POSTs are answered with an event stream that carries the call's
+		// progress and then its result; the proxy extension streams it.
 		SessionTimeout: s.cfg.SessionTimeout,
 		// The go-sdk guard 403s every request whose Host is not loopback,
 		// i.e. every proxied one; originPolicy replaces it.

@@ -1,9 +1,12 @@
 package integration
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -418,5 +421,79 @@ func TestExecuteCellsStopsAtError(t *testing.T) {
 	cell := labtest.Call[cellView](t, cs, "read_cell", map[string]any{"path": "exec/range.ipynb", "cell_id": ins.CellID})
 	if len(cell.Outputs) != 1 || cell.Outputs[0] != "42\n" {
 		t.Fatalf("insert_cell execute=true: %+v", cell)
+	}
+}
+
+// A plain HTTP client — no MCP SDK — that POSTs a tool call with the Accept
+// header every MCP client sends reads the call's progress from the
+// response's own event stream while the cell still runs (the cell waits for
+// the test after each line), then the result on the same stream. This is
+// how clients without a GET stream (and the 2026 protocol) get progress
+// through jupyter-server-proxy.
+func TestProgressOnTheRequestsOwnStream(t *testing.T) {
+	g := newGate(t)
+	codeNotebook(t, "exec/raw-progress.ipynb", g.code("line", 2))
+	post := func(sessionID, body string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, shared.URL+"mcp", strings.NewReader(body))
+		req.Header.Set("Authorization", "token "+shared.Token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if sessionID != "" {
+			req.Header.Set("Mcp-Session-Id", sessionID)
+			req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := post("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}`)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != http.StatusOK || sid == "" {
+		t.Fatalf("initialize: %s, session %q", resp.Status, sid)
+	}
+	resp = post(sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	resp.Body.Close()
+
+	resp = post(sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"execute_cell","arguments":{"path":"exec/raw-progress.ipynb","cell_id":"c0","timeout":120},"_meta":{"progressToken":"raw"}}}`)
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		t.Fatalf("tools/call answered %s with Content-Type %q, want an event stream", resp.Status, ct)
+	}
+	events := bufio.NewScanner(resp.Body)
+	events.Buffer(make([]byte, 1<<20), 1<<20)
+	next := func() string { // the data of the next event
+		for events.Scan() {
+			if data, ok := strings.CutPrefix(events.Text(), "data: "); ok {
+				return data
+			}
+		}
+		t.Fatalf("the event stream ended: %v", events.Err())
+		return ""
+	}
+	for i := range 2 {
+		want := fmt.Sprintf("last: line %d", i)
+		for {
+			data := next()
+			if strings.Contains(data, `"id":2`) {
+				t.Fatalf("the result came before the progress naming %q: %s", want, data)
+			}
+			if strings.Contains(data, "notifications/progress") && strings.Contains(data, want) {
+				break
+			}
+		}
+		g.open(t, i)
+	}
+	for {
+		if data := next(); strings.Contains(data, `"id":2`) {
+			if !strings.Contains(data, `line 0\nline 1`) || strings.Contains(data, `"isError":true`) {
+				t.Fatalf("result: %s", data)
+			}
+			return
+		}
 	}
 }

@@ -10,7 +10,7 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help run build test lint bench fuzz preflight venv oracles lock clean
+.PHONY: help run build test lint bench fuzz preflight venv oracles clients lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -36,6 +36,14 @@ $(VENV)/.oracles: tests/oracles/requirements.txt $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/oracles/requirements.txt
 	touch $@
 
+# Official MCP client SDKs the integration tests use besides the go-sdk.
+CLIENTS_VENV := .venv-clients
+clients: $(CLIENTS_VENV)/.installed ## install the Python MCP SDK the client tests drive
+$(CLIENTS_VENV)/.installed: tests/clients/requirements.txt
+	test -x $(CLIENTS_VENV)/bin/python || $(PYTHON) -m venv $(CLIENTS_VENV)
+	$(CLIENTS_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+	touch $@
+
 run: venv build ## start JupyterLab on 127.0.0.1:$(PORT) with MCP at /mcp
 	@mkdir -p $(NOTEBOOK_DIR)
 	@token="$${JUPYTER_TOKEN:-$$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}"; \
@@ -55,7 +63,7 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l sidecar tests)" || { gofmt -l sidecar tests; echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
 
-test: preflight venv oracles lint base-images ## run every test (unit, CRDT differential, integration, browser, container)
+test: preflight venv oracles clients lint base-images ## run every test (unit, CRDT differential, integration, browser, container)
 	go test $(GO_TEST_FLAGS) ./...
 
 # Fails at once, in one line, when a tool the tests need is missing, instead
@@ -93,7 +101,7 @@ lock: ## re-pin jupyter_config/requirements.txt from a fresh environment
 		{ echo "a pin above needs a newer Python than 3.11.2: pin an older release of it"; exit 1; }
 
 clean: ## remove build outputs and the Python environment
-	rm -rf bin $(VENV) tests/oracles/node_modules
+	rm -rf bin $(VENV) $(CLIENTS_VENV) tests/oracles/node_modules
 
 # ---- container image: JupyterLab + sidecar in one image (Dockerfile, image/) ----
 # `make image` works without any image registry: base-images debootstraps

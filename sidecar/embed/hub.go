@@ -111,12 +111,16 @@ func (h *Hub) Activity(session, tool, path string, ok bool, d time.Duration) {
 }
 
 // ViewShows records that a page now shows path and moves the linked
-// session's current notebook there.
+// session's current notebook there. An empty path means the page shows no
+// notebook (the person closed its tab): the session keeps its notebook.
 func (h *Hub) ViewShows(viewID, path string) {
 	h.mu.Lock()
 	v := h.viewLocked(viewID)
 	v.showing = path
 	session := h.linkOf[viewID]
+	if path == "" {
+		session = ""
+	}
 	if session != "" {
 		h.current[session] = path
 	}

@@ -46,8 +46,16 @@ func TestHubLinksViewsAndSessions(t *testing.T) {
 	if id, p := h.Showing("s1"); id != "v1" || p != "c.ipynb" {
 		t.Fatalf("Showing = %s %s", id, p)
 	}
-	h.ViewShows("v2", "d.ipynb") // an unlinked view moves no session
+	h.ViewShows("v1", "") // the person closed the tab: shown nothing, same session notebook
 	if len(moved) != 1 {
+		t.Fatalf("a page showing nothing moved the session: %v", moved)
+	}
+	if id, p := h.Showing("s1"); id != "v1" || p != "" {
+		t.Fatalf("Showing after the tab closed = %s %q", id, p)
+	}
+	h.ViewShows("v1", "c.ipynb")
+	h.ViewShows("v2", "d.ipynb") // an unlinked view moves no session
+	if len(moved) != 2 {
 		t.Fatalf("unlinked view moved a session: %v", moved)
 	}
 	h.Forget("s1")

@@ -206,3 +206,31 @@ func TestEmbedReopensClosedNotebook(t *testing.T) {
 	showingUntil(t, agent, nb)
 	pollPage(t, ctx, panelSays("showing", nb), "the panel does not name the notebook shown again")
 }
+
+// The panel's "Agent's notebook" is the session's current notebook: it
+// follows the person's switches too, not only the agent's.
+func TestEmbedPanelNamesSessionNotebook(t *testing.T) {
+	dir := fmt.Sprintf("view%d", time.Now().UnixNano())
+	a, b := dir+"/a.ipynb", dir+"/b.ipynb"
+	codeNotebook(t, a, "a = 1")
+	codeNotebook(t, b, "b = 1")
+	view := fmt.Sprintf("v%d", time.Now().UnixNano()%1e9)
+	ctx := embedPage(t, view)
+	agent := session(t)
+	labtest.Call[map[string]any](t, agent, "link_view", map[string]any{"view_id": view})
+	labtest.Call[notebookRef](t, agent, "use_notebook", map[string]any{"path": a})
+	waitFramed(t, ctx, a)
+	pollPage(t, ctx, panelSays("agent", a), "the panel does not name the agent's notebook")
+
+	// The person opens b: the session now works on b, and the panel says so.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+		`document.getElementById('lab').contentWindow.jupyterapp.commands.execute('docmanager:open', {path: %q})`, b))); err != nil {
+		t.Fatal(err)
+	}
+	waitFramed(t, ctx, b)
+	showingUntil(t, agent, b)
+	if r := labtest.Call[readOut](t, agent, "read_notebook", nil); r.Path != b {
+		t.Fatalf("the agent works on %q after the person opened %q", r.Path, b)
+	}
+	pollPage(t, ctx, panelSays("agent", b), "the panel's agent notebook did not follow the person's switch")
+}

@@ -234,3 +234,28 @@ func TestEmbedPanelNamesSessionNotebook(t *testing.T) {
 	}
 	pollPage(t, ctx, panelSays("agent", b), "the panel's agent notebook did not follow the person's switch")
 }
+
+// The switcher lists a notebook created after the page loaded, once the
+// person opens it, and picking it shows it.
+func TestEmbedSwitcherListsNewNotebooks(t *testing.T) {
+	dir := fmt.Sprintf("view%d", time.Now().UnixNano())
+	early, late := dir+"/early.ipynb", dir+"/late.ipynb"
+	codeNotebook(t, early, "early = 1")
+	view := fmt.Sprintf("v%d", time.Now().UnixNano()%1e9)
+	ctx := embedPage(t, view)
+	listed := func(nb string) string {
+		return fmt.Sprintf(`[...document.getElementById('switcher').options].some((o) => o.value === %q)`, nb)
+	}
+	pollPage(t, ctx, listed(early), "the switcher does not list a notebook that existed at page load")
+	codeNotebook(t, late, "late = 1")
+
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#switcher`))); err != nil {
+		t.Fatal(err)
+	}
+	pollPage(t, ctx, listed(late), "the switcher does not list a notebook created after the page loaded")
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+		`(() => { const s = document.getElementById('switcher'); s.value = %q; s.dispatchEvent(new Event('change')); })()`, late))); err != nil {
+		t.Fatal(err)
+	}
+	waitFramed(t, ctx, late)
+}

@@ -13,9 +13,10 @@ import (
 	"time"
 )
 
-// Event is something a page is told: a notebook to show, or agent activity.
+// Event is something a page is told: a notebook to show, the session's
+// current notebook (which the page shows already), or agent activity.
 type Event struct {
-	Type string `json:"type"` // "show", "activity", "linked"
+	Type string `json:"type"` // "show", "current", "activity", "linked"
 	Path string `json:"path,omitempty"`
 	// Activity
 	Tool       string `json:"tool,omitempty"`
@@ -59,7 +60,8 @@ func (h *Hub) viewLocked(id string) *view {
 }
 
 // Link makes session the one that view follows (a view follows one session;
-// a later link replaces an earlier one). It returns what the view shows.
+// a later link replaces an earlier one). It returns what the view shows; a
+// session without a notebook adopts it.
 func (h *Hub) Link(viewID, session string) (showing string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -68,6 +70,9 @@ func (h *Hub) Link(viewID, session string) (showing string) {
 	h.sendLocked(v, Event{Type: "linked"})
 	if cur := h.current[session]; cur != "" {
 		h.sendLocked(v, Event{Type: "show", Path: cur})
+	} else if v.showing != "" {
+		h.current[session] = v.showing
+		h.sendLinkedLocked(session, Event{Type: "current", Path: v.showing})
 	}
 	return v.showing
 }
@@ -91,34 +96,32 @@ func (h *Hub) AgentSwitched(session, path string) {
 	defer h.mu.Unlock()
 	h.initLocked()
 	h.current[session] = path
-	for id, s := range h.linkOf {
-		if s == session {
-			h.sendLocked(h.views[id], Event{Type: "show", Path: path})
-		}
-	}
+	h.sendLinkedLocked(session, Event{Type: "show", Path: path})
 }
 
 // Activity reports an agent's tool call to the views linked to session.
 func (h *Hub) Activity(session, tool, path string, ok bool, d time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for id, s := range h.linkOf {
-		if s == session {
-			h.sendLocked(h.views[id], Event{Type: "activity", Tool: tool, Path: path, OK: ok,
-				DurationMS: d.Milliseconds(), At: time.Now().UTC().Format(time.RFC3339)})
-		}
-	}
+	h.sendLinkedLocked(session, Event{Type: "activity", Tool: tool, Path: path, OK: ok,
+		DurationMS: d.Milliseconds(), At: time.Now().UTC().Format(time.RFC3339)})
 }
 
 // ViewShows records that a page now shows path and moves the linked
-// session's current notebook there.
+// session's current notebook there. An empty path means the page shows no
+// notebook (the person closed its tab): the session keeps its notebook.
 func (h *Hub) ViewShows(viewID, path string) {
 	h.mu.Lock()
 	v := h.viewLocked(viewID)
 	v.showing = path
 	session := h.linkOf[viewID]
+	if path == "" {
+		session = ""
+	}
 	if session != "" {
 		h.current[session] = path
+		// Every page linked to the session names its new notebook.
+		h.sendLinkedLocked(session, Event{Type: "current", Path: path})
 	}
 	h.mu.Unlock()
 	if session != "" && h.OnViewChange != nil {
@@ -154,6 +157,15 @@ func (h *Hub) subscribe(viewID string) (<-chan Event, func()) {
 		h.mu.Lock()
 		delete(v.subs, ch)
 		h.mu.Unlock()
+	}
+}
+
+// sendLinkedLocked sends e to the views linked to session.
+func (h *Hub) sendLinkedLocked(session string, e Event) {
+	for id, s := range h.linkOf {
+		if s == session {
+			h.sendLocked(h.views[id], e)
+		}
 	}
 }
 

@@ -43,11 +43,25 @@ func TestHubLinksViewsAndSessions(t *testing.T) {
 	if len(moved) != 1 || moved[0] != [2]string{"s1", "c.ipynb"} {
 		t.Fatalf("view change moved %v", moved)
 	}
+	if e := next(t, events); e.Type != "current" || e.Path != "c.ipynb" {
+		t.Fatalf("after the person's switch: %+v, want current c.ipynb", e)
+	}
 	if id, p := h.Showing("s1"); id != "v1" || p != "c.ipynb" {
 		t.Fatalf("Showing = %s %s", id, p)
 	}
-	h.ViewShows("v2", "d.ipynb") // an unlinked view moves no session
+	h.ViewShows("v1", "") // the person closed the tab: shown nothing, same session notebook
 	if len(moved) != 1 {
+		t.Fatalf("a page showing nothing moved the session: %v", moved)
+	}
+	if id, p := h.Showing("s1"); id != "v1" || p != "" {
+		t.Fatalf("Showing after the tab closed = %s %q", id, p)
+	}
+	if len(events) != 0 {
+		t.Fatalf("a page showing nothing changed the session's notebook: %+v", next(t, events))
+	}
+	h.ViewShows("v1", "c.ipynb")
+	h.ViewShows("v2", "d.ipynb") // an unlinked view moves no session
+	if len(moved) != 2 {
 		t.Fatalf("unlinked view moved a session: %v", moved)
 	}
 	h.Forget("s1")
@@ -65,5 +79,23 @@ func TestLateSubscriberCatchesUp(t *testing.T) {
 	defer cancel()
 	if e := next(t, events); e.Type != "show" || e.Path != "x.ipynb" {
 		t.Fatalf("first event %+v", e)
+	}
+}
+
+// A session without a notebook that links to a page adopts the page's
+// notebook, and the page is told.
+func TestLinkAdoptsShownNotebook(t *testing.T) {
+	h := &Hub{}
+	events, cancel := h.subscribe("v")
+	defer cancel()
+	h.ViewShows("v", "p.ipynb")
+	if showing := h.Link("v", "s"); showing != "p.ipynb" {
+		t.Fatalf("Link = %q", showing)
+	}
+	if e := next(t, events); e.Type != "linked" {
+		t.Fatalf("event %+v", e)
+	}
+	if e := next(t, events); e.Type != "current" || e.Path != "p.ipynb" {
+		t.Fatalf("event %+v, want current p.ipynb", e)
 	}
 }

@@ -2,6 +2,7 @@ package rtc
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,34 +20,63 @@ import (
 const globalAwareness = "JupyterLab:globalAwareness"
 
 // Presence keeps the agent listed among a lab's online collaborators, with
-// the notebook it last worked on.
+// the notebooks it works on (the rooms it is in) and the one it last used.
 type Presence struct {
 	Jupyter *jupyter.Client
 	Log     zerolog.Logger
 
-	mu      sync.Mutex
-	current string
-	ws      *websocket.Conn
-	aw      *yproto.Awareness
-	writeMu sync.Mutex
+	mu        sync.Mutex
+	current   string
+	documents []string // in the order the agent joined them, as JupyterLab lists its own
+	ws        *websocket.Conn
+	aw        *yproto.Awareness
+	writeMu   sync.Mutex
 }
 
 // Working announces that the agent works on the notebook at path.
 func (p *Presence) Working(path string) {
 	p.mu.Lock()
-	if p.current == path {
+	listed := slices.Contains(p.documents, path)
+	if p.current == path && listed {
 		p.mu.Unlock()
 		return
 	}
 	p.current = path
+	if !listed {
+		p.documents = append(p.documents, path)
+	}
 	p.mu.Unlock()
 	p.announce()
 }
 
+// Left announces that the agent no longer works on the notebook at path
+// (it left the room); the last one it still works on becomes current.
+func (p *Presence) Left(path string) {
+	p.mu.Lock()
+	i := slices.Index(p.documents, path)
+	if i < 0 {
+		p.mu.Unlock()
+		return
+	}
+	p.documents = slices.Delete(p.documents, i, i+1)
+	if p.current == path {
+		p.current = ""
+		if n := len(p.documents); n > 0 {
+			p.current = p.documents[n-1]
+		}
+	}
+	p.mu.Unlock()
+	p.announce()
+}
+
+// state is the agent's entry as jupyter-collaboration-ui's collaborators
+// panel reads it: documents are the paths it lists (expandable, as for a
+// person), current is "factory:path" (the layout restorer's form), whose
+// path part marks the one the agent is on.
 func (p *Presence) state() map[string]any {
-	s := map[string]any{"user": agentState["user"]}
+	s := map[string]any{"user": agentState["user"], "documents": append([]string{}, p.documents...)}
 	if p.current != "" {
-		s["current"] = "notebook:" + p.current // layout-restorer form: factory:path
+		s["current"] = "notebook:" + p.current
 	}
 	return s
 }

@@ -40,6 +40,16 @@ type entry struct {
 // Room returns the joined room of the notebook at path, joining it if
 // needed (again, if the previous connection is gone).
 func (rs *Rooms) Room(ctx context.Context, path string) (*Room, error) {
+	r, err := rs.join(ctx, path)
+	// Listed among the agent's notebooks only once it is in the room, so a
+	// path that fails to open never is.
+	if err == nil && rs.Presence != nil {
+		rs.Presence.Working(path)
+	}
+	return r, err
+}
+
+func (rs *Rooms) join(ctx context.Context, path string) (*Room, error) {
 	rs.mu.Lock()
 	if rs.closed == nil {
 		rs.rooms = map[string]*entry{}
@@ -59,9 +69,6 @@ func (rs *Rooms) Room(ctx context.Context, path string) (*Room, error) {
 	}
 	e.lastUse = time.Now()
 	rs.mu.Unlock()
-	if rs.Presence != nil {
-		rs.Presence.Working(path)
-	}
 
 	e.join.Lock()
 	defer e.join.Unlock()
@@ -96,6 +103,7 @@ func (rs *Rooms) leaveIdle(closed <-chan struct{}) {
 		case <-t.C:
 		}
 		var idle []*Room
+		var left []string
 		rs.mu.Lock()
 		for path, e := range rs.rooms {
 			if time.Since(e.lastUse) > idleLeave && e.join.TryLock() {
@@ -104,11 +112,20 @@ func (rs *Rooms) leaveIdle(closed <-chan struct{}) {
 				}
 				delete(rs.rooms, path)
 				e.join.Unlock()
+				left = append(left, path)
 			}
 		}
 		rs.mu.Unlock()
 		for _, r := range idle { // Close writes to the socket: not under rs.mu
 			r.Close()
+		}
+		for _, path := range left { // announced outside the lock: it writes to the network
+			rs.mu.Lock()
+			_, back := rs.rooms[path] // joined again meanwhile: still worked on
+			rs.mu.Unlock()
+			if rs.Presence != nil && !back {
+				rs.Presence.Left(path)
+			}
 		}
 	}
 }

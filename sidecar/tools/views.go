@@ -13,7 +13,7 @@ type LinkViewIn struct {
 
 type LinkViewOut struct {
 	ViewID  string `json:"view_id,omitempty"`
-	Showing string `json:"showing,omitempty" jsonschema:"the notebook the person's page shows now"`
+	Showing string `json:"showing,omitempty" jsonschema:"the notebook the person's page shows now; absent when it shows none (e.g. the person closed the tab)"`
 }
 
 var linkViewTool = &mcp.Tool{

@@ -242,3 +242,42 @@ func TestBrowserKernelIsShared(t *testing.T) {
 		t.Fatalf("the agent does not see the person's variable: %v %q", err, labtest.ResultText(r))
 	}
 }
+
+// The agent's entry in JupyterLab's collaborators panel lists the notebooks
+// it works on, expandable like a person's, the one it is on marked.
+func TestBrowserCollaboratorsListAgentNotebooks(t *testing.T) {
+	cs := session(t)
+	a, b := livePath("panel-a"), livePath("panel-b")
+	codeNotebook(t, a, "a = 1")
+	codeNotebook(t, b, "b = 1")
+	ctx := browser(t, a)
+	labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": a})
+	labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": b}) // the agent is on b
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-id="jp-collaboration-panel"]`))); err != nil {
+		t.Fatal(err)
+	}
+	entry := `[...document.querySelectorAll('.jp-CollaboratorsPanel .jp-Collaborator')].find((c) => c.innerText.includes('AI agent'))`
+	// What the entry lists once expanded: every file, and the marked one.
+	listing := `(() => { const e = ` + entry + `; const files = e && e.querySelector('.jp-CollaboratorFiles');
+		if (!files || files.style.display === 'none') return null;
+		const titles = (sel) => [...files.querySelectorAll(sel)].map((s) => s.title);
+		return {all: titles('.jp-DirListing-itemText'), on: titles('.jp-mod-running .jp-DirListing-itemText')}; })()`
+	fail := func(what string) {
+		t.Helper()
+		got, _ := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](listing))
+		screenshot(t, ctx)
+		t.Fatalf("%s; the agent's entry lists %v", what, got)
+	}
+	expandable := `!!(` + entry + `)?.querySelector('.jp-ClickableCollaborator')`
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expandable, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		fail("the agent's entry lists no notebook to expand")
+	}
+	// The person expands the entry.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void]((entry)+`.querySelector('.jp-ClickableCollaborator').click()`)); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`(() => { const l = %s; return !!l && l.all.includes(%q) && l.all.includes(%q) && l.on.length === 1 && l.on[0] === %q; })()`, listing, a, b, b)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](want, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		fail(fmt.Sprintf("want %s and %s listed, %s marked", a, b, b))
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
 
 	"github.com/chromedp/chromedp"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // embedPage opens <lab>/mcp/embed for a view in headless Chromium and
@@ -88,10 +89,6 @@ func TestEmbedViewFollowsAgentAndPerson(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond) // the page reports asynchronously
 	}
-	type viewOut struct {
-		ViewID  string `json:"view_id"`
-		Showing string `json:"showing"`
-	}
 	if v := labtest.Call[viewOut](t, agent, "link_view", nil); v.ViewID != view || v.Showing != nb("c") {
 		t.Fatalf("link_view without id = %+v", v)
 	}
@@ -132,4 +129,133 @@ func TestEmbedPageNeedsToken(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("embed page with the token: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
+}
+
+type viewOut struct {
+	ViewID  string `json:"view_id"`
+	Showing string `json:"showing"`
+}
+
+// pollPage waits until the page's expression js is true.
+func pollPage(t *testing.T, ctx context.Context, js, what string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(60*time.Second))); err != nil {
+		panel, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('panel').innerText`))
+		screenshot(t, ctx)
+		t.Fatalf("%s: %v; the panel reads:\n%s", what, err, panel)
+	}
+}
+
+// panelSays is true when the panel's element id reads text.
+func panelSays(id, text string) string {
+	return fmt.Sprintf(`document.getElementById(%q).textContent === %q`, id, text)
+}
+
+// showingUntil asks link_view what the page shows until it answers want:
+// the page reports asynchronously.
+func showingUntil(t *testing.T, cs *mcp.ClientSession, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		v := labtest.Call[viewOut](t, cs, "link_view", nil)
+		if v.Showing == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("link_view says the page shows %q, want %q", v.Showing, want)
+		}
+		time.Sleep(200 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// closeAll closes every tab of the framed lab, as a person would, so that
+// it shows the Launcher.
+func closeAll(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](
+		`document.getElementById('lab').contentWindow.jupyterapp.commands.execute('application:close-all')`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFramed(t, ctx, "")
+}
+
+// The person closes the notebook the page showed; the page then reports that
+// it shows nothing, and the agent's use_notebook on that same notebook opens
+// it again.
+func TestEmbedReopensClosedNotebook(t *testing.T) {
+	nb := fmt.Sprintf("view%d/closed.ipynb", time.Now().UnixNano())
+	codeNotebook(t, nb, "x = 1")
+	view := fmt.Sprintf("v%d", time.Now().UnixNano()%1e9)
+	ctx := embedPage(t, view)
+	agent := session(t)
+	labtest.Call[map[string]any](t, agent, "link_view", map[string]any{"view_id": view})
+	labtest.Call[notebookRef](t, agent, "use_notebook", map[string]any{"path": nb})
+	waitFramed(t, ctx, nb)
+	showingUntil(t, agent, nb)
+
+	closeAll(t, ctx)
+	showingUntil(t, agent, "")
+	pollPage(t, ctx, panelSays("showing", "nothing (no notebook open)"), "the panel does not say that the page shows nothing")
+	// The session keeps its notebook: closing a tab is no switch.
+	if r := labtest.Call[readOut](t, agent, "read_notebook", nil); r.Path != nb {
+		t.Fatalf("after the person closed the tab the agent works on %q", r.Path)
+	}
+
+	labtest.Call[notebookRef](t, agent, "use_notebook", map[string]any{"path": nb})
+	waitFramed(t, ctx, nb)
+	showingUntil(t, agent, nb)
+	pollPage(t, ctx, panelSays("showing", nb), "the panel does not name the notebook shown again")
+}
+
+// The panel's "Agent's notebook" is the session's current notebook: it
+// follows the person's switches too, not only the agent's.
+func TestEmbedPanelNamesSessionNotebook(t *testing.T) {
+	dir := fmt.Sprintf("view%d", time.Now().UnixNano())
+	a, b := dir+"/a.ipynb", dir+"/b.ipynb"
+	codeNotebook(t, a, "a = 1")
+	codeNotebook(t, b, "b = 1")
+	view := fmt.Sprintf("v%d", time.Now().UnixNano()%1e9)
+	ctx := embedPage(t, view)
+	agent := session(t)
+	labtest.Call[map[string]any](t, agent, "link_view", map[string]any{"view_id": view})
+	labtest.Call[notebookRef](t, agent, "use_notebook", map[string]any{"path": a})
+	waitFramed(t, ctx, a)
+	pollPage(t, ctx, panelSays("agent", a), "the panel does not name the agent's notebook")
+
+	// The person opens b: the session now works on b, and the panel says so.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+		`document.getElementById('lab').contentWindow.jupyterapp.commands.execute('docmanager:open', {path: %q})`, b))); err != nil {
+		t.Fatal(err)
+	}
+	waitFramed(t, ctx, b)
+	showingUntil(t, agent, b)
+	if r := labtest.Call[readOut](t, agent, "read_notebook", nil); r.Path != b {
+		t.Fatalf("the agent works on %q after the person opened %q", r.Path, b)
+	}
+	pollPage(t, ctx, panelSays("agent", b), "the panel's agent notebook did not follow the person's switch")
+}
+
+// The switcher lists a notebook created after the page loaded, once the
+// person opens it, and picking it shows it.
+func TestEmbedSwitcherListsNewNotebooks(t *testing.T) {
+	dir := fmt.Sprintf("view%d", time.Now().UnixNano())
+	early, late := dir+"/early.ipynb", dir+"/late.ipynb"
+	codeNotebook(t, early, "early = 1")
+	view := fmt.Sprintf("v%d", time.Now().UnixNano()%1e9)
+	ctx := embedPage(t, view)
+	listed := func(nb string) string {
+		return fmt.Sprintf(`[...document.getElementById('switcher').options].some((o) => o.value === %q)`, nb)
+	}
+	pollPage(t, ctx, listed(early), "the switcher does not list a notebook that existed at page load")
+	codeNotebook(t, late, "late = 1")
+
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#switcher`))); err != nil {
+		t.Fatal(err)
+	}
+	pollPage(t, ctx, listed(late), "the switcher does not list a notebook created after the page loaded")
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+		`(() => { const s = document.getElementById('switcher'); s.value = %q; s.dispatchEvent(new Event('change')); })()`, late))); err != nil {
+		t.Fatal(err)
+	}
+	waitFramed(t, ctx, late)
 }

@@ -1,0 +1,189 @@
+"""JupyterHub for jupyter-mcp-sidecar on one Docker host (`make hub`, tests/hub).
+
+Every user gets a container of the project's image (JupyterLab + MCP at
+<hub>/user/<name>/mcp), spawned by DockerSpawner from the local image, with a
+named volume for /home/jovyan/work, memory and CPU limits, and
+jupyterhub-idle-culler stopping idle servers. The MCP router service, when its
+binary is given, serves <hub>/services/mcp for every user.
+
+Everything is set from the environment (the Makefile and tests/hub pass it):
+
+  HUB_PORT            public port of the hub's proxy on 127.0.0.1 (8000)
+  HUB_API_PORT        port of the hub's own API (8081), bound to the Docker bridge
+  HUB_PROXY_API_PORT  configurable-http-proxy's REST API on 127.0.0.1 (8001)
+  HUB_BRIDGE_IP       address the containers reach the hub at (default: the
+                      gateway of Docker's "bridge" network)
+  HUB_IMAGE           image of the users' servers (jupyter-mcp-sidecar)
+  HUB_NAME_PREFIX     prefix of container and volume names (jupyter-mcp)
+  HUB_ADMIN_TOKEN     API token of the "hub-admin" service (scripts: users, tokens, servers)
+  HUB_SHARED_PASSWORD with it, the shared-password authenticator; without, the dummy one
+  HUB_MEM_LIMIT       memory limit of each user's container, e.g. 2G (none)
+  HUB_CPU_LIMIT       CPU limit of each user's container, e.g. 1.5 (none)
+  HUB_IDLE_TIMEOUT    seconds without activity before a server is stopped (3600)
+  HUB_CULL_EVERY      seconds between the culler's checks (default: its own, timeout/2)
+  HUB_START_TIMEOUT   seconds a server may take to start (120)
+  HUB_CHP             path of configurable-http-proxy (node_modules/.bin beside this file)
+  HUB_MCP_ROUTER      path of jupyter-mcp-hub; when set, <hub>/services/mcp is served
+  HUB_MCP_PORT        port of the MCP router on 127.0.0.1 (8002)
+  HUB_STATE_DIR       database, cookie secret, pid files (the working directory)
+"""
+
+import os
+import sys
+
+c = get_config()  # noqa: F821 (provided by JupyterHub when it loads this file)
+
+here = os.path.dirname(os.path.abspath(__file__))
+env = os.environ.get
+state_dir = os.path.abspath(env("HUB_STATE_DIR", "."))
+os.makedirs(state_dir, exist_ok=True)
+
+
+def port(name, default):
+    value = env(name, str(default))
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise SystemExit(f"{name}={value!r}: expected a port number")
+    return int(value)
+
+
+def seconds(name, default):
+    value = env(name, str(default))
+    if not value.isdigit() or int(value) <= 0:
+        raise SystemExit(f"{name}={value!r}: expected a whole number of seconds > 0")
+    return int(value)
+
+
+def bridge_gateway():
+    """The Docker bridge's gateway: the host as the containers see it."""
+    if env("HUB_BRIDGE_IP"):
+        return env("HUB_BRIDGE_IP")
+    import docker  # a dependency of dockerspawner
+
+    try:
+        net = docker.from_env().networks.get("bridge").attrs
+    except Exception as e:  # noqa: BLE001 (any failure means the same to the user)
+        raise SystemExit(f"cannot inspect Docker's bridge network ({e}): is Docker running? or set HUB_BRIDGE_IP")
+    for cfg in net.get("IPAM", {}).get("Config") or []:
+        if cfg.get("Gateway"):
+            return cfg["Gateway"]
+    # Some engines leave Gateway out of the default bridge: it is then the
+    # address of the bridge's interface (docker0) on the host.
+    import fcntl
+    import socket
+    import struct
+
+    ifname = (net.get("Options") or {}).get("com.docker.network.bridge.name", "docker0")
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            req = struct.pack("256s", ifname.encode()[:15])
+            return socket.inet_ntoa(fcntl.ioctl(s.fileno(), 0x8915, req)[20:24])  # SIOCGIFADDR
+    except OSError as e:
+        raise SystemExit(f"cannot find the address of Docker's bridge {ifname} ({e}): set HUB_BRIDGE_IP")
+
+
+hub_port = port("HUB_PORT", 8000)
+bridge_ip = bridge_gateway()
+
+# ---- where things listen ----
+# The public side (the proxy) on loopback only. The hub's API listens on the
+# bridge gateway, not on 0.0.0.0: the users' containers must reach it
+# (jupyterhub-singleuser checks its token there and reports activity), the
+# rest of the network need not.
+c.JupyterHub.bind_url = f"http://127.0.0.1:{hub_port}"
+c.JupyterHub.hub_bind_url = f"http://{bridge_ip}:{port('HUB_API_PORT', 8081)}"
+c.JupyterHub.hub_connect_url = c.JupyterHub.hub_bind_url
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{port('HUB_PROXY_API_PORT', 8001)}"
+c.ConfigurableHTTPProxy.command = [env("HUB_CHP", os.path.join(here, "node_modules", ".bin", "configurable-http-proxy"))]
+c.ConfigurableHTTPProxy.pid_file = os.path.join(state_dir, "jupyterhub-proxy.pid")
+c.JupyterHub.db_url = "sqlite:///" + os.path.join(state_dir, "jupyterhub.sqlite")
+c.JupyterHub.cookie_secret_file = os.path.join(state_dir, "jupyterhub_cookie_secret")
+c.JupyterHub.pid_file = os.path.join(state_dir, "jupyterhub.pid")
+
+# ---- authentication: for trying it out, NOT for production ----
+# The dummy authenticator lets anybody log in as any user with any password;
+# the shared-password one with HUB_SHARED_PASSWORD (at least 8 characters).
+# On a real hub use a real authenticator (OAuthenticator, LDAP, ...): the MCP
+# side only relies on the hub's API tokens, whatever issued the login.
+if env("HUB_SHARED_PASSWORD"):
+    c.JupyterHub.authenticator_class = "shared-password"
+    c.SharedPasswordAuthenticator.user_password = env("HUB_SHARED_PASSWORD")
+else:
+    c.JupyterHub.authenticator_class = "dummy"
+c.Authenticator.allow_all = True
+
+# ---- users' servers: a container of the project's image each ----
+c.JupyterHub.spawner_class = "docker"
+c.DockerSpawner.image = env("HUB_IMAGE", "jupyter-mcp-sidecar")
+# The image is built locally (`make image`); never ask a registry for it.
+c.DockerSpawner.pull_policy = "never"
+# The image's default command starts a plain lab; the hub needs the
+# single-user server, which checks every request against the hub.
+c.DockerSpawner.cmd = ["jupyterhub-singleuser"]
+c.DockerSpawner.prefix = env("HUB_NAME_PREFIX", "jupyter-mcp")
+# A stopped server's container goes away; its notebooks stay in the volume.
+c.DockerSpawner.remove = True
+c.DockerSpawner.notebook_dir = "/home/jovyan/work"
+c.DockerSpawner.volumes = {c.DockerSpawner.prefix + "-work-{username}": "/home/jovyan/work"}
+# On the default bridge the hub's proxy reaches each server at a port
+# published on 127.0.0.1 only: nothing outside this host can reach a server
+# except through the proxy, which sends every request to the server's own
+# hub-token check.
+c.DockerSpawner.use_internal_ip = False
+c.DockerSpawner.host_ip = "127.0.0.1"
+c.Spawner.start_timeout = seconds("HUB_START_TIMEOUT", 120)
+c.Spawner.http_timeout = seconds("HUB_START_TIMEOUT", 120)
+if env("HUB_MEM_LIMIT"):
+    c.DockerSpawner.mem_limit = env("HUB_MEM_LIMIT")
+if env("HUB_CPU_LIMIT"):
+    try:
+        c.DockerSpawner.cpu_limit = float(env("HUB_CPU_LIMIT"))
+    except ValueError:
+        raise SystemExit(f"HUB_CPU_LIMIT={env('HUB_CPU_LIMIT')!r}: expected a number of CPUs, e.g. 1.5")
+
+# ---- services and roles ----
+services = []
+roles = []
+
+# A token for scripts (create users, tokens, start and stop servers). Scopes
+# rather than the deprecated `admin: True`.
+if env("HUB_ADMIN_TOKEN"):
+    services.append({"name": "hub-admin", "api_token": env("HUB_ADMIN_TOKEN")})
+    roles.append({
+        "name": "hub-admin",
+        "description": "scripts of the hub's operator: users, their tokens and servers",
+        "scopes": ["admin:users", "admin:servers", "tokens"],
+        "services": ["hub-admin"],
+    })
+
+# jupyterhub-idle-culler stops servers without activity for HUB_IDLE_TIMEOUT.
+# MCP calls count as activity: they go through the server's proxy, which
+# records it, and the server reports it to the hub.
+cull = [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={seconds('HUB_IDLE_TIMEOUT', 3600)}"]
+if env("HUB_CULL_EVERY"):
+    cull.append(f"--cull-every={seconds('HUB_CULL_EVERY', 1)}")
+services.append({"name": "jupyterhub-idle-culler", "command": cull})
+roles.append({
+    "name": "jupyterhub-idle-culler",
+    "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+    "services": ["jupyterhub-idle-culler"],
+})
+
+# One MCP URL for the whole hub: <hub>/services/mcp. The router acts with
+# each client's own token (who it is, start its server, reach it), so its
+# own role needs no scope at all.
+if env("HUB_MCP_ROUTER"):
+    mcp_port = port("HUB_MCP_PORT", 8002)
+    services.append({
+        "name": "mcp",
+        "url": f"http://127.0.0.1:{mcp_port}",
+        "command": [
+            env("HUB_MCP_ROUTER"),
+            f"--listen=127.0.0.1:{mcp_port}",
+            f"--proxy-url=http://127.0.0.1:{hub_port}",
+            f"--start-timeout={seconds('HUB_START_TIMEOUT', 120)}s",
+        ],
+        "display": False,
+    })
+
+c.JupyterHub.services = services
+c.JupyterHub.load_roles = roles

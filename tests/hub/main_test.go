@@ -88,7 +88,19 @@ func run(m *testing.M) (code int, err error) {
 			return 0, err
 		}
 	}
-	return m.Run(), nil
+	code = m.Run()
+	// Nothing may log a token: not the router, not the hub, not a server.
+	secrets := map[string]string{"admin": theHub.AdminToken}
+	for name, tok := range tokens {
+		secrets[name] = tok
+	}
+	for name, tok := range secrets {
+		if bytes.Contains(theHub.Log(), []byte(tok)) {
+			fmt.Fprintf(os.Stderr, "FAIL: the hub's log holds %s's token\n", name)
+			code = 1
+		}
+	}
+	return code, nil
 }
 
 // buildRouter builds jupyter-mcp-hub (the <hub>/services/mcp service).

@@ -213,7 +213,10 @@ func (r *Router) fail(w http.ResponseWriter, req *http.Request, err error) {
 			id = msg.ID
 		}
 	}
-	body, _ := json.Marshal(map[string]any{
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false) // messages quote "<your hub API token>"
+	_ = enc.Encode(map[string]any{
 		"jsonrpc": "2.0",
 		"id":      id,
 		"error":   map[string]any{"code": e.Code, "message": e.Message},
@@ -223,5 +226,5 @@ func (r *Router) fail(w http.ResponseWriter, req *http.Request, err error) {
 		w.Header().Set("Retry-After", e.RetryAfter)
 	}
 	w.WriteHeader(e.Status)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(body.Bytes())
 }

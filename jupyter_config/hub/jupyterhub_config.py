@@ -21,6 +21,7 @@ Everything is set from the environment (the Makefile and tests/hub pass it):
   HUB_CPU_LIMIT       CPU limit of each user's container, e.g. 1.5 (none)
   HUB_IDLE_TIMEOUT    seconds without activity before a server is stopped (3600)
   HUB_CULL_EVERY      seconds between the culler's checks (default: its own, timeout/2)
+  HUB_ACTIVITY_INTERVAL seconds between activity reports to the hub (300; short in tests)
   HUB_START_TIMEOUT   seconds a server may take to start (120)
   HUB_CHP             path of configurable-http-proxy (node_modules/.bin beside this file)
   HUB_MCP_ROUTER      path of jupyter-mcp-hub; when set, <hub>/services/mcp is served
@@ -162,6 +163,12 @@ cull = [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={seconds('HU
 if env("HUB_CULL_EVERY"):
     cull.append(f"--cull-every={seconds('HUB_CULL_EVERY', 1)}")
 services.append({"name": "jupyterhub-idle-culler", "command": cull})
+# How often servers report their last activity to the hub, and the hub
+# collects its proxy's: the culler sees activity this late at most.
+if env("HUB_ACTIVITY_INTERVAL"):
+    activity = seconds("HUB_ACTIVITY_INTERVAL", 300)
+    c.JupyterHub.last_activity_interval = activity
+    c.Spawner.environment = {"JUPYTERHUB_ACTIVITY_INTERVAL": str(activity)}
 roles.append({
     "name": "jupyterhub-idle-culler",
     "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],

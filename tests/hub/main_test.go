@@ -43,6 +43,7 @@ const (
 var (
 	theHub *hubProcess
 	tokens = map[string]string{}
+	router string // the jupyter-mcp-hub binary
 )
 
 func TestMain(m *testing.M) {
@@ -66,11 +67,10 @@ func run(m *testing.M) (code int, err error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	router, err := buildRouter(dir)
-	if err != nil {
+	if router, err = buildRouter(dir); err != nil {
 		return 0, err
 	}
-	theHub, err = startHub(dir, router)
+	theHub, err = startHub(filepath.Join(dir, "hub"), router)
 	if err != nil {
 		return 0, err
 	}
@@ -141,9 +141,12 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// startHub starts JupyterHub with the repository's config and waits until
-// its API answers through the proxy.
-func startHub(dir, router string) (*hubProcess, error) {
+// startHub starts JupyterHub with the repository's config (and env, more
+// HUB_* settings) in dir and waits until its API answers through the proxy.
+func startHub(dir, router string, env ...string) (*hubProcess, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 	root := labtest.RepoRoot()
 	bin := filepath.Join(root, ".hub", "venv", "bin", "jupyterhub")
 	chp := filepath.Join(root, "jupyter_config", "hub", "node_modules", ".bin", "configurable-http-proxy")
@@ -184,6 +187,7 @@ func startHub(dir, router string) (*hubProcess, error) {
 	for k, v := range ports {
 		cmd.Env = append(cmd.Env, k+"="+strconv.Itoa(v))
 	}
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group: the proxy and the services go with it if the
 	// hub has to be killed.
@@ -383,9 +387,14 @@ func poll(d time.Duration, cond func() (bool, error)) error {
 // connect opens an MCP session at <hub><path> with "Authorization: <auth>".
 func connect(t *testing.T, path, auth string) *mcp.ClientSession {
 	t.Helper()
+	return theHub.connect(t, path, auth)
+}
+
+func (h *hubProcess) connect(t *testing.T, path, auth string) *mcp.ClientSession {
+	t.Helper()
 	c := mcp.NewClient(&mcp.Implementation{Name: "hub-test", Version: "v0"}, nil)
 	cs, err := c.Connect(t.Context(), &mcp.StreamableClientTransport{
-		Endpoint:   theHub.URL + path,
+		Endpoint:   h.URL + path,
 		HTTPClient: labtest.AuthClient(auth),
 		MaxRetries: -1,
 	}, nil)

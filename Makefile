@@ -127,6 +127,8 @@ $(HUB_VENV)/.installed: jupyter_config/hub/requirements.txt
 	$(HUB_VENV)/bin/pip install --quiet --disable-pip-version-check -r jupyter_config/hub/requirements.txt
 	touch $@
 jupyter_config/hub/node_modules/.installed: jupyter_config/hub/package-lock.json
+	@v=$$(node --version | sed -E 's/^v([0-9]+).*/\1/'); [ "$$v" -ge 20 ] 2>/dev/null || \
+		{ echo "configurable-http-proxy 5.3 needs Node.js >= 20, this is $$(node --version) (Debian 12's nodejs is 18: use NodeSource or nvm)"; exit 1; }
 	npm ci --prefix jupyter_config/hub --no-audit --no-fund --loglevel=error
 	touch $@
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,26 +15,41 @@ import (
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
 )
 
-// idleTimeout is the culler's timeout on the hub of TestCullAndRestart.
+// idleTimeout is the culler's timeout on the limited hub.
 const idleTimeout = 12 * time.Second
+
+// limitedHub is a second hub, started by the first test that needs it:
+// a short idle timeout with activity reported every 2 s, and per-user
+// memory and CPU limits. Stopped at the end of the run.
+var (
+	limitedHub     *hubProcess
+	limitedStarted = sync.OnceValue(func() (err error) {
+		limitedHub, err = startHub(filepath.Join(testDir, "limited"), router,
+			fmt.Sprintf("HUB_IDLE_TIMEOUT=%d", int(idleTimeout.Seconds())), "HUB_CULL_EVERY=2", "HUB_ACTIVITY_INTERVAL=2",
+			"HUB_MEM_LIMIT=600M", "HUB_CPU_LIMIT=0.5")
+		return err
+	})
+)
+
+func limited(t *testing.T) *hubProcess {
+	t.Helper()
+	if err := limitedStarted(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("limited hub log (last 8 KiB):\n%s", labtest.Tail(limitedHub.Log(), 8<<10))
+		}
+	})
+	return limitedHub
+}
 
 // An agent working alone through the hub URL keeps its server past the
 // idle timeout; left idle, the culler stops the server; the next call
 // through the hub URL starts it again, with the notebooks kept in the
-// user's volume. On a hub of its own, with a short timeout and activity
-// reported every 2 s.
+// user's volume.
 func TestCullAndRestart(t *testing.T) {
-	h, err := startHub(filepath.Join(t.TempDir(), "hub"), router,
-		fmt.Sprintf("HUB_IDLE_TIMEOUT=%d", int(idleTimeout.Seconds())), "HUB_CULL_EVERY=2", "HUB_ACTIVITY_INTERVAL=2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if t.Failed() {
-			t.Logf("hub log (last 8 KiB):\n%s", labtest.Tail(h.Log(), 8<<10))
-		}
-		h.Stop()
-	}()
+	h := limited(t)
 	if err := h.createUser("carol"); err != nil {
 		t.Fatal(err)
 	}

@@ -41,9 +41,10 @@ const (
 // hub is the JupyterHub of the whole test run; users holds each user's
 // token (full rights of its owner, as a user's own tokens have by default).
 var (
-	theHub *hubProcess
-	tokens = map[string]string{}
-	router string // the jupyter-mcp-hub binary
+	theHub  *hubProcess
+	tokens  = map[string]string{}
+	router  string // the jupyter-mcp-hub binary
+	testDir string // everything of the run: binaries, the hubs' state
 )
 
 func TestMain(m *testing.M) {
@@ -67,6 +68,7 @@ func run(m *testing.M) (code int, err error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
+	testDir = dir
 	if router, err = buildRouter(dir); err != nil {
 		return 0, err
 	}
@@ -79,6 +81,9 @@ func run(m *testing.M) (code int, err error) {
 			fmt.Fprintf(os.Stderr, "---- hub log (last 12 KiB) ----\n%s\n", labtest.Tail(theHub.Log(), 12<<10))
 		}
 		theHub.Stop()
+		if limitedHub != nil {
+			limitedHub.Stop()
+		}
 	}()
 	for _, name := range []string{"alice", "bob"} {
 		if err := theHub.createUser(name); err != nil {

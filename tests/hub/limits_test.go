@@ -1,0 +1,52 @@
+package hub
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
+)
+
+// A user's container gets the hub's memory and CPU limits; a kernel that
+// needs more memory dies (kernel_died, with a note), the server stays and
+// the next run works.
+func TestMemoryLimit(t *testing.T) {
+	h := limited(t)
+	if err := h.createUser("dave"); err != nil {
+		t.Fatal(err)
+	}
+	token, err := h.userToken("dave")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := h.connect(t, "/services/mcp", "token "+token)
+	labtest.Call[map[string]any](t, cs, "create_notebook", map[string]any{"path": "big.ipynb"})
+
+	out, err := exec.Command("docker", "inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.CpuQuota}} {{.HostConfig.CpuPeriod}}", h.Prefix+"-dave").Output()
+	if err != nil {
+		t.Fatalf("docker inspect: %v", err)
+	}
+	if got := strings.Fields(string(out)); len(got) != 3 || got[0] != "629145600" || got[1] != "50000" {
+		t.Fatalf("limits of dave's container (memory, cpu quota, period) = %q, want 600M and 0.5 CPU", out)
+	}
+
+	type execOut struct {
+		Status string `json:"status"`
+		Cells  []struct {
+			Note string `json:"note"`
+		} `json:"cells"`
+	}
+	// 2 GB written byte by byte: far above the limit.
+	died := labtest.Call[execOut](t, cs, "execute_code", map[string]any{"path": "big.ipynb", "code": "b = b'x' * (2 * 1024**3)", "timeout": 120})
+	if died.Status != "kernel_died" || len(died.Cells) == 0 || !strings.Contains(died.Cells[0].Note, "died") {
+		t.Fatalf("allocating 2 GB under a 600 MB limit: %+v", died)
+	}
+	labtest.Call[map[string]any](t, cs, "restart_kernel", map[string]any{"path": "big.ipynb"})
+	if after := labtest.Call[execOut](t, cs, "execute_code", map[string]any{"path": "big.ipynb", "code": "print(6 * 7)"}); after.Status != "ok" {
+		t.Fatalf("the run after the kernel died: %+v", after)
+	}
+	if s, err := h.serverState("dave"); err != nil || s != "ready" {
+		t.Fatalf("dave's server after the kernel died: %q %v", s, err)
+	}
+}

@@ -23,6 +23,9 @@ Everything is set from the environment (the Makefile and tests/hub pass it):
   HUB_CULL_EVERY      seconds between the culler's checks (default: its own, timeout/2)
   HUB_ACTIVITY_INTERVAL seconds between activity reports to the hub (300; short in tests)
   HUB_START_TIMEOUT   seconds a server may take to start (120)
+  HUB_ACTIVE_SERVER_LIMIT  most servers running at once (default: as many as the host's
+                      memory holds at HUB_MEM_LIMIT each, 1 GiB kept for the rest; no limit without it)
+  HUB_CONCURRENT_SPAWN_LIMIT  most servers starting at once (2 per CPU)
   HUB_CHP             path of configurable-http-proxy (node_modules/.bin beside this file)
   HUB_MCP_ROUTER      path of jupyter-mcp-hub; when set, <hub>/services/mcp is served
   HUB_MCP_PORT        port of the MCP router on 127.0.0.1 (8002)
@@ -47,10 +50,10 @@ def port(name, default):
     return int(value)
 
 
-def seconds(name, default):
+def seconds(name, default, what="seconds"):
     value = env(name, str(default))
     if not value.isdigit() or int(value) <= 0:
-        raise SystemExit(f"{name}={value!r}: expected a whole number of seconds > 0")
+        raise SystemExit(f"{name}={value!r}: expected a whole number of {what} > 0")
     return int(value)
 
 
@@ -133,8 +136,43 @@ c.DockerSpawner.use_internal_ip = False
 c.DockerSpawner.host_ip = "127.0.0.1"
 c.Spawner.start_timeout = seconds("HUB_START_TIMEOUT", 120)
 c.Spawner.http_timeout = seconds("HUB_START_TIMEOUT", 120)
+def byte_size(name, value):
+    """Docker's memory notation: 512M, 2G, 1.5g, 1073741824."""
+    units = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    number, unit = value.strip().lower().rstrip("b") or "0", ""
+    if number and number[-1] in units:
+        number, unit = number[:-1], number[-1]
+    try:
+        size = float(number) * units[unit]
+    except ValueError:
+        raise SystemExit(f"{name}={value!r}: expected a size like 512M or 2G")
+    if size < 6 << 20:
+        raise SystemExit(f"{name}={value!r}: Docker needs at least 6M")
+    return int(size)
+
+
+def host_memory():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 if env("HUB_MEM_LIMIT"):
-    c.DockerSpawner.mem_limit = env("HUB_MEM_LIMIT")
+    mem_limit = byte_size("HUB_MEM_LIMIT", env("HUB_MEM_LIMIT"))
+    c.DockerSpawner.mem_limit = str(mem_limit)
+else:
+    mem_limit = 0
+
+# ---- capacity: never start more servers than the host holds ----
+# Beyond the limits the hub answers a start with 429, which the MCP router
+# passes on as "at capacity, retry later" with Retry-After.
+if env("HUB_ACTIVE_SERVER_LIMIT"):
+    c.JupyterHub.active_server_limit = seconds("HUB_ACTIVE_SERVER_LIMIT", 1, "servers")
+elif mem_limit:
+    c.JupyterHub.active_server_limit = max(1, (host_memory() - (1 << 30)) // mem_limit)
+c.JupyterHub.concurrent_spawn_limit = seconds("HUB_CONCURRENT_SPAWN_LIMIT", 2 * (os.cpu_count() or 1), "servers")
 if env("HUB_CPU_LIMIT"):
     try:
         c.DockerSpawner.cpu_limit = float(env("HUB_CPU_LIMIT"))

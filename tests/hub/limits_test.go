@@ -1,7 +1,10 @@
 package hub
 
 import (
+	"io"
+	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -65,5 +68,47 @@ func TestMemoryLimit(t *testing.T) {
 	}
 	if s, err := h.serverState("dave"); err != nil || s != "ready" {
 		t.Fatalf("dave's server after the kernel died: %q %v", s, err)
+	}
+}
+
+// A hub at its active-server limit refuses the next start through the hub
+// URL at once, with "at capacity" and Retry-After, and starts nothing.
+func TestCapacity(t *testing.T) {
+	h, err := startHub(filepath.Join(testDir, "capacity"), router, "HUB_ACTIVE_SERVER_LIMIT=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	tok := map[string]string{}
+	for _, name := range []string{"frank", "grace"} {
+		if err := h.createUser(name); err != nil {
+			t.Fatal(err)
+		}
+		if tok[name], err = h.userToken(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs := h.connect(t, "/services/mcp", "token "+tok["frank"])
+	labtest.Call[map[string]any](t, cs, "list_notebooks", nil)
+
+	start := time.Now()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, h.URL+"/services/mcp", strings.NewReader(initialize))
+	req.Header.Set("Authorization", "token "+tok["grace"])
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "at capacity") {
+		t.Fatalf("a start beyond capacity: %d Retry-After=%q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the refusal took %s", took)
+	}
+	if s, err := h.serverState("grace"); err != nil || s != "" {
+		t.Fatalf("grace's server after the refusal: %q %v", s, err)
 	}
 }

@@ -161,7 +161,7 @@ def host_memory():
 
 if env("HUB_MEM_LIMIT"):
     mem_limit = byte_size("HUB_MEM_LIMIT", env("HUB_MEM_LIMIT"))
-    c.DockerSpawner.mem_limit = str(mem_limit)
+    c.DockerSpawner.mem_limit = mem_limit
 else:
     mem_limit = 0
 

@@ -102,6 +102,10 @@ func (h *hubAPI) whoami(ctx context.Context, token string) (*hubUser, error) {
 // asked the hub to start it.
 func (h *hubAPI) ensureRunning(ctx context.Context, token string, u *hubUser) (path string, started bool, err error) {
 	name := u.Name
+	// 400 answers to a start in a row while the hub shows no server.
+	const maxRefusals = 5
+	var refusals int
+	var refused string
 	for {
 		s, ok := u.Servers[""]
 		switch {
@@ -119,8 +123,25 @@ func (h *hubAPI) ensureRunning(ctx context.Context, token string, u *hubUser) (p
 			case <-time.After(250 * time.Millisecond):
 			}
 		default:
-			if err := h.start(ctx, token, u.Name); err != nil {
+			if refusals > 0 {
+				// The hub said 400 but shows no server: it may be between
+				// states; pause instead of asking again at once.
+				if refusals == maxRefusals {
+					return "", started, &errHub{Status: http.StatusBadGateway, Code: codeStartFailed,
+						Message: fmt.Sprintf("JupyterHub refused to start %s's server: %s", name, refused)}
+				}
+				select {
+				case <-ctx.Done():
+					return "", started, startTimeout(name, ctx)
+				case <-time.After(250 * time.Millisecond):
+				}
+			}
+			msg, err := h.start(ctx, token, u.Name)
+			if err != nil {
 				return "", started, err
+			}
+			if msg != "" {
+				refusals, refused = refusals+1, msg
 			}
 			started = true
 		}
@@ -138,34 +159,34 @@ func (h *hubAPI) ensureRunning(ctx context.Context, token string, u *hubUser) (p
 
 // start asks the hub to start name's default server. The hub answers once
 // the server is ready or after its slow_spawn_timeout (10 s), whichever is
-// first; the caller then looks again.
-func (h *hubAPI) start(ctx context.Context, token, name string) error {
+// first; the caller then looks again. A 400 ("already running", "pending
+// stop") is no error: its message comes back for the caller to look again.
+func (h *hubAPI) start(ctx context.Context, token, name string) (refused string, err error) {
 	resp, err := h.do(ctx, http.MethodPost, "users/"+url.PathEscape(name)+"/server", token)
 	if err != nil {
 		if ctx.Err() != nil {
-			return startTimeout(name, ctx)
+			return "", startTimeout(name, ctx)
 		}
-		return err
+		return "", err
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusCreated, http.StatusAccepted:
-		return nil
+		return "", nil
 	case http.StatusBadRequest:
-		// "already running" or "is pending stop": look again.
-		return nil
+		return hubMessage(resp), nil
 	case http.StatusForbidden:
-		return &errHub{Status: http.StatusForbidden, Code: codeStartFailed,
+		return "", &errHub{Status: http.StatusForbidden, Code: codeStartFailed,
 			Message: fmt.Sprintf("%s's server is not running and this token may not start it (it needs the servers or start:servers scope for %s); start it from the hub, or use a token with that scope", name, name)}
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		retry := resp.Header.Get("Retry-After")
 		if retry == "" {
 			retry = "30"
 		}
-		return &errHub{Status: http.StatusServiceUnavailable, Code: codeUnavailable, RetryAfter: retry,
+		return "", &errHub{Status: http.StatusServiceUnavailable, Code: codeUnavailable, RetryAfter: retry,
 			Message: fmt.Sprintf("JupyterHub is at capacity and cannot start %s's server now (%s); retry later", name, hubMessage(resp))}
 	}
-	return unexpected("start "+name+"'s server", resp)
+	return "", unexpected("start "+name+"'s server", resp)
 }
 
 // waitProgress follows the hub's progress stream of a starting server

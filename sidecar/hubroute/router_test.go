@@ -27,6 +27,7 @@ type fakeHub struct {
 	startStatus int               // answer to POST .../server; 0: 202 and spawning
 	retryAfter  string
 	progress    string // what a spawn does: "ready" (default), "failed", "hang"
+	stopLooks   int    // a server pending stop is gone after this many looks
 	starts      int
 	forwarded   []*http.Request
 }
@@ -66,6 +67,11 @@ func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if name, ok := strings.CutPrefix(owner, "svc:"); ok {
 			u = map[string]any{"name": name, "kind": "service"}
 		} else if !f.noRead[tok] {
+			if f.state[owner] == "stop" {
+				if f.stopLooks--; f.stopLooks < 0 {
+					f.state[owner] = ""
+				}
+			}
 			servers := map[string]any{}
 			switch s := f.state[owner]; s {
 			case "ready":
@@ -119,12 +125,12 @@ func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func newRouter(t *testing.T, hub http.Handler) (*httptest.Server, *httptest.Server) {
+func newRouter(t *testing.T, hub http.Handler, startTimeout time.Duration) (*httptest.Server, *httptest.Server) {
 	t.Helper()
 	hubSrv := httptest.NewServer(hub)
 	t.Cleanup(hubSrv.Close)
 	u, _ := url.Parse(hubSrv.URL)
-	r := New(Config{HubAPI: u.JoinPath("/hub/api"), Proxy: u, Prefix: "/services/mcp/", StartTimeout: 300 * time.Millisecond, Log: zerolog.Nop()})
+	r := New(Config{HubAPI: u.JoinPath("/hub/api"), Proxy: u, Prefix: "/services/mcp/", StartTimeout: startTimeout, Log: zerolog.Nop()})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv, hubSrv
@@ -144,6 +150,7 @@ func TestRouter(t *testing.T) {
 		forwardTo  string // path the request reached, "" for none
 		starts     int
 		retryAfter string
+		timeout    time.Duration // StartTimeout (300 ms if 0)
 	}{
 		{name: "no token", auth: "", status: 403, want: "no JupyterHub token"},
 		{name: "basic auth", auth: "Basic eDp5", status: 403, want: "no JupyterHub token"},
@@ -165,6 +172,10 @@ func TestRouter(t *testing.T) {
 			want: "at capacity", starts: 1, retryAfter: "7"},
 		{name: "hub error on start", setup: func(f *fakeHub) { f.startStatus = 500 }, auth: "token tok-bob", status: 502,
 			want: "refused to start bob's server: 500 hub says no", starts: 1},
+		{name: "hub keeps refusing with 400", setup: func(f *fakeHub) { f.startStatus = 400 }, auth: "token tok-bob", status: 502,
+			want: "refused to start bob's server: hub says no", starts: 5, timeout: 5 * time.Second},
+		{name: "a stop in progress ends, then a start", setup: func(f *fakeHub) { f.state["bob"] = "stop"; f.stopLooks = 2 }, auth: "token tok-bob",
+			status: 200, forwardTo: "/user/bob/mcp", starts: 1, timeout: 5 * time.Second},
 		{name: "spawn in progress is awaited", setup: func(f *fakeHub) { f.state["bob"] = "spawn" }, auth: "token tok-bob", status: 200,
 			forwardTo: "/user/bob/mcp"},
 		{name: "no read:servers: forwarded as is", setup: func(f *fakeHub) { f.state["alice"] = "" }, auth: "token tok-noread", status: 200,
@@ -175,7 +186,11 @@ func TestRouter(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup(f)
 			}
-			srv, _ := newRouter(t, f)
+			timeout := tc.timeout
+			if timeout == 0 {
+				timeout = 300 * time.Millisecond
+			}
+			srv, _ := newRouter(t, f, timeout)
 			method, path := tc.method, tc.path
 			if method == "" {
 				method = http.MethodPost
@@ -287,7 +302,7 @@ func TestRouterStreams(t *testing.T) {
 			}
 		}
 	})
-	srv, _ := newRouter(t, hub)
+	srv, _ := newRouter(t, hub, time.Second)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/services/mcp", nil)

@@ -26,6 +26,8 @@ Everything is set from the environment (the Makefile and tests/hub pass it):
   HUB_ACTIVE_SERVER_LIMIT  most servers running at once (default: as many as the host's
                       memory holds at HUB_MEM_LIMIT each, 1 GiB kept for the rest; no limit without it)
   HUB_CONCURRENT_SPAWN_LIMIT  most servers starting at once (2 per CPU)
+  HUB_PROFILES        server profiles a user (or the hub URL's ?profile=) picks at start,
+                      e.g. "small=1G:0.5,large=4G:2" (name=memory:CPUs); none by default
   HUB_CHP             path of configurable-http-proxy (node_modules/.bin beside this file)
   HUB_MCP_ROUTER      path of jupyter-mcp-hub; when set, <hub>/services/mcp is served
   HUB_MCP_PORT        port of the MCP router on 127.0.0.1 (8002)
@@ -164,6 +166,42 @@ if env("HUB_MEM_LIMIT"):
     c.DockerSpawner.mem_limit = mem_limit
 else:
     mem_limit = 0
+
+# ---- profiles: limits picked when a server starts ----
+# The spawn page shows them; through the API (and the hub's MCP URL,
+# <hub>/services/mcp?profile=large) they arrive as user_options.profile.
+# Without a profile the limits above apply.
+profiles = {}
+for item in filter(None, (p.strip() for p in env("HUB_PROFILES", "").split(","))):
+    name, _, spec = item.partition("=")
+    mem, _, cpu = spec.partition(":")
+    if not name.replace("-", "").replace("_", "").isalnum() or not mem:
+        raise SystemExit(f"HUB_PROFILES: {item!r}: expected name=memory[:CPUs], e.g. large=4G:2")
+    try:
+        profiles[name] = {"mem_limit": byte_size(f"HUB_PROFILES {name}", mem), "cpu_limit": float(cpu) if cpu else None}
+    except ValueError:
+        raise SystemExit(f"HUB_PROFILES: {item!r}: the CPUs must be a number, e.g. large=4G:2")
+
+if profiles:
+    def apply_profile(spawner, user_options):
+        name = (user_options or {}).get("profile") or ""
+        if not name:
+            return
+        if name not in profiles:
+            from tornado import web  # an HTTPError's message reaches the client; others become "Invalid user options"
+
+            raise web.HTTPError(400, f"unknown profile {name!r}: the profiles are {', '.join(profiles)}")
+        spawner.mem_limit = profiles[name]["mem_limit"]
+        if profiles[name]["cpu_limit"]:
+            spawner.cpu_limit = profiles[name]["cpu_limit"]
+
+    c.Spawner.apply_user_options = apply_profile
+    c.Spawner.options_from_form = "simple"
+    c.Spawner.options_form = "<label for='profile'>Profile</label><select name='profile' id='profile' class='form-control'>" + "".join(
+        f"<option value='{n}'>{n}: {p['mem_limit'] / (1 << 30):.3g} GiB"
+        + (f", {p['cpu_limit']:g} CPU" if p["cpu_limit"] else "") + "</option>"
+        for n, p in profiles.items()
+    ) + "</select>"
 
 # ---- capacity: never start more servers than the host holds ----
 # Beyond the limits the hub answers a start with 429, which the MCP router

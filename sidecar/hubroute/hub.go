@@ -2,6 +2,7 @@ package hubroute
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,11 +54,22 @@ const (
 	codeUnavailable  = -32004 // the hub or the server cannot be reached, or is at capacity
 )
 
-func (h *hubAPI) do(ctx context.Context, method, path, token string) (*http.Response, error) {
+func (h *hubAPI) do(ctx context.Context, method, path, token string, body any) (*http.Response, error) {
 	u := h.base.JoinPath(path)
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	var r io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		r = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), r)
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "token "+token)
 	req.Header.Set("Accept", "application/json")
@@ -77,7 +89,7 @@ func (h *hubAPI) do(ctx context.Context, method, path, token string) (*http.Resp
 func (h *hubAPI) whoami(ctx context.Context, token string) (*hubUser, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	resp, err := h.do(ctx, http.MethodGet, "user", token)
+	resp, err := h.do(ctx, http.MethodGet, "user", token, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +112,8 @@ func (h *hubAPI) whoami(ctx context.Context, token string) (*hubUser, error) {
 // (/user/<name>/), starting the server if it is not running and waiting
 // until it is ready, failed, or ctx ends. started tells whether this call
 // asked the hub to start it.
-func (h *hubAPI) ensureRunning(ctx context.Context, token string, u *hubUser) (path string, started bool, err error) {
+// profile, if not empty, goes to the hub as user_options.profile.
+func (h *hubAPI) ensureRunning(ctx context.Context, token string, u *hubUser, profile string) (path string, started bool, err error) {
 	name := u.Name
 	// 400 answers to a start in a row while the hub shows no server.
 	const maxRefusals = 5
@@ -136,7 +149,7 @@ func (h *hubAPI) ensureRunning(ctx context.Context, token string, u *hubUser) (p
 				case <-time.After(250 * time.Millisecond):
 				}
 			}
-			msg, err := h.start(ctx, token, u.Name)
+			msg, err := h.start(ctx, token, u.Name, profile)
 			if err != nil {
 				return "", started, err
 			}
@@ -159,10 +172,15 @@ func (h *hubAPI) ensureRunning(ctx context.Context, token string, u *hubUser) (p
 
 // start asks the hub to start name's default server. The hub answers once
 // the server is ready or after its slow_spawn_timeout (10 s), whichever is
-// first; the caller then looks again. A 400 ("already running", "pending
-// stop") is no error: its message comes back for the caller to look again.
-func (h *hubAPI) start(ctx context.Context, token, name string) (refused string, err error) {
-	resp, err := h.do(ctx, http.MethodPost, "users/"+url.PathEscape(name)+"/server", token)
+// first; the caller then looks again. A 400 for a server between states
+// ("already running", "is pending stop") is no error: its message comes
+// back for the caller to look again; any other 400 is the client's.
+func (h *hubAPI) start(ctx context.Context, token, name, profile string) (refused string, err error) {
+	var body any
+	if profile != "" {
+		body = map[string]any{"user_options": map[string]string{"profile": profile}}
+	}
+	resp, err := h.do(ctx, http.MethodPost, "users/"+url.PathEscape(name)+"/server", token, body)
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", startTimeout(name, ctx)
@@ -174,7 +192,13 @@ func (h *hubAPI) start(ctx context.Context, token, name string) (refused string,
 	case http.StatusCreated, http.StatusAccepted:
 		return "", nil
 	case http.StatusBadRequest:
-		return hubMessage(resp), nil
+		msg := hubMessage(resp)
+		if strings.Contains(msg, "is pending") || strings.Contains(msg, "already running") {
+			return msg, nil // between states: look again
+		}
+		// Bad user options (an unknown profile...): the hub's words.
+		return "", &errHub{Status: http.StatusBadRequest, Code: codeStartFailed,
+			Message: fmt.Sprintf("JupyterHub refused to start %s's server: %s", name, msg)}
 	case http.StatusForbidden:
 		return "", &errHub{Status: http.StatusForbidden, Code: codeStartFailed,
 			Message: fmt.Sprintf("%s's server is not running and this token may not start it (it needs the servers or start:servers scope for %s); start it from the hub, or use a token with that scope", name, name)}
@@ -193,7 +217,7 @@ func (h *hubAPI) start(ctx context.Context, token, name string) (refused string,
 // until it reports ready or failed. The hub ends the stream itself when the
 // spawn ends; ctx bounds the wait.
 func (h *hubAPI) waitProgress(ctx context.Context, token, name string) error {
-	resp, err := h.do(ctx, http.MethodGet, "users/"+url.PathEscape(name)+"/server/progress", token)
+	resp, err := h.do(ctx, http.MethodGet, "users/"+url.PathEscape(name)+"/server/progress", token, nil)
 	if err != nil {
 		if ctx.Err() != nil {
 			return startTimeout(name, ctx)

@@ -20,6 +20,8 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,6 +96,11 @@ func (r *Router) rewrite(pr *httputil.ProxyRequest) {
 	// and checks Origin against it.
 	pr.Out.Host = pr.In.Host
 	pr.Out.Header.Del("Cookie")
+	q := pr.Out.URL.Query()
+	if q.Has("profile") { // the router's own parameter
+		q.Del("profile")
+		pr.Out.URL.RawQuery = q.Encode()
+	}
 	if p := pr.In.Header.Get("X-Forwarded-Proto"); p != "" {
 		pr.Out.Header.Set("X-Forwarded-Proto", p)
 	}
@@ -139,6 +146,12 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 			Message: "not found: the MCP endpoint is " + r.cfg.Prefix})
 		return
 	}
+	profile := req.URL.Query().Get("profile")
+	if profile != "" && !profileName.MatchString(profile) {
+		r.fail(w, req, &errHub{Status: http.StatusBadRequest, Code: codeStartFailed,
+			Message: "profile: expected a profile name (letters, digits, - and _), got " + strconv.Quote(profile)})
+		return
+	}
 	token := clientToken(req.Header.Get("Authorization"))
 	if token == "" {
 		r.fail(w, req, &errHub{Status: http.StatusForbidden, Code: codeUnauthorized,
@@ -171,7 +184,7 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 			return
 		default:
 			ctx, cancel := context.WithTimeoutCause(req.Context(), r.cfg.StartTimeout, errStartDeadline)
-			target, started, err = r.hub.ensureRunning(ctx, token, u)
+			target, started, err = r.hub.ensureRunning(ctx, token, u, profile)
 			cancel()
 			if err != nil {
 				r.fail(w, req, err)
@@ -183,6 +196,10 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// forward anyway, the hub answers for a stopped one.
 	r.proxy.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), targetKey{}, target+"mcp")))
 }
+
+// profileName is what ?profile= may hold: the hub's config checks that
+// the profile exists.
+var profileName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // clientToken is the token of "token <t>" or "Bearer <t>" (any case).
 func clientToken(h string) string {

@@ -28,6 +28,8 @@ type fakeHub struct {
 	retryAfter  string
 	progress    string // what a spawn does: "ready" (default), "failed", "hang"
 	stopLooks   int    // a server pending stop is gone after this many looks
+	startBody   string // body of the last start
+	startMsg    string // message of a refused start ("hub says no")
 	starts      int
 	forwarded   []*http.Request
 }
@@ -86,12 +88,18 @@ func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.starts++
+		body, _ := io.ReadAll(r.Body)
+		f.startBody = string(body)
 		if f.startStatus != 0 {
 			if f.retryAfter != "" {
 				w.Header().Set("Retry-After", f.retryAfter)
 			}
+			msg := f.startMsg
+			if msg == "" {
+				msg = "hub says no"
+			}
 			w.WriteHeader(f.startStatus)
-			fmt.Fprint(w, `{"message":"hub says no"}`)
+			fmt.Fprintf(w, `{"message":%q}`, msg)
 			return
 		}
 		f.state[owner] = "spawn"
@@ -148,6 +156,7 @@ func TestRouter(t *testing.T) {
 		status     int
 		want       string // in the body
 		forwardTo  string // path the request reached, "" for none
+		startBody  string // what the start sent the hub
 		starts     int
 		retryAfter string
 		timeout    time.Duration // StartTimeout (300 ms if 0)
@@ -172,8 +181,15 @@ func TestRouter(t *testing.T) {
 			want: "at capacity", starts: 1, retryAfter: "7"},
 		{name: "hub error on start", setup: func(f *fakeHub) { f.startStatus = 500 }, auth: "token tok-bob", status: 502,
 			want: "refused to start bob's server: 500 hub says no", starts: 1},
-		{name: "hub keeps refusing with 400", setup: func(f *fakeHub) { f.startStatus = 400 }, auth: "token tok-bob", status: 502,
-			want: "refused to start bob's server: hub says no", starts: 5, timeout: 5 * time.Second},
+		{name: "hub refuses the options", setup: func(f *fakeHub) { f.startStatus = 400; f.startMsg = "unknown profile 'huge'" }, auth: "token tok-bob",
+			status: 400, want: "refused to start bob's server: unknown profile 'huge'", starts: 1},
+		{name: "hub keeps saying already running", setup: func(f *fakeHub) { f.startStatus = 400; f.startMsg = "bob is already running" }, auth: "token tok-bob",
+			status: 502, want: "refused to start bob's server: bob is already running", starts: 5, timeout: 5 * time.Second},
+		{name: "profile goes to the start", path: "/services/mcp?profile=large&x=1", auth: "token tok-bob", status: 200,
+			forwardTo: "/user/bob/mcp", starts: 1, startBody: `{"user_options":{"profile":"large"}}`},
+		{name: "profile ignored for a running server", path: "/services/mcp?profile=large", auth: "token tok-alice", status: 200,
+			forwardTo: "/user/alice/mcp"},
+		{name: "bad profile name", path: "/services/mcp?profile=../x", auth: "token tok-bob", status: 400, want: `got \"../x\"`},
 		{name: "a stop in progress ends, then a start", setup: func(f *fakeHub) { f.state["bob"] = "stop"; f.stopLooks = 2 }, auth: "token tok-bob",
 			status: 200, forwardTo: "/user/bob/mcp", starts: 1, timeout: 5 * time.Second},
 		{name: "spawn in progress is awaited", setup: func(f *fakeHub) { f.state["bob"] = "spawn" }, auth: "token tok-bob", status: 200,
@@ -228,6 +244,9 @@ func TestRouter(t *testing.T) {
 			if f.starts != tc.starts {
 				t.Fatalf("%d starts, want %d", f.starts, tc.starts)
 			}
+			if f.startBody != tc.startBody {
+				t.Fatalf("start body %q, want %q", f.startBody, tc.startBody)
+			}
 			if tc.forwardTo == "" {
 				if len(f.forwarded) != 0 {
 					t.Fatalf("forwarded to %s, want nothing forwarded", f.forwarded[0].URL.Path)
@@ -245,8 +264,8 @@ func TestRouter(t *testing.T) {
 				t.Fatalf("forwarded %d requests, want 1", len(f.forwarded))
 			}
 			fw := f.forwarded[0]
-			if fw.URL.Path != tc.forwardTo {
-				t.Fatalf("forwarded to %s, want %s", fw.URL.Path, tc.forwardTo)
+			if fw.URL.Path != tc.forwardTo || fw.URL.Query().Has("profile") {
+				t.Fatalf("forwarded to %s, want %s (without profile)", fw.URL, tc.forwardTo)
 			}
 			if fw.Header.Get("Authorization") != tc.auth || fw.Header.Get("Cookie") != "" || fw.Header.Get("Mcp-Session-Id") != "abc" {
 				t.Fatalf("forwarded headers: %v", fw.Header)

@@ -19,14 +19,14 @@ import (
 const idleTimeout = 12 * time.Second
 
 // limitedHub is a second hub, started by the first test that needs it:
-// a short idle timeout with activity reported every 2 s, and per-user
-// memory and CPU limits. Stopped at the end of the run.
+// a short idle timeout with activity reported every 2 s, per-user memory
+// and CPU limits, and two profiles. Stopped at the end of the run.
 var (
 	limitedHub     *hubProcess
 	limitedStarted = sync.OnceValue(func() (err error) {
 		limitedHub, err = startHub(filepath.Join(testDir, "limited"), router,
 			fmt.Sprintf("HUB_IDLE_TIMEOUT=%d", int(idleTimeout.Seconds())), "HUB_CULL_EVERY=2", "HUB_ACTIVITY_INTERVAL=2",
-			"HUB_MEM_LIMIT=600M", "HUB_CPU_LIMIT=0.5")
+			"HUB_MEM_LIMIT=600M", "HUB_CPU_LIMIT=0.5", "HUB_PROFILES=small=600M:0.5,large=1G:1")
 		return err
 	})
 )

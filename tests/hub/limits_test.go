@@ -112,3 +112,45 @@ func TestCapacity(t *testing.T) {
 		t.Fatalf("grace's server after the refusal: %q %v", s, err)
 	}
 }
+
+// The first call through the hub URL picks a profile with ?profile=; its
+// limits are on the container. An unknown profile is refused and starts
+// nothing.
+func TestProfiles(t *testing.T) {
+	h := limited(t)
+	tok := map[string]string{}
+	for _, name := range []string{"heidi", "ivan"} {
+		if err := h.createUser(name); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if tok[name], err = h.userToken(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs := h.connect(t, "/services/mcp?profile=large", "token "+tok["heidi"])
+	labtest.Call[map[string]any](t, cs, "list_notebooks", nil)
+	out, err := exec.Command("docker", "inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.CpuQuota}}", h.Prefix+"-heidi").Output()
+	if err != nil {
+		t.Fatalf("docker inspect: %v", err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "1073741824 100000" {
+		t.Fatalf("limits of heidi's container with the large profile = %q, want 1 GiB and 1 CPU", got)
+	}
+
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, h.URL+"/services/mcp?profile=huge", strings.NewReader(initialize))
+	req.Header.Set("Authorization", "token "+tok["ivan"])
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode < 400 || !strings.Contains(string(body), "unknown profile 'huge'") {
+		t.Fatalf("an unknown profile: %d %s", resp.StatusCode, body)
+	}
+	if s, err := h.serverState("ivan"); err != nil || s != "" {
+		t.Fatalf("ivan's server after an unknown profile: %q %v", s, err)
+	}
+}

@@ -10,13 +10,14 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help run build test lint bench fuzz preflight venv oracles clients lock clean
+.PHONY: help run build test lint bench fuzz preflight venv oracles clients lock clean hub hub-deps hub-lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-build: ## build the sidecar into bin/
+build: ## build the sidecar and the hub's MCP router into bin/
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/jupyter-mcp-sidecar ./sidecar/cmd/jupyter-mcp-sidecar
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/jupyter-mcp-hub ./sidecar/cmd/jupyter-mcp-hub
 
 # The Python environment: pinned JupyterLab, jupyter-server-proxy, ipykernel
 # and the proxy extension in jupyter_config/. Rebuilt when they change.
@@ -63,7 +64,7 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l sidecar tests)" || { gofmt -l sidecar tests; echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
 
-test: preflight venv oracles clients lint base-images ## run every test (unit, CRDT differential, integration, browser, container)
+test: preflight venv oracles clients hub-deps lint base-images ## run every test (unit, CRDT differential, integration, browser, container, hub)
 	go test $(GO_TEST_FLAGS) ./...
 
 # Fails at once, in one line, when a tool the tests need is missing, instead
@@ -100,8 +101,8 @@ lock: ## re-pin jupyter_config/requirements.txt from a fresh environment
 		-r jupyter_config/requirements.txt -r image/requirements.txt || \
 		{ echo "a pin above needs a newer Python than 3.11.2: pin an older release of it"; exit 1; }
 
-clean: ## remove build outputs and the Python environment
-	rm -rf bin $(VENV) $(CLIENTS_VENV) tests/oracles/node_modules
+clean: ## remove build outputs and the Python environments (not .hub/state, the hub's users and tokens)
+	rm -rf bin $(VENV) $(CLIENTS_VENV) tests/oracles/node_modules $(HUB_VENV) jupyter_config/hub/node_modules
 
 # ---- container image: JupyterLab + sidecar in one image (Dockerfile, image/) ----
 # `make image` works without any image registry: base-images debootstraps
@@ -121,3 +122,52 @@ image: base-images ## build the image (IMAGE=jupyter-mcp-sidecar): JupyterLab wi
 		--build-arg BUILD_IMAGE=$(BASE_BUILD_IMAGE) --build-arg RUNTIME_IMAGE=$(BASE_RUNTIME_IMAGE) \
 		--build-arg VERSION=$(VERSION) .
 # ---- end container image ----
+
+# ---- JupyterHub: a container of the image per user (jupyter_config/hub/) ----
+# The hub's Python side (JupyterHub, DockerSpawner, the idle culler) in its
+# own venv, configurable-http-proxy from npm; both pinned. tests/hub uses them too.
+HUB_VENV := .hub/venv
+HUB_STATE_DIR ?= .hub/state
+HUB_PORT ?= 8000
+
+hub-deps: $(HUB_VENV)/.installed jupyter_config/hub/node_modules/.installed ## install JupyterHub (venv in .hub/) and configurable-http-proxy
+$(HUB_VENV)/.installed: jupyter_config/hub/requirements.txt
+	test -x $(HUB_VENV)/bin/python || $(PYTHON) -m venv $(HUB_VENV)
+	$(HUB_VENV)/bin/pip install --quiet --disable-pip-version-check -r jupyter_config/hub/requirements.txt
+	touch $@
+jupyter_config/hub/node_modules/.installed: jupyter_config/hub/package-lock.json
+	@v=$$(node --version | sed -E 's/^v([0-9]+).*/\1/'); [ "$$v" -ge 20 ] 2>/dev/null || \
+		{ echo "configurable-http-proxy 5.3 needs Node.js >= 20, this is $$(node --version) (Debian 12's nodejs is 18: use NodeSource or nvm)"; exit 1; }
+	npm ci --prefix jupyter_config/hub --no-audit --no-fund --loglevel=error
+	touch $@
+
+hub: hub-deps build ## JupyterHub on 127.0.0.1:$(HUB_PORT): a server of the image per user, MCP at <hub>/services/mcp
+	@docker image inspect $(IMAGE) >/dev/null 2>&1 || $(MAKE) image
+	@mkdir -p $(HUB_STATE_DIR) && chmod 700 $(HUB_STATE_DIR)
+	@# The admin token: HUB_ADMIN_TOKEN, else the one made by an earlier run, else a new one.
+	@token="$${HUB_ADMIN_TOKEN:-$$(cat $(HUB_STATE_DIR)/admin-token 2>/dev/null)}"; \
+	token="$${token:-$$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}"; \
+	(umask 077; echo "$$token" > $(HUB_STATE_DIR)/admin-token); \
+	url="http://127.0.0.1:$(HUB_PORT)"; \
+	echo ""; \
+	echo "JupyterHub:  $$url   (any name, any password: NOT for production; HUB_SHARED_PASSWORD sets one)"; \
+	echo "Admin token: $$token   (kept in $(HUB_STATE_DIR)/admin-token)"; \
+	echo ""; \
+	echo "Add a user and get a token for it:"; \
+	echo "  curl -X POST -H \"Authorization: token $$token\" $$url/hub/api/users/alice"; \
+	echo "  curl -X POST -H \"Authorization: token $$token\" -d '{\"note\": \"mcp\"}' $$url/hub/api/users/alice/tokens"; \
+	echo ""; \
+	echo "MCP for that user, one URL for every user (starts the user's server when needed):"; \
+	echo "  claude mcp add --transport http jupyter $$url/services/mcp --header \"Authorization: token <alice's token>\""; \
+	echo "  {\"mcpServers\": {\"jupyter\": {\"url\": \"$$url/services/mcp\", \"headers\": {\"Authorization\": \"token <alice's token>\"}}}}"; \
+	echo "or the user's own server, once started: $$url/user/alice/mcp"; \
+	echo ""; \
+	cd $(HUB_STATE_DIR) && HUB_ADMIN_TOKEN="$$token" HUB_PORT=$(HUB_PORT) HUB_IMAGE=$(IMAGE) \
+		HUB_MCP_ROUTER="$(CURDIR)/bin/jupyter-mcp-hub" HUB_STATE_DIR="$$PWD" \
+		exec "$(CURDIR)/$(HUB_VENV)/bin/jupyterhub" -f "$(CURDIR)/jupyter_config/hub/jupyterhub_config.py"
+
+hub-lock: ## re-pin jupyter_config/hub/requirements.txt (jupyterhub as in image/requirements.txt)
+	rm -rf /tmp/sidecar-hub-lock && $(PYTHON) -m venv /tmp/sidecar-hub-lock
+	/tmp/sidecar-hub-lock/bin/pip install --quiet "$$(grep '^jupyterhub==' image/requirements.txt)" dockerspawner jupyterhub-idle-culler
+	{ head -4 jupyter_config/hub/requirements.txt; /tmp/sidecar-hub-lock/bin/pip freeze; } > jupyter_config/hub/requirements.txt.new
+	mv jupyter_config/hub/requirements.txt.new jupyter_config/hub/requirements.txt

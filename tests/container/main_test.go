@@ -9,7 +9,6 @@
 package container
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -18,7 +17,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +66,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) (int, error) {
 	ctx := context.Background()
-	if err := buildImage(ctx); err != nil {
+	if err := labtest.BuildImage(ctx, imageRepo, imageTag); err != nil {
 		return 0, err
 	}
 	var err error
@@ -85,57 +83,6 @@ func run(m *testing.M) (int, error) {
 		fmt.Fprintf(os.Stderr, "---- log of the shared container (last 8 KiB) ----\n%s\n", labtest.Tail([]byte(shared.Logs()), 8<<10))
 	}
 	return code, nil
-}
-
-// baseImages are the build args naming the Dockerfile's base images: the
-// local ones of `make base-images` unless BASE_BUILD_IMAGE/BASE_RUNTIME_IMAGE
-// say otherwise (the same variables as in the Makefile).
-func baseImages() map[string]string {
-	get := func(env, def string) string {
-		if v := os.Getenv(env); v != "" {
-			return v
-		}
-		return def
-	}
-	return map[string]string{
-		"BUILD_IMAGE":   get("BASE_BUILD_IMAGE", "jupyter-mcp-sidecar-base:build"),
-		"RUNTIME_IMAGE": get("BASE_RUNTIME_IMAGE", "jupyter-mcp-sidecar-base:runtime"),
-	}
-}
-
-// buildImage builds the Dockerfile at the repository root as image. Docker's
-// layer cache makes this quick when only the tests changed.
-func buildImage(ctx context.Context) error {
-	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
-		return fmt.Errorf("docker is not available (%v: %s): install and start it (.ci/run does)", err, bytes.TrimSpace(out))
-	}
-	args := map[string]*string{}
-	for name, ref := range baseImages() {
-		if err := exec.Command("docker", "image", "inspect", ref).Run(); err != nil {
-			return fmt.Errorf("base image %s is missing: run `make base-images` (or `make image`) first", ref)
-		}
-		args[name] = &ref
-	}
-	provider, err := testcontainers.NewDockerProvider()
-	if err != nil {
-		return err
-	}
-	defer provider.Close()
-	var buildLog bytes.Buffer
-	start := time.Now()
-	_, err = provider.BuildImage(ctx, &testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
-		Context:        labtest.RepoRoot(),
-		Repo:           imageRepo,
-		Tag:            imageTag,
-		BuildArgs:      args,
-		BuildLogWriter: &buildLog,
-		KeepImage:      true,
-	}})
-	if err != nil {
-		return fmt.Errorf("docker build: %v\n%s", err, labtest.Tail(buildLog.Bytes(), 8<<10))
-	}
-	fmt.Fprintf(os.Stderr, "built %s in %s\n", image, time.Since(start).Round(time.Second))
-	return nil
 }
 
 // lab is a running container of the image.

@@ -1,0 +1,105 @@
+// Command jupyter-mcp-hub serves one MCP URL for a whole JupyterHub,
+// <hub>/services/mcp, as a JupyterHub service: it takes a user's hub token,
+// starts that user's server if needed and forwards to its /user/<name>/mcp
+// (package hubroute). The hub starts it as a managed service
+// (jupyter_config/hub/jupyterhub_config.py); its settings default to the
+// environment the hub gives managed services.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/hubroute"
+)
+
+var version = "dev" // set by the build (-ldflags "-X main.version=...")
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:8002", "host:port to serve on (the service's url in the hub's config)")
+	hubAPI := flag.String("hub-api", os.Getenv("JUPYTERHUB_API_URL"), "the hub's REST API, e.g. http://127.0.0.1:8081/hub/api")
+	proxyURL := flag.String("proxy-url", "", "where the hub's proxy serves /user/<name>/, e.g. http://127.0.0.1:8000 (required)")
+	prefix := flag.String("prefix", envOr("JUPYTERHUB_SERVICE_PREFIX", "/services/mcp/"), "the service's URL path")
+	startTimeout := flag.Duration("start-timeout", 2*time.Minute, "longest wait for a user's server that a request starts")
+	logLevel := flag.String("log-level", envOr("JUPYTER_MCP_LOG_LEVEL", "info"), "debug, info, warn or error")
+	showVersion := flag.Bool("version", false, "print the version and exit")
+	flag.Parse()
+	if *showVersion {
+		fmt.Println(version)
+		return
+	}
+	log := zerolog.New(os.Stderr).With().Timestamp().Str("component", "jupyter-mcp-hub").Logger()
+	if lvl, err := zerolog.ParseLevel(*logLevel); err == nil {
+		log = log.Level(lvl)
+	}
+	if err := run(*listen, *hubAPI, *proxyURL, *prefix, *startTimeout, log); err != nil {
+		log.Error().Err(err).Msg("fatal")
+		os.Exit(1)
+	}
+}
+
+func run(listen, hubAPI, proxyURL, prefix string, startTimeout time.Duration, log zerolog.Logger) error {
+	api, err := absURL("--hub-api (or JUPYTERHUB_API_URL)", hubAPI)
+	if err != nil {
+		return err
+	}
+	proxy, err := absURL("--proxy-url", proxyURL)
+	if err != nil {
+		return err
+	}
+	if startTimeout <= 0 {
+		return fmt.Errorf("--start-timeout %s: must be positive", startTimeout)
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	router := hubroute.New(hubroute.Config{HubAPI: api, Proxy: proxy, Prefix: prefix, StartTimeout: startTimeout, Log: log})
+	srv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		// Open streams end with the process; replicas behind the hub's
+		// proxy take the next requests.
+		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shut)
+	}()
+	log.Info().Str("listen", listen).Str("hub_api", api.String()).Str("proxy", proxy.String()).Str("prefix", prefix).Str("version", version).Msg("serving the hub's MCP URL")
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info().Msg("stopped")
+	return nil
+}
+
+func absURL(name, s string) (*url.URL, error) {
+	if s == "" {
+		return nil, fmt.Errorf("%s is required", name)
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s %q: expected an http(s) URL like http://127.0.0.1:8000", name, s)
+	}
+	return u, nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,247 @@
+// Package hubroute is the hub-wide MCP endpoint, <hub>/services/mcp: a
+// JupyterHub service that asks the hub whose token a request carries,
+// starts that user's server if it is not running, and forwards the request
+// to the user's own <hub>/user/<name>/mcp with the same token, streaming
+// the answer back as it comes.
+//
+// The router holds no rights and no state: every hub call and the
+// forwarded request use the client's token, so JupyterHub's RBAC decides
+// everything, and a token can only ever reach its owner's server (the
+// target is taken from the hub's answer, never from the request). Several
+// replicas can run side by side.
+package hubroute
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Config is what the router needs to know.
+type Config struct {
+	// HubAPI is the hub's REST API, e.g. http://127.0.0.1:8081/hub/api
+	// ($JUPYTERHUB_API_URL for a managed service).
+	HubAPI *url.URL
+	// Proxy is where the hub's proxy routes /user/<name>/..., e.g. the
+	// public http://127.0.0.1:8000 (the servers' ports are not published).
+	Proxy *url.URL
+	// Prefix is the service's path, e.g. /services/mcp/ (served with and
+	// without the trailing slash).
+	Prefix string
+	// StartTimeout bounds the wait for a server the router starts.
+	StartTimeout time.Duration
+	// Transport carries hub API calls and forwarded requests
+	// (http.DefaultTransport if nil).
+	Transport http.RoundTripper
+	Log       zerolog.Logger
+}
+
+// Router serves the hub-wide MCP endpoint.
+type Router struct {
+	cfg   Config
+	hub   *hubAPI
+	proxy *httputil.ReverseProxy
+}
+
+// New returns a Router for cfg.
+func New(cfg Config) *Router {
+	if cfg.Transport == nil {
+		cfg.Transport = http.DefaultTransport
+	}
+	if !strings.HasSuffix(cfg.Prefix, "/") {
+		cfg.Prefix += "/"
+	}
+	r := &Router{cfg: cfg, hub: &hubAPI{base: cfg.HubAPI.JoinPath("/"), client: &http.Client{Transport: cfg.Transport}}}
+	r.proxy = &httputil.ReverseProxy{
+		Rewrite:   r.rewrite,
+		Transport: cfg.Transport,
+		// Every write goes out at once: server-sent events (progress,
+		// notifications on the GET stream) must not wait in a buffer.
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			if req.Context().Err() != nil {
+				return // the client went away
+			}
+			r.fail(w, req, &errHub{Status: http.StatusBadGateway, Code: codeUnavailable,
+				Message: "cannot reach your server through the hub's proxy: " + err.Error()})
+		},
+	}
+	return r
+}
+
+type targetKey struct{}
+
+// rewrite points the outgoing request at the user's server through the
+// hub's proxy. The client's headers go with it (Authorization with the
+// user's own token, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID,
+// Accept), except cookies: only the token may authenticate it.
+func (r *Router) rewrite(pr *httputil.ProxyRequest) {
+	target := pr.In.Context().Value(targetKey{}).(string)
+	pr.Out.URL.Scheme = r.cfg.Proxy.Scheme
+	pr.Out.URL.Host = r.cfg.Proxy.Host
+	pr.Out.URL.Path = strings.TrimRight(r.cfg.Proxy.Path, "/") + target
+	pr.Out.URL.RawPath = ""
+	// The public host, as the client sees it: the sidecar builds lab links
+	// and checks Origin against it.
+	pr.Out.Host = pr.In.Host
+	pr.Out.Header.Del("Cookie")
+	q := pr.Out.URL.Query()
+	if q.Has("profile") { // the router's own parameter
+		q.Del("profile")
+		pr.Out.URL.RawQuery = q.Encode()
+	}
+	if p := pr.In.Header.Get("X-Forwarded-Proto"); p != "" {
+		pr.Out.Header.Set("X-Forwarded-Proto", p)
+	}
+}
+
+// statusWriter remembers the status for the log line; Unwrap lets the
+// reverse proxy flush through it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ServeHTTP routes one MCP request and logs one line for it (never a token
+// or a header).
+func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	start := time.Now()
+	w := &statusWriter{ResponseWriter: rw}
+	var user string
+	var started bool
+	defer func() {
+		r.cfg.Log.Info().Str("method", req.Method).Str("path", req.URL.Path).Str("user", user).
+			Int("status", w.status).Bool("started_server", started).Dur("duration", time.Since(start)).Msg("request")
+	}()
+
+	if req.URL.Path != r.cfg.Prefix && req.URL.Path != strings.TrimSuffix(r.cfg.Prefix, "/") {
+		r.fail(w, req, &errHub{Status: http.StatusNotFound, Code: codeNotRunning,
+			Message: "not found: the MCP endpoint is " + r.cfg.Prefix})
+		return
+	}
+	profile := req.URL.Query().Get("profile")
+	if profile != "" && !profileName.MatchString(profile) {
+		r.fail(w, req, &errHub{Status: http.StatusBadRequest, Code: codeStartFailed,
+			Message: "profile: expected a profile name (letters, digits, - and _), got " + strconv.Quote(profile)})
+		return
+	}
+	token := clientToken(req.Header.Get("Authorization"))
+	if token == "" {
+		r.fail(w, req, &errHub{Status: http.StatusForbidden, Code: codeUnauthorized,
+			Message: "no JupyterHub token: send the header 'Authorization: token <your hub API token>' (or Bearer)"})
+		return
+	}
+	u, err := r.hub.whoami(req.Context(), token)
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	user = u.Name
+	if u.Kind != "" && u.Kind != "user" {
+		r.fail(w, req, &errHub{Status: http.StatusForbidden, Code: codeUnauthorized,
+			Message: "this token belongs to the " + u.Kind + " " + u.Name + ", not to a user: use a user's token"})
+		return
+	}
+	target := "/user/" + url.PathEscape(u.Name) + "/"
+	if u.Servers != nil {
+		s, ok := u.Servers[""]
+		running := ok && s.Ready && s.Pending == ""
+		switch {
+		case running:
+			target = s.URL
+		case req.Method != http.MethodPost:
+			// Only a new message starts a server: a GET stream or a
+			// DELETE belongs to a session that ended with the server.
+			r.fail(w, req, &errHub{Status: http.StatusNotFound, Code: codeNotRunning,
+				Message: u.Name + "'s server is not running: its MCP sessions ended with it; start a new session"})
+			return
+		default:
+			ctx, cancel := context.WithTimeoutCause(req.Context(), r.cfg.StartTimeout, errStartDeadline)
+			target, started, err = r.hub.ensureRunning(ctx, token, u, profile)
+			cancel()
+			if err != nil {
+				r.fail(w, req, err)
+				return
+			}
+		}
+	}
+	// Without read:servers the token cannot tell whether the server runs:
+	// forward anyway, the hub answers for a stopped one.
+	r.proxy.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), targetKey{}, target+"mcp")))
+}
+
+// profileName is what ?profile= may hold: the hub's config checks that
+// the profile exists.
+var profileName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// clientToken is the token of "token <t>" or "Bearer <t>" (any case).
+func clientToken(h string) string {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !(strings.EqualFold(scheme, "token") || strings.EqualFold(scheme, "bearer")) {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
+// fail answers with a JSON-RPC error carrying the request's id when the
+// body is one JSON-RPC request, and the HTTP status of err.
+func (r *Router) fail(w http.ResponseWriter, req *http.Request, err error) {
+	var e *errHub
+	if !errors.As(err, &e) {
+		if req.Context().Err() != nil {
+			return // the client went away
+		}
+		e = &errHub{Status: http.StatusBadGateway, Code: codeUnavailable, Message: err.Error()}
+	}
+	var id json.RawMessage = []byte("null")
+	if req.Method == http.MethodPost && req.Body != nil {
+		var msg struct {
+			ID json.RawMessage `json:"id"`
+		}
+		data, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+		if json.Unmarshal(bytes.TrimSpace(data), &msg) == nil && len(msg.ID) > 0 {
+			id = msg.ID
+		}
+	}
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false) // messages quote "<your hub API token>"
+	_ = enc.Encode(map[string]any{
+		"jsonrpc": "2.0",
+		"id":      id,
+		"error":   map[string]any{"code": e.Code, "message": e.Message},
+	})
+	w.Header().Set("Content-Type", "application/json")
+	if e.RetryAfter != "" {
+		w.Header().Set("Retry-After", e.RetryAfter)
+	}
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(body.Bytes())
+}

@@ -1,0 +1,366 @@
+package hubroute
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// fakeHub is a JupyterHub API and proxy in one: tokens, users' server
+// states, starts, progress streams, and the users' /user/<name>/mcp.
+type fakeHub struct {
+	mu          sync.Mutex
+	owners      map[string]string // token -> user name ("svc:" prefix: a service)
+	noRead      map[string]bool   // tokens without read:servers
+	state       map[string]string // user -> "", "spawn", "ready", "stop"
+	startStatus int               // answer to POST .../server; 0: 202 and spawning
+	retryAfter  string
+	progress    string // what a spawn does: "ready" (default), "failed", "hang"
+	stopLooks   int    // a server pending stop is gone after this many looks
+	startBody   string // body of the last start
+	startMsg    string // message of a refused start ("hub says no")
+	starts      int
+	forwarded   []*http.Request
+}
+
+func newFakeHub() *fakeHub {
+	return &fakeHub{
+		owners: map[string]string{"tok-alice": "alice", "tok-bob": "bob", "tok-svc": "svc:ops", "tok-noread": "alice"},
+		noRead: map[string]bool{"tok-noread": true},
+		state:  map[string]string{"alice": "ready", "bob": ""},
+	}
+}
+
+func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	tok := clientToken(r.Header.Get("Authorization"))
+	owner, known := f.owners[tok]
+	f.mu.Unlock()
+	if strings.HasPrefix(r.URL.Path, "/user/") {
+		f.mu.Lock()
+		f.forwarded = append(f.forwarded, r.Clone(r.Context()))
+		f.mu.Unlock()
+		w.Header().Set("Mcp-Session-Id", "sess-"+r.Header.Get("Mcp-Session-Id"))
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":1,"result":{"path":%q}}`, r.URL.Path)
+		return
+	}
+	if !known {
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprint(w, `{"status":403,"message":"Forbidden"}`)
+		return
+	}
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/hub/api/user":
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		u := map[string]any{"name": owner, "kind": "user"}
+		if name, ok := strings.CutPrefix(owner, "svc:"); ok {
+			u = map[string]any{"name": name, "kind": "service"}
+		} else if !f.noRead[tok] {
+			if f.state[owner] == "stop" {
+				if f.stopLooks--; f.stopLooks < 0 {
+					f.state[owner] = ""
+				}
+			}
+			servers := map[string]any{}
+			switch s := f.state[owner]; s {
+			case "ready":
+				servers[""] = map[string]any{"ready": true, "pending": nil, "url": "/user/" + owner + "/"}
+			case "spawn", "stop":
+				servers[""] = map[string]any{"ready": false, "pending": s, "url": "/user/" + owner + "/"}
+			}
+			u["servers"] = servers
+		}
+		_ = json.NewEncoder(w).Encode(u)
+	case r.Method == http.MethodPost && r.URL.Path == "/hub/api/users/"+owner+"/server":
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.starts++
+		body, _ := io.ReadAll(r.Body)
+		f.startBody = string(body)
+		if f.startStatus != 0 {
+			if f.retryAfter != "" {
+				w.Header().Set("Retry-After", f.retryAfter)
+			}
+			msg := f.startMsg
+			if msg == "" {
+				msg = "hub says no"
+			}
+			w.WriteHeader(f.startStatus)
+			fmt.Fprintf(w, `{"message":%q}`, msg)
+			return
+		}
+		f.state[owner] = "spawn"
+		w.WriteHeader(http.StatusAccepted)
+	case r.Method == http.MethodGet && r.URL.Path == "/hub/api/users/"+owner+"/server/progress":
+		f.mu.Lock()
+		mode := f.progress
+		if f.state[owner] != "spawn" {
+			f.mu.Unlock()
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: {\"progress\": 50, \"message\": \"pulling\"}\n\n\n")
+		switch mode {
+		case "failed":
+			f.state[owner] = ""
+			fmt.Fprint(w, "data: {\"progress\": 100, \"failed\": true, \"message\": \"Spawn failed: image missing\"}\n\n")
+		case "hang":
+			f.mu.Unlock()
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return
+		default:
+			f.state[owner] = "ready"
+			fmt.Fprint(w, "data: {\"progress\": 100, \"ready\": true, \"url\": \"/user/x/\"}\n\n")
+		}
+		f.mu.Unlock()
+	default:
+		http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, http.StatusTeapot)
+	}
+}
+
+func newRouter(t *testing.T, hub http.Handler, startTimeout time.Duration) (*httptest.Server, *httptest.Server) {
+	t.Helper()
+	hubSrv := httptest.NewServer(hub)
+	t.Cleanup(hubSrv.Close)
+	u, _ := url.Parse(hubSrv.URL)
+	r := New(Config{HubAPI: u.JoinPath("/hub/api"), Proxy: u, Prefix: "/services/mcp/", StartTimeout: startTimeout, Log: zerolog.Nop()})
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return srv, hubSrv
+}
+
+const initBody = `{"jsonrpc":"2.0","id":7,"method":"initialize","params":{}}`
+
+func TestRouter(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		setup      func(f *fakeHub)
+		method     string
+		path       string
+		auth       string
+		status     int
+		want       string // in the body
+		forwardTo  string // path the request reached, "" for none
+		startBody  string // what the start sent the hub
+		starts     int
+		retryAfter string
+		timeout    time.Duration // StartTimeout (300 ms if 0)
+	}{
+		{name: "no token", auth: "", status: 403, want: "no JupyterHub token"},
+		{name: "basic auth", auth: "Basic eDp5", status: 403, want: "no JupyterHub token"},
+		{name: "wrong token", auth: "token nope", status: 403, want: "does not accept this token"},
+		{name: "service token", auth: "token tok-svc", status: 403, want: "not to a user"},
+		{name: "running, token", auth: "token tok-alice", status: 200, forwardTo: "/user/alice/mcp"},
+		{name: "running, bearer, slash", path: "/services/mcp/", auth: "bearer tok-alice", status: 200, forwardTo: "/user/alice/mcp"},
+		{name: "other path", path: "/services/mcp/embed", auth: "token tok-alice", status: 404, want: "the MCP endpoint is /services/mcp/"},
+		{name: "stopped, POST starts it", auth: "token tok-bob", status: 200, forwardTo: "/user/bob/mcp", starts: 1},
+		{name: "stopped, GET does not", method: http.MethodGet, auth: "token tok-bob", status: 404, want: "bob's server is not running"},
+		{name: "stopped, DELETE does not", method: http.MethodDelete, auth: "token tok-bob", status: 404, want: "not running"},
+		{name: "start fails", setup: func(f *fakeHub) { f.progress = "failed" }, auth: "token tok-bob", status: 502,
+			want: "could not start bob's server: Spawn failed: image missing", starts: 1},
+		{name: "start hangs", setup: func(f *fakeHub) { f.progress = "hang" }, auth: "token tok-bob", status: 504,
+			want: "did not become ready in time", starts: 1},
+		{name: "token may not start", setup: func(f *fakeHub) { f.startStatus = 403 }, auth: "token tok-bob", status: 403,
+			want: "may not start it", starts: 1},
+		{name: "hub at capacity", setup: func(f *fakeHub) { f.startStatus = 429; f.retryAfter = "7" }, auth: "token tok-bob", status: 503,
+			want: "at capacity", starts: 1, retryAfter: "7"},
+		{name: "hub error on start", setup: func(f *fakeHub) { f.startStatus = 500 }, auth: "token tok-bob", status: 502,
+			want: "refused to start bob's server: 500 hub says no", starts: 1},
+		{name: "hub refuses the options", setup: func(f *fakeHub) { f.startStatus = 400; f.startMsg = "unknown profile 'huge'" }, auth: "token tok-bob",
+			status: 400, want: "refused to start bob's server: unknown profile 'huge'", starts: 1},
+		{name: "hub keeps saying already running", setup: func(f *fakeHub) { f.startStatus = 400; f.startMsg = "bob is already running" }, auth: "token tok-bob",
+			status: 502, want: "refused to start bob's server: bob is already running", starts: 5, timeout: 5 * time.Second},
+		{name: "profile goes to the start", path: "/services/mcp?profile=large&x=1", auth: "token tok-bob", status: 200,
+			forwardTo: "/user/bob/mcp", starts: 1, startBody: `{"user_options":{"profile":"large"}}`},
+		{name: "profile ignored for a running server", path: "/services/mcp?profile=large", auth: "token tok-alice", status: 200,
+			forwardTo: "/user/alice/mcp"},
+		{name: "bad profile name", path: "/services/mcp?profile=../x", auth: "token tok-bob", status: 400, want: `got \"../x\"`},
+		{name: "a stop in progress ends, then a start", setup: func(f *fakeHub) { f.state["bob"] = "stop"; f.stopLooks = 2 }, auth: "token tok-bob",
+			status: 200, forwardTo: "/user/bob/mcp", starts: 1, timeout: 5 * time.Second},
+		{name: "spawn in progress is awaited", setup: func(f *fakeHub) { f.state["bob"] = "spawn" }, auth: "token tok-bob", status: 200,
+			forwardTo: "/user/bob/mcp"},
+		{name: "no read:servers: forwarded as is", setup: func(f *fakeHub) { f.state["alice"] = "" }, auth: "token tok-noread", status: 200,
+			forwardTo: "/user/alice/mcp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeHub()
+			if tc.setup != nil {
+				tc.setup(f)
+			}
+			timeout := tc.timeout
+			if timeout == 0 {
+				timeout = 300 * time.Millisecond
+			}
+			srv, _ := newRouter(t, f, timeout)
+			method, path := tc.method, tc.path
+			if method == "" {
+				method = http.MethodPost
+			}
+			if path == "" {
+				path = "/services/mcp"
+			}
+			var body io.Reader
+			if method == http.MethodPost {
+				body = strings.NewReader(initBody)
+			}
+			req, _ := http.NewRequest(method, srv.URL+path, body)
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			req.Header.Set("Cookie", "jupyterhub-session-id=secret")
+			req.Header.Set("Mcp-Session-Id", "abc")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, data)
+			}
+			if !strings.Contains(string(data), tc.want) {
+				t.Fatalf("body %s, want it to contain %q", data, tc.want)
+			}
+			if got := resp.Header.Get("Retry-After"); got != tc.retryAfter {
+				t.Fatalf("Retry-After %q, want %q", got, tc.retryAfter)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.starts != tc.starts {
+				t.Fatalf("%d starts, want %d", f.starts, tc.starts)
+			}
+			if f.startBody != tc.startBody {
+				t.Fatalf("start body %q, want %q", f.startBody, tc.startBody)
+			}
+			if tc.forwardTo == "" {
+				if len(f.forwarded) != 0 {
+					t.Fatalf("forwarded to %s, want nothing forwarded", f.forwarded[0].URL.Path)
+				}
+				var msg struct {
+					ID    int `json:"id"`
+					Error struct{ Code int }
+				}
+				if method == http.MethodPost && (json.Unmarshal(data, &msg) != nil || msg.ID != 7 || msg.Error.Code == 0) {
+					t.Fatalf("body %s: want a JSON-RPC error for id 7", data)
+				}
+				return
+			}
+			if len(f.forwarded) != 1 {
+				t.Fatalf("forwarded %d requests, want 1", len(f.forwarded))
+			}
+			fw := f.forwarded[0]
+			if fw.URL.Path != tc.forwardTo || fw.URL.Query().Has("profile") {
+				t.Fatalf("forwarded to %s, want %s (without profile)", fw.URL, tc.forwardTo)
+			}
+			if fw.Header.Get("Authorization") != tc.auth || fw.Header.Get("Cookie") != "" || fw.Header.Get("Mcp-Session-Id") != "abc" {
+				t.Fatalf("forwarded headers: %v", fw.Header)
+			}
+			if fw.Host != strings.TrimPrefix(srv.URL, "http://") {
+				t.Fatalf("forwarded Host %q, want the client's %q", fw.Host, srv.URL)
+			}
+			if got := resp.Header.Get("Mcp-Session-Id"); got != "sess-abc" {
+				t.Fatalf("Mcp-Session-Id back to the client = %q", got)
+			}
+		})
+	}
+}
+
+// The hub's API is down: a precise 502, nothing forwarded.
+func TestRouterHubDown(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	u, _ := url.Parse(dead.URL)
+	dead.Close()
+	srv := httptest.NewServer(New(Config{HubAPI: u.JoinPath("/hub/api"), Proxy: u, Prefix: "/services/mcp", StartTimeout: time.Second, Log: zerolog.Nop()}))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/services/mcp", strings.NewReader(initBody))
+	req.Header.Set("Authorization", "token tok-alice")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(data), "cannot reach the JupyterHub API") || strings.Contains(string(data), "tok-alice") {
+		t.Fatalf("%d %s", resp.StatusCode, data)
+	}
+}
+
+// Server-sent events reach the client one by one, each before the server
+// writes the next.
+func TestRouterStreams(t *testing.T) {
+	next := make(chan struct{})
+	f := newFakeHub()
+	hub := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/user/alice/mcp" {
+			f.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 3 {
+			fmt.Fprintf(w, "event: message\ndata: {\"n\":%d}\n\n", i)
+			w.(http.Flusher).Flush()
+			select {
+			case <-next: // the client has read event i
+			case <-time.After(2 * time.Second):
+				return // the client never saw event i: the test fails
+			}
+		}
+	})
+	srv, _ := newRouter(t, hub, time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/services/mcp", nil)
+	req.Header.Set("Authorization", "token tok-alice")
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for i := range 3 {
+		want := fmt.Sprintf("data: {\"n\":%d}", i)
+		for sc.Scan() && sc.Text() != want {
+		}
+		if sc.Text() != want {
+			t.Fatalf("event %d: stream ended (%v)", i, sc.Err())
+		}
+		select {
+		case next <- struct{}{}:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the server did not wait for event %d to be read", i)
+		}
+	}
+}
+
+func TestClientToken(t *testing.T) {
+	for _, tc := range []struct{ header, want string }{
+		{"token abc", "abc"},
+		{"Token abc", "abc"},
+		{"Bearer abc", "abc"},
+		{"bearer   abc ", "abc"},
+		{"Basic abc", ""},
+		{"abc", ""},
+		{"", ""},
+		{"token ", ""},
+	} {
+		if got := clientToken(tc.header); got != tc.want {
+			t.Errorf("clientToken(%q) = %q, want %q", tc.header, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,104 @@
+package hub
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The first MCP call through <hub>/services/mcp with bob's token starts
+// bob's stopped server and runs on his kernel.
+func TestHubURLStartsServer(t *testing.T) {
+	if s, err := theHub.serverState("bob"); err != nil || s != "" {
+		t.Fatalf("bob's server before the call: %q %v, want not running", s, err)
+	}
+	start := time.Now()
+	cs := connect(t, "/services/mcp", "token "+tokens["bob"])
+	connected := time.Since(start)
+	if who := whoami(t, cs, "who.ipynb"); who != "bob" {
+		t.Fatalf("JUPYTERHUB_USER = %q, want bob", who)
+	}
+	fmt.Fprintf(os.Stderr, "figure: hub URL, stopped server: initialize answered after %s, first tool result after %s\n",
+		connected.Round(10*time.Millisecond), time.Since(start).Round(10*time.Millisecond))
+	if s, err := theHub.serverState("bob"); err != nil || s != "ready" {
+		t.Fatalf("bob's server after the call: %q %v, want ready", s, err)
+	}
+}
+
+// alice's token at the hub URL reaches alice's server, with and without
+// the trailing slash and with either scheme.
+func TestHubURLRunningServer(t *testing.T) {
+	aliceRunning(t)
+	for _, tc := range []struct{ path, scheme string }{
+		{"/services/mcp", "token"},
+		{"/services/mcp/", "Bearer"},
+	} {
+		t.Run(tc.path+" "+tc.scheme, func(t *testing.T) {
+			cs := connect(t, tc.path, tc.scheme+" "+tokens["alice"])
+			if who := whoami(t, cs, "who.ipynb"); who != "alice" {
+				t.Fatalf("JUPYTERHUB_USER = %q, want alice", who)
+			}
+		})
+	}
+}
+
+// Requests the hub URL cannot attribute to a user are refused with a
+// JSON-RPC error naming the reason, and start nothing.
+func TestHubURLRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name, auth string
+		status     int
+		want       string
+	}{
+		{"no token", "", http.StatusForbidden, "no JupyterHub token"},
+		{"not a token scheme", "Basic YWxpY2U6eA==", http.StatusForbidden, "no JupyterHub token"},
+		{"wrong token", "token " + randomHex(16), http.StatusForbidden, "does not accept this token"},
+		{"a service's token", "token " + theHub.AdminToken, http.StatusForbidden, "not to a user"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := post(t, "/services/mcp", tc.auth, "", initialize)
+			if code != tc.status {
+				t.Fatalf("status %d, want %d: %s", code, tc.status, body)
+			}
+			var msg struct {
+				ID    int `json:"id"`
+				Error struct {
+					Message string `json:"message"`
+				} `json:"error"`
+			}
+			if err := json.Unmarshal([]byte(body), &msg); err != nil || msg.ID != 1 || !strings.Contains(msg.Error.Message, tc.want) {
+				t.Fatalf("body %s, want a JSON-RPC error for id 1 containing %q", body, tc.want)
+			}
+		})
+	}
+}
+
+// The price of the hub URL for a running server: the same tool call
+// through <hub>/user/alice/mcp and through <hub>/services/mcp (one more
+// hub API call and one more pass through the proxy). A figure, not a
+// limit.
+func TestHubURLOverhead(t *testing.T) {
+	aliceRunning(t)
+	const n = 30
+	median := func(path string) time.Duration {
+		cs := connect(t, path, "token "+tokens["alice"])
+		var d []time.Duration
+		for range n {
+			start := time.Now()
+			if _, err := cs.ListTools(t.Context(), nil); err != nil {
+				t.Fatal(err)
+			}
+			d = append(d, time.Since(start))
+		}
+		slices.Sort(d)
+		return d[n/2]
+	}
+	direct, hub := median("/user/alice/mcp"), median("/services/mcp")
+	fmt.Fprintf(os.Stderr, "figure: tools/list p50 through /user/alice/mcp %s, through /services/mcp %s (+%s)\n",
+		direct.Round(100*time.Microsecond), hub.Round(100*time.Microsecond), (hub - direct).Round(100*time.Microsecond))
+}

@@ -2,9 +2,14 @@ package hub
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
+	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -83,6 +88,87 @@ func TestUserEndpointRefusesOthers(t *testing.T) {
 	for _, e := range labtest.Call[listOut](t, cs, "list_files", nil).Entries {
 		if e.Path == "intruder.txt" {
 			t.Fatal("a refused request ran code in alice's server")
+		}
+	}
+}
+
+var xsrfField = regexp.MustCompile(`name="_xsrf" value="([^"]+)"`)
+
+// On a hub served from one domain every user's server shares the origin, so
+// only the XSRF token keeps a page (of anybody's server) from driving a
+// user's MCP with that user's login cookie. A browser logged in as alice:
+// its cookie alone, as a page's request would carry it, runs nothing at
+// <hub>/user/alice/mcp; with the server's XSRF token, as JupyterLab sends
+// it, the request goes through.
+func TestCookieNeedsXSRFOnHub(t *testing.T) {
+	aliceRunning(t)
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	navigate := func(method, path string, form url.Values) string {
+		t.Helper()
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req, _ := http.NewRequestWithContext(t.Context(), method, theHub.URL+path, body)
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		req.Header.Set("Sec-Fetch-Mode", "navigate") // servers set XSRF cookies on navigation only
+		resp, err := browser.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: %s", method, path, resp.Status)
+		}
+		return string(data)
+	}
+	// Log in (the test hub's dummy authenticator takes any password), then
+	// open the lab: the OAuth round trip sets alice's server cookie.
+	m := xsrfField.FindStringSubmatch(navigate(http.MethodGet, "/hub/login", nil))
+	if m == nil {
+		t.Fatal("no _xsrf field on the hub's login page")
+	}
+	navigate(http.MethodPost, "/hub/login?next=", url.Values{"_xsrf": {m[1]}, "username": {"alice"}, "password": {"any-password"}})
+	navigate(http.MethodGet, "/user/alice/lab", nil)
+	server, _ := url.Parse(theHub.URL + "/user/alice/")
+	xsrf := ""
+	for _, c := range jar.Cookies(server) {
+		if c.Name == "_xsrf" {
+			xsrf = c.Value
+		}
+	}
+	if xsrf == "" {
+		t.Fatalf("alice's server set no _xsrf cookie (cookies: %v)", jar.Cookies(server))
+	}
+	for _, tc := range []struct {
+		name, xsrf string
+		want       int
+	}{
+		{"login cookie only", "", http.StatusForbidden},
+		{"login cookie and another token", "not-the-token", http.StatusForbidden},
+		{"login cookie and the server's XSRF token", xsrf, http.StatusOK},
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, theHub.URL+"/user/alice/mcp", strings.NewReader(initialize))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if tc.xsrf != "" {
+			req.Header.Set("X-XSRFToken", tc.xsrf)
+		}
+		resp, err := browser.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %s (%.200s), want %d", tc.name, resp.Status, data, tc.want)
+		}
+		if tc.want == http.StatusForbidden && resp.Header.Get("Mcp-Session-Id") != "" {
+			t.Errorf("%s: an MCP session was created", tc.name)
 		}
 	}
 }

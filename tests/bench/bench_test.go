@@ -83,6 +83,10 @@ func BenchmarkNotebookOps(b *testing.B) {
 // written in this package (rawkernel_test.go) executing on the same kernel:
 // each with calls spaced 150 ms apart and back to back, execSamples each.
 // Back-to-back calls are where TCP stalls (Nagle against delayed ACK) show.
+//
+// For a CPU profile of the sidecar (it runs as the lab's child), set
+// JUPYTER_MCP_CPUPROFILE=<file> and run only this benchmark: the sidecar
+// writes the profile when the lab stops it.
 func BenchmarkExecute(b *testing.B) {
 	lab, cs := benchLab(b)
 	writeNotebook(b, lab, "exec.ipynb")

@@ -10,6 +10,13 @@ process state: ``<base>/mcp`` and ``<base>/mcp/`` both reach the sidecar's
 cookie); the sidecar listens on a unix socket in a 0700 directory, so nothing
 but this proxy (and the lab's own user) can call it. Responses that an MCP
 client reads as an event stream are streamed, not buffered (``_streaming``).
+
+Small messages leave the server at once: websockets (the kernel channels the
+sidecar executes on, the collaboration rooms it edits through) and streamed
+MCP responses are written with TCP_NODELAY (``_nodelay_websockets``,
+``_streaming``). Without it each back-to-back kernel round trip stalls about
+40 ms: Tornado writes a reply as several small frames, Nagle holds the
+second until the first is acknowledged, and the client delays that ACK.
 """
 
 import threading
@@ -82,6 +89,9 @@ def _load_jupyter_server_extension(serverapp):
         ],
     )
     _expose_lab_app(serverapp)
+    # Other extensions (collaboration rooms) add their handlers after this
+    # one loads; the loop runs this before it serves the first request.
+    serverapp.io_loop.add_callback(_nodelay_websockets, serverapp)
     _end_idle_worker_threads_at_exit(serverapp)
     serverapp.log.info("jupyter-mcp-sidecar: MCP served at %s", prefix)
 
@@ -133,6 +143,15 @@ def _streaming(handler):
                 return await self._proxy_progressive(host, port, proxied_path, body, client)
             return await super()._proxy_buffered(host, port, proxied_path, body, client)
 
+        async def _proxy_progressive(self, host, port, proxied_path, body, client):
+            # Each event (progress, then the result) goes out as it is
+            # written, not after the client's delayed ACK of the previous
+            # one. Tornado turns Nagle back on when the response ends.
+            stream = getattr(self.request.connection, "stream", None)
+            if stream is not None:
+                stream.set_nodelay(True)
+            return await super()._proxy_progressive(host, port, proxied_path, body, client)
+
     return StreamingProxyHandler
 
 
@@ -151,3 +170,48 @@ def _expose_lab_app(serverapp):
     page_config = serverapp.web_app.settings.get("page_config_data")
     if page_config is not None and "exposeAppInBrowser" in page_config:
         page_config["exposeAppInBrowser"] = True
+
+
+def _nodelay_websockets(serverapp):
+    """Make every websocket handler of the server set TCP_NODELAY when it
+    opens, as Tornado advises for latency-sensitive websockets
+    (``WebSocketHandler.set_nodelay``); Jupyter Server does not.
+
+    The kernel websocket sends one execution's reply as several small frames
+    (status busy, execute_input, execute_result, execute_reply, status
+    idle). With Nagle on, the first frame leaves and the rest wait for its
+    ACK, which the client delays by ~40 ms: measured on loopback, every
+    ``1+1`` round trip took ~48 ms instead of ~10 ms. Each routed websocket
+    handler class is replaced by a subclass whose ``open`` first sets
+    nodelay; routes, arguments and behaviour are otherwise unchanged."""
+    from tornado.routing import RuleRouter
+    from tornado.websocket import WebSocketHandler
+
+    wrapped = {}
+
+    def nodelay(cls):
+        if cls not in wrapped:
+
+            def open(self, *args, **kwargs):
+                self.set_nodelay(True)
+                return cls.open(self, *args, **kwargs)
+
+            wrapped[cls] = type(cls.__name__, (cls,), {"open": open, "__module__": cls.__module__})
+        return wrapped[cls]
+
+    def walk(router):
+        for rule in getattr(router, "rules", ()):
+            target = rule.target
+            if isinstance(target, RuleRouter):
+                walk(target)
+            elif isinstance(target, type) and issubclass(target, WebSocketHandler):
+                if not getattr(target, "_mcp_sidecar_nodelay", False):
+                    rule.target = nodelay(target)
+                    rule.target._mcp_sidecar_nodelay = True
+
+    walk(serverapp.web_app.default_router)
+    walk(serverapp.web_app.wildcard_router)
+    serverapp.log.info(
+        "jupyter-mcp-sidecar: TCP_NODELAY on websocket handlers: %s",
+        ", ".join(sorted(c.__name__ for c in wrapped)) or "none found",
+    )

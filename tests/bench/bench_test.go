@@ -6,8 +6,10 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,8 +21,6 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
-	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
 )
 
@@ -81,10 +81,17 @@ func BenchmarkNotebookOps(b *testing.B) {
 }
 
 // BenchmarkExecute prints the round trip of execute_code("1+1") through
-// <lab>/mcp next to the same execute made directly with the sidecar's own
-// kernel websocket client on the same kernel (not an independent baseline:
-// both pay that client's costs), and the time of 100 sequential executions
-// through /mcp.
+// <lab>/mcp next to the independent baseline, a plain websocket client
+// written in this package (rawkernel_test.go) executing on the same kernel:
+// each with calls spaced 150 ms apart and back to back, execSamples each.
+// Back-to-back calls are where TCP stalls (Nagle against delayed ACK) show.
+// A last row calls the sidecar's unix socket directly, without the Jupyter
+// server and its proxy, to split /mcp's cost between the proxy hop and the
+// sidecar.
+//
+// For a CPU profile of the sidecar (it runs as the lab's child), set
+// JUPYTER_MCP_CPUPROFILE=<file> and run only this benchmark: the sidecar
+// writes the profile when the lab stops it.
 func BenchmarkExecute(b *testing.B) {
 	lab, cs := benchLab(b)
 	writeNotebook(b, lab, "exec.ipynb")
@@ -95,39 +102,62 @@ func BenchmarkExecute(b *testing.B) {
 		}
 	}
 	viaMCP() // starts the kernel
-
-	jc, err := jupyter.NewClient(&jupyter.ServerInfo{URL: lab.URL, Token: lab.Token})
-	if err != nil {
-		b.Fatal(err)
-	}
-	raw := &kernel.Manager{Jupyter: jc}
-	defer raw.Close()
-	k, err := raw.ForNotebook(b.Context(), "exec.ipynb", "python3")
-	if err != nil {
-		b.Fatal(err)
-	}
-	viaWebsocket := func() {
-		if res, err := k.Execute(b.Context(), "1+1", kernel.Hooks{}); err != nil || res.Status != "ok" {
-			b.Fatalf("raw execute: %v", err)
+	raw := dialRawKernel(b, lab, kernelOf(b, lab, "exec.ipynb"))
+	viaRaw := func() { raw.execute(b, "1+1") }
+	direct := sidecarDirect(b, lab)
+	viaSocket := func() {
+		res, err := direct.CallTool(b.Context(), &mcp.CallToolParams{Name: "execute_code", Arguments: map[string]any{"path": "exec.ipynb", "code": "1+1"}})
+		if err != nil || res.IsError {
+			b.Fatalf("execute_code on the sidecar's socket: %v %v", err, res)
 		}
+	}
+	for range 5 { // warm every path
+		viaRaw()
+		viaMCP()
+		viaSocket()
 	}
 
 	for range b.N {
-		mcpTimes := measure(viaMCP)
-		wsTimes := measure(viaWebsocket)
-		start := time.Now()
-		for range 100 {
-			viaMCP()
+		// Spaced: interleaved, so both see the same machine load.
+		var rawSpaced, mcpSpaced []time.Duration
+		for range execSamples {
+			time.Sleep(spacing)
+			rawSpaced = append(rawSpaced, timed(viaRaw))
+			time.Sleep(spacing)
+			mcpSpaced = append(mcpSpaced, timed(viaMCP))
 		}
-		sequential := time.Since(start)
-		fmt.Printf("\nexecute 1+1 on one kernel, %d samples each\n", samples)
+		rawB2B := measureN(execSamples, viaRaw)
+		mcpB2B := measureN(execSamples, viaMCP)
+		socketB2B := measureN(execSamples, viaSocket)
+		slices.Sort(rawSpaced)
+		slices.Sort(mcpSpaced)
+		fmt.Printf("\nexecute 1+1 on one kernel, %d samples each; spaced = %v apart\n", execSamples, spacing)
 		fmt.Printf("%-28s %10s %10s\n", "operation", "p50", "p95")
-		fmt.Println(row("execute_code via /mcp", mcpTimes))
-		fmt.Println(row("sidecar's kernel client", wsTimes))
-		fmt.Printf("ratio of medians (vs the sidecar's own client): %.2f\n", float64(mcpTimes[len(mcpTimes)/2])/float64(wsTimes[len(wsTimes)/2]))
-		fmt.Printf("100 sequential execute_code calls: %.2f s\n", sequential.Seconds())
+		fmt.Println(row("raw websocket, spaced", rawSpaced))
+		fmt.Println(row("raw websocket, back to back", rawB2B))
+		fmt.Println(row("execute_code /mcp, spaced", mcpSpaced))
+		fmt.Println(row("execute_code /mcp, b2b", mcpB2B))
+		fmt.Println(row("sidecar socket, b2b", socketB2B))
+		ratio := func(a, b []time.Duration) float64 { return float64(a[len(a)/2]) / float64(b[len(b)/2]) }
+		fmt.Printf("p50 ratio /mcp : raw spaced, spaced calls:        %.2f (goal <= 1.3)\n", ratio(mcpSpaced, rawSpaced))
+		fmt.Printf("p50 ratio /mcp : raw spaced, back-to-back calls:  %.2f (goal <= 1.3)\n", ratio(mcpB2B, rawSpaced))
+		fmt.Printf("p50 ratio raw back to back : raw spaced:          %.2f\n", ratio(rawB2B, rawSpaced))
+		fmt.Printf("p50 ratio sidecar socket : raw, back to back:     %.2f (the sidecar's own cost)\n", ratio(socketB2B, rawB2B))
+		fmt.Printf("p50 /mcp - sidecar socket, back to back:          %.1f ms (Jupyter server + jupyter-server-proxy hop)\n",
+			float64((mcpB2B[len(mcpB2B)/2]-socketB2B[len(socketB2B)/2]).Microseconds())/1000)
 		fmt.Printf("sidecar resident memory: %s\n\n", sidecarRSS(lab.PID))
 	}
+}
+
+const (
+	execSamples = 40
+	spacing     = 150 * time.Millisecond
+)
+
+func timed(op func()) time.Duration {
+	start := time.Now()
+	op()
+	return time.Since(start)
 }
 
 // benchLab starts a lab with a fresh (non-race) sidecar and an MCP
@@ -152,8 +182,11 @@ func benchLab(b *testing.B, env ...string) (*labtest.Lab, *mcp.ClientSession) {
 	return lab, cs
 }
 
-func measure(op func()) []time.Duration {
-	d := make([]time.Duration, samples)
+func measure(op func()) []time.Duration { return measureN(samples, op) }
+
+// measureN times n back-to-back calls of op, sorted.
+func measureN(n int, op func()) []time.Duration {
+	d := make([]time.Duration, n)
 	for i := range d {
 		start := time.Now()
 		op()
@@ -207,8 +240,9 @@ func putNotebook(b *testing.B, hc *http.Client, u string, nb map[string]any) {
 	resp.Body.Close()
 }
 
-// sidecarRSS reads VmRSS of the lab's child process running the sidecar.
-func sidecarRSS(labPID int) string {
+// sidecarProc returns the /proc directory of the lab's child process
+// running the sidecar, or "".
+func sidecarProc(labPID int) string {
 	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, stat := range procs {
 		data, err := os.ReadFile(stat)
@@ -222,15 +256,64 @@ func sidecarRSS(labPID int) string {
 			continue
 		}
 		fields := strings.Fields(s[close+1:])
-		if ppid, _ := strconv.Atoi(fields[1]); ppid != labPID {
-			continue
-		}
-		status, _ := os.ReadFile(filepath.Join(filepath.Dir(stat), "status"))
-		for _, line := range strings.Split(string(status), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				return strings.TrimSpace(v)
-			}
+		if ppid, _ := strconv.Atoi(fields[1]); ppid == labPID {
+			return filepath.Dir(stat)
 		}
 	}
-	return "unknown (sidecar process not found)"
+	return ""
+}
+
+// sidecarRSS reads VmRSS of the lab's child process running the sidecar.
+func sidecarRSS(labPID int) string {
+	dir := sidecarProc(labPID)
+	if dir == "" {
+		return "unknown (sidecar process not found)"
+	}
+	status, _ := os.ReadFile(filepath.Join(dir, "status"))
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+// sidecarDirect opens an MCP session straight to the sidecar's unix
+// socket (read from its command line), skipping the Jupyter server and
+// jupyter-server-proxy: the difference to /mcp is the proxy hop's cost.
+func sidecarDirect(b *testing.B, lab *labtest.Lab) *mcp.ClientSession {
+	cmdline, _ := os.ReadFile(filepath.Join(sidecarProc(lab.PID), "cmdline"))
+	var sock string
+	for _, arg := range strings.Split(string(cmdline), "\x00") {
+		if p, ok := strings.CutPrefix(arg, "unix:"); ok {
+			sock = p
+		}
+	}
+	if sock == "" {
+		b.Fatalf("no unix socket on the sidecar's command line %q", cmdline)
+	}
+	// The Authorization header the proxy would forward: the sidecar wants
+	// one on POSTs (else it asks for a cookie's XSRF token).
+	hc := &http.Client{Transport: authTransport{"token " + lab.Token, &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}}
+	c := mcp.NewClient(&mcp.Implementation{Name: "bench-direct", Version: "v0"}, nil)
+	cs, err := c.Connect(b.Context(), &mcp.StreamableClientTransport{Endpoint: "http://localhost/", HTTPClient: hc, MaxRetries: -1}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+type authTransport struct {
+	auth string
+	base http.RoundTripper
+}
+
+func (a authTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", a.auth)
+	return a.base.RoundTrip(r)
 }

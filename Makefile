@@ -87,8 +87,8 @@ fuzz: ## run each fuzz target for FUZZTIME (20s)
 		go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
 	done
 
-bench: venv oracles build base-images ## print the figures: notebook ops, execution, the image, CRDT vs Yjs
-	go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./tests/bench/ ./tests/container/
+bench: venv oracles hub-deps build base-images ## print the figures: notebook ops, execution, the image, ten hub users, CRDT vs Yjs
+	go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./tests/bench/ ./tests/container/ ./tests/hub/
 
 lock: ## re-pin jupyter_config/requirements.txt from a fresh environment
 	rm -rf /tmp/sidecar-lock && $(PYTHON) -m venv /tmp/sidecar-lock

@@ -43,8 +43,8 @@ done; true`
 // BenchmarkImage prints, for a fresh container of the image, the figures
 // quoted in the README: image size and what the sidecar binary and the proxy
 // extension add, time from `docker run` to Jupyter answering and to the
-// first MCP tool call done, and the sidecar's memory idle and after 20
-// executed cells. `make bench` runs it.
+// first MCP tool call done, the sidecar's memory idle and after 20
+// executed cells, and how long docker stop takes. `make bench` runs it.
 func BenchmarkImage(b *testing.B) {
 	for range b.N {
 		l, err := startLab(b.Context(), labOptions{token: randomToken()})
@@ -82,12 +82,24 @@ func BenchmarkImage(b *testing.B) {
 		// The installed extension: its package and its dist-info.
 		_, extSize, _ := l.Exec(b.Context(), "sh", "-c", "du -sb /opt/venv/lib/python3*/site-packages/jupyter_mcp_sidecar_proxy* | awk '{s+=$1} END {print s}'")
 		extBytes, _ := strconv.ParseFloat(strings.TrimSpace(extSize), 64)
+		// docker stop of a lab whose sidecar is in a notebook's room.
+		grace := 30 * time.Second
+		stopStart := time.Now()
+		if err := l.c.Stop(b.Context(), &grace); err != nil {
+			b.Fatal(err)
+		}
+		stopped := time.Since(stopStart)
+		st, err := l.c.State(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
 		l.Terminate()
 
 		fmt.Printf("\nimage %s: %.0f MB; the sidecar binary adds %.1f MB, the proxy extension %.2f MB\n", image, imageBytes/1e6, binBytes/1e6, extBytes/1e6)
 		fmt.Printf("docker run -> Jupyter answering: %s; -> first MCP tool call done: %s; first executed cell (kernel start) %s later\n",
 			l.Ready.Sub(l.Started).Round(10*time.Millisecond), firstCall.Sub(l.Started).Round(10*time.Millisecond),
 			firstExec.Sub(firstCall).Round(10*time.Millisecond))
-		fmt.Printf("sidecar resident memory: %s idle after the first call; %s after 20 executed cells and a read (peak %s)\n\n", idleRSS, runRSS, peakRSS)
+		fmt.Printf("sidecar resident memory: %s idle after the first call; %s after 20 executed cells and a read (peak %s)\n", idleRSS, runRSS, peakRSS)
+		fmt.Printf("docker stop: %s, exit code %d\n\n", stopped.Round(10*time.Millisecond), st.ExitCode)
 	}
 }

@@ -7,11 +7,26 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 )
 
 //go:embed page
 var page embed.FS
+
+// validNotebookPath: relative to the root, "/" separators, no "." or ".."
+// segments, ending in .ipynb.
+func validNotebookPath(p string) bool {
+	if len(p) > 4096 || !strings.HasSuffix(p, ".ipynb") || strings.ContainsAny(p, "\\\x00") {
+		return false
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
+}
 
 // validView keeps view ids short and URL-safe.
 var validView = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -108,6 +123,12 @@ func (h *Handler) state(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&s); err != nil || !validView.MatchString(s.View) {
 		http.Error(w, "expected {\"view\": id, \"path\": notebook}", http.StatusBadRequest)
+		return
+	}
+	// The path becomes the linked session's current notebook: only a
+	// notebook path relative to the root (or "" for none) is taken.
+	if s.Path != "" && !validNotebookPath(s.Path) {
+		http.Error(w, "path: a notebook path relative to the Jupyter root, ending in .ipynb", http.StatusBadRequest)
 		return
 	}
 	h.Hub.ViewShows(s.View, s.Path)

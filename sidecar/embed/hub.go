@@ -123,22 +123,34 @@ func (h *Hub) ViewShows(viewID, path string) {
 		// Every page linked to the session names its new notebook.
 		h.sendLinkedLocked(session, Event{Type: "current", Path: path})
 	}
+	h.forgetIdleLocked(viewID) // a report from a page that listens to nothing
 	h.mu.Unlock()
 	if session != "" && h.OnViewChange != nil {
 		h.OnViewChange(session, path)
 	}
 }
 
-// Forget drops a closed session's links.
+// Forget drops a closed session's links, and the views nothing uses any
+// more.
 func (h *Hub) Forget(session string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for id, s := range h.linkOf {
 		if s == session {
 			delete(h.linkOf, id)
+			h.forgetIdleLocked(id)
 		}
 	}
 	delete(h.current, session)
+}
+
+// forgetIdleLocked drops a view that no page listens to and no session is
+// linked to, so the table does not grow with every page ever opened. A page
+// that comes back starts afresh and reports what it shows.
+func (h *Hub) forgetIdleLocked(id string) {
+	if v, ok := h.views[id]; ok && len(v.subs) == 0 && h.linkOf[id] == "" {
+		delete(h.views, id)
+	}
 }
 
 // subscribe returns a channel of a view's events, starting with the
@@ -156,6 +168,7 @@ func (h *Hub) subscribe(viewID string) (<-chan Event, func()) {
 	return ch, func() {
 		h.mu.Lock()
 		delete(v.subs, ch)
+		h.forgetIdleLocked(viewID)
 		h.mu.Unlock()
 	}
 }

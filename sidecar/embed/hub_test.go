@@ -99,3 +99,39 @@ func TestLinkAdoptsShownNotebook(t *testing.T) {
 		t.Fatalf("event %+v, want current p.ipynb", e)
 	}
 }
+
+// Views nothing uses are forgotten: the table does not grow with every page
+// ever opened.
+func TestHubForgetsIdleViews(t *testing.T) {
+	h := &Hub{}
+	_, cancel := h.subscribe("page")
+	h.ViewShows("page", "a.ipynb")
+	cancel()                        // the page closed, nobody linked it
+	h.ViewShows("stray", "b.ipynb") // a report from a page that never listened
+	h.Link("linked", "s1")          // linked: kept until the session ends
+	if _, ok := h.views["page"]; ok {
+		t.Error("a closed, unlinked page's view was kept")
+	}
+	if _, ok := h.views["stray"]; ok {
+		t.Error("a view nobody listens to was kept")
+	}
+	if _, ok := h.views["linked"]; !ok {
+		t.Fatal("a linked view was dropped")
+	}
+	h.Forget("s1")
+	if n := len(h.views); n != 0 {
+		t.Errorf("%d views left after every session and page went away", n)
+	}
+}
+
+func TestValidNotebookPath(t *testing.T) {
+	for p, want := range map[string]bool{
+		"a.ipynb": true, "dir/a b.ipynb": true,
+		"/etc/a.ipynb": false, "../a.ipynb": false, "a/../b.ipynb": false, "./a.ipynb": false,
+		"a//b.ipynb": false, `a\b.ipynb`: false, "a.txt": false, "a.ipynb\x00": false,
+	} {
+		if got := validNotebookPath(p); got != want {
+			t.Errorf("validNotebookPath(%q) = %v, want %v", p, got, want)
+		}
+	}
+}

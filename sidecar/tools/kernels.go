@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -110,9 +111,42 @@ func (t *Tools) restartKernel(ctx context.Context, req *mcp.CallToolRequest, in 
 		return nil, KernelActionOut{}, err
 	}
 	if err := k.Restart(ctx); err != nil {
+		// A kernel that just died (out of memory, say) is being restarted
+		// by Jupyter itself, which refuses a second restart meanwhile: what
+		// the agent asked for is happening, so wait for it.
+		if restartedAnyway(ctx, k) {
+			return nil, KernelActionOut{KernelID: k.ID, Done: "restarted (Jupyter was already restarting it after it died)"}, nil
+		}
 		return nil, KernelActionOut{}, fmt.Errorf("restart kernel %s: %w", k.ID, err)
 	}
 	return nil, KernelActionOut{KernelID: k.ID, Done: "restarted"}, nil
+}
+
+// restartedAnyway waits (up to 30 s) for a kernel that Jupyter is
+// restarting on its own to be idle again. Only a restart seen under way
+// counts: an idle kernel alone says nothing about the failed request.
+func restartedAnyway(ctx context.Context, k *kernel.Kernel) bool {
+	deadline := time.Now().Add(30 * time.Second)
+	seen := false
+	for time.Now().Before(deadline) {
+		state, err := k.State(ctx)
+		switch {
+		case err != nil:
+			return false
+		case state == "restarting" || state == "autorestarting" || state == "starting":
+			seen = true
+		case state == "idle":
+			return seen
+		default:
+			return false // busy, dead, ...: the restart error stands
+		}
+		select {
+		case <-time.After(200 * time.Millisecond): // polling the server's state
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return false
 }
 
 // runningKernel finds the kernel a notebook's session uses, without

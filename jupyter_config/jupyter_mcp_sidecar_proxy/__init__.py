@@ -12,24 +12,38 @@ but this proxy (and the lab's own user) can call it. Responses that an MCP
 client reads as an event stream are streamed, not buffered (``_streaming``).
 """
 
+import os
 import threading
+from importlib.metadata import PackageNotFoundError, version
 
 from jupyter_server.utils import url_path_join
 from jupyter_server_proxy.config import ServerProcess
-from traitlets import Float, List, Unicode
+from traitlets import Float, List, Unicode, default
 from traitlets.config import Configurable
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("jupyter-mcp-sidecar")
+except PackageNotFoundError:  # run from a source tree
+    __version__ = "0.0.0"
+
+# The platform wheels carry the static sidecar here.
+BUNDLED_SIDECAR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bin", "jupyter-mcp-sidecar")
 
 
 class MCPSidecar(Configurable):
     """Settings of the sidecar process (``c.MCPSidecar.<name>``)."""
 
     command = Unicode(
-        "jupyter-mcp-sidecar",
         config=True,
-        help="The sidecar executable: a name on PATH or an absolute path.",
+        help="The sidecar executable: a name on PATH or an absolute path. "
+        "Default: the one in this package's wheel, else jupyter-mcp-sidecar on PATH.",
     )
+
+    @default("command")
+    def _default_command(self):
+        if os.access(BUNDLED_SIDECAR, os.X_OK):
+            return BUNDLED_SIDECAR
+        return "jupyter-mcp-sidecar"
     args = List(
         Unicode(),
         default_value=[],
@@ -83,7 +97,7 @@ def _load_jupyter_server_extension(serverapp):
     )
     _expose_lab_app(serverapp)
     _end_idle_worker_threads_at_exit(serverapp)
-    serverapp.log.info("jupyter-mcp-sidecar: MCP served at %s", prefix)
+    serverapp.log.info("jupyter-mcp-sidecar %s: MCP served at %s by %s", __version__, prefix, cfg.command)
 
 
 def _end_idle_worker_threads_at_exit(serverapp):

@@ -177,7 +177,9 @@ func checkMachO(t *testing.T, bin []byte, goarch string) {
 	if f.Cpu != want || f.Type != macho.TypeExec {
 		t.Errorf("Mach-O %v %v, want a %v executable", f.Cpu, f.Type, want)
 	}
-	if libs, _ := f.ImportedLibraries(); slices.ContainsFunc(libs, func(l string) bool { return !strings.HasPrefix(l, "/usr/lib/") && !strings.HasPrefix(l, "/System/Library/") }) {
+	if libs, _ := f.ImportedLibraries(); slices.ContainsFunc(libs, func(l string) bool {
+		return !strings.HasPrefix(l, "/usr/lib/") && !strings.HasPrefix(l, "/System/Library/")
+	}) {
 		t.Errorf("Mach-O needs libraries outside the system: %v", libs)
 	}
 	const lcBuildVersion = 0x32 // cmd, cmdsize, platform, minos (xxxx.yy.zz)

@@ -62,6 +62,24 @@ func TestInstall(t *testing.T) {
 		run(t, tmp, path, pip, "install", "--quiet", "-c", pinned, wheel+"[live]")
 		useLab(t, venv, path, filepath.Join(tmp, "rooms-lab"), "jupyter-collaboration")
 	})
+	t.Run("no wheel for the platform", func(t *testing.T) {
+		// pip's own answer, never a wheel whose binary cannot run there.
+		cmd := exec.Command(pip, "download", "--no-deps", "--no-index", "--find-links", filepath.Dir(wheel),
+			"--only-binary=:all:", "--platform", "manylinux2014_ppc64le", "-d", t.TempDir(), "jupyter-mcp-sidecar")
+		cmd.Env = append(os.Environ(), "PATH="+path)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "No matching distribution found") {
+			t.Fatalf("pip download for ppc64le: %v\n%s", err, out)
+		}
+	})
+	t.Run("sdist without Go", func(t *testing.T) {
+		cmd := exec.Command(pip, "wheel", "--no-deps", "-w", t.TempDir(), distFile(t, "jupyter_mcp_sidecar-*.tar.gz"))
+		cmd.Env = append(os.Environ(), "PATH="+path)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "needs Go >= 1.25 on PATH") {
+			t.Fatalf("building the sdist without Go: %v, want the message that Go is needed\n%s", err, labtest.Tail(out, 4<<10))
+		}
+	})
 	t.Run("uninstall", func(t *testing.T) {
 		ours := recordedFiles(t, venv)
 		run(t, tmp, path, pip, "uninstall", "--yes", "jupyter-mcp-sidecar")

@@ -1,6 +1,7 @@
 package wheel
 
 import (
+	"archive/zip"
 	"bufio"
 	"encoding/csv"
 	"fmt"
@@ -71,6 +72,21 @@ func TestInstall(t *testing.T) {
 		if err == nil || !strings.Contains(string(out), "No matching distribution found") {
 			t.Fatalf("pip download for ppc64le: %v\n%s", err, out)
 		}
+	})
+	t.Run("sdist with Go", func(t *testing.T) {
+		out := t.TempDir()
+		run(t, tmp, os.Getenv("PATH"), pip, "wheel", "--quiet", "--no-deps", "-w", out, distFile(t, "jupyter_mcp_sidecar-*.tar.gz"))
+		built, _ := filepath.Glob(filepath.Join(out, "jupyter_mcp_sidecar-*-py3-none-linux_x86_64.whl"))
+		if len(built) != 1 {
+			t.Fatalf("the sdist built %v, want one linux_x86_64 wheel", built)
+		}
+		w, err := zip.OpenReader(built[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		bin, _ := zipEntry(t, w, binaryInWheel)
+		checkELF(t, bin, "amd64")
 	})
 	t.Run("sdist without Go", func(t *testing.T) {
 		cmd := exec.Command(pip, "wheel", "--no-deps", "-w", t.TempDir(), distFile(t, "jupyter_mcp_sidecar-*.tar.gz"))

@@ -88,6 +88,25 @@ func TestInstall(t *testing.T) {
 		bin, _ := zipEntry(t, w, binaryInWheel)
 		checkELF(t, bin, "amd64")
 	})
+	t.Run("wrong prebuilt binary", func(t *testing.T) {
+		// The hook refuses a binary for another platform than the wheel's tag.
+		w, err := zip.OpenReader(wheelOf(t, platforms[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		bin, _ := zipEntry(t, w, binaryInWheel)
+		arm := filepath.Join(t.TempDir(), "jupyter-mcp-sidecar")
+		if err := os.WriteFile(arm, bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(pip, "wheel", "--no-deps", "-w", t.TempDir(), filepath.Join(labtest.RepoRoot(), "jupyter_config"))
+		cmd.Env = append(os.Environ(), "PATH="+path, "JUPYTER_MCP_SIDECAR_BINARY="+arm, "JUPYTER_MCP_SIDECAR_TARGET=linux/amd64")
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "is not a linux/amd64 executable") {
+			t.Fatalf("a linux/arm64 binary in a linux/amd64 wheel: %v\n%s", err, labtest.Tail(out, 4<<10))
+		}
+	})
 	t.Run("sdist without Go", func(t *testing.T) {
 		cmd := exec.Command(pip, "wheel", "--no-deps", "-w", t.TempDir(), distFile(t, "jupyter_mcp_sidecar-*.tar.gz"))
 		cmd.Env = append(os.Environ(), "PATH="+path)

@@ -56,12 +56,39 @@ func TestInstall(t *testing.T) {
 			t.Fatalf("jupyter server extension list does not show the extension enabled and valid:\n%s", out)
 		}
 	})
+	bundled, _ := filepath.Glob(filepath.Join(venv, "lib", "python3*", "site-packages", binaryInWheel))
+	if len(bundled) != 1 {
+		t.Fatalf("the installed sidecar: found %v", bundled)
+	}
 	t.Run("files backend", func(t *testing.T) {
-		useLab(t, venv, path, filepath.Join(tmp, "files-lab"), "files")
+		useLab(t, venv, path, filepath.Join(tmp, "files-lab"), "files", bundled[0])
+	})
+	t.Run("command setting", func(t *testing.T) {
+		// c.MCPSidecar.command still picks another sidecar than the bundled one.
+		other := filepath.Join(tmp, "other", "jupyter-mcp-sidecar")
+		data, err := os.ReadFile(bundled[0])
+		if err == nil {
+			err = os.MkdirAll(filepath.Dir(other), 0o755)
+		}
+		if err == nil {
+			err = os.WriteFile(other, data, 0o755)
+		}
+		lab := filepath.Join(tmp, "command-lab")
+		if err == nil {
+			err = os.MkdirAll(filepath.Join(lab, "config"), 0o700)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(lab, "config", "jupyter_server_config.json"),
+				[]byte(`{"MCPSidecar": {"command": "`+other+`"}}`), 0o600)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		useLab(t, venv, path, lab, "files", other)
 	})
 	t.Run("live extra", func(t *testing.T) {
 		run(t, tmp, path, pip, "install", "--quiet", "-c", pinned, wheel+"[live]")
-		useLab(t, venv, path, filepath.Join(tmp, "rooms-lab"), "jupyter-collaboration")
+		useLab(t, venv, path, filepath.Join(tmp, "rooms-lab"), "jupyter-collaboration", bundled[0])
 	})
 	t.Run("no wheel for the platform", func(t *testing.T) {
 		// pip's own answer, never a wheel whose binary cannot run there.
@@ -134,10 +161,10 @@ func TestInstall(t *testing.T) {
 }
 
 // useLab starts a lab from venv with PATH path, and through <lab>/mcp
-// creates a notebook, inserts a cell and runs it; the lab's log shows the
-// wheel's sidecar served it with the documents backend want ("files", or
-// "jupyter-collaboration" for its rooms).
-func useLab(t *testing.T, venv, path, dir, want string) {
+// creates a notebook, inserts a cell and runs it; the lab's log shows that
+// the binary at sidecar served it with the documents backend want ("files",
+// or "jupyter-collaboration" for its rooms).
+func useLab(t *testing.T, venv, path, dir, want, sidecar string) {
 	lab, err := labtest.StartFrom(labtest.Setup{Venv: venv, Path: path}, dir, "wheel-token")
 	if err != nil {
 		t.Fatal(err)
@@ -160,9 +187,8 @@ func useLab(t *testing.T, venv, path, dir, want string) {
 	}
 	logData, _ := os.ReadFile(lab.LogPath)
 	log := string(logData)
-	bundled, _ := filepath.Glob(filepath.Join(venv, "lib", "python3*", "site-packages", binaryInWheel))
-	if len(bundled) != 1 || !strings.Contains(log, "by "+bundled[0]) {
-		t.Errorf("the lab did not run the wheel's sidecar %v; log:\n%s", bundled, labtest.Tail(logData, 4<<10))
+	if !strings.Contains(log, "by "+sidecar) {
+		t.Errorf("the lab did not run the sidecar %s; log:\n%s", sidecar, labtest.Tail(logData, 4<<10))
 	}
 	if !strings.Contains(log, `"documents":"`+want+`"`) {
 		t.Errorf("the sidecar did not serve the %s backend; log:\n%s", want, labtest.Tail(logData, 4<<10))

@@ -87,7 +87,7 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l sidecar tests)" || { gofmt -l sidecar tests; echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
 
-test: preflight venv oracles clients hub-deps lint base-images wheel ## run every test (unit, CRDT differential, integration, browser, container, hub)
+test: preflight venv oracles clients hub-deps lint base-images wheel ## run every test (unit, CRDT differential, integration, browser, wheels, container, hub)
 	go test $(GO_TEST_FLAGS) ./...
 
 # Fails at once, in one line, when a tool the tests need is missing, instead

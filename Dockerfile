@@ -18,8 +18,25 @@ ENV CGO_ENABLED=0 GOTOOLCHAIN=auto GOFLAGS=-trimpath
 WORKDIR /src
 COPY go.mod go.sum ./
 COPY sidecar ./sidecar
-ARG VERSION=dev
-RUN go build -ldflags "-s -w -X main.version=${VERSION}" -o /out/jupyter-mcp-sidecar ./sidecar/cmd/jupyter-mcp-sidecar
+# The version (make passes the git tag's, see jupyter_config/version.py):
+# the same in the binary, the wheel and the image's label.
+ARG VERSION=0.0.0
+RUN go build -ldflags "-s -w -X main.version=${VERSION}" -o /out/jupyter-mcp-sidecar ./sidecar/cmd/jupyter-mcp-sidecar \
+    && go env GOOS GOARCH | paste -sd/ > /out/target
+
+# ---- wheel: the jupyter-mcp-sidecar wheel `make wheel` builds, around that binary ----
+# The build image has no pip; the runtime base has. The wheel is built by the
+# same backend and hook as `make wheel`, given the binary instead of Go.
+FROM ${RUNTIME_IMAGE} AS wheel
+ARG VERSION=0.0.0
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+COPY jupyter_config /src/jupyter_config
+COPY --from=build /out /out
+RUN python3 -m venv /tmp/build \
+    && /tmp/build/bin/pip install --quiet -r /src/jupyter_config/build-requirements.txt \
+    && JUPYTER_MCP_SIDECAR_BINARY=/out/jupyter-mcp-sidecar JUPYTER_MCP_SIDECAR_TARGET="$(cat /out/target)" \
+       JUPYTER_MCP_SIDECAR_VERSION="${VERSION}" \
+       /tmp/build/bin/python -m build -q --no-isolation --wheel -o /dist /src/jupyter_config
 
 # ---- runtime: JupyterLab, the proxy extension and the sidecar ----
 FROM ${RUNTIME_IMAGE}
@@ -44,10 +61,15 @@ RUN python3 -m venv /opt/venv \
     && pip install --quiet -r /tmp/req/requirements.txt -r /tmp/req/image-requirements.txt \
     && rm -rf /tmp/req
 
-# The proxy extension (serves <lab>/mcp); enabled through its data file in
-# /opt/venv/etc/jupyter/jupyter_server_config.d.
-COPY jupyter_config /tmp/jupyter_config
-RUN pip install --quiet --no-deps /tmp/jupyter_config && rm -rf /tmp/jupyter_config
+# jupyter-mcp-sidecar from its wheel, as everyone installs it: the proxy
+# extension (serves <lab>/mcp, enabled through its data file in
+# /opt/venv/etc/jupyter/jupyter_server_config.d) with the sidecar inside; on
+# PATH too, for `jupyter-mcp-sidecar --version`.
+COPY --from=wheel /dist /tmp/dist
+RUN pip install --quiet --no-deps /tmp/dist/*.whl && rm -rf /tmp/dist \
+    && ln -s "$(python3 -c 'import jupyter_mcp_sidecar_proxy as p; print(p.BUNDLED_SIDECAR)')" /usr/local/bin/jupyter-mcp-sidecar
+ARG VERSION=0.0.0
+LABEL org.opencontainers.image.title=jupyter-mcp-sidecar org.opencontainers.image.version=${VERSION}
 
 # Server settings (listen address, iframe embedding) for every way the image
 # is started, including jupyterhub-singleuser.
@@ -56,7 +78,6 @@ COPY image/start.sh /usr/local/bin/jupyter-mcp-start
 COPY image/healthcheck.py /usr/local/bin/jupyter-mcp-healthcheck
 # (the classic builder has no COPY --chmod; a checkout may lose the x bits)
 RUN chmod 0755 /usr/local/bin/jupyter-mcp-start /usr/local/bin/jupyter-mcp-healthcheck
-COPY --from=build /out/jupyter-mcp-sidecar /usr/local/bin/jupyter-mcp-sidecar
 
 USER 1000:1000
 ENV HOME=/home/jovyan SHELL=/bin/bash

@@ -7,10 +7,12 @@ VENV := .venv
 PORT ?= 8888
 NOTEBOOK_DIR ?= notebooks
 GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
-VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# One version for the wheel, the binaries and the image: the git tag, in PEP 440
+# form (jupyter_config/version.py), e.g. 1.2.0 or 1.2.0.post3+g1a2b3c4.
+VERSION := $(shell $(PYTHON) jupyter_config/version.py 2>/dev/null || echo 0.0.0)
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help run build test lint bench fuzz preflight venv oracles clients lock clean hub hub-deps hub-lock
+.PHONY: help run build wheel test lint bench fuzz preflight venv oracles clients lock clean hub hub-deps hub-lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -19,13 +21,34 @@ build: ## build the sidecar and the hub's MCP router into bin/
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/jupyter-mcp-sidecar ./sidecar/cmd/jupyter-mcp-sidecar
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/jupyter-mcp-hub ./sidecar/cmd/jupyter-mcp-hub
 
+# The distributions: a wheel per platform, each with the static sidecar
+# cross-compiled into the package, and the sdist, which builds it with Go.
+WHEEL_TARGETS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+BUILD_VENV := .venv-build
+wheel: $(BUILD_VENV)/.installed ## build the wheels (Linux x86_64/aarch64, macOS x86_64/arm64) and the sdist into dist/
+	rm -rf dist
+	JUPYTER_MCP_SIDECAR_VERSION=$(VERSION) $(BUILD_VENV)/bin/python -m build -q --no-isolation --sdist -o dist jupyter_config
+	@set -e; for t in $(WHEEL_TARGETS); do \
+		JUPYTER_MCP_SIDECAR_VERSION=$(VERSION) JUPYTER_MCP_SIDECAR_TARGET=$$t \
+			$(BUILD_VENV)/bin/python -m build -q --no-isolation --wheel -o dist jupyter_config; \
+	done
+	@ls -1 dist
+$(BUILD_VENV)/.installed: jupyter_config/build-requirements.txt
+	test -x $(BUILD_VENV)/bin/python || $(PYTHON) -m venv $(BUILD_VENV)
+	$(BUILD_VENV)/bin/pip install --quiet --disable-pip-version-check -r jupyter_config/build-requirements.txt
+	touch $@
+
 # The Python environment: pinned JupyterLab, jupyter-server-proxy, ipykernel
-# and the proxy extension in jupyter_config/. Rebuilt when they change.
+# and the proxy extension in jupyter_config/, installed without a bundled
+# sidecar so the lab runs the one on PATH (bin/, or the tests' fresh build).
+# Rebuilt when they change.
 venv: $(VENV)/.installed ## create the pinned Python environment in .venv
-$(VENV)/.installed: jupyter_config/requirements.txt jupyter_config/pyproject.toml jupyter_config/jupyter_mcp_sidecar_proxy/__init__.py
+$(VENV)/.installed: jupyter_config/requirements.txt jupyter_config/pyproject.toml jupyter_config/hatch_build.py jupyter_config/jupyter_mcp_sidecar_proxy/__init__.py
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r jupyter_config/requirements.txt
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --force-reinstall ./jupyter_config
+	@# the distribution's name before it carried the binary
+	$(VENV)/bin/pip uninstall --quiet --yes jupyter-mcp-sidecar-proxy 2>/dev/null || true
+	JUPYTER_MCP_SIDECAR_BINARY=none $(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --force-reinstall ./jupyter_config
 	touch $@
 
 # Test oracles: Yjs on Node and pycrdt, used by the CRDT differential tests.
@@ -64,7 +87,7 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l sidecar tests)" || { gofmt -l sidecar tests; echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
 
-test: preflight venv oracles clients hub-deps lint base-images ## run every test (unit, CRDT differential, integration, browser, container, hub)
+test: preflight venv oracles clients hub-deps lint base-images wheel ## run every test (unit, CRDT differential, integration, browser, wheels, container, hub)
 	go test $(GO_TEST_FLAGS) ./...
 
 # Fails at once, in one line, when a tool the tests need is missing, instead
@@ -102,7 +125,7 @@ lock: ## re-pin jupyter_config/requirements.txt from a fresh environment
 		{ echo "a pin above needs a newer Python than 3.11.2: pin an older release of it"; exit 1; }
 
 clean: ## remove build outputs and the Python environments (not .hub/state, the hub's users and tokens)
-	rm -rf bin $(VENV) $(CLIENTS_VENV) tests/oracles/node_modules $(HUB_VENV) jupyter_config/hub/node_modules
+	rm -rf bin dist $(VENV) $(BUILD_VENV) $(CLIENTS_VENV) tests/oracles/node_modules $(HUB_VENV) jupyter_config/hub/node_modules
 
 # ---- container image: JupyterLab + sidecar in one image (Dockerfile, image/) ----
 # `make image` works without any image registry: base-images debootstraps

@@ -19,24 +19,38 @@ MCP responses are written with TCP_NODELAY (``_nodelay_websockets``,
 second until the first is acknowledged, and the client delays that ACK.
 """
 
+import os
 import threading
+from importlib.metadata import PackageNotFoundError, version
 
 from jupyter_server.utils import url_path_join
 from jupyter_server_proxy.config import ServerProcess
-from traitlets import Float, List, Unicode
+from traitlets import Float, List, Unicode, default
 from traitlets.config import Configurable
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("jupyter-mcp-sidecar")
+except PackageNotFoundError:  # run from a source tree
+    __version__ = "0.0.0"
+
+# The platform wheels carry the static sidecar here.
+BUNDLED_SIDECAR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bin", "jupyter-mcp-sidecar")
 
 
 class MCPSidecar(Configurable):
     """Settings of the sidecar process (``c.MCPSidecar.<name>``)."""
 
     command = Unicode(
-        "jupyter-mcp-sidecar",
         config=True,
-        help="The sidecar executable: a name on PATH or an absolute path.",
+        help="The sidecar executable: a name on PATH or an absolute path. "
+        "Default: the one in this package's wheel, else jupyter-mcp-sidecar on PATH.",
     )
+
+    @default("command")
+    def _default_command(self):
+        if os.access(BUNDLED_SIDECAR, os.X_OK):
+            return BUNDLED_SIDECAR
+        return "jupyter-mcp-sidecar"
     args = List(
         Unicode(),
         default_value=[],
@@ -93,7 +107,7 @@ def _load_jupyter_server_extension(serverapp):
     # one loads; the loop runs this before it serves the first request.
     serverapp.io_loop.add_callback(_nodelay_websockets, serverapp)
     _end_idle_worker_threads_at_exit(serverapp)
-    serverapp.log.info("jupyter-mcp-sidecar: MCP served at %s", prefix)
+    serverapp.log.info("jupyter-mcp-sidecar %s: MCP served at %s by %s", __version__, prefix, cfg.command)
 
 
 def _end_idle_worker_threads_at_exit(serverapp):

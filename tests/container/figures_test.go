@@ -16,7 +16,7 @@ import (
 func sidecarMemory(t testing.TB, l *lab) (rss, peak string) {
 	t.Helper()
 	script := `for d in /proc/[0-9]*; do
-	[ "$(readlink "$d/exe")" = /usr/local/bin/jupyter-mcp-sidecar ] && grep -E '^(VmRSS|VmHWM):' "$d/status"
+	case "$(readlink "$d/exe")" in */jupyter_mcp_sidecar_proxy/bin/jupyter-mcp-sidecar) grep -E '^(VmRSS|VmHWM):' "$d/status";; esac
 done; true`
 	code, out, err := l.Exec(t.Context(), "sh", "-c", script)
 	if err != nil || code != 0 {
@@ -77,11 +77,12 @@ func BenchmarkImage(b *testing.B) {
 			b.Fatal(err)
 		}
 		imageBytes, _ := strconv.ParseFloat(strings.TrimSpace(string(size)), 64)
-		_, binSize, _ := l.Exec(b.Context(), "stat", "-c", "%s", "/usr/local/bin/jupyter-mcp-sidecar")
+		_, binSize, _ := l.Exec(b.Context(), "stat", "-L", "-c", "%s", "/usr/local/bin/jupyter-mcp-sidecar")
 		binBytes, _ := strconv.ParseFloat(strings.TrimSpace(binSize), 64)
-		// The installed extension: its package and its dist-info.
-		_, extSize, _ := l.Exec(b.Context(), "sh", "-c", "du -sb /opt/venv/lib/python3*/site-packages/jupyter_mcp_sidecar_proxy* | awk '{s+=$1} END {print s}'")
+		// The installed wheel (its package and its dist-info) without the binary in it.
+		_, extSize, _ := l.Exec(b.Context(), "sh", "-c", "du -sb /opt/venv/lib/python3*/site-packages/jupyter_mcp_sidecar* | awk '{s+=$1} END {print s}'")
 		extBytes, _ := strconv.ParseFloat(strings.TrimSpace(extSize), 64)
+		extBytes -= binBytes
 		// docker stop of a lab whose sidecar is in a notebook's room.
 		grace := 30 * time.Second
 		stopStart := time.Now()

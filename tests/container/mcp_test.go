@@ -111,6 +111,20 @@ func TestRunsAsNotebookUser(t *testing.T) {
 	}
 }
 
+// The image installs the jupyter-mcp-sidecar wheel, and runs the sidecar in
+// it, whose version is the wheel's.
+func TestInstalledFromWheel(t *testing.T) {
+	code, out, err := shared.Exec(t.Context(), "sh", "-c",
+		`python3 -c 'import importlib.metadata as m; print(m.version("jupyter-mcp-sidecar"))'; jupyter-mcp-sidecar --version; readlink -f "$(command -v jupyter-mcp-sidecar)"`)
+	if err != nil || code != 0 {
+		t.Fatalf("exec: %d %v %s", code, err, out)
+	}
+	f := strings.Fields(out)
+	if len(f) != 3 || f[0] != f[1] || !strings.HasSuffix(f[2], "/site-packages/jupyter_mcp_sidecar_proxy/bin/jupyter-mcp-sidecar") {
+		t.Fatalf("wheel version, sidecar --version, sidecar path = %q", f)
+	}
+}
+
 var printedToken = regexp.MustCompile(`/lab\?token=([0-9a-f]{48})`)
 
 // A container started without a token generates one and prints it; the lab

@@ -77,13 +77,33 @@ func (l *Lab) end(grace time.Duration, signals ...os.Signal) (killed bool) {
 	return killed
 }
 
-// Start starts JupyterLab on a free port with isolated Jupyter dirs and
-// waits until its API answers.
+// Start starts JupyterLab from the repository's .venv on a free port with
+// isolated Jupyter dirs, binDir first on its PATH, and waits until its API
+// answers.
 // env adds variables to the lab's environment (the sidecar inherits it).
 func Start(binDir, dir, token string, env ...string) (*Lab, error) {
-	jupyterBin := filepath.Join(RepoRoot(), ".venv", "bin", "jupyter")
+	return StartFrom(Setup{Path: binDir + string(os.PathListSeparator) + os.Getenv("PATH")}, dir, token, env...)
+}
+
+// Setup says which Python environment a lab runs from and what PATH it sees.
+type Setup struct {
+	Venv string // the environment holding bin/jupyter; "" is the repository's .venv
+	Path string // the lab's PATH (the sidecar and kernels inherit it); "" keeps the test's
+}
+
+// StartFrom is Start with the lab's environment and PATH given by s.
+func StartFrom(s Setup, dir, token string, env ...string) (*Lab, error) {
+	venv := s.Venv
+	if venv == "" {
+		venv = filepath.Join(RepoRoot(), ".venv")
+	}
+	jupyterBin := filepath.Join(venv, "bin", "jupyter")
 	if _, err := os.Stat(jupyterBin); err != nil {
 		return nil, fmt.Errorf("%s is missing: run `make venv` (or `make test`) first", jupyterBin)
+	}
+	path := s.Path
+	if path == "" {
+		path = os.Getenv("PATH")
 	}
 	for _, d := range []string{"root", "runtime", "config", "data"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
@@ -104,7 +124,7 @@ func Start(binDir, dir, token string, env ...string) (*Lab, error) {
 	}
 	cmd := exec.Command(jupyterBin, args...)
 	cmd.Env = append(os.Environ(),
-		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"PATH="+path,
 		"JUPYTER_RUNTIME_DIR="+filepath.Join(dir, "runtime"),
 		"JUPYTER_CONFIG_DIR="+filepath.Join(dir, "config"),
 		"JUPYTER_DATA_DIR="+filepath.Join(dir, "data"),

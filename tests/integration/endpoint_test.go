@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
 )
 
 var wantTools = []string{
@@ -164,32 +166,5 @@ func TestCookieNeedsXSRF(t *testing.T) {
 	if xsrf == "" {
 		t.Fatalf("the lab set no _xsrf cookie (cookies: %v)", jar.Cookies(u))
 	}
-	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"page","version":"0"}}}`
-	for _, tc := range []struct {
-		name, xsrf string
-		want       int
-	}{
-		{"cookie only", "", http.StatusForbidden},
-		{"cookie and a wrong XSRF token", "2|00|00|0", http.StatusForbidden},
-		{"cookie and its XSRF token", xsrf, http.StatusOK},
-	} {
-		req, _ := http.NewRequest(http.MethodPost, shared.URL+"mcp", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		if tc.xsrf != "" {
-			req.Header.Set("X-XSRFToken", tc.xsrf)
-		}
-		resp, err := browser.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != tc.want {
-			t.Errorf("%s: status %d (%s), want %d", tc.name, resp.StatusCode, data, tc.want)
-		}
-		if tc.want == http.StatusForbidden && resp.Header.Get("Mcp-Session-Id") != "" {
-			t.Errorf("%s: a session was created", tc.name)
-		}
-	}
+	labtest.CheckCookieXSRF(t, browser, shared.URL+"mcp", xsrf)
 }

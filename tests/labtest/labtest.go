@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -287,4 +288,40 @@ func ResultText(res *mcp.CallToolResult) string {
 		}
 	}
 	return strings.Join(parts, "\n")
+}
+
+// CheckCookieXSRF POSTs an MCP initialize to mcpURL with browser (a client
+// holding a login cookie) three ways and checks the sidecar's XSRF rule:
+// the cookie alone and the cookie with a wrong token are refused with 403
+// and open no session; with xsrf, the _xsrf cookie's value, it goes through.
+func CheckCookieXSRF(t *testing.T, browser *http.Client, mcpURL, xsrf string) {
+	t.Helper()
+	const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"page","version":"0"}}}`
+	for _, tc := range []struct {
+		name, xsrf string
+		want       int
+	}{
+		{"login cookie only", "", http.StatusForbidden},
+		{"login cookie and another token", "2|00|00|0", http.StatusForbidden},
+		{"login cookie and its XSRF token", xsrf, http.StatusOK},
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, mcpURL, strings.NewReader(initialize))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if tc.xsrf != "" {
+			req.Header.Set("X-XSRFToken", tc.xsrf)
+		}
+		resp, err := browser.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %s (%.200s), want %d", tc.name, resp.Status, data, tc.want)
+		}
+		if tc.want == http.StatusForbidden && resp.Header.Get("Mcp-Session-Id") != "" {
+			t.Errorf("%s: an MCP session was created", tc.name)
+		}
+	}
 }

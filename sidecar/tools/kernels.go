@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
 )
 
@@ -110,35 +112,40 @@ func (t *Tools) restartKernel(ctx context.Context, req *mcp.CallToolRequest, in 
 	if err != nil {
 		return nil, KernelActionOut{}, err
 	}
-	if err := k.Restart(ctx); err != nil {
+	err = k.Restart(ctx)
+	for attempt := 0; serverFailed(err) && attempt < 3; attempt++ {
 		// A kernel that just died (out of memory, say) is being restarted
-		// by Jupyter itself, which refuses a second restart meanwhile: what
-		// the agent asked for is happening, so wait for it.
-		if restartedAnyway(ctx, k) {
-			return nil, KernelActionOut{KernelID: k.ID, Done: "restarted (Jupyter was already restarting it after it died)"}, nil
+		// by Jupyter itself, which fails a second restart meanwhile ("500
+		// Exception restarting kernel"): let that settle and ask again.
+		if !settled(ctx, k) {
+			break
 		}
+		err = k.Restart(ctx)
+	}
+	if err != nil {
 		return nil, KernelActionOut{}, fmt.Errorf("restart kernel %s: %w", k.ID, err)
 	}
 	return nil, KernelActionOut{KernelID: k.ID, Done: "restarted"}, nil
 }
 
-// restartedAnyway waits (up to 30 s) for a kernel that Jupyter is
-// restarting on its own to be idle again. Only a restart seen under way
-// counts: an idle kernel alone says nothing about the failed request.
-func restartedAnyway(ctx context.Context, k *kernel.Kernel) bool {
-	deadline := time.Now().Add(30 * time.Second)
-	seen := false
-	for time.Now().Before(deadline) {
+// serverFailed reports a 5xx answer from Jupyter.
+func serverFailed(err error) bool {
+	var apiErr *jupyter.APIError
+	return errors.As(err, &apiErr) && apiErr.Status >= 500
+}
+
+// settled waits (up to 15 s) until the kernel is idle or dead rather than
+// starting or restarting, then a moment more, and reports whether asking
+// again makes sense.
+func settled(ctx context.Context, k *kernel.Kernel) bool {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
 		state, err := k.State(ctx)
-		switch {
-		case err != nil:
+		if err != nil {
 			return false
-		case state == "restarting" || state == "autorestarting" || state == "starting":
-			seen = true
-		case state == "idle":
-			return seen
-		default:
-			return false // busy, dead, ...: the restart error stands
+		}
+		if state == "idle" || state == "dead" || time.Now().After(deadline) {
+			break
 		}
 		select {
 		case <-time.After(200 * time.Millisecond): // polling the server's state
@@ -146,7 +153,12 @@ func restartedAnyway(ctx context.Context, k *kernel.Kernel) bool {
 			return false
 		}
 	}
-	return false
+	select {
+	case <-time.After(time.Second): // Jupyter's restarter may still be finishing
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // runningKernel finds the kernel a notebook's session uses, without

@@ -94,7 +94,8 @@ test: preflight venv oracles clients hub-deps lint base-images wheel ## run ever
 # of deep inside a test. .ci/run installs all of them on Debian.
 preflight:
 	@command -v go >/dev/null || { echo "make test needs Go >= 1.21 on PATH (or run: bash .ci/run)"; exit 1; }
-	@command -v node >/dev/null && command -v npm >/dev/null || { echo "make test needs Node.js and npm: apt-get install nodejs npm (or run: bash .ci/run)"; exit 1; }
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "make test needs Node.js >= 20 and npm (or run: bash .ci/run)"; exit 1; }
+	@[ "$$(node --version | sed -E 's/^v([0-9]+).*/\1/')" -ge 20 ] 2>/dev/null || { echo "make test needs Node.js >= 20 (configurable-http-proxy), this is $$(node --version) (or run: bash .ci/run)"; exit 1; }
 	@command -v chromium >/dev/null || { echo "make test needs Chromium: apt-get install chromium (or run: bash .ci/run)"; exit 1; }
 	@command -v docker >/dev/null || { echo "make test needs Docker: apt-get install docker.io (or run: bash .ci/run)"; exit 1; }
 	@docker info >/dev/null 2>&1 || { echo "make test needs a running Docker engine: 'docker info' fails; start dockerd (or run: bash .ci/run)"; exit 1; }

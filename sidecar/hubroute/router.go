@@ -80,17 +80,15 @@ func New(cfg Config) *Router {
 	return r
 }
 
-type targetKey struct{}
-
 // rewrite points the outgoing request at the user's server through the
-// hub's proxy. The client's headers go with it (Authorization with the
+// hub's proxy; ServeHTTP has already set its path to the server's
+// /user/<name>/mcp. The client's headers go with it (Authorization with the
 // user's own token, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID,
 // Accept), except cookies: only the token may authenticate it.
 func (r *Router) rewrite(pr *httputil.ProxyRequest) {
-	target := pr.In.Context().Value(targetKey{}).(string)
 	pr.Out.URL.Scheme = r.cfg.Proxy.Scheme
 	pr.Out.URL.Host = r.cfg.Proxy.Host
-	pr.Out.URL.Path = strings.TrimRight(r.cfg.Proxy.Path, "/") + target
+	pr.Out.URL.Path = strings.TrimRight(r.cfg.Proxy.Path, "/") + pr.In.URL.Path
 	pr.Out.URL.RawPath = ""
 	// The public host, as the client sees it: the sidecar builds lab links
 	// and checks Origin against it.
@@ -194,7 +192,9 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 	// Without read:servers the token cannot tell whether the server runs:
 	// forward anyway, the hub answers for a stopped one.
-	r.proxy.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), targetKey{}, target+"mcp")))
+	out := req.Clone(req.Context())
+	out.URL.Path, out.URL.RawPath = target+"mcp", ""
+	r.proxy.ServeHTTP(w, out)
 }
 
 // profileName is what ?profile= may hold: the hub's config checks that

@@ -188,9 +188,7 @@ func measure(op func()) []time.Duration { return measureN(samples, op) }
 func measureN(n int, op func()) []time.Duration {
 	d := make([]time.Duration, n)
 	for i := range d {
-		start := time.Now()
-		op()
-		d[i] = time.Since(start)
+		d[i] = timed(op)
 	}
 	slices.Sort(d)
 	return d

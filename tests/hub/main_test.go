@@ -224,9 +224,8 @@ func startHub(dir, router string, env ...string) (*hubProcess, error) {
 	return h, nil
 }
 
-// Stop removes the users' containers (at once: a lab with an open
-// collaboration room takes Docker's whole grace period to stop), stops the
-// hub, then removes the users' volumes.
+// Stop removes the users' containers (at once: the test needs nothing
+// from them any more), stops the hub, then removes the users' volumes.
 func (h *hubProcess) Stop() {
 	docker := func(args ...string) string {
 		out, _ := exec.Command("docker", args...).Output()

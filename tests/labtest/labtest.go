@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -290,12 +291,27 @@ func ResultText(res *mcp.CallToolResult) string {
 	return strings.Join(parts, "\n")
 }
 
-// CheckCookieXSRF POSTs an MCP initialize to mcpURL with browser (a client
-// holding a login cookie) three ways and checks the sidecar's XSRF rule:
-// the cookie alone and the cookie with a wrong token are refused with 403
-// and open no session; with xsrf, the _xsrf cookie's value, it goes through.
-func CheckCookieXSRF(t *testing.T, browser *http.Client, mcpURL, xsrf string) {
+// CheckCookieXSRF POSTs an MCP initialize to serverURL+"mcp" with browser
+// (a client whose jar holds the server's login and _xsrf cookies) three
+// ways and checks the sidecar's XSRF rule: the cookie alone and the cookie
+// with a wrong token are refused with 403 and open no session; with the
+// _xsrf cookie's value as X-XSRFToken it goes through.
+func CheckCookieXSRF(t *testing.T, browser *http.Client, serverURL string) {
 	t.Helper()
+	server, err := url.Parse(serverURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xsrf := ""
+	for _, c := range browser.Jar.Cookies(server) {
+		if c.Name == "_xsrf" {
+			xsrf = c.Value
+		}
+	}
+	if xsrf == "" {
+		t.Fatalf("%s set no _xsrf cookie (cookies: %v)", serverURL, browser.Jar.Cookies(server))
+	}
+	mcpURL := serverURL + "mcp"
 	const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"page","version":"0"}}}`
 	for _, tc := range []struct {
 		name, xsrf string

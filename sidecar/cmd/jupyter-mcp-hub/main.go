@@ -40,9 +40,12 @@ func main() {
 		return
 	}
 	log := zerolog.New(os.Stderr).With().Timestamp().Str("component", "jupyter-mcp-hub").Logger()
-	if lvl, err := zerolog.ParseLevel(*logLevel); err == nil {
-		log = log.Level(lvl)
+	lvl, err := zerolog.ParseLevel(*logLevel)
+	if err != nil || *logLevel == "" {
+		log.Error().Str("log_level", *logLevel).Msg("fatal: --log-level must be debug, info, warn or error")
+		os.Exit(2)
 	}
+	log = log.Level(lvl)
 	if err := run(*listen, *hubAPI, *proxyURL, *prefix, *startTimeout, log); err != nil {
 		log.Error().Err(err).Msg("fatal")
 		os.Exit(1)

@@ -20,6 +20,7 @@ second until the first is acknowledged, and the client delays that ACK.
 """
 
 import os
+import signal
 import threading
 from importlib.metadata import PackageNotFoundError, version
 
@@ -107,7 +108,41 @@ def _load_jupyter_server_extension(serverapp):
     # one loads; the loop runs this before it serves the first request.
     serverapp.io_loop.add_callback(_nodelay_websockets, serverapp)
     _end_idle_worker_threads_at_exit(serverapp)
+    _stop_through_jupyter_on_signal(serverapp)
     serverapp.log.info("jupyter-mcp-sidecar %s: MCP served at %s by %s", __version__, prefix, cfg.command)
+
+
+def _stop_through_jupyter_on_signal(serverapp):
+    """Make SIGTERM and SIGINT stop the server by Jupyter's own shutdown path.
+
+    When jupyter-server-proxy starts the sidecar, its process supervisor
+    (simpervisor) takes over both signals: it forwards the signal to its
+    children and then raises SystemExit wherever the main thread happens to
+    be. When that is inside a Tornado callback that logs and swallows
+    exceptions ("Uncaught exception ... SystemExit: 0"), the exit is lost and
+    the server runs on until it is killed (seen in CI). Here the children
+    still get the signal first, then the server stops as Jupyter's own SIGTERM
+    handler does: it stops accepting, shuts kernels down, lets extensions save
+    their documents and ends the loop."""
+    try:
+        from simpervisor import atexitasync
+    except ImportError:
+        return
+    if not (hasattr(atexitasync, "_handlers") and hasattr(atexitasync, "_handle_signal")):
+        serverapp.log.warning("jupyter-mcp-sidecar: unknown simpervisor; signals keep its handler")
+        return
+
+    def forward_then_stop(signum, frame):
+        for forward in list(atexitasync._handlers):
+            forward(signum)
+        serverapp._signal_stop(signum, frame)
+
+    # simpervisor installs the module's _handle_signal when it starts its first
+    # child; replace it before that happens (and again if it already did).
+    atexitasync._handle_signal = forward_then_stop
+    if getattr(atexitasync, "signal_handler_set", False):
+        signal.signal(signal.SIGTERM, forward_then_stop)
+        signal.signal(signal.SIGINT, forward_then_stop)
 
 
 def _end_idle_worker_threads_at_exit(serverapp):

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +15,9 @@ import (
 // exits by itself instead of hanging until it is killed, and the agent's
 // last edit is in the file. (Without the proxy extension's thread-exit hook
 // the lab hangs for ever in threading._shutdown; the grace here only bounds
-// the test.)
+// the test.) The signal takes Jupyter's own shutdown path: jupyter-server-proxy's
+// supervisor would otherwise raise SystemExit wherever the main thread is,
+// and Tornado swallows it in some callbacks (the lab then never exits).
 func TestLabExitsOnSIGTERM(t *testing.T) {
 	lab, err := labtest.Start(sidecarBin, filepath.Join(labsDir, "sigterm-lab"), "sigterm-token")
 	if err != nil {
@@ -28,8 +31,17 @@ func TestLabExitsOnSIGTERM(t *testing.T) {
 	labtest.Call[notebookRef](t, cs, "create_notebook", map[string]any{"path": "bye.ipynb"})
 	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": "bye.ipynb", "source": "last_edit = 1"})
 	cs.Close()
+	signalled := time.Now()
 	if killed := lab.Terminate(30 * time.Second); killed {
 		t.Fatalf("the lab did not exit within 30 s of SIGTERM and was killed; log: %s", lab.LogPath)
+	}
+	t.Logf("the lab exited %.1f s after SIGTERM", time.Since(signalled).Seconds())
+	log, err := os.ReadFile(lab.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), "received signal 15, stopping") {
+		t.Fatalf("the lab did not stop through Jupyter's shutdown path; log: %s", lab.LogPath)
 	}
 	if disk := readLabFile(t, lab, "bye.ipynb"); !strings.Contains(disk, "last_edit = 1") {
 		t.Fatalf("the file lacks the last edit:\n%s", disk)

@@ -104,7 +104,7 @@ preflight:
 # Each fuzz target for FUZZTIME on top of its corpus (testdata/fuzz, where
 # go test keeps any crasher it finds, to be committed with its fix).
 FUZZTIME ?= 20s
-FUZZ_TARGETS := ./sidecar/yjs:FuzzApplyUpdate ./sidecar/yjs:FuzzDecodeAny ./sidecar/yjs:FuzzConvergence ./sidecar/kernel:FuzzDecodeV1
+FUZZ_TARGETS := ./sidecar/yjs:FuzzApplyUpdate ./sidecar/yjs:FuzzDecodeAny ./sidecar/yjs:FuzzConvergence ./sidecar/kernel:FuzzDecodeV1 ./sidecar/tools:FuzzToolCalls ./sidecar/server:FuzzJSONRPC
 fuzz: ## run each fuzz target for FUZZTIME (20s)
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} ($(FUZZTIME))"; \

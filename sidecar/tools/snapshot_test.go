@@ -19,15 +19,7 @@ var update = flag.Bool("update", false, "rewrite testdata/tools.json from the re
 func TestToolSchemaSnapshot(t *testing.T) {
 	s := mcp.NewServer(&mcp.Implementation{Name: "snapshot"}, nil)
 	(&Tools{}).Register(s)
-	ct, st := mcp.NewInMemoryTransports()
-	if _, err := s.Connect(t.Context(), st, nil); err != nil {
-		t.Fatal(err)
-	}
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "snapshot"}, nil).Connect(t.Context(), ct, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
+	cs := connect(t, s)
 	var tools []*mcp.Tool
 	for tool, err := range cs.Tools(t.Context(), nil) {
 		if err != nil {

@@ -199,9 +199,38 @@ def _streaming(handler):
             stream = getattr(self.request.connection, "stream", None)
             if stream is not None:
                 stream.set_nodelay(True)
+            self._upstream = _record_connections(client)
             return await super()._proxy_progressive(host, port, proxied_path, body, client)
 
+        def on_connection_close(self):
+            # The client hung up. Under MCP 2026-07-28 that is how a call is
+            # cancelled; the proxy would otherwise keep reading the sidecar's
+            # answer until it ends, so the sidecar would never know. Closing
+            # the upstream connection ends the sidecar's request too.
+            for conn in getattr(self, "_upstream", ()):
+                upstream = getattr(conn, "stream", None)
+                if upstream is not None:
+                    upstream.close()
+            super().on_connection_close()
+
     return StreamingProxyHandler
+
+
+def _record_connections(client):
+    """The connections `client` (an HTTP client made for one proxied
+    request) opens, so that they can be closed when the client that asked
+    goes away. Tornado's simple client takes its connection class from this
+    hook."""
+    connections = []
+    base = client._connection_class()
+
+    class Recorded(base):
+        def __init__(self, *args, **kwargs):
+            connections.append(self)
+            super().__init__(*args, **kwargs)
+
+    client._connection_class = lambda: Recorded
+    return connections
 
 
 def _expose_lab_app(serverapp):

@@ -84,12 +84,21 @@ func (s *Server) Handler() http.Handler {
 		// i.e. every proxied one; originPolicy replaces it.
 		DisableLocalhostProtection: true,
 	})
+	// Protocol 2026-07-28 has no sessions: each request is a POST of its
+	// own, progress rides its response stream, and closing that stream
+	// cancels the call. go-sdk serves it only from a stateless handler, so
+	// requests that announce it go there and all others keep their sessions.
+	stateless := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp }, &mcp.StreamableHTTPOptions{
+		Stateless:                    true,
+		PropagateRequestCancellation: true,
+		DisableLocalhostProtection:   true,
+	})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.Handle("/{$}", s.originPolicy(s.publicBase(streamable)))
+	mux.Handle("/{$}", s.originPolicy(s.publicBase(byProtocol(streamable, stateless))))
 	if s.cfg.Embed != nil {
 		mux.Handle("/embed", s.originPolicy(s.cfg.Embed))
 		mux.Handle("/embed/", s.originPolicy(s.cfg.Embed))
@@ -99,6 +108,23 @@ func (s *Server) Handler() http.Handler {
 		h = requireToken(s.cfg.Token, h)
 	}
 	return drainBody(h)
+}
+
+// statelessSince is the first protocol version without sessions.
+const statelessSince = "2026-07-28"
+
+// byProtocol sends requests that announce a protocol version without
+// sessions (the Mcp-Protocol-Version header, which such clients send on
+// every request, server/discover included) to stateless, the rest to
+// stateful. Versions are dates, so they compare as strings.
+func byProtocol(stateful, stateless http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Mcp-Protocol-Version") >= statelessSince {
+			stateless.ServeHTTP(w, r)
+			return
+		}
+		stateful.ServeHTTP(w, r)
+	})
 }
 
 // cookieXSRF refuses state-changing requests that Jupyter let through on

@@ -4,6 +4,8 @@ import "sync"
 
 // Sessions keeps per-MCP-session state: the session's current notebook.
 // It is keyed by MCP session id so that two agents never share a pointer.
+// Requests without a session (protocol 2026-07-28 has none) have no current
+// notebook: they name the notebook on every call.
 type Sessions struct {
 	mu      sync.Mutex
 	current map[string]string
@@ -21,6 +23,9 @@ func (s *Sessions) Current(id string) string {
 
 // SetCurrent makes path the session's current notebook.
 func (s *Sessions) SetCurrent(id, path string) {
+	if id == "" {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.current[id] = path

@@ -83,6 +83,11 @@ People may have the notebook open: they see your edits and outputs live, and the
 // errNoNotebook is returned when a tool needs a notebook and none is known.
 var errNoNotebook = errors.New("no notebook selected: pass path, or call use_notebook first (list_notebooks shows the notebooks that exist)")
 
+// errNoSession answers a call without path from a client whose protocol
+// (2026-07-28) has no sessions, so there is no "current notebook" that would
+// keep two agents apart.
+var errNoSession = errors.New("path is required: this connection has no MCP session (protocol 2026-07-28 is stateless), so there is no current notebook; pass path on every call (list_notebooks shows the notebooks that exist)")
+
 // cleanPath validates a path given by an agent and returns it relative to
 // the Jupyter root. The server root is a hard boundary: any ".." segment
 // or absolute path is refused rather than interpreted ("/" alone is the
@@ -113,7 +118,11 @@ func cleanPath(p string) (string, error) {
 // session's current notebook.
 func (t *Tools) notebookPath(req *mcp.CallToolRequest, p string) (string, error) {
 	if strings.TrimSpace(p) == "" {
-		if cur := t.Sessions.Current(sessionID(req)); cur != "" {
+		session := sessionID(req)
+		if session == "" {
+			return "", errNoSession
+		}
+		if cur := t.Sessions.Current(session); cur != "" {
 			return cur, nil
 		}
 		return "", errNoNotebook

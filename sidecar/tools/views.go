@@ -26,6 +26,9 @@ var linkViewTool = &mcp.Tool{
 
 func (t *Tools) linkView(_ context.Context, req *mcp.CallToolRequest, in LinkViewIn) (*mcp.CallToolResult, LinkViewOut, error) {
 	session := sessionID(req)
+	if session == "" {
+		return nil, LinkViewOut{}, fmt.Errorf("link_view needs an MCP session, and this connection has none (protocol 2026-07-28 is stateless): the embed page cannot follow it; pass path on every call instead")
+	}
 	if in.ViewID == "" {
 		id, showing := t.Views.Showing(session)
 		if id == "" {

@@ -96,14 +96,7 @@ func TestMalformedJSONRPC(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, shared.URL+"mcp", strings.NewReader(tc.body))
-			req.Header.Set("Authorization", "token "+shared.Token)
-			req.Header.Set("Content-Type", tc.contentType)
-			req.Header.Set("Accept", "application/json, text/event-stream")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := postMCP(t, tc.body, map[string]string{"Content-Type": tc.contentType})
 			data, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != tc.wantStatus {

@@ -435,19 +435,10 @@ func TestProgressOnTheRequestsOwnStream(t *testing.T) {
 	codeNotebook(t, "exec/raw-progress.ipynb", g.code("line", 2))
 	post := func(sessionID, body string) *http.Response {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, shared.URL+"mcp", strings.NewReader(body))
-		req.Header.Set("Authorization", "token "+shared.Token)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		if sessionID != "" {
-			req.Header.Set("Mcp-Session-Id", sessionID)
-			req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+		if sessionID == "" {
+			return postMCP(t, body, nil)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp
+		return postMCP(t, body, map[string]string{"Mcp-Session-Id": sessionID, "Mcp-Protocol-Version": "2025-06-18"})
 	}
 	resp := post("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}`)
 	io.Copy(io.Discard, resp.Body)

@@ -214,14 +214,26 @@ func (l *Lab) Connect(ctx context.Context, endpoint, auth string) (*mcp.ClientSe
 	return l.ConnectWith(ctx, endpoint, auth, nil)
 }
 
+// SessionProtocol is the protocol version tests speak unless they test
+// another: the newest one with sessions, which most clients in use speak and
+// whose "current notebook" many tests rely on. (go-sdk's client would pick
+// 2026-07-28, which has no sessions; tests of it say so.)
+const SessionProtocol = "2025-11-25"
+
 // ConnectWith is Connect with client options (progress handlers...).
 func (l *Lab) ConnectWith(ctx context.Context, endpoint, auth string, opts *mcp.ClientOptions) (*mcp.ClientSession, error) {
+	return l.ConnectProtocol(ctx, endpoint, auth, SessionProtocol, opts)
+}
+
+// ConnectProtocol connects asking for protocol version ("" lets the client
+// pick its newest).
+func (l *Lab) ConnectProtocol(ctx context.Context, endpoint, auth, version string, opts *mcp.ClientOptions) (*mcp.ClientSession, error) {
 	c := mcp.NewClient(&mcp.Implementation{Name: "labtest", Version: "v0"}, opts)
 	return c.Connect(ctx, &mcp.StreamableClientTransport{
 		Endpoint:   l.URL + endpoint,
 		HTTPClient: AuthClient(auth),
 		MaxRetries: -1,
-	}, nil)
+	}, &mcp.ClientSessionOptions{ProtocolVersion: version})
 }
 
 // BuildSidecar builds the sidecar from source into dir (with the race

@@ -23,6 +23,10 @@ COPY sidecar ./sidecar
 ARG VERSION=0.0.0
 RUN go build -ldflags "-s -w -X main.version=${VERSION}" -o /out/jupyter-mcp-sidecar ./sidecar/cmd/jupyter-mcp-sidecar \
     && go env GOOS GOARCH | paste -sd/ > /out/target
+# The hub's MCP router (<hub>/services/mcp), 7 MB: on a cluster it runs from
+# this image beside the hub (jupyter_config/hub/z2jh). Outside /out, which is
+# the wheel's input.
+RUN go build -ldflags "-s -w -X main.version=${VERSION}" -o /hub/jupyter-mcp-hub ./sidecar/cmd/jupyter-mcp-hub
 
 # ---- wheel: the jupyter-mcp-sidecar wheel `make wheel` builds, around that binary ----
 # The build image has no pip; the runtime base has. The wheel is built by the
@@ -68,6 +72,7 @@ RUN python3 -m venv /opt/venv \
 COPY --from=wheel /dist /tmp/dist
 RUN pip install --quiet --no-deps /tmp/dist/*.whl && rm -rf /tmp/dist \
     && ln -s "$(python3 -c 'import jupyter_mcp_sidecar_proxy as p; print(p.BUNDLED_SIDECAR)')" /usr/local/bin/jupyter-mcp-sidecar
+COPY --from=build /hub/jupyter-mcp-hub /usr/local/bin/jupyter-mcp-hub
 ARG VERSION=0.0.0
 LABEL org.opencontainers.image.title=jupyter-mcp-sidecar org.opencontainers.image.version=${VERSION}
 

@@ -23,7 +23,11 @@ func TestToolSchemaSnapshot(t *testing.T) {
 	if _, err := s.Connect(t.Context(), st, nil); err != nil {
 		t.Fatal(err)
 	}
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "snapshot"}, nil).Connect(t.Context(), ct, nil)
+	// A client with MCP Apps sees the whole surface: the view's tool and
+	// the tools' ui metadata (others get them filtered out).
+	caps := &mcp.ClientCapabilities{}
+	caps.AddExtension(AppsExtension, map[string]any{"mimeTypes": []string{AppMIMEType}})
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "snapshot"}, &mcp.ClientOptions{Capabilities: caps}).Connect(t.Context(), ct, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -442,7 +442,8 @@ func TestAppsViewInHost(t *testing.T) {
 
 // Bad input never leaves a blank or broken view: a notebook too large to
 // show at once is paged with a marker, an output of an unknown binary MIME
-// type is a placeholder naming it, and a deleted notebook says so.
+// type is a placeholder naming it, and a deleted notebook says so (whether
+// it goes while shown or before).
 func TestAppsViewBadInput(t *testing.T) {
 	cs := appsSession(t)
 	ctx := appsHost(t, cs)
@@ -465,6 +466,12 @@ func TestAppsViewBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitView(t, ctx, "big", `document.querySelector('.cell')?.dataset.id === 'c50' && /Showing cells 51–100 of 120/.test(document.querySelector('.pager .marker')?.textContent || '')`, "the second page")
+	// Deleted while shown: the view keeps the last state, marked stale, and
+	// says why.
+	if err := os.Remove(filepath.Join(shared.Root, big)); err != nil {
+		t.Fatal(err)
+	}
+	waitView(t, ctx, "big", `/no longer exists/.test(document.querySelector('.notice.error')?.textContent || '') && document.querySelectorAll('.cell.stale').length === 50`, "the deleted notebook's last state, marked stale")
 
 	gone := livePath("apps-gone")
 	codeNotebook(t, gone, "soon = 'gone'")

@@ -57,6 +57,12 @@ func New(cfg Config, t *tools.Tools, log zerolog.Logger) *Server {
 		&mcp.Implementation{Name: "jupyter-mcp-sidecar", Title: "Jupyter", Version: cfg.Version},
 		&mcp.ServerOptions{
 			Instructions: tools.Instructions,
+			// The SDK's default (logging) plus MCP Apps, whose views the
+			// notebook tools offer to clients that declare it too.
+			Capabilities: &mcp.ServerCapabilities{
+				Logging:    &mcp.LoggingCapabilities{},
+				Extensions: map[string]any{tools.AppsExtension: map[string]any{"mimeTypes": []string{tools.AppMIMEType}}},
+			},
 			InitializedHandler: func(_ context.Context, req *mcp.InitializedRequest) {
 				// Drop the session's state when it ends.
 				ss := req.Session

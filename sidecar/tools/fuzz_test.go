@@ -48,6 +48,7 @@ func FuzzToolCalls(f *testing.F) {
 		"interrupt_kernel": {`{"path":"n.ipynb"}`},
 		"restart_kernel":   {`{"path":"dir"}`},
 		"link_view":        {`{"view_id":"<script>"}`, `{}`},
+		"view_notebook":    {`{"path":"n.ipynb"}`, `{"path":"n.ipynb","start":-4}`, `{"path":"gone.ipynb"}`},
 	}
 	for name, args := range seeds {
 		for _, a := range args {
@@ -62,7 +63,7 @@ func FuzzToolCalls(f *testing.F) {
 		// Each input meets the same notebook and a new MCP session, so a
 		// failure reproduces from its input alone.
 		lab.reset()
-		cs := connect(t, server)
+		cs := connect(t, server, withApps())
 		var arguments any
 		if json.Unmarshal(args, &arguments) != nil {
 			arguments = string(args) // not JSON: sent as a string, which no tool accepts
@@ -125,13 +126,20 @@ func serveTools(tb testing.TB, jupyterURL string) *mcp.Server {
 	return s
 }
 
+// withApps is the options of a client that declares MCP Apps.
+func withApps() *mcp.ClientOptions {
+	caps := &mcp.ClientCapabilities{}
+	caps.AddExtension(AppsExtension, map[string]any{"mimeTypes": []string{AppMIMEType}})
+	return &mcp.ClientOptions{Capabilities: caps}
+}
+
 // connect opens an in-process client session on s.
-func connect(tb testing.TB, s *mcp.Server) *mcp.ClientSession {
+func connect(tb testing.TB, s *mcp.Server, opts *mcp.ClientOptions) *mcp.ClientSession {
 	ct, st := mcp.NewInMemoryTransports()
 	if _, err := s.Connect(context.Background(), st, nil); err != nil {
 		tb.Fatal(err)
 	}
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "fuzz"}, nil).Connect(context.Background(), ct, nil)
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "fuzz"}, opts).Connect(context.Background(), ct, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

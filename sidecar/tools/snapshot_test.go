@@ -19,7 +19,9 @@ var update = flag.Bool("update", false, "rewrite testdata/tools.json from the re
 func TestToolSchemaSnapshot(t *testing.T) {
 	s := mcp.NewServer(&mcp.Implementation{Name: "snapshot"}, nil)
 	(&Tools{}).Register(s)
-	cs := connect(t, s)
+	// A client with MCP Apps sees the whole surface: the view's tool and
+	// the tools' ui metadata (others get them filtered out).
+	cs := connect(t, s, withApps())
 	var tools []*mcp.Tool
 	for tool, err := range cs.Tools(t.Context(), nil) {
 		if err != nil {

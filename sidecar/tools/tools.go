@@ -47,20 +47,35 @@ func (t *Tools) Register(s *mcp.Server) {
 	// Files
 	mcp.AddTool(s, listFilesTool, t.listFiles)
 	mcp.AddTool(s, listNotebooksTool, t.listNotebooks)
-	// Notebooks
-	mcp.AddTool(s, createNotebookTool, t.createNotebook)
-	mcp.AddTool(s, useNotebookTool, t.useNotebook)
+	// Notebooks. Tools that pick or change a notebook show it in an MCP
+	// Apps view (apps.go); a view gets the notebook and the changed cells.
+	mcp.AddTool(s, viewed(createNotebookTool), withView(t, t.createNotebook,
+		func(in CreateNotebookIn) string { return in.Path }, nil))
+	mcp.AddTool(s, viewed(useNotebookTool), withView(t, t.useNotebook,
+		func(in UseNotebookIn) string { return in.Path }, nil))
 	mcp.AddTool(s, readNotebookTool, t.readNotebook)
 	mcp.AddTool(s, readCellTool, t.readCell)
 	// Cells
-	mcp.AddTool(s, insertCellTool, t.insertCell)
-	mcp.AddTool(s, editCellTool, t.editCell)
-	mcp.AddTool(s, deleteCellsTool, t.deleteCells)
-	mcp.AddTool(s, moveCellTool, t.moveCell)
-	mcp.AddTool(s, clearOutputsTool, t.clearOutputs)
+	mcp.AddTool(s, viewed(insertCellTool), withView(t, t.insertCell,
+		func(in InsertCellIn) string { return in.Path },
+		func(_ InsertCellIn, o InsertCellOut) ([]string, []string) { return []string{o.CellID}, nil }))
+	mcp.AddTool(s, viewed(editCellTool), withView(t, t.editCell,
+		func(in EditCellIn) string { return in.Path },
+		func(_ EditCellIn, o EditCellOut) ([]string, []string) { return []string{o.CellID}, nil }))
+	mcp.AddTool(s, viewed(deleteCellsTool), withView(t, t.deleteCells,
+		func(in DeleteCellsIn) string { return in.Path },
+		func(_ DeleteCellsIn, o DeleteCellsOut) ([]string, []string) { return nil, o.Deleted }))
+	mcp.AddTool(s, viewed(moveCellTool), withView(t, t.moveCell,
+		func(in MoveCellIn) string { return in.Path },
+		func(_ MoveCellIn, o MoveCellOut) ([]string, []string) { return []string{o.CellID}, nil }))
+	mcp.AddTool(s, viewed(clearOutputsTool), withView(t, t.clearOutputs,
+		func(in ClearOutputsIn) string { return in.Path },
+		func(in ClearOutputsIn, _ ClearOutputsOut) ([]string, []string) { return in.CellIDs, nil }))
 	// Execution
-	mcp.AddTool(s, executeCellTool, t.executeCell)
-	mcp.AddTool(s, executeCellsTool, t.executeCells)
+	mcp.AddTool(s, viewed(executeCellTool), withView(t, t.executeCell,
+		func(in ExecuteCellIn) string { return in.Path }, ranCells[ExecuteCellIn]))
+	mcp.AddTool(s, viewed(executeCellsTool), withView(t, t.executeCells,
+		func(in ExecuteCellsIn) string { return in.Path }, ranCells[ExecuteCellsIn]))
 	mcp.AddTool(s, executeCodeTool, t.executeCode)
 	mcp.AddTool(s, getExecutionTool, t.getExecution)
 	mcp.AddTool(s, sendInputTool, t.sendInput)
@@ -70,6 +85,19 @@ func (t *Tools) Register(s *mcp.Server) {
 	mcp.AddTool(s, restartKernelTool, t.restartKernel)
 	// The person's view
 	mcp.AddTool(s, linkViewTool, t.linkView)
+	// MCP Apps: the view's resource and tool
+	t.registerApps(s)
+}
+
+// ranCells are the cells an execution ran, for the view to highlight.
+func ranCells[In any](_ In, o ExecutionOut) ([]string, []string) {
+	var ids []string
+	for _, c := range o.Cells {
+		if c.CellID != "" {
+			ids = append(ids, c.CellID)
+		}
+	}
+	return ids, nil
 }
 
 // Instructions teach an agent the workflow; sent once at initialization.

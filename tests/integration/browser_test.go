@@ -33,8 +33,9 @@ func browser(t *testing.T, nbPath string) context.Context {
 	return ctx
 }
 
-// newBrowser starts headless Chromium, closed at the end of the test.
-func newBrowser(t *testing.T) context.Context {
+// newBrowser starts headless Chromium, closed at the end of the test, with
+// the default flags and extra ones.
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath("/usr/bin/chromium"),
@@ -43,6 +44,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true), chromedp.WindowSize(1400, 1000),
 		chromedp.UserDataDir(t.TempDir()),
 	)
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)

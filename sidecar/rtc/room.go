@@ -61,7 +61,8 @@ type Room struct {
 	barriers  map[uint64]chan struct{}
 	saves     map[uint64]chan string
 	nextID    uint64
-	err       error // set when the room is gone for good
+	edits     uint64 // local transactions that changed the document
+	err       error  // set when the room is gone for good
 	closed    bool
 	// life ends with Close: it stops the room's goroutines and any
 	// reconnection under way.
@@ -162,6 +163,9 @@ func (r *Room) drop(ws *websocket.Conn) {
 // disconnected nothing is queued: the sync handshake of the reconnection
 // sends the server whatever it lacks.
 func (r *Room) onLocalUpdate(update []byte, txn *yjs.Transaction) {
+	if txn.Local {
+		r.edits++
+	}
 	if !txn.Local || r.ws == nil {
 		return
 	}
@@ -479,6 +483,13 @@ func (r *Room) Save(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// Edits counts the local changes made to the document so far.
+func (r *Room) Edits() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.edits
 }
 
 // Err is the reason the room is gone, or nil.

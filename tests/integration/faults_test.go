@@ -360,7 +360,7 @@ func TestFaultReadOnlyNotebook(t *testing.T) {
 	labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": "faults/readonly.ipynb"})
 	makeReadOnly(t, "faults/readonly.ipynb")
 	before := readFile(t, "faults/readonly.ipynb")
-	labtest.CallErr(t, cs, "insert_cell", map[string]any{"path": "faults/readonly.ipynb", "source": "refused = 1"}, "read-only")
+	labtest.CallErr(t, cs, "insert_cell", map[string]any{"path": "faults/readonly.ipynb", "source": "refused = 1"}, "read-only on disk, so the server cannot save it; nothing was changed")
 	if read := labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": "faults/readonly.ipynb"}); ids(read) != "c0" {
 		t.Fatalf("the live notebook changed: cells %s", ids(read))
 	}
@@ -380,7 +380,7 @@ func TestFaultNotebookDeletedBehindRoom(t *testing.T) {
 	if err := os.Remove(filepath.Join(shared.Root, "faults/vanished.ipynb")); err != nil {
 		t.Fatal(err)
 	}
-	labtest.CallErr(t, cs, "insert_cell", map[string]any{"path": "faults/vanished.ipynb", "source": "orphan = 1"}, "does not exist")
+	labtest.CallErr(t, cs, "insert_cell", map[string]any{"path": "faults/vanished.ipynb", "source": "orphan = 1"}, `notebook "faults/vanished.ipynb" does not exist`)
 	if _, err := os.Stat(filepath.Join(shared.Root, "faults/vanished.ipynb")); !os.IsNotExist(err) {
 		t.Fatalf("the deleted notebook is back on disk (%v)", err)
 	}
@@ -426,7 +426,7 @@ func TestFaultDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatalf("insert_cell: protocol error: %v", err)
 	}
-	if msg := labtest.ResultText(res); !res.IsError || !strings.Contains(msg, "not saved") {
+	if msg := labtest.ResultText(res); !res.IsError || !strings.Contains(msg, "the edit was not saved") || !strings.Contains(msg, "the file on disk is unchanged") {
 		t.Fatalf("insert_cell of a 64 KiB cell on a full disk: error %v, %.300q; want an error saying it was not saved", res.IsError, msg)
 	}
 	if readFile(t, "faults/full/small.ipynb") != before {

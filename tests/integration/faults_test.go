@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -88,6 +89,15 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// faultRuns numbers the notebooks of fault tests, so that a test run again
+// in the same lab (-count) starts on fresh files, not on a room it left.
+var faultRuns atomic.Int64
+
+// faultPath is a fresh notebook path under faults/ in the shared lab.
+func faultPath(name string) string {
+	return fmt.Sprintf("faults/%s-%d.ipynb", name, faultRuns.Add(1))
+}
+
 type callResult struct {
 	res *mcp.CallToolResult
 	err error
@@ -110,6 +120,11 @@ func runGated(t *testing.T, path string, steps int) (*mcp.ClientSession, gate, <
 	t.Helper()
 	cs, events := progressSession(t)
 	g := newGate(t)
+	t.Cleanup(func() { // a failed test must not leave the kernel waiting
+		for i := range steps {
+			g.open(t, i)
+		}
+	})
 	codeNotebook(t, path, g.code("step", steps))
 	done := callAsync(t.Context(), cs, "execute_cell", map[string]any{"path": path, "cell_id": "c0", "timeout": 120})
 	deadline := time.After(60 * time.Second)
@@ -136,7 +151,8 @@ func runGated(t *testing.T, path string, steps int) (*mcp.ClientSession, gate, <
 // the outputs of its own requests), so the notebook keeps what was written
 // before the kill and stays valid.
 func TestFaultSidecarKilledMidCall(t *testing.T) {
-	_, g, done := runGated(t, "faults/killed.ipynb", 2)
+	killedNB := faultPath("killed")
+	_, g, done := runGated(t, killedNB, 2)
 
 	old := sidecarPID(t, shared)
 	if old == 0 {
@@ -157,7 +173,7 @@ func TestFaultSidecarKilledMidCall(t *testing.T) {
 	}
 
 	fresh := session(t)
-	cell := labtest.Call[cellView](t, fresh, "read_cell", map[string]any{"path": "faults/killed.ipynb", "cell_id": "c0"})
+	cell := labtest.Call[cellView](t, fresh, "read_cell", map[string]any{"path": killedNB, "cell_id": "c0"})
 	t.Logf("a new session's first call answered %.2f s after the kill", time.Since(killed).Seconds())
 	if pid := sidecarPID(t, shared); pid == 0 || pid == old {
 		t.Fatalf("sidecar pid after the kill = %d (killed: %d), want a new process", pid, old)
@@ -168,15 +184,15 @@ func TestFaultSidecarKilledMidCall(t *testing.T) {
 	// orphaned cell has finished.
 	g.open(t, 0)
 	g.open(t, 1)
-	after := labtest.Call[execOut](t, fresh, "execute_code", map[string]any{"path": "faults/killed.ipynb", "code": "print('kernel alive')", "timeout": 120})
+	after := labtest.Call[execOut](t, fresh, "execute_code", map[string]any{"path": killedNB, "code": "print('kernel alive')", "timeout": 120})
 	if after.Status != "ok" {
 		t.Fatalf("execute_code after the orphaned run = %+v", after)
 	}
-	cell = labtest.Call[cellView](t, fresh, "read_cell", map[string]any{"path": "faults/killed.ipynb", "cell_id": "c0"})
+	cell = labtest.Call[cellView](t, fresh, "read_cell", map[string]any{"path": killedNB, "cell_id": "c0"})
 	if strings.Contains(strings.Join(cell.Outputs, ""), "step 1") {
 		t.Fatalf("outputs printed after the kill reached the notebook (%q): update this test and the README", cell.Outputs)
 	}
-	validateNotebook(t, "faults/killed.ipynb")
+	validateNotebook(t, killedNB)
 	labtest.CallErr(t, fresh, "get_execution", map[string]any{"execution_id": "x0123456789abcdef"}, "no execution has id")
 }
 
@@ -186,7 +202,8 @@ func TestFaultSidecarKilledMidCall(t *testing.T) {
 // (TestKernelDeathMidRun covers a kernel that kills itself, then
 // restart_kernel).
 func TestFaultKernelKilledMidRun(t *testing.T) {
-	cs, _, done := runGated(t, "faults/kernel.ipynb", 1)
+	kernelNB := faultPath("kernel")
+	cs, _, done := runGated(t, kernelNB, 1)
 
 	type kernelsOut struct {
 		Running []struct {
@@ -196,12 +213,12 @@ func TestFaultKernelKilledMidRun(t *testing.T) {
 	}
 	kernelID := ""
 	for _, k := range labtest.Call[kernelsOut](t, cs, "list_kernels", nil).Running {
-		if len(k.Notebooks) == 1 && k.Notebooks[0] == "faults/kernel.ipynb" {
+		if len(k.Notebooks) == 1 && k.Notebooks[0] == kernelNB {
 			kernelID = k.ID
 		}
 	}
 	if kernelID == "" {
-		t.Fatal("list_kernels names no kernel for faults/kernel.ipynb")
+		t.Fatalf("list_kernels names no kernel for %s", kernelNB)
 	}
 	if err := syscall.Kill(kernelPID(t, shared, kernelID), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -219,8 +236,8 @@ func TestFaultKernelKilledMidRun(t *testing.T) {
 	if out.Status != "kernel_died" || len(out.Cells) != 1 || !strings.Contains(out.Cells[0].Note, "died") {
 		t.Fatalf("execute_cell = %+v, want kernel_died with a note", out)
 	}
-	validateNotebook(t, "faults/kernel.ipynb")
-	next := labtest.Call[execOut](t, cs, "execute_code", map[string]any{"path": "faults/kernel.ipynb", "code": "print(6*7)", "timeout": 120})
+	validateNotebook(t, kernelNB)
+	next := labtest.Call[execOut](t, cs, "execute_code", map[string]any{"path": kernelNB, "code": "print(6*7)", "timeout": 120})
 	if next.Status != "ok" {
 		t.Fatalf("the next execution after the kernel was killed = %+v", next)
 	}
@@ -261,15 +278,16 @@ func dropConnections(t *testing.T, pid int) int {
 // them) reset while edits are in flight: every insert_cell call succeeds
 // and each cell is in the notebook exactly once, live and on disk.
 func TestFaultRoomDroppedMidEdit(t *testing.T) {
+	droppedNB := faultPath("dropped")
 	cs := session(t)
-	codeNotebook(t, "faults/dropped.ipynb", "warm = 1")
-	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": "faults/dropped.ipynb", "source": "joined = 1"})
+	codeNotebook(t, droppedNB, "warm = 1")
+	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": droppedNB, "source": "joined = 1"})
 	pid := sidecarPID(t, shared)
 	const n = 8
 	for i := range n {
 		// The reset lands before, during or after the edit: each round
 		// races it against the call differently.
-		done := callAsync(t.Context(), cs, "insert_cell", map[string]any{"path": "faults/dropped.ipynb", "source": fmt.Sprintf("edit_%d = %d", i, i)})
+		done := callAsync(t.Context(), cs, "insert_cell", map[string]any{"path": droppedNB, "source": fmt.Sprintf("edit_%d = %d", i, i)})
 		if dropped := dropConnections(t, pid); dropped == 0 {
 			t.Fatal("the sidecar has no TCP connection to drop")
 		}
@@ -278,8 +296,8 @@ func TestFaultRoomDroppedMidEdit(t *testing.T) {
 			t.Fatalf("insert_cell %d with its connections reset: %v %s", i, r.err, labtest.ResultText(r.res))
 		}
 	}
-	read := labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": "faults/dropped.ipynb"})
-	disk := readFile(t, "faults/dropped.ipynb")
+	read := labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": droppedNB})
+	disk := readFile(t, droppedNB)
 	for i := range n {
 		src := fmt.Sprintf("edit_%d = %d", i, i)
 		live := 0
@@ -295,7 +313,7 @@ func TestFaultRoomDroppedMidEdit(t *testing.T) {
 	if read.TotalCells != n+2 {
 		t.Errorf("the notebook has %d cells, want %d", read.TotalCells, n+2)
 	}
-	validateNotebook(t, "faults/dropped.ipynb")
+	validateNotebook(t, droppedNB)
 }
 
 // The file rewritten on disk behind the room (another program, git
@@ -303,18 +321,19 @@ func TestFaultRoomDroppedMidEdit(t *testing.T) {
 // agent then reads the new content, and its next edit lands on top of it
 // instead of bringing the old cells back.
 func TestFaultFileChangedBehindRoom(t *testing.T) {
+	reloadedNB := faultPath("reloaded")
 	cs := session(t)
-	codeNotebook(t, "faults/reloaded.ipynb", "old_content = 1")
-	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": "faults/reloaded.ipynb", "source": "old_content = 2"})
-	codeNotebook(t, "faults/reloaded.ipynb", "from_disk = 1", "from_disk = 2")
+	codeNotebook(t, reloadedNB, "old_content = 1")
+	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": reloadedNB, "source": "old_content = 2"})
+	codeNotebook(t, reloadedNB, "from_disk = 1", "from_disk = 2")
 	// The server notices the change on its next poll of the file
 	// (file_poll_interval, 1 s): the agent's reads follow the room.
 	eventually(t, "the agent reads the content written on disk", func() bool {
-		read := labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": "faults/reloaded.ipynb"})
+		read := labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": reloadedNB})
 		return ids(read) == "c0,c1"
 	})
-	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": "faults/reloaded.ipynb", "source": "agent_after = 1"})
-	read := labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": "faults/reloaded.ipynb"})
+	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": reloadedNB, "source": "agent_after = 1"})
+	read := labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": reloadedNB})
 	var sources []string
 	for _, c := range read.Cells {
 		sources = append(sources, c.Source)
@@ -322,11 +341,11 @@ func TestFaultFileChangedBehindRoom(t *testing.T) {
 	if got := strings.Join(sources, "|"); got != "from_disk = 1|from_disk = 2|agent_after = 1" {
 		t.Fatalf("live notebook after the reload and an edit = %q", got)
 	}
-	disk := readFile(t, "faults/reloaded.ipynb")
+	disk := readFile(t, reloadedNB)
 	if !strings.Contains(disk, "from_disk = 2") || !strings.Contains(disk, "agent_after = 1") || strings.Contains(disk, "old_content") {
 		t.Fatalf("file after the reload and an edit:\n%s", disk)
 	}
-	validateNotebook(t, "faults/reloaded.ipynb")
+	validateNotebook(t, reloadedNB)
 }
 
 // makeReadOnly makes a file under the shared lab's root unwritable for the
@@ -355,33 +374,35 @@ func makeReadOnly(t *testing.T, rel string) {
 // an edit is refused with an error that says so, and changes neither the
 // live notebook nor the file.
 func TestFaultReadOnlyNotebook(t *testing.T) {
+	readonlyNB := faultPath("readonly")
 	cs := session(t)
-	codeNotebook(t, "faults/readonly.ipynb", "kept = 1")
-	labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": "faults/readonly.ipynb"})
-	makeReadOnly(t, "faults/readonly.ipynb")
-	before := readFile(t, "faults/readonly.ipynb")
-	labtest.CallErr(t, cs, "insert_cell", map[string]any{"path": "faults/readonly.ipynb", "source": "refused = 1"}, "read-only on disk, so the server cannot save it; nothing was changed")
-	if read := labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": "faults/readonly.ipynb"}); ids(read) != "c0" {
+	codeNotebook(t, readonlyNB, "kept = 1")
+	labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": readonlyNB})
+	makeReadOnly(t, readonlyNB)
+	before := readFile(t, readonlyNB)
+	labtest.CallErr(t, cs, "insert_cell", map[string]any{"path": readonlyNB, "source": "refused = 1"}, "read-only on disk, so the server cannot save it; nothing was changed")
+	if read := labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": readonlyNB}); ids(read) != "c0" {
 		t.Fatalf("the live notebook changed: cells %s", ids(read))
 	}
-	if readFile(t, "faults/readonly.ipynb") != before {
+	if readFile(t, readonlyNB) != before {
 		t.Fatal("the read-only file changed")
 	}
-	validateNotebook(t, "faults/readonly.ipynb")
+	validateNotebook(t, readonlyNB)
 }
 
 // A notebook deleted behind the sidecar's back while its room is open: the
 // next edit fails with an error saying the file is gone, and the file is
 // not brought back by a save.
 func TestFaultNotebookDeletedBehindRoom(t *testing.T) {
+	vanishedNB := faultPath("vanished")
 	cs := session(t)
-	codeNotebook(t, "faults/vanished.ipynb", "gone = 1")
-	labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": "faults/vanished.ipynb"})
-	if err := os.Remove(filepath.Join(shared.Root, "faults/vanished.ipynb")); err != nil {
+	codeNotebook(t, vanishedNB, "gone = 1")
+	labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": vanishedNB})
+	if err := os.Remove(filepath.Join(shared.Root, vanishedNB)); err != nil {
 		t.Fatal(err)
 	}
-	labtest.CallErr(t, cs, "insert_cell", map[string]any{"path": "faults/vanished.ipynb", "source": "orphan = 1"}, `notebook "faults/vanished.ipynb" does not exist`)
-	if _, err := os.Stat(filepath.Join(shared.Root, "faults/vanished.ipynb")); !os.IsNotExist(err) {
+	labtest.CallErr(t, cs, "insert_cell", map[string]any{"path": vanishedNB, "source": "orphan = 1"}, fmt.Sprintf("notebook %q does not exist", vanishedNB))
+	if _, err := os.Stat(filepath.Join(shared.Root, vanishedNB)); !os.IsNotExist(err) {
 		t.Fatalf("the deleted notebook is back on disk (%v)", err)
 	}
 }
@@ -393,7 +414,8 @@ func TestFaultDiskFull(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("mounting a small tmpfs needs root (CAP_SYS_ADMIN); run the integration tests as root, as CI does")
 	}
-	dir := filepath.Join(shared.Root, "faults", "full")
+	dirRel := fmt.Sprintf("faults/full-%d", faultRuns.Add(1))
+	dir := filepath.Join(shared.Root, dirRel)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -406,8 +428,9 @@ func TestFaultDiskFull(t *testing.T) {
 		}
 	})
 	cs := session(t)
-	codeNotebook(t, "faults/full/small.ipynb", "small = 1")
-	labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": "faults/full/small.ipynb"})
+	smallNB := dirRel + "/small.ipynb"
+	codeNotebook(t, smallNB, "small = 1")
+	labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": smallNB})
 	// Fill the disk to its last blocks: writing fails with ENOSPC.
 	filler, err := os.Create(filepath.Join(dir, "filler"))
 	if err != nil {
@@ -420,26 +443,26 @@ func TestFaultDiskFull(t *testing.T) {
 		}
 	}
 	filler.Close()
-	before := readFile(t, "faults/full/small.ipynb")
+	before := readFile(t, smallNB)
 	big := "big = '" + strings.Repeat("x", 64<<10) + "'"
-	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "insert_cell", Arguments: map[string]any{"path": "faults/full/small.ipynb", "source": big}})
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "insert_cell", Arguments: map[string]any{"path": smallNB, "source": big}})
 	if err != nil {
 		t.Fatalf("insert_cell: protocol error: %v", err)
 	}
 	if msg := labtest.ResultText(res); !res.IsError || !strings.Contains(msg, "the edit was not saved") || !strings.Contains(msg, "the file on disk is unchanged") {
 		t.Fatalf("insert_cell of a 64 KiB cell on a full disk: error %v, %.300q; want an error saying it was not saved", res.IsError, msg)
 	}
-	if readFile(t, "faults/full/small.ipynb") != before {
+	if readFile(t, smallNB) != before {
 		t.Fatal("the file changed on a full disk")
 	}
-	validateNotebook(t, "faults/full/small.ipynb")
+	validateNotebook(t, smallNB)
 }
 
 // The lab restarted (same port, same files) while an agent's MCP session is
 // open: the old session's next call fails at once with an error instead of
 // hanging, and a new session works on the notebook the old one edited.
 func TestFaultLabRestarted(t *testing.T) {
-	dir := filepath.Join(labsDir, "restart-lab")
+	dir := filepath.Join(labsDir, fmt.Sprintf("restart-lab-%d", faultRuns.Add(1)))
 	lab, err := labtest.Start(sidecarBin, dir, "restart-token")
 	if err != nil {
 		t.Fatal(err)

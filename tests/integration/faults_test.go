@@ -115,24 +115,25 @@ func callAsync(ctx context.Context, cs *mcp.ClientSession, tool string, args map
 // runGated writes a notebook at path whose one cell prints "step i" and
 // waits on gate i, for i < steps, and starts execute_cell on it in a new
 // session; it returns once the cell waits on gate 0, its line seen by the
-// client, so the call is in flight and the kernel busy.
-func runGated(t *testing.T, path string, steps int) (*mcp.ClientSession, gate, <-chan callResult) {
+// client, so the call is in flight and the kernel busy. id is the run's
+// execution id.
+func runGated(t *testing.T, path string, steps int) (cs *mcp.ClientSession, g gate, done <-chan callResult, id string) {
 	t.Helper()
 	cs, events := progressSession(t)
-	g := newGate(t)
+	g = newGate(t)
 	t.Cleanup(func() { // a failed test must not leave the kernel waiting
 		for i := range steps {
 			g.open(t, i)
 		}
 	})
 	codeNotebook(t, path, g.code("step", steps))
-	done := callAsync(t.Context(), cs, "execute_cell", map[string]any{"path": path, "cell_id": "c0", "timeout": 120})
+	done = callAsync(t.Context(), cs, "execute_cell", map[string]any{"path": path, "cell_id": "c0", "timeout": 120})
 	deadline := time.After(60 * time.Second)
 	for {
 		select {
 		case ev := <-events:
 			if strings.Contains(ev.message, "last: step 0") {
-				return cs, g, done
+				return cs, g, done, executionID.FindStringSubmatch(ev.message)[1]
 			}
 		case r := <-done:
 			t.Fatalf("execute_cell ended before the cell printed its first line: %v %+v", r.err, r.res)
@@ -152,7 +153,7 @@ func runGated(t *testing.T, path string, steps int) (*mcp.ClientSession, gate, <
 // before the kill and stays valid.
 func TestFaultSidecarKilledMidCall(t *testing.T) {
 	killedNB := faultPath("killed")
-	_, g, done := runGated(t, killedNB, 2)
+	_, g, done, run := runGated(t, killedNB, 2)
 
 	old := sidecarPID(t, shared)
 	if old == 0 {
@@ -193,7 +194,8 @@ func TestFaultSidecarKilledMidCall(t *testing.T) {
 		t.Fatalf("outputs printed after the kill reached the notebook (%q): update this test and the README", cell.Outputs)
 	}
 	validateNotebook(t, killedNB)
-	labtest.CallErr(t, fresh, "get_execution", map[string]any{"execution_id": "x0123456789abcdef"}, "no execution has id")
+	// The agent's handle on the run is gone with the process that ran it.
+	labtest.CallErr(t, fresh, "get_execution", map[string]any{"execution_id": run}, "the sidecar restarted")
 }
 
 // The kernel killed with SIGKILL from outside while a cell waits: the run
@@ -203,7 +205,7 @@ func TestFaultSidecarKilledMidCall(t *testing.T) {
 // restart_kernel).
 func TestFaultKernelKilledMidRun(t *testing.T) {
 	kernelNB := faultPath("kernel")
-	cs, _, done := runGated(t, kernelNB, 1)
+	cs, _, done, _ := runGated(t, kernelNB, 1)
 
 	type kernelsOut struct {
 		Running []struct {

@@ -9,6 +9,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -483,6 +485,7 @@ func TestFaultLabRestarted(t *testing.T) {
 	labtest.Call[notebookRef](t, cs, "create_notebook", map[string]any{"path": "kept.ipynb"})
 	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": "kept.ipynb", "source": "before_restart = 1"})
 
+	oldSession := cs.ID()
 	u, err := url.Parse(lab.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -508,6 +511,25 @@ func TestFaultLabRestarted(t *testing.T) {
 		t.Fatalf("the old session's call succeeded against the restarted lab: %s", labtest.ResultText(res))
 	}
 	t.Logf("the old session's call failed: %v", err)
+	// What any client sends on: its old session id. The new sidecar answers
+	// 404, which the MCP spec tells clients to take as "start a new session".
+	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"read_notebook","arguments":{"path":"kept.ipynb"}}}`
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, lab.URL+"mcp", strings.NewReader(body))
+	req.Header.Set("Authorization", "token "+lab.Token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", oldSession)
+	req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("the old session's POST: %v", err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("the old session's POST to the restarted lab: %s %.300s, want 404", resp.Status, answer)
+	}
+	t.Logf("the old session's POST: %s %.200s", resp.Status, answer)
 
 	fresh, err := lab.Connect(t.Context(), "mcp", "token "+lab.Token)
 	if err != nil {

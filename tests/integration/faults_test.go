@@ -513,9 +513,11 @@ func TestFaultLabRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	port, _ := strconv.Atoi(u.Port())
+	stopping := time.Now()
 	lab.Stop()
 	stopped = true
 	restarted := time.Now()
+	t.Logf("the lab stopped in %.1f s", restarted.Sub(stopping).Seconds())
 	lab, err = labtest.StartFrom(labtest.Setup{Path: sidecarBin + string(os.PathListSeparator) + os.Getenv("PATH"), Port: port}, dir, "restart-token")
 	if err != nil {
 		t.Fatal(err)

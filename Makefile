@@ -102,6 +102,7 @@ preflight:
 	@command -v node >/dev/null && command -v npm >/dev/null || { echo "make test needs Node.js >= 20 and npm (or run: bash .ci/run)"; exit 1; }
 	@[ "$$(node --version | sed -E 's/^v([0-9]+).*/\1/')" -ge 20 ] 2>/dev/null || { echo "make test needs Node.js >= 20 (configurable-http-proxy), this is $$(node --version) (or run: bash .ci/run)"; exit 1; }
 	@command -v chromium >/dev/null || { echo "make test needs Chromium: apt-get install chromium (or run: bash .ci/run)"; exit 1; }
+	@command -v ss >/dev/null || { echo "make test needs ss (the fault tests reset connections): apt-get install iproute2 (or run: bash .ci/run)"; exit 1; }
 	@command -v docker >/dev/null || { echo "make test needs Docker: apt-get install docker.io (or run: bash .ci/run)"; exit 1; }
 	@docker info >/dev/null 2>&1 || { echo "make test needs a running Docker engine: 'docker info' fails; start dockerd (or run: bash .ci/run)"; exit 1; }
 	@command -v debootstrap >/dev/null || docker image inspect $(BASE_RUNTIME_IMAGE) $(BASE_BUILD_IMAGE) >/dev/null 2>&1 || { echo "make test needs debootstrap to build the base images: apt-get install debootstrap (or run: bash .ci/run)"; exit 1; }

@@ -187,6 +187,11 @@ def _streaming(handler):
     unchanged: it happens before either way is taken."""
 
     class StreamingProxyHandler(handler):
+        async def proxy(self, port, path):
+            await self.ensure_process()
+            await _ready_after_restart(self.state)
+            return await super().proxy(port, path)
+
         async def _proxy_buffered(self, host, port, proxied_path, body, client):
             if "text/event-stream" in self.request.headers.get("Accept", ""):
                 return await self._proxy_progressive(host, port, proxied_path, body, client)
@@ -231,6 +236,37 @@ def _record_connections(client):
 
     client._connection_class = lambda: Recorded
     return connections
+
+
+async def _ready_after_restart(state):
+    """Wait until a restarted sidecar listens before proxying to it.
+
+    jupyter-server-proxy waits for the sidecar to be ready only when it
+    starts it first. When the sidecar dies (a crash, the OOM killer),
+    simpervisor starts it again, and requests arriving until the new process
+    listens on the socket got 500: an agent's next call failed although the
+    sidecar was back a moment later. So a request waits for readiness
+    whenever the process is not the one last seen ready."""
+    proc = state.get("proc")
+    child = getattr(proc, "proc", None)
+    pid = getattr(child, "pid", None)
+    if pid is None:
+        return  # not started by the proxy
+    if state.get("ready_pid") == pid and proc.running and not _exited(pid):
+        return
+    if await proc.ready():
+        state["ready_pid"] = getattr(proc.proc, "pid", None)
+
+
+def _exited(pid):
+    """Whether the child has exited but is not reaped yet (simpervisor has
+    not noticed): peeks without reaping it."""
+    if not hasattr(os, "waitid"):
+        return False
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True  # already reaped: the restart is under way
 
 
 def _expose_lab_app(serverapp):

@@ -21,6 +21,7 @@ type Entry struct {
 	Created      time.Time       `json:"created"`
 	LastModified time.Time       `json:"last_modified"`
 	Size         *int64          `json:"size,omitempty"`
+	Hash         string          `json:"hash,omitempty"` // of the file's bytes, from Stat
 	Content      json.RawMessage `json:"content,omitempty"`
 }
 
@@ -32,6 +33,18 @@ func (c *Client) Get(ctx context.Context, path string, content bool) (*Entry, er
 		q.Set("content", "1")
 	}
 	var e Entry
+	if err := c.do(ctx, http.MethodGet, "api/contents/"+escapePath(path), q, nil, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// Stat reads an entry's metadata with the hash of the file's bytes: a save
+// that wrote the file changes one of last_modified and hash (mtime alone
+// may repeat within the file system's clock tick).
+func (c *Client) Stat(ctx context.Context, path string) (*Entry, error) {
+	var e Entry
+	q := url.Values{"content": {"0"}, "hash": {"1"}}
 	if err := c.do(ctx, http.MethodGet, "api/contents/"+escapePath(path), q, nil, &e); err != nil {
 		return nil, err
 	}

@@ -54,13 +54,15 @@ type Room struct {
 	doc       *yjs.Doc
 	awareness *yproto.Awareness
 	ws        *websocket.Conn
-	sessionID string // the server session the document belongs to
+	lost      chan struct{} // closed when ws is lost; replaced with each connection
+	sessionID string        // the server session the document belongs to
 	synced    chan struct{}
 	changed   chan struct{} // closed and replaced on every change
 	barriers  map[uint64]chan struct{}
 	saves     map[uint64]chan string
 	nextID    uint64
-	err       error // set when the room is gone for good
+	edits     uint64 // local transactions that changed the document
+	err       error  // set when the room is gone for good
 	closed    bool
 	// life ends with Close: it stops the room's goroutines and any
 	// reconnection under way.
@@ -118,6 +120,7 @@ func (r *Room) connect(ctx context.Context) error {
 	}
 	r.sessionID = s.SessionID
 	r.ws = ws
+	r.lost = make(chan struct{})
 	r.synced = make(chan struct{})
 	synced := r.synced
 	presence, _ := r.awareness.SetLocalState(agentState)
@@ -149,6 +152,7 @@ func (r *Room) drop(ws *websocket.Conn) {
 	r.mu.Lock()
 	if r.ws == ws {
 		r.ws = nil
+		close(r.lost)
 	}
 	r.mu.Unlock()
 	_ = ws.Close()
@@ -159,6 +163,9 @@ func (r *Room) drop(ws *websocket.Conn) {
 // disconnected nothing is queued: the sync handshake of the reconnection
 // sends the server whatever it lacks.
 func (r *Room) onLocalUpdate(update []byte, txn *yjs.Transaction) {
+	if txn.Local {
+		r.edits++
+	}
 	if !txn.Local || r.ws == nil {
 		return
 	}
@@ -300,6 +307,7 @@ func (r *Room) disconnected(ws *websocket.Conn, err error) {
 		return
 	}
 	r.ws = nil
+	close(r.lost)
 	r.mu.Unlock()
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) && (ce.Code == 4404 || ce.Code == 4400 || ce.Code == 4500) {
@@ -361,66 +369,127 @@ func (r *Room) renewPresence() {
 }
 
 // Barrier returns once the room's server has applied everything this peer
-// sent so far (see onAwareness).
+// sent so far (see onAwareness). A connection lost meanwhile is waited out:
+// the reconnection's sync handshake hands the server what it missed, and
+// the barrier is then asked again on the new connection, so an edit made
+// across a drop is confirmed rather than reported failed (which would make
+// the agent apply it twice).
 func (r *Room) Barrier(ctx context.Context) error {
-	r.mu.Lock()
-	if r.err != nil || r.ws == nil {
-		err := r.err
-		r.mu.Unlock()
-		if err == nil {
-			err = errors.New("not connected to the room")
+	for {
+		ws, lost, err := r.connected(ctx)
+		if err != nil {
+			return err
 		}
-		return err
-	}
-	msg := r.awareness.Renew()
-	clock, err := ownClock(msg)
-	if err != nil {
+		r.mu.Lock()
+		msg := r.awareness.Renew()
+		clock, err := ownClock(msg)
+		if err != nil {
+			r.mu.Unlock()
+			return err
+		}
+		ch := make(chan struct{})
+		r.barriers[clock] = ch
 		r.mu.Unlock()
-		return err
+		if err := r.send(ws, msg); err != nil {
+			if err := abandon(ctx, ws, lost); err != nil {
+				return err
+			}
+			continue
+		}
+		select {
+		case <-ch:
+			return r.Err()
+		case <-lost:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	ch := make(chan struct{})
-	r.barriers[clock] = ch
-	ws := r.ws
-	r.mu.Unlock()
-	if err := r.send(ws, msg); err != nil {
-		return err
+}
+
+// connected waits until the room has a synced connection and returns it
+// with the channel closed when it is lost; it fails once the room is gone.
+func (r *Room) connected(ctx context.Context) (*websocket.Conn, chan struct{}, error) {
+	for {
+		r.mu.Lock()
+		ws, lost, err, changed := r.ws, r.lost, r.err, r.changed
+		syncing := r.synced != nil
+		if err == nil && r.closed {
+			err = errors.New("the room was closed")
+		}
+		r.mu.Unlock()
+		switch {
+		case err != nil:
+			return nil, nil, err
+		case ws != nil && !syncing:
+			return ws, lost, nil
+		}
+		// Reconnecting: the sync that completes it, or the room failing
+		// for good, touches changed.
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
 	}
+}
+
+// abandon closes a connection a write failed on, so the read loop
+// reconnects, and waits until it is gone.
+func abandon(ctx context.Context, ws *websocket.Conn, lost <-chan struct{}) error {
+	_ = ws.Close()
 	select {
-	case <-ch:
-		return r.Err()
+	case <-lost:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
 // Save asks the server to write the document to disk now, after it has
-// applied this peer's edits, and waits for the answer.
+// applied this peer's edits, and waits for the answer (asking again on a
+// new connection if the one it asked on is lost).
 func (r *Room) Save(ctx context.Context) error {
-	if err := r.Barrier(ctx); err != nil {
-		return err
-	}
-	r.mu.Lock()
-	r.nextID++
-	id := r.nextID
-	ch := make(chan string, 1)
-	r.saves[id] = ch
-	ws := r.ws
-	r.mu.Unlock()
-	if ws == nil {
-		return errors.New("not connected to the room")
-	}
-	if err := r.send(ws, yproto.EncodeSaveRequest(id)); err != nil {
-		return err
-	}
-	select {
-	case status := <-ch:
-		if status == "failed" {
-			return errors.New("the server could not save the notebook")
+	for {
+		if err := r.Barrier(ctx); err != nil {
+			return err
 		}
-		return nil // "skipped": a save was already running and includes our edits
-	case <-ctx.Done():
-		return ctx.Err()
+		ws, lost, err := r.connected(ctx)
+		if err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.nextID++
+		id := r.nextID
+		ch := make(chan string, 1)
+		r.saves[id] = ch
+		r.mu.Unlock()
+		if err := r.send(ws, yproto.EncodeSaveRequest(id)); err != nil {
+			if err := abandon(ctx, ws, lost); err != nil {
+				return err
+			}
+			continue
+		}
+		select {
+		case status := <-ch:
+			if status == "failed" {
+				return errors.New("the server could not save the notebook")
+			}
+			return nil // "skipped": a save was already running and includes our edits
+		case <-lost:
+			r.mu.Lock()
+			delete(r.saves, id)
+			r.mu.Unlock()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+}
+
+// Edits counts the local changes made to the document so far.
+func (r *Room) Edits() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.edits
 }
 
 // Err is the reason the room is gone, or nil.
@@ -441,6 +510,9 @@ func (r *Room) Close() {
 	r.end()
 	ws := r.ws
 	r.ws = nil
+	if ws != nil {
+		close(r.lost)
+	}
 	var bye []byte
 	if r.awareness != nil {
 		bye, _ = r.awareness.SetLocalState(nil)

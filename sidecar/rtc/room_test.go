@@ -33,6 +33,7 @@ type fakeRoom struct {
 	conns   map[*websocket.Conn]*sync.Mutex
 	saves   int
 	stalled chan struct{} // while set, the server reads nothing more from peers
+	refuse  bool          // while set, joining (the session request) fails
 }
 
 func newFakeRoom(t *testing.T, src string) (*fakeRoom, *jupyter.Client) {
@@ -80,6 +81,11 @@ func (f *fakeRoom) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/api/collaboration/session/"):
 		f.mu.Lock()
+		if f.refuse {
+			f.mu.Unlock()
+			http.Error(w, "restarting", http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintf(w, `{"format":"json","type":"notebook","fileId":"f1","sessionId":%q}`, f.session)
 		f.mu.Unlock()
 	case r.Method == http.MethodGet && r.URL.Path == "/api/contents/n.ipynb":
@@ -242,6 +248,57 @@ func TestRoomResyncsAfterReconnect(t *testing.T) {
 	}
 	if got := f.notebook(t); got.Cells[2].Source != "agent offline" || got.Cells[0].Source != "person # Title" {
 		t.Fatalf("server after resync: %q, %q", got.Cells[0].Source, got.Cells[2].Source)
+	}
+}
+
+// An edit made while the connection is down is saved once the room is back:
+// Save waits out the reconnection instead of failing, since a failure
+// would make the agent make an edit twice that lands anyway.
+func TestSaveWaitsOutADroppedConnection(t *testing.T) {
+	f, jc := newFakeRoom(t, sample)
+	r, err := Join(t.Context(), jc, "n.ipynb", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f.mu.Lock()
+	f.refuse = true
+	f.mu.Unlock()
+	f.dropAll()
+	for { // the room has seen the drop (and cannot reconnect yet)
+		r.mu.Lock()
+		down := r.ws == nil
+		r.mu.Unlock()
+		if down {
+			break
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition; the test's timeout bounds it
+	}
+	if _, err := r.Edit(func(nb *notebook.Notebook) error {
+		_, _, err := nb.Insert(notebook.Position{}, notebook.Code, "while down")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	saved := make(chan error, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	go func() { saved <- r.Save(ctx) }()
+	f.mu.Lock()
+	f.refuse = false
+	f.mu.Unlock()
+	if err := <-saved; err != nil {
+		t.Fatalf("Save across a dropped connection: %v", err)
+	}
+	got := f.notebook(t)
+	n := 0
+	for _, c := range got.Cells {
+		if c.Source == "while down" {
+			n++
+		}
+	}
+	if n != 1 || f.saves != 1 {
+		t.Fatalf("server after the reconnection: the edit %d times, %d saves", n, f.saves)
 	}
 }
 

@@ -165,17 +165,42 @@ func (rs *Rooms) Load(ctx context.Context, path string) (*notebook.Notebook, err
 
 // Update edits the live notebook and has the server save it, so the file
 // on disk holds the edit when Update returns.
+//
+// The room answers a save request with success even when the server could
+// not write the file (it only logs the error: a full disk, a file deleted
+// behind it) or skipped it (a read-only file), so Update checks the file
+// itself: before the edit, that it exists and is writable (otherwise
+// nothing is changed); after the save, that it was written.
 func (rs *Rooms) Update(ctx context.Context, path string, edit func(*notebook.Notebook) error) (*notebook.Notebook, error) {
-	nb, err := rs.Progress(ctx, path, edit)
+	r, err := rs.Room(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	r, err := rs.Room(ctx, path)
+	before, err := rs.Jupyter.Stat(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("%w; nothing was changed", jupyter.NotebookError(path, err))
+	}
+	if !before.Writable {
+		return nil, fmt.Errorf("notebook %q is read-only on disk, so the server cannot save it; nothing was changed (make the file writable, or work on a copy)", path)
+	}
+	edits := r.Edits()
+	nb, err := rs.Progress(ctx, path, edit)
 	if err != nil {
 		return nil, err
 	}
 	if err := r.Save(ctx); err != nil {
 		return nil, fmt.Errorf("the edit is in the live notebook but saving it failed: %w", err)
+	}
+	if r.Edits() == edits {
+		return nb, nil // the edit changed nothing: nothing to write
+	}
+	after, err := rs.Jupyter.Stat(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("the edit is in the live notebook but was not saved: %w", jupyter.NotebookError(path, err))
+	}
+	if after.Hash == before.Hash && after.LastModified.Equal(before.LastModified) {
+		return nil, fmt.Errorf("the edit was not saved: the server could not write %q (is the disk full, or did the file change on disk meanwhile?), and the file on disk is unchanged; "+
+			"read the notebook before trying again: the live notebook may still hold the edit", path)
 	}
 	return nb, nil
 }

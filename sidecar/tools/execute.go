@@ -190,7 +190,7 @@ func (t *Tools) getExecution(ctx context.Context, req *mcp.CallToolRequest, in G
 	}
 	e := t.Executions.Get(in.ExecutionID)
 	if e == nil {
-		return nil, ExecutionOut{}, fmt.Errorf("no execution has id %q (finished executions are kept for an hour)", in.ExecutionID)
+		return nil, ExecutionOut{}, unknownExecution(in.ExecutionID)
 	}
 	return t.await(ctx, req, e, wait, false)
 }
@@ -215,12 +215,20 @@ func (t *Tools) sendInput(ctx context.Context, req *mcp.CallToolRequest, in Send
 	}
 	e := t.Executions.Get(in.ExecutionID)
 	if e == nil {
-		return nil, ExecutionOut{}, fmt.Errorf("no execution has id %q", in.ExecutionID)
+		return nil, ExecutionOut{}, unknownExecution(in.ExecutionID)
 	}
 	if err := e.SendInput(in.Text); err != nil {
 		return nil, ExecutionOut{}, fmt.Errorf("execution %s: %w (status %s)", in.ExecutionID, err, e.snapshot().Status)
 	}
 	return t.await(ctx, req, e, wait, false)
+}
+
+// unknownExecution says why an execution id may be unknown: executions live
+// in the sidecar's memory, so one started before it restarted (it crashed,
+// or the lab restarted) is gone, though its code may have run on.
+func unknownExecution(id string) error {
+	return fmt.Errorf("no execution has id %q: finished executions are kept for an hour, and none started before the sidecar restarted is known "+
+		"(its code may have run on: read the cell's outputs in the notebook, or run it again)", id)
 }
 
 func waitDuration(seconds *int) (time.Duration, error) {

@@ -91,6 +91,7 @@ func Start(binDir, dir, token string, env ...string) (*Lab, error) {
 type Setup struct {
 	Venv string // the environment holding bin/jupyter; "" is the repository's .venv
 	Path string // the lab's PATH (the sidecar and kernels inherit it); "" keeps the test's
+	Port int    // the port to listen on; 0 picks a free one (a restarted lab reuses its port)
 }
 
 // StartFrom is Start with the lab's environment and PATH given by s.
@@ -117,7 +118,7 @@ func StartFrom(s Setup, dir, token string, env ...string) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"lab", "--no-browser", "--ip=127.0.0.1", "--port=0",
+	args := []string{"lab", "--no-browser", "--ip=127.0.0.1", "--port=" + strconv.Itoa(s.Port), "--ServerApp.port_retries=0",
 		"--IdentityProvider.token=" + token,
 		"--ServerApp.root_dir=" + filepath.Join(dir, "root"),
 		"--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"}

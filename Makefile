@@ -12,7 +12,7 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 VERSION := $(shell $(PYTHON) jupyter_config/version.py 2>/dev/null || echo 0.0.0)
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help run build wheel test lint bench fuzz preflight venv oracles clients lock clean hub hub-deps hub-lock
+.PHONY: help run build wheel test lint bench soak fuzz preflight venv oracles clients lock clean hub hub-deps hub-lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -116,6 +116,13 @@ fuzz: ## run each fuzz target for FUZZTIME (20s)
 		echo "fuzz $${t#*:} ($(FUZZTIME))"; \
 		go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
 	done
+
+# A person typing in JupyterLab and four agents for SOAK_DURATION; then the
+# page, read_notebook and the file must agree. Not part of make test.
+SOAK_DURATION ?= 10m
+SOAK_RACE ?= 0
+soak: venv build ## a person and four agents for SOAK_DURATION (10m; SOAK_RACE=1: race detector), then prints the figures
+	SOAK_DURATION=$(SOAK_DURATION) SOAK_RACE=$(SOAK_RACE) go test -run '^$$' -bench Soak -benchtime 1x -timeout 90m ./tests/soak/
 
 bench: venv oracles hub-deps build base-images ## print the figures: notebook ops, execution, the image, ten hub users, CRDT vs Yjs
 	go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./tests/bench/ ./tests/container/ ./tests/hub/

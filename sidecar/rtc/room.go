@@ -62,6 +62,7 @@ type Room struct {
 	saves     map[uint64]chan string
 	nextID    uint64
 	edits     uint64 // local transactions that changed the document
+	updates   uint64 // all transactions that changed it, remote ones too
 	err       error  // set when the room is gone for good
 	closed    bool
 	// life ends with Close: it stops the room's goroutines and any
@@ -163,6 +164,7 @@ func (r *Room) drop(ws *websocket.Conn) {
 // disconnected nothing is queued: the sync handshake of the reconnection
 // sends the server whatever it lacks.
 func (r *Room) onLocalUpdate(update []byte, txn *yjs.Transaction) {
+	r.updates++
 	if txn.Local {
 		r.edits++
 	}
@@ -483,6 +485,13 @@ func (r *Room) Save(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// Updates counts every change made to the document so far, by anyone.
+func (r *Room) Updates() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.updates
 }
 
 // Edits counts the local changes made to the document so far.

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
 
@@ -79,7 +80,7 @@ func New(cfg Config, t *tools.Tools, log zerolog.Logger) *Server {
 }
 
 // Handler returns the HTTP handler: MCP at "/" (jupyter-server-proxy strips
-// the <base>/mcp prefix), and /healthz.
+// the <base>/mcp prefix), /healthz and /stats.
 func (s *Server) Handler() http.Handler {
 	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp }, &mcp.StreamableHTTPOptions{
 		// Stateful sessions: each MCP session has its own current notebook.
@@ -103,6 +104,14 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
+	})
+	// What a soak watches for leaks; behind the lab's authentication like
+	// everything else.
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]uint64{"goroutines": uint64(runtime.NumGoroutine()), "heap_bytes": m.HeapAlloc})
 	})
 	mux.Handle("/{$}", s.originPolicy(s.publicBase(byProtocol(streamable, stateless))))
 	if s.cfg.Embed != nil {

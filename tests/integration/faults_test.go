@@ -27,49 +27,11 @@ import (
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
 )
 
-// childPIDs lists the processes whose parent is ppid.
-func childPIDs(t *testing.T, ppid int) []int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// Fields after the command name, which is in parentheses and may hold spaces.
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(ppid) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-// sidecarPID is the pid of the lab's sidecar (its child running the
-// sidecar binary), or 0 when none runs.
-func sidecarPID(t *testing.T, lab *labtest.Lab) int {
-	t.Helper()
-	for _, pid := range childPIDs(t, lab.PID) {
-		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && filepath.Base(exe) == "jupyter-mcp-sidecar" {
-			return pid
-		}
-	}
-	return 0
-}
-
 // kernelPID is the pid of the kernel process with this id (its command
 // line names its connection file kernel-<id>.json).
 func kernelPID(t *testing.T, lab *labtest.Lab, kernelID string) int {
 	t.Helper()
-	for _, pid := range childPIDs(t, lab.PID) {
+	for _, pid := range labtest.ChildPIDs(lab.PID) {
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if bytes.Contains(cmdline, []byte("kernel-"+kernelID+".json")) {
 			return pid
@@ -157,7 +119,7 @@ func TestFaultSidecarKilledMidCall(t *testing.T) {
 	killedNB := faultPath("killed")
 	_, g, done, run := runGated(t, killedNB, 2)
 
-	old := sidecarPID(t, shared)
+	old := shared.SidecarPID()
 	if old == 0 {
 		t.Fatal("no sidecar process under the lab")
 	}
@@ -178,7 +140,7 @@ func TestFaultSidecarKilledMidCall(t *testing.T) {
 	fresh := session(t)
 	cell := labtest.Call[cellView](t, fresh, "read_cell", map[string]any{"path": killedNB, "cell_id": "c0"})
 	t.Logf("a new session's first call answered %.2f s after the kill", time.Since(killed).Seconds())
-	if pid := sidecarPID(t, shared); pid == 0 || pid == old {
+	if pid := shared.SidecarPID(); pid == 0 || pid == old {
 		t.Fatalf("sidecar pid after the kill = %d (killed: %d), want a new process", pid, old)
 	}
 	t.Logf("what the notebook holds of the run before it ends: %q", cell.Outputs)
@@ -286,7 +248,7 @@ func TestFaultRoomDroppedMidEdit(t *testing.T) {
 	cs := session(t)
 	codeNotebook(t, droppedNB, "warm = 1")
 	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": droppedNB, "source": "joined = 1"})
-	pid := sidecarPID(t, shared)
+	pid := shared.SidecarPID()
 	const n = 8
 	for i := range n {
 		// The reset lands before, during or after the edit: each round

@@ -5,6 +5,7 @@
 package labtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -49,6 +50,42 @@ type Lab struct {
 	cmd     *exec.Cmd
 	done    chan struct{} // closed when the process has exited
 	logFile *os.File
+}
+
+// ChildPIDs lists the processes whose parent is ppid.
+func ChildPIDs(ppid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// Fields after the command name, which is in parentheses and may hold spaces.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(ppid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// SidecarPID is the pid of the lab's sidecar (its child running the
+// jupyter-mcp-sidecar binary), or 0 when none runs.
+func (l *Lab) SidecarPID() int {
+	for _, pid := range ChildPIDs(l.PID) {
+		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && filepath.Base(exe) == "jupyter-mcp-sidecar" {
+			return pid
+		}
+	}
+	return 0
 }
 
 // Stop interrupts the lab and waits for it to exit.

@@ -1,0 +1,396 @@
+// Package soak holds the long run behind `make soak`: a person typing in
+// JupyterLab (headless Chromium) while three agents insert, edit, delete and
+// execute in the same notebook and a fourth works in another one, all
+// through the real proxy. At the end the page, read_notebook and the file
+// must agree, with nothing lost or duplicated, and the sidecar's memory and
+// goroutines must be flat. It is a benchmark so that `go test ./...` (and
+// CI) leave it out; it prints its figures.
+package soak
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
+)
+
+// BenchmarkSoak runs for SOAK_DURATION (default 10m); SOAK_RACE=1 builds the
+// sidecar with the race detector.
+func BenchmarkSoak(b *testing.B) {
+	duration := 10 * time.Minute
+	if v := os.Getenv("SOAK_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatalf("SOAK_DURATION: %v", err)
+		}
+		duration = d
+	}
+	race := os.Getenv("SOAK_RACE") == "1"
+	dir := b.TempDir()
+	bin, err := labtest.BuildSidecar(filepath.Join(dir, "bin"), race)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lab, err := labtest.Start(bin, filepath.Join(dir, "lab"), "soak-token")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer lab.Stop()
+	for range b.N {
+		s := &soak{b: b, lab: lab, expect: map[string]string{}, deleted: map[string]bool{}}
+		s.run(duration)
+	}
+	if data, err := os.ReadFile(lab.LogPath); err == nil && strings.Contains(string(data), "WARNING: DATA RACE") {
+		b.Fatalf("the sidecar reported a data race; log: %s", lab.LogPath)
+	}
+}
+
+const (
+	shared = "shared.ipynb" // the person and three agents
+	other  = "other.ipynb"  // the fourth agent
+)
+
+type soak struct {
+	b   *testing.B
+	lab *labtest.Lab
+
+	mu      sync.Mutex
+	expect  map[string]string // agent cell id → the source it must have in shared.ipynb
+	deleted map[string]bool   // agent cells deleted from shared.ipynb
+	counts  map[string]int    // successful calls per tool
+	typed   []string          // lines the person typed, in order
+}
+
+func (s *soak) count(tool string) {
+	s.mu.Lock()
+	if s.counts == nil {
+		s.counts = map[string]int{}
+	}
+	s.counts[tool]++
+	s.mu.Unlock()
+}
+
+func (s *soak) run(duration time.Duration) {
+	b := s.b
+	ctx := b.Context()
+	setup := s.session(ctx)
+	labtest.Call[map[string]any](b, setup, "create_notebook", map[string]any{"path": shared})
+	labtest.Call[map[string]any](b, setup, "create_notebook", map[string]any{"path": other})
+	first := labtest.Call[struct {
+		Cells []struct {
+			ID string `json:"id"`
+		} `json:"cells"`
+	}](b, setup, "read_notebook", map[string]any{"path": shared})
+	personCell := first.Cells[0].ID
+	labtest.Call[map[string]any](b, setup, "edit_cell", map[string]any{"path": shared, "cell_id": personCell, "source": "person = 0"})
+
+	page := s.openPage(ctx)
+	b.ResetTimer()
+	start := time.Now()
+	loadCtx, stop := context.WithDeadline(ctx, start.Add(duration))
+	defer stop()
+	// Memory and goroutines once every session, room and kernel is in use
+	// (a quarter in), against the same at the end of the load.
+	warm := make(chan sidecarStats, 1)
+	time.AfterFunc(duration/4, func() { warm <- s.stats(ctx) })
+	var wg sync.WaitGroup
+	for agent := range 3 {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.sharedAgent(loadCtx, agent) }()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); s.otherAgent(loadCtx) }()
+	go func() { defer wg.Done(); s.person(loadCtx, page) }()
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	startStats, endStats := <-warm, s.stats(ctx)
+
+	// The page catches up: how long after the load stopped it shows
+	// exactly what the agents read.
+	final := s.read(ctx, setup)
+	caughtUp := time.Now()
+	if _, err := chromedp.Run(page, chromedp.Poll[bool](fmt.Sprintf(`JSON.stringify(jupyterapp.shell.currentWidget.context.model.sharedModel.toJSON().cells.map(c => [c.id, Array.isArray(c.source) ? c.source.join('') : c.source])) === %q`, pairs(final)),
+		chromedp.WithPollingTimeout(2*time.Minute))); err != nil {
+		b.Fatalf("the page never matched read_notebook: %v", err)
+	}
+	lag := time.Since(caughtUp)
+
+	// Durable: one more agent edit saves the room, then the file must be
+	// what read_notebook says.
+	labtest.Call[map[string]any](b, setup, "edit_cell", map[string]any{"path": shared, "cell_id": personCell, "old_text": "person = 0", "new_text": "person = 1"})
+	final = s.read(ctx, setup)
+	disk, err := os.ReadFile(filepath.Join(s.lab.Root, shared))
+	if err != nil {
+		b.Fatal(err)
+	}
+	onDisk, err := notebook.Parse(disk)
+	if err != nil {
+		b.Fatalf("the file is not a valid notebook: %v", err)
+	}
+	var diskCells [][2]string
+	for _, c := range onDisk.Cells {
+		diskCells = append(diskCells, [2]string{c.ID, c.Source})
+	}
+	if got, want := fmt.Sprint(diskCells), fmt.Sprint(final); got != want {
+		b.Fatalf("file and read_notebook differ:\nfile %s\nread %s", got, want)
+	}
+	lost, dup := s.check(final, personCell)
+
+	minutes := elapsed.Minutes()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Printf("soak: %s, race detector %v, %d cells in %s at the end\n", elapsed.Round(time.Second), os.Getenv("SOAK_RACE") == "1", len(final), shared)
+	for _, tool := range slices.Sorted(maps.Keys(s.counts)) {
+		fmt.Printf("  %-14s %6d calls  %6.1f / min\n", tool, s.counts[tool], float64(s.counts[tool])/minutes)
+	}
+	fmt.Printf("  person typed   %6d lines  %6.1f / min\n", len(s.typed), float64(len(s.typed))/minutes)
+	fmt.Printf("  lost edits %d, duplicated cells %d\n", lost, dup)
+	fmt.Printf("  page caught up %.1f s after the load stopped\n", lag.Seconds())
+	fmt.Printf("  sidecar a quarter in → at the end: RSS %.1f → %.1f MiB, heap %.1f → %.1f MiB, goroutines %d → %d\n",
+		startStats.rss/1024, endStats.rss/1024, float64(startStats.Heap)/(1<<20), float64(endStats.Heap)/(1<<20), startStats.Goroutines, endStats.Goroutines)
+	if lost != 0 || dup != 0 {
+		b.Fatalf("%d lost edits, %d duplicated cells", lost, dup)
+	}
+}
+
+// check compares the final cells with what the agents and the person did:
+// every agent cell with its last source, none deleted one, no cell twice,
+// and the person's lines in order.
+func (s *soak) check(final [][2]string, personCell string) (lost, dup int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seenID, seenSrc := map[string]bool{}, map[string]bool{}
+	got := map[string]string{}
+	for _, c := range final {
+		if seenID[c[0]] || (c[1] != "" && seenSrc[c[1]]) {
+			dup++
+			s.b.Errorf("duplicated cell %s %q", c[0], c[1])
+		}
+		seenID[c[0]], seenSrc[c[1]] = true, true
+		got[c[0]] = c[1]
+	}
+	for id, src := range s.expect {
+		if got[id] != src {
+			lost++
+			s.b.Errorf("agent cell %s: %q, want %q", id, got[id], src)
+		}
+	}
+	for id := range s.deleted {
+		if _, ok := got[id]; ok {
+			lost++
+			s.b.Errorf("deleted cell %s is back", id)
+		}
+	}
+	person := got[personCell]
+	at := 0
+	for _, line := range s.typed {
+		i := strings.Index(person[at:], line)
+		if i < 0 {
+			lost++
+			s.b.Errorf("the person's line %q is missing or out of order", line)
+			continue
+		}
+		at += i + len(line)
+	}
+	return lost, dup
+}
+
+// sharedAgent inserts its own cells, edits them by substring, deletes one
+// now and then and runs one now and then, recording what each must hold.
+func (s *soak) sharedAgent(ctx context.Context, agent int) {
+	cs := s.session(s.b.Context())
+	var mine []string
+	for n := 0; ctx.Err() == nil; n++ {
+		src := fmt.Sprintf("a%d_%d = %d", agent, n, n)
+		ins, ok := call[struct {
+			CellID string `json:"cell_id"`
+		}](ctx, s, cs, "insert_cell", map[string]any{"path": shared, "source": src, "index": -1})
+		if !ok {
+			return
+		}
+		s.mu.Lock()
+		s.expect[ins.CellID] = src
+		s.mu.Unlock()
+		mine = append(mine, ins.CellID)
+		if _, ok := call[map[string]any](ctx, s, cs, "edit_cell", map[string]any{"path": shared, "cell_id": ins.CellID, "old_text": fmt.Sprintf("= %d", n), "new_text": fmt.Sprintf("= %d + 1", n)}); ok {
+			s.mu.Lock()
+			s.expect[ins.CellID] = fmt.Sprintf("a%d_%d = %d + 1", agent, n, n)
+			s.mu.Unlock()
+		}
+		switch {
+		case n%5 == 4 && len(mine) > 1: // delete an older cell of its own
+			victim := mine[0]
+			if _, ok := call[map[string]any](ctx, s, cs, "delete_cells", map[string]any{"path": shared, "cell_ids": []string{victim}}); ok {
+				mine = mine[1:]
+				s.mu.Lock()
+				delete(s.expect, victim)
+				s.deleted[victim] = true
+				s.mu.Unlock()
+			}
+		case n%3 == 2:
+			call[map[string]any](ctx, s, cs, "execute_cell", map[string]any{"path": shared, "cell_id": ins.CellID, "timeout": 30})
+		}
+	}
+}
+
+// otherAgent works in a notebook of its own: insert and run.
+func (s *soak) otherAgent(ctx context.Context) {
+	cs := s.session(s.b.Context())
+	for n := 0; ctx.Err() == nil; n++ {
+		if _, ok := call[map[string]any](ctx, s, cs, "insert_cell", map[string]any{"path": other, "source": fmt.Sprintf("print(%d)", n), "execute": true, "timeout": 30}); !ok {
+			return
+		}
+	}
+}
+
+// person types a numbered line into the first cell about every 200 ms.
+func (s *soak) person(ctx context.Context, page context.Context) {
+	first := `.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell:first-child .cm-content`
+	if err := chromedp.Do(page, chromedp.Click(first), chromedp.KeyEvent(kb.End)); err != nil {
+		s.b.Errorf("focus the person's cell: %v", err)
+		return
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		line := fmt.Sprintf("p_%d = %d", n, n)
+		// Keys go to the focused editor (see the browser tests for why
+		// not SendKeys); End first, in case an agent edit moved the cursor.
+		if err := chromedp.Do(page, chromedp.KeyEvent(kb.End), chromedp.KeyEvent("\n"+line)); err != nil {
+			s.b.Errorf("typing: %v", err)
+			return
+		}
+		s.mu.Lock()
+		s.typed = append(s.typed, line)
+		s.mu.Unlock()
+	}
+}
+
+// call makes one tool call unless the load is over (a call is never cut
+// off, so that the soak knows the effect of each one); a failure fails the
+// soak.
+func call[T any](load context.Context, s *soak, cs *mcp.ClientSession, tool string, args map[string]any) (T, bool) {
+	var out T
+	if load.Err() != nil {
+		return out, false
+	}
+	res, err := cs.CallTool(s.b.Context(), &mcp.CallToolParams{Name: tool, Arguments: args})
+	if err != nil || res.IsError {
+		s.b.Errorf("%s(%v): %v %s", tool, args, err, labtest.ResultText(res))
+		return out, false
+	}
+	data, _ := json.Marshal(res.StructuredContent)
+	if err := json.Unmarshal(data, &out); err != nil {
+		s.b.Errorf("%s: %v", tool, err)
+		return out, false
+	}
+	s.count(tool)
+	return out, true
+}
+
+func (s *soak) session(ctx context.Context) *mcp.ClientSession {
+	cs, err := s.lab.Connect(ctx, "mcp", "token "+s.lab.Token)
+	if err != nil {
+		s.b.Fatal(err)
+	}
+	s.b.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+// read is the shared notebook's cells as (id, source) pairs.
+func (s *soak) read(ctx context.Context, cs *mcp.ClientSession) [][2]string {
+	var all [][2]string
+	for start := 0; ; {
+		r := labtest.Call[struct {
+			Total int `json:"total_cells"`
+			Next  int `json:"next_start"`
+			Cells []struct {
+				ID     string `json:"id"`
+				Source string `json:"source"`
+			} `json:"cells"`
+		}](s.b, cs, "read_notebook", map[string]any{"path": shared, "start": start, "limit": 500, "detail": "full"})
+		for _, c := range r.Cells {
+			all = append(all, [2]string{c.ID, c.Source})
+		}
+		if r.Next == 0 || r.Next >= r.Total {
+			return all
+		}
+		start = r.Next
+	}
+}
+
+func pairs(cells [][2]string) string {
+	out := make([][]string, len(cells))
+	for i, c := range cells {
+		out[i] = []string{c[0], c[1]}
+	}
+	data, _ := json.Marshal(out)
+	return string(data)
+}
+
+func (s *soak) openPage(ctx context.Context) context.Context {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath("/usr/bin/chromium"), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.WindowSize(1400, 1000), chromedp.UserDataDir(s.b.TempDir()))
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	page, cancel := chromedp.NewContext(actx)
+	s.b.Cleanup(func() { cancel(); cancelAlloc() })
+	url := fmt.Sprintf("%slab/workspaces/soak/tree/%s?token=%s", s.lab.URL, shared, s.lab.Token)
+	if err := chromedp.Do(page, chromedp.Navigate(url), chromedp.WaitVisible(`.jp-NotebookPanel .jp-Cell .cm-content`)); err != nil {
+		s.b.Fatalf("open the notebook in the browser: %v", err)
+	}
+	return page
+}
+
+type sidecarStats struct {
+	Goroutines int    `json:"goroutines"`
+	Heap       uint64 `json:"heap_bytes"`
+	rss        float64
+}
+
+// stats asks the sidecar for its goroutines and heap and reads its RSS
+// (KiB) from /proc.
+func (s *soak) stats(ctx context.Context) sidecarStats {
+	var st sidecarStats
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.lab.URL+"mcp/stats", nil)
+	resp, err := labtest.AuthClient("token " + s.lab.Token).Do(req)
+	if err != nil {
+		s.b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		s.b.Fatalf("/stats: %v", err)
+	}
+	if pid := s.lab.SidecarPID(); pid != 0 {
+		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for _, line := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				kib, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+				st.rss = kib
+			}
+		}
+	}
+	return st
+}

@@ -197,14 +197,13 @@ func (rs *Rooms) Update(ctx context.Context, path string, edit func(*notebook.No
 	// The server answers a save "success" even when a newer change
 	// cancelled it before it wrote anything (its autosave cancels the save
 	// in progress on every change), and "skipped" while another save runs.
-	// So the file is checked, and the save asked for again: a round during
-	// which nobody changed the document and after which the file is still
-	// unchanged means the server cannot write it. In a room that never
-	// stops changing (a person typing) that proof may not come; the edit is
-	// live and the server writes it once the room pauses, so after
-	// busySaveWait the edit is reported done.
-	quiet, busyUntil := 0, time.Now().Add(busySaveWait)
-	for {
+	// So the file is checked, and the save asked for again: after a round
+	// during which nobody changed the document, a file still unchanged
+	// means the server cannot write it. A round during which someone else
+	// changed the document proves nothing either way; the edit is live and
+	// the server writes it once the room pauses, so it is reported done
+	// rather than keep the agent waiting on a person's typing.
+	for quiet := 0; ; {
 		seen := r.Updates()
 		if err := r.Save(ctx); err != nil {
 			return nil, fmt.Errorf("the edit is in the live notebook but saving it failed: %w", err)
@@ -213,31 +212,22 @@ func (rs *Rooms) Update(ctx context.Context, path string, edit func(*notebook.No
 		if err != nil {
 			return nil, fmt.Errorf("the edit is in the live notebook but was not saved: %w", jupyter.NotebookError(path, err))
 		}
-		if after.Hash != before.Hash || !after.LastModified.Equal(before.LastModified) {
-			return nb, nil
-		}
-		busy := r.Updates() != seen
-		if !busy {
-			quiet++
-		}
 		switch {
-		case quiet == quietSaveRounds:
+		case after.Hash != before.Hash || !after.LastModified.Equal(before.LastModified):
+			return nb, nil
+		case r.Updates() != seen:
+			return nb, nil // busy room: saved when it pauses
+		}
+		if quiet++; quiet == quietSaveRounds {
 			return nil, fmt.Errorf("the edit was not saved: the server could not write %q (is the disk full, or did the file change on disk meanwhile?), and the file on disk is unchanged; "+
 				"read the notebook before trying again: the live notebook may still hold the edit", path)
-		case busy && time.Now().After(busyUntil):
-			rs.Log.Info().Str("path", path).Msg("room too busy to confirm the save; the edit is live and saved when the room pauses")
-			return nb, nil
 		}
 	}
 }
 
 // quietSaveRounds is how many saves in a quiet room must leave the file
-// unchanged before Update reports that it cannot be written; busySaveWait
-// bounds the wait for a save in a room that keeps changing.
-const (
-	quietSaveRounds = 3
-	busySaveWait    = 10 * time.Second
-)
+// unchanged before Update reports that it cannot be written.
+const quietSaveRounds = 3
 
 // Progress edits the live notebook without waiting for a save: people
 // watching see the change at once (used for outputs as they arrive).

@@ -184,7 +184,11 @@ func (rs *Rooms) Update(ctx context.Context, path string, edit func(*notebook.No
 		return nil, fmt.Errorf("notebook %q is read-only on disk, so the server cannot save it; nothing was changed (make the file writable, or work on a copy)", path)
 	}
 	edits := r.Edits()
-	nb, err := rs.Progress(ctx, path, edit)
+	var idsBefore map[string]bool
+	nb, err := rs.Progress(ctx, path, func(nb *notebook.Notebook) error {
+		idsBefore = cellIDs(nb)
+		return edit(nb)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -212,17 +216,52 @@ func (rs *Rooms) Update(ctx context.Context, path string, edit func(*notebook.No
 		if err != nil {
 			return nil, fmt.Errorf("the edit is in the live notebook but was not saved: %w", jupyter.NotebookError(path, err))
 		}
-		switch {
-		case after.Hash != before.Hash || !after.LastModified.Equal(before.LastModified):
-			return nb, nil
-		case r.Updates() != seen:
-			return nb, nil // busy room: saved when it pauses
+		written := after.Hash != before.Hash || !after.LastModified.Equal(before.LastModified)
+		if written || r.Updates() != seen { // written, or a busy room that writes it when it pauses
+			// Unless the server reloaded the file meanwhile (it changed on
+			// disk), which takes the edit back out of the live notebook.
+			return nb, survived(r, idsBefore, nb, path)
 		}
 		if quiet++; quiet == quietSaveRounds {
 			return nil, fmt.Errorf("the edit was not saved: the server could not write %q (is the disk full, or did the file change on disk meanwhile?), and the file on disk is unchanged; "+
 				"read the notebook before trying again: the live notebook may still hold the edit", path)
 		}
 	}
+}
+
+// survived checks that the cells an edit added are still in the live
+// notebook and the ones it deleted still gone: the server reloading a file
+// that changed on disk takes the edit back out (a text change undone that
+// way cannot be told from a person's typing, and is not checked).
+func survived(r *Room, idsBefore map[string]bool, edited *notebook.Notebook, path string) error {
+	live, err := r.Notebook()
+	if err != nil {
+		return err
+	}
+	now, after := cellIDs(live), cellIDs(edited)
+	for id := range after {
+		if !idsBefore[id] && !now[id] {
+			return undoneError(path)
+		}
+	}
+	for id := range idsBefore {
+		if !after[id] && now[id] {
+			return undoneError(path)
+		}
+	}
+	return nil
+}
+
+func undoneError(path string) error {
+	return fmt.Errorf("the edit did not last in %q: before it was saved, a cell it added was removed or one it deleted came back (the server reloads a notebook whose file changed on disk, and people edit it too); read the notebook before deciding whether to make it again", path)
+}
+
+func cellIDs(nb *notebook.Notebook) map[string]bool {
+	ids := make(map[string]bool, len(nb.Cells))
+	for _, c := range nb.Cells {
+		ids[c.ID] = true
+	}
+	return ids
 }
 
 // quietSaveRounds is how many saves in a quiet room must leave the file

@@ -61,16 +61,21 @@ $(VENV)/.oracles: tests/oracles/requirements.txt $(VENV)/.installed
 	touch $@
 
 # Official MCP client SDKs the integration tests use besides the go-sdk:
-# the Python SDK, and the MCP Apps SDK's host side (AppBridge, npm) with
-# esbuild, which the browser test bundles into its host page.
+# the Python SDK, the MCP Apps SDK's host side (AppBridge, npm) with
+# esbuild, which the browser test bundles into its host page, and the
+# official conformance suite with the TypeScript SDK (and the Node 22 the
+# suite needs, as an npm package).
 CLIENTS_VENV := .venv-clients
-clients: $(CLIENTS_VENV)/.installed tests/apps/node_modules/.installed ## install the Python MCP SDK and the MCP Apps host SDK the client tests drive
+clients: $(CLIENTS_VENV)/.installed tests/apps/node_modules/.installed tests/conformance/node_modules/.installed ## install the Python and TypeScript MCP SDKs, the MCP Apps host SDK and the conformance suite the client tests drive
 $(CLIENTS_VENV)/.installed: tests/clients/requirements.txt
 	test -x $(CLIENTS_VENV)/bin/python || $(PYTHON) -m venv $(CLIENTS_VENV)
 	$(CLIENTS_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
 	touch $@
 tests/apps/node_modules/.installed: tests/apps/package-lock.json
 	npm ci --prefix tests/apps --no-audit --no-fund --loglevel=error
+	touch $@
+tests/conformance/node_modules/.installed: tests/conformance/package-lock.json
+	npm ci --prefix tests/conformance --no-audit --no-fund --loglevel=error
 	touch $@
 
 run: venv build ## start JupyterLab on 127.0.0.1:$(PORT) with MCP at /mcp
@@ -139,7 +144,7 @@ lock: ## re-pin jupyter_config/requirements.txt from a fresh environment
 		{ echo "a pin above needs a newer Python than 3.11.2: pin an older release of it"; exit 1; }
 
 clean: ## remove build outputs and the Python environments (not .hub/state, the hub's users and tokens)
-	rm -rf bin dist $(VENV) $(BUILD_VENV) $(CLIENTS_VENV) tests/oracles/node_modules tests/apps/node_modules $(HUB_VENV) jupyter_config/hub/node_modules
+	rm -rf bin dist $(VENV) $(BUILD_VENV) $(CLIENTS_VENV) tests/oracles/node_modules tests/apps/node_modules tests/conformance/node_modules $(HUB_VENV) jupyter_config/hub/node_modules
 
 # ---- container image: JupyterLab + sidecar in one image (Dockerfile, image/) ----
 # `make image` works without any image registry: base-images debootstraps

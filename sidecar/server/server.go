@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/rs/zerolog"
 
@@ -75,8 +76,20 @@ func New(cfg Config, t *tools.Tools, log zerolog.Logger) *Server {
 			},
 		})
 	t.Register(s.mcp)
-	s.mcp.AddReceivingMiddleware(s.logToolCalls)
+	s.mcp.AddReceivingMiddleware(s.logToolCalls, noPrompts)
 	return s
+}
+
+// noPrompts answers prompts/* as unknown methods: go-sdk serves an empty
+// prompts/list even when, as here, the prompts capability is not declared,
+// which tells a client that prompts are served after all.
+func noPrompts(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if strings.HasPrefix(method, "prompts/") {
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "method not found: this server has no prompts"}
+		}
+		return next(ctx, method, req)
+	}
 }
 
 // Handler returns the HTTP handler: MCP at "/" (jupyter-server-proxy strips

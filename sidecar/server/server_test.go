@@ -1,11 +1,14 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/rs/zerolog"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/embed"
@@ -122,4 +125,45 @@ func TestSidecarToken(t *testing.T) {
 			t.Errorf("Authorization %q: status %d, want %d", tc.auth, rec.Code, tc.want)
 		}
 	}
+}
+
+// The sidecar has no prompts, and declares none: prompts/list and
+// prompts/get are unknown methods to it in every protocol version, not an
+// empty list (which says prompts are served; the conformance suite's
+// server-stateless scenario checks this).
+func TestUndeclaredPromptsAreNotServed(t *testing.T) {
+	s := New(Config{BaseURL: "/"}, &tools.Tools{Sessions: tools.NewSessions(), Views: &embed.Hub{}}, zerolog.Nop())
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	for _, version := range []string{"", "2025-11-25", "2025-03-26"} {
+		client := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil)
+		// As behind the proxy: the lab has authenticated the token.
+		hc := &http.Client{Transport: authed{}}
+		cs, err := client.Connect(t.Context(), &mcp.StreamableClientTransport{Endpoint: srv.URL + "/", HTTPClient: hc},
+			&mcp.ClientSessionOptions{ProtocolVersion: version})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cs.InitializeResult().Capabilities.Prompts != nil {
+			t.Errorf("%s: prompts declared", version)
+		}
+		_, err = cs.ListPrompts(t.Context(), nil)
+		var jerr *jsonrpc.Error
+		if !errors.As(err, &jerr) || jerr.Code != jsonrpc.CodeMethodNotFound {
+			t.Errorf("%s: prompts/list: %v, want method not found (-32601)", version, err)
+		}
+		_, err = cs.GetPrompt(t.Context(), &mcp.GetPromptParams{Name: "x"})
+		if !errors.As(err, &jerr) || jerr.Code != jsonrpc.CodeMethodNotFound {
+			t.Errorf("%s: prompts/get: %v, want method not found (-32601)", version, err)
+		}
+		cs.Close()
+	}
+}
+
+type authed struct{}
+
+func (authed) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", tokenAuth["Authorization"])
+	return http.DefaultTransport.RoundTrip(r)
 }

@@ -121,7 +121,15 @@ func (r *Room) connect(ctx context.Context) error {
 		r.doc = yjs.NewDoc()
 		r.awareness = yproto.NewAwareness(r.doc.ClientID())
 		r.doc.OnUpdate(r.onLocalUpdate)
-		r.doc.OnUpdate(func([]byte, *yjs.Transaction) { r.dirty = true })
+		r.doc.OnUpdate(func(_ []byte, txn *yjs.Transaction) {
+			// The "state" root is the room's own bookkeeping (dirty flag,
+			// path), which changes on every save: not a change to the notebook.
+			for _, root := range txn.ChangedRoots() {
+				if root != "state" {
+					r.dirty = true
+				}
+			}
+		})
 		r.dirty = true // a new document: what it holds may differ from the old one
 	}
 	r.sessionID = s.SessionID

@@ -1,11 +1,7 @@
 package tools
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -26,25 +22,7 @@ func TestResourceTemplateSnapshot(t *testing.T) {
 		}
 		templates = append(templates, rt)
 	}
-	got, err := json.MarshalIndent(templates, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "resource_templates.json")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run `go test ./sidecar/tools -update` to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("the resource templates drifted from %s; review the change and run `go test ./sidecar/tools -update`.\ngot:\n%s", path, got)
-	}
+	checkSnapshot(t, "resource_templates.json", templates)
 }
 
 func TestParseResourceURI(t *testing.T) {

@@ -278,10 +278,11 @@ func TestResourcesSubscribeLive(t *testing.T) {
 // ackWatcher passes requests on and closes acked when a response stream
 // carries the server's subscriptions/acknowledged notification: the
 // subscription is in place from then on (go-sdk's client does not tell).
+// It closes ended when that stream is over.
 type ackWatcher struct {
-	base  http.RoundTripper
-	once  sync.Once
-	acked chan struct{}
+	base         http.RoundTripper
+	once, endOne sync.Once
+	acked, ended chan struct{}
 }
 
 func (a *ackWatcher) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -294,9 +295,11 @@ func (a *ackWatcher) RoundTrip(r *http.Request) (*http.Response, error) {
 	go func() {
 		sc := bufio.NewScanner(body)
 		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		listen := false
 		for sc.Scan() {
 			line := sc.Text()
 			if strings.Contains(line, "notifications/subscriptions/acknowledged") {
+				listen = true
 				a.once.Do(func() { close(a.acked) })
 			}
 			if _, err := io.WriteString(pw, line+"\n"); err != nil {
@@ -305,6 +308,9 @@ func (a *ackWatcher) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		body.Close()
 		pw.CloseWithError(sc.Err())
+		if listen {
+			a.endOne.Do(func() { close(a.ended) })
+		}
 	}()
 	resp.Body = pr
 	return resp, nil
@@ -318,7 +324,7 @@ func TestResourcesListen2026(t *testing.T) {
 	codeNotebook(t, nb, "x = 1")
 	uri := nbURI(nb)
 	updated := make(chan string, 64)
-	watcher := &ackWatcher{base: labtest.AuthClient("token " + shared.Token).Transport, acked: make(chan struct{})}
+	watcher := &ackWatcher{base: labtest.AuthClient("token " + shared.Token).Transport, acked: make(chan struct{}), ended: make(chan struct{})}
 	c := mcp.NewClient(&mcp.Implementation{Name: "listen", Version: "v0"}, &mcp.ClientOptions{
 		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) { updated <- req.Params.URI },
 	})
@@ -343,7 +349,14 @@ func TestResourcesListen2026(t *testing.T) {
 	}
 	labtest.Call[insertOut](t, agent, "insert_cell", map[string]any{"path": nb, "source": "told_on_listen = 1"})
 	untilUpdated(t, cs, updated, uri, uri, "told_on_listen = 1")
+	// Unsubscribing ends the listen stream (the proxy passes the close on,
+	// and go-sdk then drops the subscription).
 	if err := cs.Unsubscribe(t.Context(), &mcp.UnsubscribeParams{URI: uri}); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case <-watcher.ended:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the listen stream is still open after Unsubscribe")
 	}
 }

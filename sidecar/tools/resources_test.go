@@ -97,3 +97,30 @@ func TestCursorRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A URI the parser accepts names a notebook path inside the root, and the
+// URI the sidecar builds for that path names it again; a refusal is always
+// an invalid-params error.
+func FuzzParseResourceURI(f *testing.F) {
+	for _, s := range []string{"notebook:///a.ipynb", "notebook:///d/x%20y.ipynb?cell=c1&output=0", "notebook:///a.ipynb?format=text",
+		"notebook:///../a.ipynb", "notebook://h/a.ipynb", "notebook:///a.ipynb#c", "notebook:///%2e%2e/a.ipynb", "notebook:///a%2Fb.ipynb"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		ref, err := parseResourceURI(uri)
+		if err != nil {
+			var je *jsonrpc.Error
+			if !errors.As(err, &je) || je.Code != jsonrpc.CodeInvalidParams {
+				t.Fatalf("%q: %v", uri, err)
+			}
+			return
+		}
+		if clean, err := cleanPath(ref.Path); err != nil || clean != ref.Path || !strings.HasSuffix(ref.Path, ".ipynb") {
+			t.Fatalf("%q accepted with path %q", uri, ref.Path)
+		}
+		again, err := parseResourceURI(NotebookURI(ref.Path))
+		if err != nil || again.Path != ref.Path {
+			t.Fatalf("%q: path %q does not survive NotebookURI: %+v %v", uri, ref.Path, again, err)
+		}
+	})
+}

@@ -37,6 +37,7 @@ func (r *Room) Edit(edit func(nb *notebook.Notebook) error) (*notebook.Notebook,
 	if err != nil {
 		return nil, err
 	}
+	r.notify()
 	// Written after the lock is released: readers of the document do not
 	// wait for the socket. A failed write is not the edit's failure: the
 	// read loop reconnects and the sync handshake delivers it.

@@ -77,6 +77,12 @@ type Room struct {
 	// writeMu orders writes to the socket; it is taken before mu, never
 	// while holding it.
 	writeMu sync.Mutex
+
+	// onChange, if set, is told after the document changed (a remote
+	// update or a local edit); dirty records a change not yet told. It is
+	// called outside mu, from the goroutine that made the change.
+	onChange func()
+	dirty    bool
 }
 
 // Join connects to the room of the notebook at path and waits until the
@@ -118,6 +124,16 @@ func (r *Room) connect(ctx context.Context) error {
 		r.doc = yjs.NewDoc()
 		r.awareness = yproto.NewAwareness(r.doc.ClientID())
 		r.doc.OnUpdate(r.onLocalUpdate)
+		r.doc.OnUpdate(func(_ []byte, txn *yjs.Transaction) {
+			// The "state" root is the room's own bookkeeping (dirty flag,
+			// path), which changes on every save: not a change to the notebook.
+			for _, root := range txn.ChangedRoots() {
+				if root != "state" {
+					r.dirty = true
+				}
+			}
+		})
+		r.dirty = true // a new document: what it holds may differ from the old one
 	}
 	r.sessionID = s.SessionID
 	r.ws = ws
@@ -236,6 +252,7 @@ func (r *Room) readLoop(ws *websocket.Conn) {
 			if pending {
 				r.log.Warn().Uint64("sync_type", m.SyncType).Msg("room update waits for missing structs")
 			}
+			r.notify()
 			if reply != nil {
 				if err := r.send(ws, reply); err != nil {
 					r.log.Warn().Err(err).Msg("answer the room's sync message")
@@ -341,6 +358,26 @@ func (r *Room) fail(err error) {
 	for c, ch := range r.barriers {
 		close(ch)
 		delete(r.barriers, c)
+	}
+}
+
+// watch sets the change hook (see onChange).
+func (r *Room) watch(fn func()) {
+	r.mu.Lock()
+	r.onChange = fn
+	r.dirty = false // joining is no change
+	r.mu.Unlock()
+}
+
+// notify calls the change hook if the document changed since the last
+// call. Callers must not hold r.mu: the hook may read the room.
+func (r *Room) notify() {
+	r.mu.Lock()
+	fn, dirty := r.onChange, r.dirty
+	r.dirty = false
+	r.mu.Unlock()
+	if dirty && fn != nil {
+		fn()
 	}
 }
 

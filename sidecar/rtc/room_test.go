@@ -452,3 +452,55 @@ func TestRoomsCloseStopsGoroutines(t *testing.T) {
 		t.Fatal("a join after Close was accepted")
 	}
 }
+
+// The change hook hears of a person's edit and of the agent's own, each
+// after it is in the document, and not of the room's saved/dirty state.
+func TestRoomTellsChanges(t *testing.T) {
+	f, jc := newFakeRoom(t, sample)
+	r, err := Join(t.Context(), jc, "n.ipynb", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// The hook runs before the room applies its next update, so what it
+	// reads is the document as the change left it.
+	told := make(chan string, 16)
+	r.watch(func() {
+		nb, err := r.Notebook()
+		if err != nil {
+			told <- err.Error()
+			return
+		}
+		told <- nb.Cells[0].Source
+	})
+	f.mu.Lock()
+	f.doc.Transact(func(*yjs.Transaction) { _ = f.doc.GetMap("state").Set("dirty", true) })
+	f.doc.Transact(func(*yjs.Transaction) {
+		c, _ := cellAt(f.doc.GetArray("cells"), 0)
+		src, _ := c.GetText("source")
+		_ = src.Insert(0, "person ")
+	})
+	f.mu.Unlock()
+	select {
+	case got := <-told:
+		if got != "person # Title" {
+			t.Fatalf("the first change told was not the person's edit: %q", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the person's edit was not told")
+	}
+	if _, err := r.Edit(func(nb *notebook.Notebook) error {
+		_, _, err := nb.SetSource(notebook.Ref{ID: "m1"}, "agent")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-told:
+		if got != "agent" {
+			t.Fatalf("told %q after the agent's edit", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent's edit was not told")
+	}
+}

@@ -25,6 +25,10 @@ type Rooms struct {
 	// Presence, if set, lists the agent among the online collaborators with
 	// the notebook it works on.
 	Presence *Presence
+	// OnChange, if set, is told the path of a notebook whose live document
+	// changed, whoever changed it (a person in JupyterLab, the sidecar's own
+	// edits). It is called from the room's goroutines and must not block.
+	OnChange func(path string)
 
 	mu     sync.Mutex
 	rooms  map[string]*entry
@@ -35,6 +39,7 @@ type entry struct {
 	join    sync.Mutex // one join at a time per notebook
 	room    *Room
 	lastUse time.Time
+	holds   int // Hold calls not yet released: the room is not left idle
 }
 
 // Room returns the joined room of the notebook at path, joining it if
@@ -88,8 +93,37 @@ func (rs *Rooms) join(ctx context.Context, path string) (*Room, error) {
 	if err != nil {
 		return nil, err
 	}
+	if fn := rs.OnChange; fn != nil {
+		r.watch(func() { fn(path) })
+	}
 	e.room = r
 	return r, nil
+}
+
+// Hold joins the room of the notebook at path and stays in it, however long
+// it is unused, until release is called: someone wants to hear of changes
+// made by others, which the sidecar sees only while in the room. It does not
+// list the notebook among the agent's (the agent only watches it).
+func (rs *Rooms) Hold(ctx context.Context, path string) (release func(), err error) {
+	if _, err := rs.join(ctx, path); err != nil {
+		return nil, err
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	e, ok := rs.rooms[path]
+	if !ok { // closed meanwhile
+		return nil, errors.New("the sidecar is shutting down")
+	}
+	e.holds++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			rs.mu.Lock()
+			defer rs.mu.Unlock()
+			e.holds--
+			e.lastUse = time.Now() // left idleLeave after the last release
+		})
+	}, nil
 }
 
 // leaveIdle leaves the rooms not used for idleLeave, until closed.
@@ -106,7 +140,7 @@ func (rs *Rooms) leaveIdle(closed <-chan struct{}) {
 		var left []string
 		rs.mu.Lock()
 		for path, e := range rs.rooms {
-			if time.Since(e.lastUse) > idleLeave && e.join.TryLock() {
+			if e.holds == 0 && time.Since(e.lastUse) > idleLeave && e.join.TryLock() {
 				if e.room != nil {
 					idle = append(idle, e.room)
 				}

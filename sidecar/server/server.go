@@ -62,7 +62,11 @@ func New(cfg Config, t *tools.Tools, log zerolog.Logger) *Server {
 			// The SDK's default (logging) plus MCP Apps, whose views the
 			// notebook tools offer to clients that declare it too.
 			Capabilities: &mcp.ServerCapabilities{
-				Logging:    &mcp.LoggingCapabilities{},
+				Logging: &mcp.LoggingCapabilities{},
+				// Notebooks come and go without a list_changed notification
+				// (nothing watches the file tree); their changes are told
+				// to subscribers (go-sdk adds subscribe: true).
+				Resources:  &mcp.ResourceCapabilities{},
 				Extensions: map[string]any{tools.AppsExtension: map[string]any{"mimeTypes": []string{tools.AppMIMEType}}},
 			},
 			InitializedHandler: func(_ context.Context, req *mcp.InitializedRequest) {
@@ -72,8 +76,11 @@ func New(cfg Config, t *tools.Tools, log zerolog.Logger) *Server {
 					_ = ss.Wait()
 					t.Sessions.Forget(ss.ID())
 					t.Views.Forget(ss.ID())
+					t.ForgetSubscriptions(ss)
 				}()
 			},
+			SubscribeHandler:   t.Subscribe,
+			UnsubscribeHandler: t.Unsubscribe,
 		})
 	t.Register(s.mcp)
 	s.mcp.AddReceivingMiddleware(s.logToolCalls, noPrompts)

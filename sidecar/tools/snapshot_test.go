@@ -29,12 +29,19 @@ func TestToolSchemaSnapshot(t *testing.T) {
 		}
 		tools = append(tools, tool)
 	}
-	got, err := json.MarshalIndent(tools, "", "  ")
+	checkSnapshot(t, "tools.json", tools)
+}
+
+// checkSnapshot compares v, as indented JSON, with testdata/name, or
+// rewrites that file under -update.
+func checkSnapshot(t *testing.T, name string, v any) {
+	t.Helper()
+	got, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
 	got = append(got, '\n')
-	path := filepath.Join("testdata", "tools.json")
+	path := filepath.Join("testdata", name)
 	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
@@ -46,6 +53,6 @@ func TestToolSchemaSnapshot(t *testing.T) {
 		t.Fatalf("%v (run `go test ./sidecar/tools -update` to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("the tool schemas drifted from %s; review the change and run `go test ./sidecar/tools -update`.\ngot:\n%s", path, got)
+		t.Fatalf("%s drifted; review the change and run `go test ./sidecar/tools -update`.\ngot:\n%s", path, got)
 	}
 }

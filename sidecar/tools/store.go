@@ -37,6 +37,10 @@ type Documents interface {
 // content; edits address cells by id, so re-applying is safe.
 type Store struct {
 	Jupyter *jupyter.Client
+	// OnChange, if set, is told the path of each notebook the Store wrote.
+	// Files have no change feed: that is all a files backend can report
+	// without polling.
+	OnChange func(path string)
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -114,6 +118,7 @@ func (s *Store) Update(ctx context.Context, path string, edit func(*notebook.Not
 		if _, err := s.Jupyter.SaveNotebook(ctx, path, data); err != nil {
 			return nil, fmt.Errorf("save %q: %w", path, err)
 		}
+		s.changed(path)
 		return nb, nil
 	}
 	return nil, fmt.Errorf("notebook %q changed on disk %d times while the edit was applied; nothing was changed, try again", path, maxAttempts)
@@ -148,7 +153,14 @@ func (s *Store) Create(ctx context.Context, path string, nb *notebook.Notebook) 
 	if _, err := s.Jupyter.SaveNotebook(ctx, path, data); err != nil {
 		return fmt.Errorf("create %q: %w", path, err)
 	}
+	s.changed(path)
 	return nil
+}
+
+func (s *Store) changed(path string) {
+	if s.OnChange != nil {
+		s.OnChange(path)
+	}
 }
 
 // modTime is used in listings.

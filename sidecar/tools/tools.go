@@ -40,6 +40,9 @@ type Tools struct {
 	// Log gets what goes wrong outside a tool call's answer (live output
 	// writes of a run that outlived its call, for instance).
 	Log zerolog.Logger
+
+	// watch tracks resource subscriptions (resources.go).
+	watch watch
 }
 
 // Register adds every tool to s. This list is the whole tool surface.
@@ -87,6 +90,9 @@ func (t *Tools) Register(s *mcp.Server) {
 	mcp.AddTool(s, linkViewTool, t.linkView)
 	// MCP Apps: the view's resource and tool
 	t.registerApps(s)
+	// Notebooks, cells and outputs as resources (resources.go); the server
+	// passes Subscribe and Unsubscribe to go-sdk as its handlers.
+	t.registerResources(s)
 }
 
 // ranCells are the cells an execution ran, for the view to highlight.

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,4 +42,20 @@ func TestFilesBackend(t *testing.T) {
 		t.Fatalf("the file lacks the edit or the output:\n%s", disk)
 	}
 	validateLabNotebook(t, lab, "files.ipynb")
+
+	// Files have no change feed: a subscriber hears of the sidecar's own
+	// writes (and of nothing a person saves).
+	updated := make(chan string, 16)
+	sub, err := lab.ConnectWith(t.Context(), "mcp", "token "+lab.Token, &mcp.ClientOptions{
+		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) { updated <- req.Params.URI },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if err := sub.Subscribe(t.Context(), &mcp.SubscribeParams{URI: "notebook:///files.ipynb"}); err != nil {
+		t.Fatal(err)
+	}
+	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": "files.ipynb", "source": "told_from_files = 1"})
+	untilUpdated(t, sub, updated, "notebook:///files.ipynb", "notebook:///files.ipynb", "told_from_files = 1")
 }

@@ -128,11 +128,12 @@ func run(cfg config, log zerolog.Logger) error {
 	// files behind the rooms' back.
 	store := &tools.Store{Jupyter: client}
 	var docs tools.Documents = store
+	var rooms *rtc.Rooms
 	switch backend {
 	case jupyter.JupyterCollaboration:
 		presence := &rtc.Presence{Jupyter: client, Log: log}
 		go presence.Run(ctx)
-		rooms := &rtc.Rooms{Jupyter: client, Log: log, Presence: presence}
+		rooms = &rtc.Rooms{Jupyter: client, Log: log, Presence: presence}
 		defer rooms.Close()
 		docs = rooms
 	case jupyter.JupyterServerDocuments:
@@ -151,6 +152,12 @@ func run(cfg config, log zerolog.Logger) error {
 	}
 	// A person opening a notebook in a linked embed page moves the session.
 	t.Views.OnViewChange = t.Sessions.SetCurrent
+	// Changes reach resource subscribers: from the rooms every change, by
+	// anyone; from files only the sidecar's own writes.
+	store.OnChange = t.NotebookChanged
+	if rooms != nil {
+		rooms.OnChange = t.NotebookChanged
+	}
 	var origins []string
 	for _, o := range strings.Split(cfg.allowOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {

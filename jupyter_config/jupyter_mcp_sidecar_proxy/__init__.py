@@ -193,6 +193,7 @@ def _streaming(handler):
             return await super().proxy(port, path)
 
         async def _proxy_buffered(self, host, port, proxied_path, body, client):
+            _retry_refused(client, self.state)
             if "text/event-stream" in self.request.headers.get("Accept", ""):
                 return await self._proxy_progressive(host, port, proxied_path, body, client)
             return await super()._proxy_buffered(host, port, proxied_path, body, client)
@@ -205,6 +206,7 @@ def _streaming(handler):
             if stream is not None:
                 stream.set_nodelay(True)
             self._upstream = _record_connections(client)
+            _retry_refused(client, self.state)
             return await super()._proxy_progressive(host, port, proxied_path, body, client)
 
         def on_connection_close(self):
@@ -219,6 +221,28 @@ def _streaming(handler):
             super().on_connection_close()
 
     return StreamingProxyHandler
+
+
+def _retry_refused(client, state):
+    """Send a request again, once the sidecar listens, when the connection
+    to it was refused. Between a crashed sidecar's last breath and its
+    restart a request can find the socket dead even after the readiness
+    check (the process was still dying); it never reached the sidecar, so
+    sending it again is safe, and the client sees no 500."""
+    if getattr(client, "_retries_refused", False):
+        return
+    client._retries_refused = True
+    fetch = client.fetch
+
+    async def fetch_retrying(request, **kwargs):
+        response = await fetch(request, **kwargs)
+        proc = state.get("proc")
+        if isinstance(response.error, (ConnectionRefusedError, FileNotFoundError)) and hasattr(proc, "ready"):
+            if await proc.ready():
+                response = await fetch(request, **kwargs)
+        return response
+
+    client.fetch = fetch_retrying
 
 
 def _record_connections(client):

@@ -235,12 +235,14 @@ def _retry_refused(client, state):
     fetch = client.fetch
 
     async def fetch_retrying(request, **kwargs):
-        response = await fetch(request, **kwargs)
-        proc = state.get("proc")
-        if isinstance(response.error, (ConnectionRefusedError, FileNotFoundError)) and hasattr(proc, "ready"):
-            if await proc.ready():
-                response = await fetch(request, **kwargs)
-        return response
+        # Tornado raises connection errors even with raise_error=False.
+        try:
+            return await fetch(request, **kwargs)
+        except (ConnectionRefusedError, FileNotFoundError):
+            proc = state.get("proc")
+            if not (hasattr(proc, "ready") and await proc.ready()):
+                raise
+        return await fetch(request, **kwargs)
 
     client.fetch = fetch_retrying
 

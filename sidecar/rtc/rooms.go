@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/documents"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
 )
@@ -34,6 +35,13 @@ type Rooms struct {
 	rooms  map[string]*entry
 	closed chan struct{} // closed by Close: stops leaveIdle, refuses joins
 }
+
+// Rooms is the live documents.Backend, and a Holder: a resource
+// subscription keeps the notebook's room, so that others' changes are told.
+var (
+	_ documents.Backend = (*Rooms)(nil)
+	_ documents.Holder  = (*Rooms)(nil)
+)
 
 type entry struct {
 	join    sync.Mutex // one join at a time per notebook

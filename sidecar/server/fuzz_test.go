@@ -10,7 +10,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/documents"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/embed"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/execution"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/tools"
@@ -43,10 +45,10 @@ func FuzzJSONRPC(f *testing.F) {
 	}
 	kernels := &kernel.Manager{Jupyter: client}
 	f.Cleanup(kernels.Close)
-	store := &tools.Store{Jupyter: client}
+	store := &documents.Store{Jupyter: client}
 	s := New(Config{BaseURL: "/"}, &tools.Tools{
 		Jupyter: client, Docs: store, Store: store, Sessions: tools.NewSessions(), Kernels: kernels,
-		Executions: &tools.Executions{}, Limits: tools.DefaultLimits, Views: &embed.Hub{}, Log: zerolog.Nop(),
+		Executions: &execution.Executions{Docs: store, Log: zerolog.Nop()}, Limits: tools.DefaultLimits, Views: &embed.Hub{},
 	}, zerolog.Nop())
 	h := s.Handler()
 

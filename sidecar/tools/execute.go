@@ -8,6 +8,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/execution"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
 )
@@ -167,7 +168,7 @@ func (t *Tools) executeCode(ctx context.Context, req *mcp.CallToolRequest, in Ex
 			return nil, ExecutionOut{}, err
 		}
 	}
-	e := t.start(p, k, []*Step{{Code: in.Code, Status: statusQueued}}, nil)
+	e := t.Executions.RunCode(k, in.Code)
 	return t.await(ctx, req, e, wait, true)
 }
 
@@ -218,7 +219,7 @@ func (t *Tools) sendInput(ctx context.Context, req *mcp.CallToolRequest, in Send
 		return nil, ExecutionOut{}, unknownExecution(in.ExecutionID)
 	}
 	if err := e.SendInput(in.Text); err != nil {
-		return nil, ExecutionOut{}, fmt.Errorf("execution %s: %w (status %s)", in.ExecutionID, err, e.snapshot().Status)
+		return nil, ExecutionOut{}, fmt.Errorf("execution %s: %w (status %s)", in.ExecutionID, err, e.Snapshot().Status)
 	}
 	return t.await(ctx, req, e, wait, false)
 }
@@ -266,53 +267,40 @@ func (t *Tools) kernelFor(ctx context.Context, path string, nb *notebook.Noteboo
 }
 
 // startCells starts running cells of a notebook in the background.
-func (t *Tools) startCells(ctx context.Context, path string, nb *notebook.Notebook, cells []*notebook.Cell) (*Execution, error) {
+func (t *Tools) startCells(ctx context.Context, path string, nb *notebook.Notebook, cells []*notebook.Cell) (*execution.Execution, error) {
 	k, err := t.kernelFor(ctx, path, nb)
 	if err != nil {
 		return nil, err
 	}
-	var steps []*Step
-	for _, c := range cells {
-		steps = append(steps, &Step{CellID: c.ID, Code: c.Source, Status: statusQueued})
-	}
-	return t.start(path, k, steps, &cellWriter{docs: t.Docs, path: path, log: t.Log}), nil
-}
-
-func (t *Tools) start(path string, k *kernel.Kernel, steps []*Step, w *cellWriter) *Execution {
-	ctx, cancel := context.WithCancel(context.Background())
-	e := &Execution{ID: newExecutionID(), Path: path, Kernel: k, Started: time.Now(), cancel: cancel,
-		steps: steps, status: statusQueued, changed: make(chan struct{}), done: make(chan struct{})}
-	t.Executions.add(e)
-	go e.run(ctx, w)
-	return e
+	return t.Executions.RunCells(path, k, cells), nil
 }
 
 // await waits for an execution to end, need input, or for wait to pass,
 // sending progress notifications meanwhile. If the call is cancelled and
 // owns the execution, the execution is interrupted.
-func (t *Tools) await(ctx context.Context, req *mcp.CallToolRequest, e *Execution, wait time.Duration, owner bool) (*mcp.CallToolResult, ExecutionOut, error) {
+func (t *Tools) await(ctx context.Context, req *mcp.CallToolRequest, e *execution.Execution, wait time.Duration, owner bool) (*mcp.CallToolResult, ExecutionOut, error) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	heartbeat := time.NewTicker(heartbeatInterval)
 	defer heartbeat.Stop()
 	p := progress{req: req}
 	for {
-		snap := e.snapshot()
-		if snap.Status == statusInput {
+		snap := e.Snapshot()
+		if snap.Status == execution.StatusInput {
 			return t.executionResult(e, snap, "")
 		}
 		select {
 		case <-e.Done():
-			return t.executionResult(e, e.snapshot(), "")
+			return t.executionResult(e, e.Snapshot(), "")
 		case <-timer.C:
-			return t.executionResult(e, e.snapshot(), fmt.Sprintf("still running after %s: call get_execution with this execution_id to wait again (it keeps running and its outputs are saved in the notebook), or interrupt_kernel to stop it", wait))
+			return t.executionResult(e, e.Snapshot(), fmt.Sprintf("still running after %s: call get_execution with this execution_id to wait again (it keeps running and its outputs are saved in the notebook), or interrupt_kernel to stop it", wait))
 		case <-ctx.Done():
 			if owner {
 				e.Interrupt("cancelled by the client")
 			}
 			return nil, ExecutionOut{}, ctx.Err()
 		case <-heartbeat.C:
-			p.send(ctx, e.snapshot())
+			p.send(ctx, e.Snapshot())
 		case <-snap.Changed:
 			if time.Since(p.last) < progressEvery {
 				select { // let a burst of outputs settle into one notification
@@ -321,7 +309,7 @@ func (t *Tools) await(ctx context.Context, req *mcp.CallToolRequest, e *Executio
 				case <-ctx.Done():
 				}
 			}
-			p.send(ctx, e.snapshot())
+			p.send(ctx, e.Snapshot())
 		}
 	}
 }
@@ -333,7 +321,7 @@ type progress struct {
 	last time.Time
 }
 
-func (p *progress) send(ctx context.Context, s snapshot) {
+func (p *progress) send(ctx context.Context, s execution.Snapshot) {
 	p.last = time.Now()
 	token := p.req.Params.GetProgressToken()
 	if token == nil || p.req.Session == nil {
@@ -345,7 +333,7 @@ func (p *progress) send(ctx context.Context, s snapshot) {
 	msg := fmt.Sprintf("execution %s: %s %.0fs", s.ID, s.Status, s.Elapsed.Seconds())
 	if len(s.Steps) > 1 {
 		for i, st := range s.Steps {
-			if st.Status == statusRunning || st.Status == statusInput {
+			if st.Status == execution.StatusRunning || st.Status == execution.StatusInput {
 				msg += fmt.Sprintf(" · cell %d of %d", i+1, len(s.Steps))
 			}
 		}
@@ -366,11 +354,11 @@ func (p *progress) send(ctx context.Context, s snapshot) {
 
 // executionResult renders an execution for the agent: a status line, each
 // cell's status, and the outputs of the last cell that ran.
-func (t *Tools) executionResult(e *Execution, s snapshot, note string) (*mcp.CallToolResult, ExecutionOut, error) {
+func (t *Tools) executionResult(e *execution.Execution, s execution.Snapshot, note string) (*mcp.CallToolResult, ExecutionOut, error) {
 	out := ExecutionOut{ExecutionID: e.ID, Status: s.Status, ElapsedSeconds: float64(s.Elapsed.Milliseconds()) / 1000}
 	var head strings.Builder
 	fmt.Fprintf(&head, "execution %s: %s after %.1fs", e.ID, s.Status, out.ElapsedSeconds)
-	if s.Status == statusInput {
+	if s.Status == execution.StatusInput {
 		out.InputPrompt = s.Prompt
 		kind := "input()"
 		if s.Password {
@@ -384,7 +372,7 @@ func (t *Tools) executionResult(e *Execution, s snapshot, note string) (*mcp.Cal
 	shown := -1
 	for i, st := range s.Steps {
 		out.Cells = append(out.Cells, CellRun{CellID: st.CellID, Status: st.Status, ExecutionCount: st.ExecutionCount, Note: st.Note})
-		if st.Status != statusQueued && st.Status != statusAborted {
+		if st.Status != execution.StatusQueued && st.Status != execution.StatusAborted {
 			shown = i
 		}
 		if len(s.Steps) > 1 || st.Note != "" {

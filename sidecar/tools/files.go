@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -156,4 +157,12 @@ func page(out ListOut, offset, limit int) ListOut {
 		out.NextOffset = end
 	}
 	return out
+}
+
+// modTime is used in listings.
+func modTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/documents"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/embed"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/execution"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
@@ -109,17 +111,16 @@ func serveTools(tb testing.TB, jupyterURL string) *mcp.Server {
 	}
 	kernels := &kernel.Manager{Jupyter: client}
 	tb.Cleanup(kernels.Close)
-	store := &Store{Jupyter: client}
+	store := &documents.Store{Jupyter: client}
 	tools := &Tools{
 		Jupyter:    client,
 		Docs:       store,
 		Store:      store,
 		Sessions:   NewSessions(),
 		Kernels:    kernels,
-		Executions: &Executions{},
+		Executions: &execution.Executions{Docs: store, Log: zerolog.Nop()},
 		Limits:     DefaultLimits,
 		Views:      &embed.Hub{},
-		Log:        zerolog.Nop(),
 	}
 	s := mcp.NewServer(&mcp.Implementation{Name: "fuzz"}, nil)
 	tools.Register(s)

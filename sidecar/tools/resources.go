@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/documents"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
 )
@@ -339,13 +340,6 @@ func decodeCursor(c string) (int, error) {
 	return n, nil
 }
 
-// Holder is a Documents that must be told to keep watching a notebook, so
-// that changes made by others reach NotebookChanged (rtc.Rooms: the room
-// is otherwise left when unused).
-type Holder interface {
-	Hold(ctx context.Context, path string) (release func(), err error)
-}
-
 // watch is the subscription bookkeeping. go-sdk keeps who is subscribed to
 // which URI and sends the notifications; this keeps, per notebook, the URIs
 // to notify and what holds its room, and sends notifications off the
@@ -386,7 +380,7 @@ func (t *Tools) Subscribe(ctx context.Context, req *mcp.SubscribeRequest) error 
 		return nil
 	}
 	release := func() {}
-	if h, ok := t.Docs.(Holder); ok {
+	if h, ok := t.Docs.(documents.Holder); ok {
 		if release, err = h.Hold(ctx, ref.Path); err != nil {
 			return err
 		}

@@ -11,9 +11,10 @@ import (
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/rs/zerolog"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/documents"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/embed"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/execution"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
 )
@@ -27,19 +28,16 @@ const PublicBaseHeader = "X-Sidecar-Public-Base"
 type Tools struct {
 	Jupyter *jupyter.Client
 	// Docs is where notebooks are read and edited: the live rooms when
-	// jupyter-collaboration runs, else the files (Store).
-	Docs Documents
+	// jupyter-collaboration runs, else the files (documents.Store).
+	Docs documents.Backend
 	// Store creates notebook files (no room exists for a new file).
-	Store      *Store
+	Store      *documents.Store
 	Sessions   *Sessions
 	Kernels    *kernel.Manager
-	Executions *Executions
+	Executions *execution.Executions
 	Limits     Limits
 	// Views links MCP sessions with embed pages.
 	Views *embed.Hub
-	// Log gets what goes wrong outside a tool call's answer (live output
-	// writes of a run that outlived its call, for instance).
-	Log zerolog.Logger
 
 	// watch tracks resource subscriptions (resources.go).
 	watch watch

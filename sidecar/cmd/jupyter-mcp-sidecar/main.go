@@ -17,7 +17,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/documents"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/embed"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/execution"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/rtc"
@@ -126,8 +128,8 @@ func run(cfg config, log zerolog.Logger) error {
 	// With jupyter-collaboration, notebooks open in JupyterLab live in
 	// shared rooms: the sidecar joins them as a peer instead of writing
 	// files behind the rooms' back.
-	store := &tools.Store{Jupyter: client}
-	var docs tools.Documents = store
+	store := &documents.Store{Jupyter: client}
+	var docs documents.Backend = store
 	var rooms *rtc.Rooms
 	switch backend {
 	case jupyter.JupyterCollaboration:
@@ -137,7 +139,7 @@ func run(cfg config, log zerolog.Logger) error {
 		defer rooms.Close()
 		docs = rooms
 	case jupyter.JupyterServerDocuments:
-		docs = tools.ReadOnly{Documents: store, Reason: "this server runs jupyter-server-documents, whose rooms the sidecar cannot join yet: writing the file would overwrite what open views hold"}
+		docs = documents.ReadOnly{Backend: store, Reason: "this server runs jupyter-server-documents, whose rooms the sidecar cannot join yet: writing the file would overwrite what open views hold"}
 	}
 	t := &tools.Tools{
 		Jupyter:    client,
@@ -145,10 +147,9 @@ func run(cfg config, log zerolog.Logger) error {
 		Store:      store,
 		Sessions:   tools.NewSessions(),
 		Kernels:    kernels,
-		Executions: &tools.Executions{},
+		Executions: &execution.Executions{Docs: docs, Log: log},
 		Limits:     cfg.limits,
 		Views:      &embed.Hub{},
-		Log:        log,
 	}
 	// A person opening a notebook in a linked embed page moves the session.
 	t.Views.OnViewChange = t.Sessions.SetCurrent

@@ -1,4 +1,4 @@
-package tools
+package documents
 
 import (
 	"context"
@@ -120,37 +120,9 @@ func TestUpdateEditErrorWritesNothing(t *testing.T) {
 	}
 }
 
-func TestCleanPath(t *testing.T) {
-	tests := []struct{ in, want, wantErr string }{
-		{"a/b.ipynb", "a/b.ipynb", ""},
-		{"a//b.ipynb", "a/b.ipynb", ""},
-		{"/", "", ""},
-		{"/a/b.ipynb", "", `is absolute: paths are relative to the Jupyter root (e.g. "a/b.ipynb")`},
-		{"/home/jovyan/work/x.ipynb", "", "is absolute"},
-		{"./a/./b.ipynb", "a/b.ipynb", ""},
-		{"", "", ""},
-		{"../x.ipynb", "", "leaves the Jupyter root"},
-		{"a/../../x", "", "leaves the Jupyter root"},
-		{"a/../b", "", "leaves the Jupyter root"},
-		{`a\b.ipynb`, "", `use "/"`},
-	}
-	for _, tc := range tests {
-		got, err := cleanPath(tc.in)
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("cleanPath(%q) error = %v, want %q", tc.in, err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("cleanPath(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
-		}
-	}
-}
-
 func TestReadOnlyRefusesEdits(t *testing.T) {
 	f := &fakeContents{source: "v1", modified: time.Unix(1000, 0)}
-	docs := ReadOnly{Documents: newStore(t, f), Reason: "rooms cannot be joined"}
+	docs := ReadOnly{Backend: newStore(t, f), Reason: "rooms cannot be joined"}
 	if nb, err := docs.Load(t.Context(), "n.ipynb"); err != nil || nb.Cells[0].Source != "v1" {
 		t.Fatalf("Load = %v, %v", nb, err)
 	}

@@ -1,4 +1,8 @@
-package tools
+// Package documents is where notebooks are read and edited: the Backend
+// interface the tools work through, and the backends that are not live
+// collaboration rooms (those are rtc.Rooms): Store, the files through the
+// Contents API, and ReadOnly, for servers whose rooms cannot be joined.
+package documents
 
 import (
 	"context"
@@ -7,15 +11,14 @@ import (
 	"fmt"
 	pathpkg "path"
 	"sync"
-	"time"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
 )
 
-// Documents is where the tools read and edit notebooks: the files, through
-// the Contents API (Store), or the live collaboration rooms (rtc.Rooms).
-type Documents interface {
+// Backend is where notebooks are read and edited: the files, through the
+// Contents API (Store), or the live collaboration rooms (rtc.Rooms).
+type Backend interface {
 	// Load reads a notebook.
 	Load(ctx context.Context, path string) (*notebook.Notebook, error)
 	// Update applies edit to the notebook and saves it; an error from edit
@@ -163,19 +166,11 @@ func (s *Store) changed(path string) {
 	}
 }
 
-// modTime is used in listings.
-func modTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-// ReadOnly serves reads from docs and refuses every edit with reason: for a
+// ReadOnly serves reads from the Backend it wraps and refuses every edit with reason: for a
 // server whose notebooks live in rooms the sidecar cannot join, where a
 // file write would overwrite what open views hold.
 type ReadOnly struct {
-	Documents
+	Backend
 	Reason string
 }
 
@@ -187,4 +182,11 @@ func (r ReadOnly) Update(context.Context, string, func(*notebook.Notebook) error
 // Progress refuses the edit.
 func (r ReadOnly) Progress(ctx context.Context, path string, edit func(*notebook.Notebook) error) (*notebook.Notebook, error) {
 	return r.Update(ctx, path, edit)
+}
+
+// Holder is a Backend that must be told to keep watching a notebook, so
+// that changes made by others reach its change hook (rtc.Rooms: the room
+// is otherwise left when unused).
+type Holder interface {
+	Hold(ctx context.Context, path string) (release func(), err error)
 }

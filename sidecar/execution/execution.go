@@ -1,4 +1,9 @@
-package tools
+// Package execution runs notebook cells and scratch code on kernels, apart
+// from any tool call: it keeps each run's record (status, outputs, a pending
+// input prompt) for whoever waits on it, writes a cell's outputs into the
+// notebook while it runs and when it ends, and keeps finished runs for a
+// while so that a later call can still fetch them.
+package execution
 
 import (
 	"context"
@@ -11,21 +16,22 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/documents"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
 )
 
-// Execution statuses, as an agent sees them.
+// Execution statuses, as an agent sees them: the tools pass them on as they are.
 const (
-	statusQueued      = "queued"      // waiting for earlier code on the kernel
-	statusRunning     = "running"     // the kernel is running it
-	statusInput       = "needs_input" // waiting on input(): answer with send_input
-	statusOK          = "ok"          // finished without error
-	statusError       = "error"       // raised an exception
-	statusInterrupted = "interrupted" // stopped by interrupt or cancel
-	statusAborted     = "not_run"     // skipped after an earlier cell failed
-	statusDied        = "kernel_died" // the kernel died or restarted
-	statusFailed      = "failed"      // could not run (connection, notebook changed)
+	StatusQueued      = "queued"      // waiting for earlier code on the kernel
+	StatusRunning     = "running"     // the kernel is running it
+	StatusInput       = "needs_input" // waiting on input(): answer with send_input
+	StatusOK          = "ok"          // finished without error
+	StatusError       = "error"       // raised an exception
+	StatusInterrupted = "interrupted" // stopped by interrupt or cancel
+	StatusAborted     = "not_run"     // skipped after an earlier cell failed
+	StatusDied        = "kernel_died" // the kernel died or restarted
+	StatusFailed      = "failed"      // could not run (connection, notebook changed)
 )
 
 // Execution is one run of notebook cells (or scratch code) on a kernel. It
@@ -33,10 +39,10 @@ const (
 // still running the agent gets its id and can wait again with
 // get_execution. Its outputs land in the notebook when each cell finishes.
 type Execution struct {
-	ID      string
-	Path    string
-	Kernel  *kernel.Kernel
-	Started time.Time
+	ID string
+
+	kernel  *kernel.Kernel
+	started time.Time
 
 	cancel context.CancelFunc
 
@@ -79,8 +85,8 @@ func (e *Execution) touch() {
 	e.changed = make(chan struct{})
 }
 
-// snapshot is a consistent copy of the execution's state.
-type snapshot struct {
+// Snapshot is a consistent copy of an execution's state.
+type Snapshot struct {
 	ID       string
 	Status   string
 	Steps    []Step
@@ -91,10 +97,12 @@ type snapshot struct {
 	Changed  <-chan struct{}
 }
 
-func (e *Execution) snapshot() snapshot {
+// Snapshot copies the execution's state; its Changed channel is closed at
+// the next change.
+func (e *Execution) Snapshot() Snapshot {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := snapshot{ID: e.ID, Status: e.status, LastLine: e.lastLine, Changed: e.changed}
+	s := Snapshot{ID: e.ID, Status: e.status, LastLine: e.lastLine, Changed: e.changed}
 	for _, st := range e.steps {
 		s.Steps = append(s.Steps, *st)
 	}
@@ -105,7 +113,7 @@ func (e *Execution) snapshot() snapshot {
 	if end.IsZero() {
 		end = time.Now()
 	}
-	s.Elapsed = end.Sub(e.Started)
+	s.Elapsed = end.Sub(e.started)
 	return s
 }
 
@@ -127,7 +135,7 @@ func (e *Execution) SendInput(value string) error {
 	in := e.input
 	e.input = nil
 	if in != nil {
-		e.status = statusRunning
+		e.status = StatusRunning
 		e.touch()
 	}
 	e.mu.Unlock()
@@ -137,10 +145,44 @@ func (e *Execution) SendInput(value string) error {
 	return in.reply(value)
 }
 
-// Executions is the table of executions, so later calls can find them.
+// Executions starts executions and keeps them, so later calls can find
+// them.
 type Executions struct {
+	// Docs is where a cell's outputs are written, live while it runs and
+	// saved when it ends.
+	Docs documents.Backend
+	// Log gets what goes wrong outside a tool call's answer (live output
+	// writes of a run that outlived its call, for instance).
+	Log zerolog.Logger
+
 	mu   sync.Mutex
 	byID map[string]*Execution
+}
+
+// RunCells starts running cells of the notebook at path on k, in the
+// background and in order, stopping at the first failure. Each cell's
+// outputs are written into the notebook, addressed by cell id.
+func (x *Executions) RunCells(path string, k *kernel.Kernel, cells []*notebook.Cell) *Execution {
+	var steps []*Step
+	for _, c := range cells {
+		steps = append(steps, &Step{CellID: c.ID, Code: c.Source, Status: StatusQueued})
+	}
+	return x.start(k, steps, &cellWriter{docs: x.Docs, path: path, log: x.Log})
+}
+
+// RunCode starts running scratch code on k in the background; no notebook
+// is changed.
+func (x *Executions) RunCode(k *kernel.Kernel, code string) *Execution {
+	return x.start(k, []*Step{{Code: code, Status: StatusQueued}}, nil)
+}
+
+func (x *Executions) start(k *kernel.Kernel, steps []*Step, w *cellWriter) *Execution {
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Execution{ID: newExecutionID(), kernel: k, started: time.Now(), cancel: cancel,
+		steps: steps, status: StatusQueued, changed: make(chan struct{}), done: make(chan struct{})}
+	x.add(e)
+	go e.run(ctx, w)
+	return e
 }
 
 // keepFinished is how long a finished execution stays available.
@@ -170,15 +212,15 @@ func (x *Executions) Get(id string) *Execution {
 	return x.byID[id]
 }
 
-// run executes the steps in order on e.Kernel, stopping at the first
+// run executes the steps in order on e.kernel, stopping at the first
 // failure, and writes each cell's outputs into the notebook through w (nil
 // for scratch code). It runs in its own goroutine, detached from tool calls.
 func (e *Execution) run(ctx context.Context, w *cellWriter) {
 	defer func() {
 		e.mu.Lock()
 		e.finished = time.Now()
-		if e.status == statusQueued || e.status == statusRunning || e.status == statusInput {
-			e.status = statusOK
+		if e.status == StatusQueued || e.status == StatusRunning || e.status == StatusInput {
+			e.status = StatusOK
 		}
 		e.input = nil
 		e.touch()
@@ -191,7 +233,7 @@ func (e *Execution) run(ctx context.Context, w *cellWriter) {
 		var rendered time.Time
 		hooks := kernel.Hooks{
 			Started: func() {
-				e.set(func() { st.Status, e.status = statusRunning, statusRunning })
+				e.set(func() { st.Status, e.status = StatusRunning, StatusRunning })
 				if w != nil && w.docs.Live() {
 					live = w.startLive(st.CellID)
 				}
@@ -212,45 +254,45 @@ func (e *Execution) run(ctx context.Context, w *cellWriter) {
 			Input: func(prompt string, password bool, reply func(string) error) {
 				e.set(func() {
 					e.input = &inputRequest{prompt: prompt, password: password, reply: reply}
-					e.status = statusInput
+					e.status = StatusInput
 				})
 			},
 		}
-		res, err := e.Kernel.Execute(ctx, st.Code, hooks)
+		res, err := e.kernel.Execute(ctx, st.Code, hooks)
 		live.stop()
 		status := res.Status
 		switch {
 		case errors.Is(err, kernel.ErrKernelDied):
-			status = statusDied
+			status = StatusDied
 		case errors.Is(err, context.Canceled):
-			status = statusInterrupted
+			status = StatusInterrupted
 		case err != nil:
-			status = statusFailed
+			status = StatusFailed
 		case status == "abort" || status == "aborted":
-			status = statusAborted
+			status = StatusAborted
 		}
 		e.set(func() {
 			st.Status, st.ExecutionCount, st.Outputs = status, res.ExecutionCount, res.Outputs.List()
 			switch {
-			case status == statusInterrupted && e.stopped != "":
+			case status == StatusInterrupted && e.stopped != "":
 				st.Note = e.stopped
 			case err != nil:
 				st.Note = err.Error()
 			}
 			e.input = nil
-			if status != statusOK {
+			if status != StatusOK {
 				e.status = status
 			}
 		})
-		if w != nil && status != statusAborted {
+		if w != nil && status != StatusAborted {
 			if err := w.finish(*st); err != nil {
 				e.set(func() { st.Note = "outputs not saved in the notebook: " + err.Error() })
 			}
 		}
-		if status != statusOK {
+		if status != StatusOK {
 			e.set(func() {
 				for _, rest := range e.steps[i+1:] {
-					rest.Status = statusAborted
+					rest.Status = StatusAborted
 				}
 			})
 			return
@@ -268,7 +310,7 @@ func (e *Execution) set(f func()) {
 // cellWriter writes an execution's results into its notebook, addressing
 // cells by id so that concurrent edits are kept.
 type cellWriter struct {
-	docs Documents
+	docs documents.Backend
 	path string
 	log  zerolog.Logger
 }

@@ -62,7 +62,7 @@ var errStopping = errors.New("the router is stopping")
 
 // stoppingError is what those requests answer.
 var stoppingError = &errHub{Status: http.StatusServiceUnavailable, Code: codeUnavailable, RetryAfter: "5",
-	Message: "the hub's MCP service is stopping (the hub restarts or shuts down): this call was cut off and may still be running on your server (a run's outputs are saved in its notebook); retry in a moment"}
+	Message: "the hub's MCP service is stopping (the hub restarts or shuts down): this call was cut off, as if cancelled (a cell it was running is interrupted); retry in a moment"}
 
 // New returns a Router for cfg.
 func New(cfg Config) *Router {

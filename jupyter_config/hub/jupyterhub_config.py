@@ -23,6 +23,8 @@ Everything is set from the environment (the Makefile and tests/hub pass it):
   HUB_CULL_EVERY      seconds between the culler's checks (default: its own, timeout/2)
   HUB_ACTIVITY_INTERVAL seconds between activity reports to the hub (300; short in tests)
   HUB_START_TIMEOUT   seconds a server may take to start (120)
+  HUB_TOKEN_CACHE     seconds a user's server trusts a token check (10): a revoked
+                      token is refused at /user/<name>/ this soon
   HUB_ACTIVE_SERVER_LIMIT  most servers running at once (default: as many as the host's
                       memory holds at HUB_MEM_LIMIT each, 1 GiB kept for the rest; no limit without it)
   HUB_CONCURRENT_SPAWN_LIMIT  most servers starting at once (2 per CPU)
@@ -136,6 +138,15 @@ c.DockerSpawner.volumes = {c.DockerSpawner.prefix + "-work-{username}": "/home/j
 # hub-token check.
 c.DockerSpawner.use_internal_ip = False
 c.DockerSpawner.host_ip = "127.0.0.1"
+# A hub that restarts (an upgrade, a config change) takes the users' servers
+# back as they run, kernels and MCP sessions included: only the calls in
+# flight through the hub's proxy end. Stop servers through the API (or
+# `docker rm -f`) when they must go.
+c.JupyterHub.cleanup_servers = False
+# How long a user's server trusts the hub's answer about a token
+# (JupyterHub's default: 5 minutes): a revoked token, or a deleted user's,
+# is refused at /user/<name>/ this soon (at <hub>/services/mcp at once).
+c.Spawner.args = [f"--HubOAuth.cache_max_age={seconds('HUB_TOKEN_CACHE', 10)}"]
 c.Spawner.start_timeout = seconds("HUB_START_TIMEOUT", 120)
 c.Spawner.http_timeout = seconds("HUB_START_TIMEOUT", 120)
 def byte_size(name, value):

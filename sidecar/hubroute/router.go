@@ -52,7 +52,17 @@ type Router struct {
 	cfg   Config
 	hub   *hubAPI
 	proxy *httputil.ReverseProxy
+	// stopped ends the requests in flight when the router stops (Stop).
+	stopped context.Context
+	stop    context.CancelFunc
 }
+
+// errStopping is the cause of the requests Stop ends.
+var errStopping = errors.New("the router is stopping")
+
+// stoppingError is what those requests answer.
+var stoppingError = &errHub{Status: http.StatusServiceUnavailable, Code: codeUnavailable, RetryAfter: "5",
+	Message: "the hub's MCP service is stopping (the hub restarts or shuts down): this call was cut off, as if cancelled (a cell it was running is interrupted); retry in a moment"}
 
 // New returns a Router for cfg.
 func New(cfg Config) *Router {
@@ -63,6 +73,7 @@ func New(cfg Config) *Router {
 		cfg.Prefix += "/"
 	}
 	r := &Router{cfg: cfg, hub: &hubAPI{base: cfg.HubAPI.JoinPath("/"), client: &http.Client{Transport: cfg.Transport}}}
+	r.stopped, r.stop = context.WithCancel(context.Background())
 	r.proxy = &httputil.ReverseProxy{
 		Rewrite:   r.rewrite,
 		Transport: cfg.Transport,
@@ -70,6 +81,10 @@ func New(cfg Config) *Router {
 		// notifications on the GET stream) must not wait in a buffer.
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			if errors.Is(context.Cause(req.Context()), errStopping) {
+				r.fail(w, req, stoppingError)
+				return
+			}
 			if req.Context().Err() != nil {
 				return // the client went away
 			}
@@ -103,6 +118,14 @@ func (r *Router) rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Header.Set("X-Forwarded-Proto", p)
 	}
 }
+
+// Stop ends every request in flight with a JSON-RPC error saying that the
+// service stops (503, Retry-After), and answers every later one so, instead
+// of cutting their connections: the hub stops its services while its proxy
+// still runs, so the clients read why their calls ended. A response already
+// streaming just ends. Call it before http.Server.Shutdown, which then waits
+// for those answers.
+func (r *Router) Stop() { r.stop() }
 
 // statusWriter remembers the status for the log line; Unwrap lets the
 // reverse proxy flush through it.
@@ -138,6 +161,22 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		r.cfg.Log.Info().Str("method", req.Method).Str("path", req.URL.Path).Str("user", user).
 			Int("status", w.status).Bool("started_server", started).Dur("duration", time.Since(start)).Msg("request")
 	}()
+
+	ctx, cancel := context.WithCancelCause(req.Context())
+	defer cancel(nil)
+	defer context.AfterFunc(r.stopped, func() { cancel(errStopping) })()
+	if req.Method == http.MethodPost && req.Body != nil {
+		// The start of the body, for the id of an error answered after
+		// the body went to the server.
+		prefix := &bodyPrefix{ReadCloser: req.Body}
+		req.Body = prefix
+		ctx = context.WithValue(ctx, bodyPrefixKey{}, prefix)
+	}
+	req = req.WithContext(ctx)
+	if r.stopped.Err() != nil {
+		r.fail(w, req, stoppingError)
+		return
+	}
 
 	if req.URL.Path != r.cfg.Prefix && req.URL.Path != strings.TrimSuffix(r.cfg.Prefix, "/") {
 		r.fail(w, req, &errHub{Status: http.StatusNotFound, Code: codeNotRunning,
@@ -201,6 +240,47 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 // the profile exists.
 var profileName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
+// bodyPrefix keeps the first 64 KiB read from a request's body.
+type bodyPrefix struct {
+	io.ReadCloser
+	buf bytes.Buffer
+}
+
+type bodyPrefixKey struct{}
+
+func (b *bodyPrefix) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if room := 64<<10 - b.buf.Len(); room > 0 {
+		b.buf.Write(p[:min(n, room)])
+	}
+	return n, err
+}
+
+// rpcID is the "id" of the JSON-RPC request data holds, or null. data may
+// be cut short: the members before the cut are enough (clients send the id
+// before the params).
+func rpcID(data []byte) json.RawMessage {
+	null := json.RawMessage("null")
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return null
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return null
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return null
+		}
+		if key == "id" {
+			return v
+		}
+	}
+	return null
+}
+
 // clientToken is the token of "token <t>" or "Bearer <t>" (any case).
 func clientToken(h string) string {
 	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
@@ -215,20 +295,22 @@ func clientToken(h string) string {
 func (r *Router) fail(w http.ResponseWriter, req *http.Request, err error) {
 	var e *errHub
 	if !errors.As(err, &e) {
-		if req.Context().Err() != nil {
+		switch {
+		case errors.Is(context.Cause(req.Context()), errStopping):
+			e = stoppingError
+		case req.Context().Err() != nil:
 			return // the client went away
+		default:
+			e = &errHub{Status: http.StatusBadGateway, Code: codeUnavailable, Message: err.Error()}
 		}
-		e = &errHub{Status: http.StatusBadGateway, Code: codeUnavailable, Message: err.Error()}
 	}
 	var id json.RawMessage = []byte("null")
 	if req.Method == http.MethodPost && req.Body != nil {
-		var msg struct {
-			ID json.RawMessage `json:"id"`
-		}
 		data, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
-		if json.Unmarshal(bytes.TrimSpace(data), &msg) == nil && len(msg.ID) > 0 {
-			id = msg.ID
+		if prefix, ok := req.Context().Value(bodyPrefixKey{}).(*bodyPrefix); ok && len(data) == 0 {
+			data = prefix.buf.Bytes() // the body went to the server
 		}
+		id = rpcID(data)
 	}
 	var body bytes.Buffer
 	enc := json.NewEncoder(&body)

@@ -364,3 +364,93 @@ func TestClientToken(t *testing.T) {
 		}
 	}
 }
+
+// Stopping the router (the hub restarts: it stops its services before its
+// proxy) ends a call in flight with a JSON-RPC error for its id saying why,
+// instead of a cut connection, and answers later requests the same.
+func TestRouterStop(t *testing.T) {
+	reached := make(chan struct{})
+	f := newFakeHub()
+	hub := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/user/alice/mcp" {
+			f.ServeHTTP(w, r)
+			return
+		}
+		_, _ = io.ReadAll(r.Body)
+		close(reached)
+		<-r.Context().Done() // a long run: only the router's stop ends it
+	})
+	hubSrv := httptest.NewServer(hub)
+	defer hubSrv.Close()
+	u, _ := url.Parse(hubSrv.URL)
+	router := New(Config{HubAPI: u.JoinPath("/hub/api"), Proxy: u, Prefix: "/services/mcp/", StartTimeout: time.Second, Log: zerolog.Nop()})
+	srv := httptest.NewServer(router)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	call := func(body string) (int, string, string) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/services/mcp", strings.NewReader(body))
+		req.Header.Set("Authorization", "token tok-alice")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Retry-After"), string(data)
+	}
+	type answer struct {
+		status      int
+		retry, body string
+	}
+	done := make(chan answer, 1)
+	go func() {
+		status, retry, body := call(`{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"execute_cell","arguments":{"source":"` + strings.Repeat("x", 100<<10) + `"}}}`)
+		done <- answer{status, retry, body}
+	}()
+	select {
+	case <-reached:
+	case <-ctx.Done():
+		t.Fatal("the call did not reach the server")
+	}
+	router.Stop()
+	var a answer
+	select {
+	case a = <-done:
+	case <-ctx.Done():
+		t.Fatal("the call in flight did not end when the router stopped")
+	}
+	stopping := func(body string, id int) bool {
+		var msg struct {
+			ID    int `json:"id"`
+			Error struct {
+				Code    int    `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		return json.Unmarshal([]byte(body), &msg) == nil && msg.ID == id && msg.Error.Code == codeUnavailable &&
+			strings.HasPrefix(msg.Error.Message, "the hub's MCP service is stopping")
+	}
+	if a.status != http.StatusServiceUnavailable || a.retry == "" || !stopping(a.body, 42) {
+		t.Fatalf("the call in flight: %d Retry-After=%q %.300s", a.status, a.retry, a.body)
+	}
+	if status, _, body := call(initBody); status != http.StatusServiceUnavailable || !stopping(body, 7) {
+		t.Fatalf("a call after the stop: %d %s", status, body)
+	}
+}
+
+func TestRPCID(t *testing.T) {
+	for data, want := range map[string]string{
+		`{"jsonrpc":"2.0","id":3,"method":"x","params":{"a":[1,2]}}`:      `3`,
+		` {"params":{"a":"}"},"id":"s-1"}`:                                `"s-1"`,
+		`{"jsonrpc":"2.0","id":9,"method":"x","params":{"source":"cut sh`: `9`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`:          `null`,
+		`[{"id":1}]`: `null`,
+		``:           `null`,
+		`{"params":{"source":"cut short before the id`: `null`,
+	} {
+		if got := string(rpcID([]byte(data))); got != want {
+			t.Errorf("rpcID(%s) = %s, want %s", data, got, want)
+		}
+	}
+}

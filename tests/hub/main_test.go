@@ -36,6 +36,9 @@ import (
 const (
 	imageRepo = "jupyter-mcp-sidecar"
 	imageTag  = "hub-test"
+	// tokenCache is how long the users' servers of the test's hub keep a
+	// token check (HUB_TOKEN_CACHE).
+	tokenCache = 2 * time.Second
 )
 
 // hub is the JupyterHub of the whole test run; users holds each user's
@@ -72,7 +75,7 @@ func run(m *testing.M) (code int, err error) {
 	if router, err = buildRouter(dir); err != nil {
 		return 0, err
 	}
-	theHub, err = startHub(filepath.Join(dir, "hub"), router)
+	theHub, err = startHub(filepath.Join(dir, "hub"), router, fmt.Sprintf("HUB_TOKEN_CACHE=%d", int(tokenCache.Seconds())))
 	if err != nil {
 		return 0, err
 	}
@@ -127,6 +130,8 @@ type hubProcess struct {
 	cmd        *exec.Cmd
 	exited     chan error
 	logPath    string
+	dir        string
+	env        []string // of the hub's process, kept for a restart
 }
 
 func freePort() (int, error) {
@@ -153,9 +158,8 @@ func startHub(dir, router string, env ...string) (*hubProcess, error) {
 		return nil, err
 	}
 	root := labtest.RepoRoot()
-	bin := filepath.Join(root, ".hub", "venv", "bin", "jupyterhub")
 	chp := filepath.Join(root, "jupyter_config", "hub", "node_modules", ".bin", "configurable-http-proxy")
-	for _, p := range []string{bin, chp} {
+	for _, p := range []string{filepath.Join(root, ".hub", "venv", "bin", "jupyterhub"), chp} {
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("%s is missing: run `make hub-deps` (or `make test`) first", p)
 		}
@@ -172,16 +176,10 @@ func startHub(dir, router string, env ...string) (*hubProcess, error) {
 		URL:        fmt.Sprintf("http://127.0.0.1:%d", ports["HUB_PORT"]),
 		AdminToken: randomHex(24),
 		Prefix:     "hubtest-" + randomHex(4),
-		exited:     make(chan error, 1),
 		logPath:    filepath.Join(dir, "hub.log"),
+		dir:        dir,
 	}
-	logFile, err := os.Create(h.logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "-f", filepath.Join(root, "jupyter_config", "hub", "jupyterhub_config.py"))
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
+	h.env = append(os.Environ(),
 		"HUB_STATE_DIR="+dir,
 		"HUB_ADMIN_TOKEN="+h.AdminToken,
 		"HUB_IMAGE="+imageRepo+":"+imageTag,
@@ -190,23 +188,45 @@ func startHub(dir, router string, env ...string) (*hubProcess, error) {
 		"HUB_CHP="+chp,
 	)
 	for k, v := range ports {
-		cmd.Env = append(cmd.Env, k+"="+strconv.Itoa(v))
+		h.env = append(h.env, k+"="+strconv.Itoa(v))
 	}
-	cmd.Env = append(cmd.Env, env...)
+	h.env = append(h.env, env...)
+	if err := h.launch(); err != nil {
+		if h.cmd != nil {
+			h.Stop()
+		}
+		return nil, err
+	}
+	return h, nil
+}
+
+// launch starts the hub's process (its log appended to hub.log) and waits
+// until its API answers through the proxy.
+func (h *hubProcess) launch() error {
+	root := labtest.RepoRoot()
+	logFile, err := os.OpenFile(h.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(filepath.Join(root, ".hub", "venv", "bin", "jupyterhub"), "-f", filepath.Join(root, "jupyter_config", "hub", "jupyterhub_config.py"))
+	cmd.Dir = h.dir
+	cmd.Env = h.env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group: the proxy and the services go with it if the
 	// hub has to be killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		logFile.Close()
+		return err
 	}
-	h.cmd = cmd
-	go func() { h.exited <- cmd.Wait(); logFile.Close() }()
+	exited := make(chan error, 1)
+	h.cmd, h.exited = cmd, exited
+	go func() { exited <- cmd.Wait(); logFile.Close() }()
 
 	err = poll(90*time.Second, func() (bool, error) {
 		select {
-		case err := <-h.exited:
-			h.exited <- err
+		case err := <-exited:
+			exited <- err
 			return false, fmt.Errorf("JupyterHub exited early (%v):\n%s", err, labtest.Tail(h.Log(), 6<<10))
 		default:
 		}
@@ -218,10 +238,29 @@ func startHub(dir, router string, env ...string) (*hubProcess, error) {
 		return resp.StatusCode == http.StatusOK, nil
 	})
 	if err != nil {
-		h.Stop()
-		return nil, fmt.Errorf("JupyterHub not ready: %w", err)
+		return fmt.Errorf("JupyterHub not ready: %w", err)
 	}
-	return h, nil
+	return nil
+}
+
+// restart stops the hub's process as an operator would (SIGTERM: the hub
+// stops its proxy and services itself, and leaves the users' servers
+// running) and starts it again on the same ports, database and tokens.
+// during runs between the two, with the hub down.
+func (h *hubProcess) restart(during func() error) error {
+	_ = h.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-h.exited:
+		h.exited <- err
+	case <-time.After(time.Minute):
+		return errors.New("JupyterHub did not exit within a minute of SIGTERM")
+	}
+	if during != nil {
+		if err := during(); err != nil {
+			return err
+		}
+	}
+	return h.launch()
 }
 
 // Stop removes the users' containers (at once: the test needs nothing

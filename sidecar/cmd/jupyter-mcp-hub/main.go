@@ -73,10 +73,15 @@ func run(listen, hubAPI, proxyURL, prefix string, startTimeout time.Duration, lo
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	shutDown := make(chan struct{})
 	go func() {
+		defer close(shutDown)
 		<-ctx.Done()
-		// Open streams end with the process; replicas behind the hub's
-		// proxy take the next requests.
+		// The hub stops its services before its proxy: the calls in flight
+		// answer that the service stops (their clients read it through the
+		// proxy), open streams end; replicas behind the hub's proxy take
+		// the next requests.
+		router.Stop()
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shut)
@@ -85,6 +90,8 @@ func run(listen, hubAPI, proxyURL, prefix string, startTimeout time.Duration, lo
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	// Serve returns as soon as Shutdown begins: wait for the answers.
+	<-shutDown
 	log.Info().Msg("stopped")
 	return nil
 }

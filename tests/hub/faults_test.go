@@ -1,0 +1,271 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
+)
+
+// rpcError is the JSON-RPC error message of a refused request, "" if the
+// body is not one.
+func rpcError(body string) string {
+	var msg struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal([]byte(body), &msg)
+	return msg.Error.Message
+}
+
+// container is the id of the user's running container, "" if there is none.
+func container(h *hubProcess, user string) string {
+	out, _ := exec.Command("docker", "ps", "-aq", "--no-trunc", "--filter", "name=^"+h.Prefix+"-"+user+"$").Output()
+	return strings.TrimSpace(string(out))
+}
+
+// errorRecorder keeps the status and body of every answer of an error
+// status (4xx, 5xx) its client gets.
+type errorRecorder struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	seen []string
+}
+
+func (r *errorRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.base.RoundTrip(req)
+	if err != nil || resp.StatusCode < 400 {
+		return resp, err
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(data))
+	r.mu.Lock()
+	r.seen = append(r.seen, fmt.Sprintf("%d %s", resp.StatusCode, data))
+	r.mu.Unlock()
+	return resp, nil
+}
+
+func (r *errorRecorder) answers() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.seen)
+}
+
+// newToken makes another API token for name and returns it with its id.
+func (h *hubProcess) newToken(t *testing.T, name string) (token, id string) {
+	t.Helper()
+	code, body, err := h.api(http.MethodPost, "/users/"+name+"/tokens", h.AdminToken, map[string]any{"note": "hub test"})
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("token for %s: %d %v %s", name, code, err, body)
+	}
+	var out struct{ Token, ID string }
+	if err := json.Unmarshal(body, &out); err != nil || out.Token == "" || out.ID == "" {
+		t.Fatalf("token for %s: %s", name, body)
+	}
+	tokens[name+" ("+out.ID+")"] = out.Token // TestMain checks that no log holds it
+	return out.Token, out.ID
+}
+
+// What a token that no longer exists gets: at the hub URL and at the
+// user's own URL, with the MCP session it opened while valid, a 403 and
+// nothing run; the refused requests start nothing.
+func refusedEverywhere(t *testing.T, user, token, sessionID string) {
+	t.Helper()
+	call := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"execute_code","arguments":{"path":"gone.ipynb","code":"open('/home/jovyan/work/after.txt','w').write('x')"}}}`
+	for _, path := range []string{"/services/mcp", "/user/" + user + "/mcp"} {
+		for _, body := range []string{initialize, call} {
+			code, answer := post(t, path, "token "+token, sessionID, body)
+			if code != http.StatusForbidden {
+				t.Errorf("POST %s %.40s…: %d, want 403: %.300s", path, body, code, answer)
+			}
+			if path == "/services/mcp" && !strings.Contains(rpcError(answer), "does not accept this token (wrong, expired or revoked, or its user was deleted)") {
+				t.Errorf("POST %s: the error does not say why: %.300s", path, answer)
+			}
+		}
+	}
+}
+
+// A deleted user's token: her server stopped and the user deleted through
+// the REST API, the token she used a moment ago is refused at the hub URL
+// (403, "does not accept this token") and at /user/carol/mcp (her route is
+// gone: the hub itself answers, 403), her MCP session included, and nothing
+// starts: the user is not created again, no container appears.
+func TestDeletedUserToken(t *testing.T) {
+	if err := theHub.createUser("carol"); err != nil {
+		t.Fatal(err)
+	}
+	token, _ := theHub.newToken(t, "carol")
+	cs := connect(t, "/services/mcp", "token "+token)
+	labtest.Call[map[string]any](t, cs, "create_notebook", map[string]any{"path": "gone.ipynb"})
+	session := cs.ID()
+	if err := theHub.stopServer("carol"); err != nil {
+		t.Fatal(err)
+	}
+	if code, body, err := theHub.api(http.MethodDelete, "/users/carol", theHub.AdminToken, nil); err != nil || code != http.StatusNoContent {
+		t.Fatalf("DELETE /users/carol: %d %v %s", code, err, body)
+	}
+
+	refusedEverywhere(t, "carol", token, session)
+
+	if code, _, err := theHub.api(http.MethodGet, "/users/carol", theHub.AdminToken, nil); err != nil || code != http.StatusNotFound {
+		t.Errorf("GET /users/carol after the refused requests: %d %v, want 404", code, err)
+	}
+	if id := container(theHub, "carol"); id != "" {
+		t.Errorf("a container of carol's exists after the refused requests: %s", id)
+	}
+}
+
+// A revoked token (DELETE /users/alice/tokens/<id>), used a moment before
+// at both URLs, is refused at both, its MCP session included, while alice's
+// server runs on: at the hub URL at once; at /user/alice/mcp as soon as
+// her server's cache of token checks lets it (HUB_TOKEN_CACHE, 2 s in the
+// test hub). Nothing it sends runs.
+func TestRevokedToken(t *testing.T) {
+	aliceRunning(t)
+	token, id := theHub.newToken(t, "alice")
+	var session string
+	for _, path := range []string{"/services/mcp", "/user/alice/mcp"} {
+		cs := connect(t, path, "token "+token)
+		labtest.Call[map[string]any](t, cs, "list_notebooks", nil)
+		session = cs.ID()
+	}
+	if code, body, err := theHub.api(http.MethodDelete, "/users/alice/tokens/"+id, theHub.AdminToken, nil); err != nil || code != http.StatusNoContent {
+		t.Fatalf("DELETE the token: %d %v %s", code, err, body)
+	}
+	revoked := time.Now()
+
+	// The server's own check may answer from its cache for a moment.
+	var last int
+	err := poll(tokenCache+5*time.Second, func() (bool, error) {
+		last, _ = post(t, "/user/alice/mcp", "token "+token, "", initialize)
+		return last == http.StatusForbidden, nil
+	})
+	if err != nil {
+		t.Fatalf("the revoked token at /user/alice/mcp: still %d %s after the revocation", last, time.Since(revoked).Round(time.Millisecond))
+	}
+	refusedEverywhere(t, "alice", token, session)
+
+	if exec.Command("docker", "exec", theHub.Prefix+"-alice", "test", "-e", "/home/jovyan/work/after.txt").Run() == nil {
+		t.Fatal("a request with the revoked token ran code in alice's server")
+	}
+	if s, err := theHub.serverState("alice"); err != nil || s != "ready" {
+		t.Fatalf("alice's server after the revocation: %q %v", s, err)
+	}
+}
+
+// The hub restarts (SIGTERM, then started again) while a call through
+// <hub>/services/mcp is running: a cell that waits for a file the test
+// creates while the hub is down. The hub stops its services before its
+// proxy, so the call ends at once with the router's precise 503 ("the hub's
+// MCP service is stopping"), not a cut connection nor a hang (the test's
+// context bounds it); the hub comes back with the users' servers running
+// (cleanup_servers = False), and the next call through the hub URL reaches
+// the same container and kernel, with what it held before. (The cut call's
+// cell is interrupted, as for any call its client cancels.)
+func TestHubRestartMidCall(t *testing.T) {
+	aliceRunning(t)
+	before := container(theHub, "alice")
+	cs := connect(t, "/services/mcp", "token "+tokens["alice"])
+	labtest.Call[map[string]any](t, cs, "create_notebook", map[string]any{"path": "restart.ipynb"})
+	labtest.Call[map[string]any](t, cs, "execute_code", map[string]any{"path": "restart.ipynb", "code": "kept = 'from before the restart'"})
+	const dir = "/home/jovyan/work/"
+	for _, f := range []string{"restart-started", "restart-go"} {
+		_ = exec.Command("docker", "exec", theHub.Prefix+"-alice", "rm", "-f", dir+f).Run()
+	}
+	gated := fmt.Sprintf("import os, time\nopen(%q, 'w').close()\nwhile not os.path.exists(%q):\n    time.sleep(0.05)",
+		dir+"restart-started", dir+"restart-go")
+
+	// The call in flight, from an MCP client whose HTTP answers of an error
+	// status the test reads (the client keeps only the status).
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	rec := &errorRecorder{base: labtest.AuthClient("token " + tokens["alice"]).Transport}
+	client := mcp.NewClient(&mcp.Implementation{Name: "hub-test", Version: "v0"}, nil)
+	inFlight, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: theHub.URL + "/services/mcp", HTTPClient: &http.Client{Transport: rec}, MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inFlight.Close()
+	type outcome struct {
+		res *mcp.CallToolResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := inFlight.CallTool(ctx, &mcp.CallToolParams{Name: "insert_cell", Arguments: map[string]any{
+			"path": "restart.ipynb", "source": gated, "execute": true, "timeout": 240,
+		}})
+		done <- outcome{res, err}
+	}()
+	inContainer := func(args ...string) error {
+		return exec.Command("docker", append([]string{"exec", theHub.Prefix + "-alice"}, args...)...).Run()
+	}
+	if err := poll(time.Minute, func() (bool, error) {
+		select {
+		case o := <-done:
+			return false, fmt.Errorf("the call ended before the hub's restart: %v %v", o.err, o.res)
+		default:
+		}
+		return inContainer("test", "-e", dir+"restart-started") == nil, nil
+	}); err != nil {
+		t.Fatalf("the gated cell did not start: %v", err)
+	}
+
+	start := time.Now()
+	var down time.Duration
+	err = theHub.restart(func() error {
+		down = time.Since(start)
+		return inContainer("touch", dir+"restart-go") // the cell may end now
+	})
+	if err != nil {
+		t.Fatalf("restart the hub: %v", err)
+	}
+	fmt.Fprintf(os.Stderr, "figure: hub restart: down after %s, back after %s\n", down.Round(10*time.Millisecond), time.Since(start).Round(10*time.Millisecond))
+
+	// The hub stops its services before its proxy: the router answers the
+	// call it carries, through the proxy still there, that it stops.
+	select {
+	case o := <-done:
+		if errors.Is(o.err, context.DeadlineExceeded) {
+			t.Fatalf("the call in flight hung until the test's bound: %v", o.err)
+		}
+		answers := rec.answers()
+		if o.err == nil || len(answers) != 1 || !strings.HasPrefix(answers[0], "503 ") || !strings.Contains(rpcError(strings.TrimPrefix(answers[0], "503 ")), "the hub's MCP service is stopping") {
+			t.Fatalf("the call in flight: %v %v, HTTP answers %q; want an error, 503 and the router's message that it stops", o.err, o.res, answers)
+		}
+	case <-ctx.Done():
+		t.Fatal("the call in flight hung until the test's bound (3 min)")
+	}
+
+	if s, err := theHub.serverState("alice"); err != nil || s != "ready" {
+		t.Fatalf("alice's server after the hub's restart: %q %v, want ready", s, err)
+	}
+	after := connect(t, "/services/mcp", "token "+tokens["alice"])
+	if who := whoami(t, after, "restart.ipynb"); who != "alice" {
+		t.Fatalf("JUPYTERHUB_USER after the restart = %q, want alice", who)
+	}
+	// The same kernel: what it held before the restart is there.
+	res, err := after.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_code", Arguments: map[string]any{"path": "restart.ipynb", "code": "print(kept)"}})
+	if err != nil || res.IsError || !strings.Contains(labtest.ResultText(res), "from before the restart") {
+		t.Fatalf("the kernel after the restart: %v %v", err, res)
+	}
+	if now := container(theHub, "alice"); now != before || now == "" {
+		t.Fatalf("alice's container was %q before the restart, %q after: want the same one", before, now)
+	}
+}

@@ -187,11 +187,6 @@ def _streaming(handler):
     unchanged: it happens before either way is taken."""
 
     class StreamingProxyHandler(handler):
-        async def proxy(self, port, path):
-            await self.ensure_process()
-            await _ready_after_restart(self.state)
-            return await super().proxy(port, path)
-
         async def _proxy_buffered(self, host, port, proxied_path, body, client):
             _retry_refused(client, self.state)
             if "text/event-stream" in self.request.headers.get("Accept", ""):
@@ -225,10 +220,12 @@ def _streaming(handler):
 
 def _retry_refused(client, state):
     """Send a request again, once the sidecar listens, when the connection
-    to it was refused. Between a crashed sidecar's last breath and its
-    restart a request can find the socket dead even after the readiness
-    check (the process was still dying); it never reached the sidecar, so
-    sending it again is safe, and the client sees no 500."""
+    to it was refused. jupyter-server-proxy waits for the sidecar to be
+    ready only when it first starts it; when the sidecar dies (a crash, the
+    OOM killer) simpervisor restarts it, and until the new process listens
+    requests found the socket dead and got 500, although the sidecar was
+    back a moment later. A refused request never reached the sidecar, so
+    sending it again is safe."""
     if getattr(client, "_retries_refused", False):
         return
     client._retries_refused = True
@@ -262,37 +259,6 @@ def _record_connections(client):
 
     client._connection_class = lambda: Recorded
     return connections
-
-
-async def _ready_after_restart(state):
-    """Wait until a restarted sidecar listens before proxying to it.
-
-    jupyter-server-proxy waits for the sidecar to be ready only when it
-    starts it first. When the sidecar dies (a crash, the OOM killer),
-    simpervisor starts it again, and requests arriving until the new process
-    listens on the socket got 500: an agent's next call failed although the
-    sidecar was back a moment later. So a request waits for readiness
-    whenever the process is not the one last seen ready."""
-    proc = state.get("proc")
-    child = getattr(proc, "proc", None)
-    pid = getattr(child, "pid", None)
-    if pid is None:
-        return  # not started by the proxy
-    if state.get("ready_pid") == pid and proc.running and not _exited(pid):
-        return
-    if await proc.ready():
-        state["ready_pid"] = getattr(proc.proc, "pid", None)
-
-
-def _exited(pid):
-    """Whether the child has exited but is not reaped yet (simpervisor has
-    not noticed): peeks without reaping it."""
-    if not hasattr(os, "waitid"):
-        return False
-    try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return True  # already reaped: the restart is under way
 
 
 def _expose_lab_app(serverapp):

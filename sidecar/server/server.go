@@ -102,7 +102,8 @@ func noPrompts(next mcp.MethodHandler) mcp.MethodHandler {
 // Handler returns the HTTP handler: MCP at "/" (jupyter-server-proxy strips
 // the <base>/mcp prefix), /healthz and /stats.
 func (s *Server) Handler() http.Handler {
-	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp }, &mcp.StreamableHTTPOptions{
+	server := func(*http.Request) *mcp.Server { return s.mcp }
+	streamable := mcp.NewStreamableHTTPHandler(server, &mcp.StreamableHTTPOptions{
 		// Stateful sessions: each MCP session has its own current notebook.
 		// POSTs are answered with an event stream that carries the call's
 		// progress and then its result; the proxy extension streams it.
@@ -115,7 +116,7 @@ func (s *Server) Handler() http.Handler {
 	// own, progress rides its response stream, and closing that stream
 	// cancels the call. go-sdk serves it only from a stateless handler, so
 	// requests that announce it go there and all others keep their sessions.
-	stateless := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp }, &mcp.StreamableHTTPOptions{
+	stateless := mcp.NewStreamableHTTPHandler(server, &mcp.StreamableHTTPOptions{
 		Stateless:                    true,
 		PropagateRequestCancellation: true,
 		DisableLocalhostProtection:   true,

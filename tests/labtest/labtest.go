@@ -332,6 +332,9 @@ func CallErr(t testing.TB, cs *mcp.ClientSession, tool string, args map[string]a
 
 // ResultText joins the text content of a tool result.
 func ResultText(res *mcp.CallToolResult) string {
+	if res == nil { // the call failed before it had a result
+		return ""
+	}
 	var parts []string
 	for _, c := range res.Content {
 		if tc, ok := c.(*mcp.TextContent); ok {

@@ -12,7 +12,7 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 VERSION := $(shell $(PYTHON) jupyter_config/version.py 2>/dev/null || echo 0.0.0)
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help run build wheel test lint bench soak fuzz preflight venv oracles clients lock clean hub hub-deps hub-lock
+.PHONY: help run build wheel test lint bench bench-deps soak fuzz preflight venv oracles clients lock clean hub hub-deps hub-lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -129,7 +129,16 @@ SOAK_RACE ?= 0
 soak: venv build ## a person and four agents for SOAK_DURATION (10m; SOAK_RACE=1: race detector), then prints the figures
 	SOAK_DURATION=$(SOAK_DURATION) SOAK_RACE=$(SOAK_RACE) go test -run '^$$' -bench Soak -benchtime 1x -timeout 90m ./tests/soak/
 
-bench: venv oracles hub-deps build base-images ## print the figures: notebook ops, execution, the image, ten hub users, CRDT vs Yjs
+# datalayer's jupyter-mcp-server, the peer tests/bench compares against, in a
+# venv of its own (its jupyter and pycrdt pins differ from .venv's).
+BENCH_VENV := .venv-bench
+bench-deps: $(BENCH_VENV)/.installed ## install datalayer's jupyter-mcp-server (the benchmark's peer) into .venv-bench
+$(BENCH_VENV)/.installed: tests/bench/datalayer-requirements.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/bench/datalayer-requirements.txt
+	touch $@
+
+bench: venv oracles hub-deps bench-deps build base-images ## print the figures: notebook ops, execution, the peer, cold start, memory, the image, ten hub users, CRDT vs Yjs
 	go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./tests/bench/ ./tests/container/ ./tests/hub/
 
 lock: ## re-pin jupyter_config/requirements.txt from a fresh environment
@@ -144,7 +153,7 @@ lock: ## re-pin jupyter_config/requirements.txt from a fresh environment
 		{ echo "a pin above needs a newer Python than 3.11.2: pin an older release of it"; exit 1; }
 
 clean: ## remove build outputs and the Python environments (not .hub/state, the hub's users and tokens)
-	rm -rf bin dist $(VENV) $(BUILD_VENV) $(CLIENTS_VENV) tests/oracles/node_modules tests/apps/node_modules tests/conformance/node_modules $(HUB_VENV) jupyter_config/hub/node_modules
+	rm -rf bin dist $(VENV) $(BUILD_VENV) $(CLIENTS_VENV) tests/oracles/node_modules tests/apps/node_modules tests/conformance/node_modules $(HUB_VENV) $(BENCH_VENV) jupyter_config/hub/node_modules
 
 # ---- container image: JupyterLab + sidecar in one image (Dockerfile, image/) ----
 # `make image` works without any image registry: base-images debootstraps

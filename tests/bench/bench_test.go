@@ -48,36 +48,35 @@ func BenchmarkNotebookOps(b *testing.B) {
 	hc := labtest.AuthClient("token " + lab.Token)
 	contents := lab.URL + "api/contents/direct.ipynb"
 
-	var rows []string
 	for range b.N {
-		rows = []string{
-			row("read_notebook via /mcp", measure(func() {
-				callTool("read_notebook", map[string]any{"path": "mcp.ipynb", "limit": cells})
-			})),
-			row("GET contents (direct)", measure(func() { getNotebook(b, hc, contents) })),
-			row("insert_cell via /mcp", measure(func() {
-				callTool("insert_cell", map[string]any{"path": "mcp.ipynb", "source": "print('bench')"})
-			})),
-			row("GET+PUT contents (direct)", measure(func() {
-				nb := getNotebook(b, hc, contents)
-				nb["cells"] = append(nb["cells"].([]any), map[string]any{"cell_type": "code", "source": "print('bench')", "metadata": map[string]any{}, "outputs": []any{}, "execution_count": nil})
-				putNotebook(b, hc, contents, nb)
-			})),
-			row("insert_cell, files backend", measure(func() {
-				res, err := filesCS.CallTool(b.Context(), &mcp.CallToolParams{Name: "insert_cell", Arguments: map[string]any{"path": "files.ipynb", "source": "print('bench')"}})
-				if err != nil || res.IsError {
-					b.Fatalf("insert_cell (files backend): %v %v", err, res)
-				}
-			})),
-		}
+		read := measure(func() { callTool("read_notebook", map[string]any{"path": "mcp.ipynb", "limit": cells}) })
+		get := measure(func() { getNotebook(b, hc, contents) })
+		insert := measure(func() { callTool("insert_cell", map[string]any{"path": "mcp.ipynb", "source": "print('bench')"}) })
+		n := 0
+		edit := measure(func() {
+			n++
+			callTool("edit_cell", map[string]any{"path": "mcp.ipynb", "index": 1, "source": fmt.Sprintf("print(%d)", n)})
+		})
+		getPut := measure(func() {
+			nb := getNotebook(b, hc, contents)
+			nb["cells"] = append(nb["cells"].([]any), map[string]any{"cell_type": "code", "source": "print('bench')", "metadata": map[string]any{}, "outputs": []any{}, "execution_count": nil})
+			putNotebook(b, hc, contents, nb)
+		})
+		filesInsert := measure(func() {
+			res, err := filesCS.CallTool(b.Context(), &mcp.CallToolParams{Name: "insert_cell", Arguments: map[string]any{"path": "files.ipynb", "source": "print('bench')"}})
+			if err != nil || res.IsError {
+				b.Fatalf("insert_cell (files backend): %v %v", err, res)
+			}
+		})
+		printTable(fmt.Sprintf("%d-cell notebook, %d samples each, through jupyter-server-proxy on 127.0.0.1", cells, samples),
+			series{"read_notebook via /mcp", read}, series{"GET contents (direct)", get},
+			series{"insert_cell via /mcp", insert}, series{"edit_cell via /mcp", edit},
+			series{"GET+PUT contents (direct)", getPut}, series{"insert_cell, files backend", filesInsert})
+		fmt.Printf("sidecar resident memory: %.1f MB\n", rssMB(lab.SidecarPID()))
+		fmt.Println(goalLine("insert_cell p50 /mcp vs direct GET", "ms", ms(p50(insert)), ms(p50(get)), "<=", 1.5))
+		fmt.Println(goalLine("edit_cell p50 /mcp vs direct GET", "ms", ms(p50(edit)), ms(p50(get)), "<=", 1.5))
+		fmt.Println()
 	}
-	rss := sidecarRSS(lab.PID)
-	fmt.Printf("\n%d-cell notebook, %d samples each, through jupyter-server-proxy on 127.0.0.1\n", cells, samples)
-	fmt.Printf("%-28s %10s %10s\n", "operation", "p50", "p95")
-	for _, r := range rows {
-		fmt.Println(r)
-	}
-	fmt.Printf("sidecar resident memory: %s\n\n", rss)
 }
 
 // BenchmarkExecute prints the round trip of execute_code("1+1") through
@@ -131,21 +130,19 @@ func BenchmarkExecute(b *testing.B) {
 		socketB2B := measureN(execSamples, viaSocket)
 		slices.Sort(rawSpaced)
 		slices.Sort(mcpSpaced)
-		fmt.Printf("\nexecute 1+1 on one kernel, %d samples each; spaced = %v apart\n", execSamples, spacing)
-		fmt.Printf("%-28s %10s %10s\n", "operation", "p50", "p95")
-		fmt.Println(row("raw websocket, spaced", rawSpaced))
-		fmt.Println(row("raw websocket, back to back", rawB2B))
-		fmt.Println(row("execute_code /mcp, spaced", mcpSpaced))
-		fmt.Println(row("execute_code /mcp, b2b", mcpB2B))
-		fmt.Println(row("sidecar socket, b2b", socketB2B))
-		ratio := func(a, b []time.Duration) float64 { return float64(a[len(a)/2]) / float64(b[len(b)/2]) }
-		fmt.Printf("p50 ratio /mcp : raw spaced, spaced calls:        %.2f (goal <= 1.3)\n", ratio(mcpSpaced, rawSpaced))
-		fmt.Printf("p50 ratio /mcp : raw spaced, back-to-back calls:  %.2f (goal <= 1.3)\n", ratio(mcpB2B, rawSpaced))
+		printTable(fmt.Sprintf("execute 1+1 on one kernel, %d samples each; spaced = %v apart", execSamples, spacing),
+			series{"raw websocket, spaced", rawSpaced}, series{"raw websocket, back to back", rawB2B},
+			series{"execute_code /mcp, spaced", mcpSpaced}, series{"execute_code /mcp, b2b", mcpB2B},
+			series{"sidecar socket, b2b", socketB2B})
+		ratio := func(a, b []time.Duration) float64 { return float64(p50(a)) / float64(p50(b)) }
 		fmt.Printf("p50 ratio raw back to back : raw spaced:          %.2f\n", ratio(rawB2B, rawSpaced))
 		fmt.Printf("p50 ratio sidecar socket : raw, back to back:     %.2f (the sidecar's own cost)\n", ratio(socketB2B, rawB2B))
 		fmt.Printf("p50 /mcp - sidecar socket, back to back:          %.1f ms (Jupyter server + jupyter-server-proxy hop)\n",
-			float64((mcpB2B[len(mcpB2B)/2]-socketB2B[len(socketB2B)/2]).Microseconds())/1000)
-		fmt.Printf("sidecar resident memory: %s\n\n", sidecarRSS(lab.PID))
+			ms(p50(mcpB2B)-p50(socketB2B)))
+		fmt.Printf("sidecar resident memory: %.1f MB\n", rssMB(lab.SidecarPID()))
+		fmt.Println(goalLine("execute_code p50 /mcp spaced vs raw websocket spaced", "ms", ms(p50(mcpSpaced)), ms(p50(rawSpaced)), "<=", 1.3))
+		fmt.Println(goalLine("execute_code p50 /mcp back to back vs raw websocket spaced", "ms", ms(p50(mcpB2B)), ms(p50(rawSpaced)), "<=", 1.3))
+		fmt.Println()
 	}
 }
 
@@ -194,10 +191,22 @@ func measureN(n int, op func()) []time.Duration {
 	return d
 }
 
-func row(name string, d []time.Duration) string {
-	p := func(q float64) string {
-		return fmt.Sprintf("%.1f ms", float64(d[int(q*float64(len(d)-1))].Microseconds())/1000)
+// series is a named set of sorted durations.
+type series struct {
+	name string
+	d    []time.Duration
+}
+
+// printTable prints title, then each series' p50 and p95.
+func printTable(title string, rows ...series) {
+	fmt.Printf("\n%s\n%-28s %10s %10s\n", title, "operation", "p50", "p95")
+	for _, r := range rows {
+		fmt.Println(row(r.name, r.d))
 	}
+}
+
+func row(name string, d []time.Duration) string {
+	p := func(q float64) string { return fmt.Sprintf("%.1f ms", ms(quantile(d, q))) }
 	return fmt.Sprintf("%-28s %10s %10s", name, p(0.50), p(0.95))
 }
 
@@ -238,58 +247,46 @@ func putNotebook(b *testing.B, hc *http.Client, u string, nb map[string]any) {
 	resp.Body.Close()
 }
 
-// sidecarProc returns the /proc directory of the lab's child process
-// running the sidecar, or "".
-func sidecarProc(labPID int) string {
-	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, stat := range procs {
-		data, err := os.ReadFile(stat)
-		if err != nil {
-			continue
-		}
-		// "pid (comm) state ppid ..."; comm is cut to 15 bytes.
-		s := string(data)
-		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || close < 0 || !strings.HasPrefix(s[open+1:close], "jupyter-mcp-si") {
-			continue
-		}
-		fields := strings.Fields(s[close+1:])
-		if ppid, _ := strconv.Atoi(fields[1]); ppid == labPID {
-			return filepath.Dir(stat)
-		}
-	}
-	return ""
-}
-
-// sidecarRSS reads VmRSS of the lab's child process running the sidecar.
-func sidecarRSS(labPID int) string {
-	dir := sidecarProc(labPID)
-	if dir == "" {
-		return "unknown (sidecar process not found)"
-	}
-	status, _ := os.ReadFile(filepath.Join(dir, "status"))
+// rssMB is the resident memory (VmRSS) of process pid in MB, 0 if unknown.
+func rssMB(pid int) float64 {
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	for _, line := range strings.Split(string(status), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			return strings.TrimSpace(v)
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return float64(kb) / 1024
 		}
 	}
-	return "unknown"
+	return 0
+}
+
+// quantile is the q-quantile of sorted durations d.
+func quantile(d []time.Duration, q float64) time.Duration { return d[int(q*float64(len(d)-1))] }
+
+func p50(d []time.Duration) time.Duration { return quantile(d, 0.5) }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// goalLine states one goal of issue 13: measured against baseline (both in
+// unit), their ratio, and whether the ratio meets the goal (cmp target, cmp
+// "<=" or ">=").
+func goalLine(what, unit string, measured, baseline float64, cmp string, target float64) string {
+	ratio := measured / baseline
+	met := ratio <= target
+	if cmp == ">=" {
+		met = ratio >= target
+	}
+	verdict := "MISSED"
+	if met {
+		verdict = "MET"
+	}
+	return fmt.Sprintf("goal: %s %.1f %s vs %.1f %s = %.2f (goal %s %.2g) %s", what, measured, unit, baseline, unit, ratio, cmp, target, verdict)
 }
 
 // sidecarDirect opens an MCP session straight to the sidecar's unix
 // socket (read from its command line), skipping the Jupyter server and
 // jupyter-server-proxy: the difference to /mcp is the proxy hop's cost.
 func sidecarDirect(b *testing.B, lab *labtest.Lab) *mcp.ClientSession {
-	cmdline, _ := os.ReadFile(filepath.Join(sidecarProc(lab.PID), "cmdline"))
-	var sock string
-	for _, arg := range strings.Split(string(cmdline), "\x00") {
-		if p, ok := strings.CutPrefix(arg, "unix:"); ok {
-			sock = p
-		}
-	}
-	if sock == "" {
-		b.Fatalf("no unix socket on the sidecar's command line %q", cmdline)
-	}
+	sock := sidecarSocket(b, lab.SidecarPID())
 	// The Authorization header the proxy would forward: the sidecar wants
 	// one on POSTs (else it asks for a cookie's XSRF token).
 	hc := &http.Client{Transport: authTransport{"token " + lab.Token, &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -303,6 +300,19 @@ func sidecarDirect(b *testing.B, lab *labtest.Lab) *mcp.ClientSession {
 	}
 	b.Cleanup(func() { cs.Close() })
 	return cs
+}
+
+// sidecarSocket is the unix socket path on the command line of the
+// sidecar process pid.
+func sidecarSocket(b *testing.B, pid int) string {
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	for _, arg := range strings.Split(string(cmdline), "\x00") {
+		if p, ok := strings.CutPrefix(arg, "unix:"); ok {
+			return p
+		}
+	}
+	b.Fatalf("no unix socket on the sidecar's command line %q", cmdline)
+	return ""
 }
 
 type authTransport struct {

@@ -1,0 +1,150 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
+)
+
+const (
+	agents         = 10
+	insertsEach    = 20
+	executionsEach = 5
+)
+
+// BenchmarkThroughput runs agents MCP sessions at once, each on a notebook
+// of its own: insertsEach insert_cell calls each, then executionsEach
+// execute_code("1+1") each (one kernel per notebook). For each burst it
+// prints the calls' latency and the CPU time the sidecar, the Jupyter
+// server and the kernels spent in it (from /proc): the sidecar is not the
+// bottleneck when it spends less CPU than the server it waits on. Then it
+// prints the top frames of the sidecar's CPU profile of the whole run.
+func BenchmarkThroughput(b *testing.B) {
+	profile := filepath.Join(b.TempDir(), "sidecar.pprof")
+	lab, _ := benchLab(b, "JUPYTER_MCP_CPUPROFILE="+profile)
+	sessions := make([]*mcp.ClientSession, agents)
+	for i := range sessions {
+		writeNotebook(b, lab, fmt.Sprintf("agent%d.ipynb", i))
+		s, err := lab.Connect(b.Context(), "mcp", "token "+lab.Token)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		sessions[i] = s
+	}
+	for range b.N {
+		// Each agent's notebook's room joined and kernel started first.
+		burst(b, lab, sessions, 1, "execute_code", func(int) map[string]any { return map[string]any{"code": "0"} })
+		fmt.Printf("\nthroughput: %d agents at once, each on its own %d-cell notebook\n", agents, cells)
+		fmt.Printf("%-30s %8s %10s %10s %10s %12s %10s %10s\n", "burst", "calls/s", "p50", "p95", "wall", "sidecar CPU", "server CPU", "kernel CPU")
+		var goals []string
+		for _, c := range []struct {
+			name string
+			tool string
+			n    int
+			args func(i int) map[string]any
+		}{
+			{fmt.Sprintf("%d×%d insert_cell", agents, insertsEach), "insert_cell", insertsEach,
+				func(i int) map[string]any { return map[string]any{"source": fmt.Sprintf("y = %d", i)} }},
+			{fmt.Sprintf("%d×%d execute_code 1+1", agents, executionsEach), "execute_code", executionsEach,
+				func(int) map[string]any { return map[string]any{"code": "1+1"} }},
+		} {
+			r := burst(b, lab, sessions, c.n, c.tool, c.args)
+			fmt.Printf("%-30s %8.1f %7.1f ms %7.1f ms %8.2f s %10.2f s %8.2f s %8.2f s\n", c.name,
+				float64(len(r.latency))/r.wall.Seconds(), ms(p50(r.latency)), ms(quantile(r.latency, 0.95)),
+				r.wall.Seconds(), r.sidecar.Seconds(), r.server.Seconds(), r.kernels.Seconds())
+			goals = append(goals, goalLine(c.name+": sidecar CPU vs Jupyter server CPU", "s", r.sidecar.Seconds(), r.server.Seconds(), "<=", 1))
+		}
+		lab.Stop() // the sidecar writes its profile as it stops
+		top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=12", profile).CombinedOutput()
+		if err != nil {
+			b.Fatalf("go tool pprof: %v\n%s", err, top)
+		}
+		// From "Duration:" on: the header before it names the file and build.
+		if i := strings.Index(string(top), "Duration:"); i >= 0 {
+			top = top[i:]
+		}
+		fmt.Printf("sidecar CPU profile, whole run (warm-up included), top frames:\n%s", top)
+		for _, g := range goals {
+			fmt.Println(g)
+		}
+		fmt.Println()
+	}
+}
+
+type burstResult struct {
+	latency                  []time.Duration // sorted
+	wall                     time.Duration
+	sidecar, server, kernels time.Duration // CPU time (user+system) during the burst
+}
+
+// burst has every session call tool n times on its own notebook, all
+// sessions at once, and measures the calls and the CPU spent meanwhile.
+func burst(b *testing.B, lab *labtest.Lab, sessions []*mcp.ClientSession, n int, tool string, args func(i int) map[string]any) burstResult {
+	sidecarPID := lab.SidecarPID()
+	cpu := func() (sidecar, server, kernels time.Duration) {
+		for _, pid := range labtest.ChildPIDs(lab.PID) {
+			if pid != sidecarPID {
+				kernels += cpuTime(pid)
+			}
+		}
+		return cpuTime(sidecarPID), cpuTime(lab.PID), kernels
+	}
+	s0, j0, k0 := cpu()
+	start := time.Now()
+	var mu sync.Mutex
+	var latency []time.Duration
+	var wg sync.WaitGroup
+	for a, cs := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range n {
+				in := args(i)
+				in["path"] = fmt.Sprintf("agent%d.ipynb", a)
+				d := timed(func() {
+					// Not mustCall: b.Fatal must not be called from another goroutine.
+					res, err := cs.CallTool(b.Context(), &mcp.CallToolParams{Name: tool, Arguments: in})
+					if err != nil || res.IsError {
+						b.Errorf("%s: %v %v", tool, err, res)
+					}
+				})
+				mu.Lock()
+				latency = append(latency, d)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	if b.Failed() {
+		b.FailNow()
+	}
+	s1, j1, k1 := cpu()
+	slices.Sort(latency)
+	return burstResult{latency: latency, wall: wall, sidecar: s1 - s0, server: j1 - j0, kernels: k1 - k0}
+}
+
+// cpuTime is the user+system CPU time process pid has used (from
+// /proc/<pid>/stat, in clock ticks of 10 ms); 0 if it is gone.
+func cpuTime(pid int) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	utime, _ := strconv.Atoi(fields[11])
+	stime, _ := strconv.Atoi(fields[12])
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}

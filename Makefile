@@ -139,7 +139,9 @@ $(BENCH_VENV)/.installed: tests/bench/datalayer-requirements.txt
 	touch $@
 
 bench: venv oracles hub-deps bench-deps build base-images ## print the figures: notebook ops, execution, the peer, cold start, memory, the image, ten hub users, CRDT vs Yjs
-	go test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./tests/bench/ ./tests/container/ ./tests/hub/
+	@# -p 1: one package's benchmarks at a time, so they do not load each other.
+	@out=$$(mktemp); go test -p 1 -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./tests/bench/ ./tests/container/ ./tests/hub/ 2>&1 | tee $$out; \
+	status=$${PIPESTATUS[0]}; echo; echo "The goals of issue 13 (from the figures above):"; grep '^goal:' $$out; rm -f $$out; exit $$status
 
 lock: ## re-pin jupyter_config/requirements.txt from a fresh environment
 	rm -rf /tmp/sidecar-lock && $(PYTHON) -m venv /tmp/sidecar-lock

@@ -26,7 +26,7 @@ import (
 
 const (
 	cells   = 200
-	samples = 100
+	samples = 40 // per operation and path, as issue 13 measured
 )
 
 // BenchmarkNotebookOps prints p50/p95 latency of read_notebook and
@@ -82,7 +82,7 @@ func BenchmarkNotebookOps(b *testing.B) {
 // BenchmarkExecute prints the round trip of execute_code("1+1") through
 // <lab>/mcp next to the independent baseline, a plain websocket client
 // written in this package (rawkernel_test.go) executing on the same kernel:
-// each with calls spaced 150 ms apart and back to back, execSamples each.
+// each with calls spaced 150 ms apart and back to back, samples each.
 // Back-to-back calls are where TCP stalls (Nagle against delayed ACK) show.
 // A last row calls the sidecar's unix socket directly, without the Jupyter
 // server and its proxy, to split /mcp's cost between the proxy hop and the
@@ -119,18 +119,18 @@ func BenchmarkExecute(b *testing.B) {
 	for range b.N {
 		// Spaced: interleaved, so both see the same machine load.
 		var rawSpaced, mcpSpaced []time.Duration
-		for range execSamples {
+		for range samples {
 			time.Sleep(spacing)
 			rawSpaced = append(rawSpaced, timed(viaRaw))
 			time.Sleep(spacing)
 			mcpSpaced = append(mcpSpaced, timed(viaMCP))
 		}
-		rawB2B := measureN(execSamples, viaRaw)
-		mcpB2B := measureN(execSamples, viaMCP)
-		socketB2B := measureN(execSamples, viaSocket)
+		rawB2B := measureN(samples, viaRaw)
+		mcpB2B := measureN(samples, viaMCP)
+		socketB2B := measureN(samples, viaSocket)
 		slices.Sort(rawSpaced)
 		slices.Sort(mcpSpaced)
-		printTable(fmt.Sprintf("execute 1+1 on one kernel, %d samples each; spaced = %v apart", execSamples, spacing),
+		printTable(fmt.Sprintf("execute 1+1 on one kernel, %d samples each; spaced = %v apart", samples, spacing),
 			series{"raw websocket, spaced", rawSpaced}, series{"raw websocket, back to back", rawB2B},
 			series{"execute_code /mcp, spaced", mcpSpaced}, series{"execute_code /mcp, b2b", mcpB2B},
 			series{"sidecar socket, b2b", socketB2B})
@@ -146,10 +146,8 @@ func BenchmarkExecute(b *testing.B) {
 	}
 }
 
-const (
-	execSamples = 40
-	spacing     = 150 * time.Millisecond
-)
+// spacing separates "spaced" calls.
+const spacing = 150 * time.Millisecond
 
 func timed(op func()) time.Duration {
 	start := time.Now()

@@ -19,9 +19,6 @@ import (
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
 )
 
-// peerSamples is the number of interleaved calls per operation and server.
-const peerSamples = 40
-
 // BenchmarkPeer compares the sidecar with datalayer's jupyter-mcp-server
 // (pinned in datalayer-requirements.txt, installed by `make bench-deps` into
 // .venv-bench), run standalone on streamable HTTP against the same lab and
@@ -68,12 +65,12 @@ func BenchmarkPeer(b *testing.B) {
 	}
 	for range b.N {
 		fmt.Printf("\nsidecar /mcp vs datalayer jupyter-mcp-server %s (standalone, streamable HTTP), same lab, %d-cell notebooks, %d interleaved samples each\n",
-			peerVersion(), cells, peerSamples)
+			peerVersion(), cells, samples)
 		fmt.Printf("%-28s %10s %10s   %-28s %10s %10s\n", "ours", "p50", "p95", "datalayer", "p50", "p95")
 		var goals []string
 		for _, op := range ops {
 			var o, t []time.Duration
-			for i := range peerSamples {
+			for i := range samples {
 				o = append(o, timed(func() { op.ours(i) }))
 				t = append(t, timed(func() { op.theirs(i) }))
 			}

@@ -277,7 +277,13 @@ func goalLine(what, unit string, measured, baseline float64, cmp string, target 
 	if met {
 		verdict = "MET"
 	}
-	return fmt.Sprintf("goal: %s %.1f %s vs %.1f %s = %.2f (goal %s %.2g) %s", what, measured, unit, baseline, unit, ratio, cmp, target, verdict)
+	figure := func(v float64) string { // two decimals for small figures (CPU seconds)
+		if v < 10 {
+			return fmt.Sprintf("%.2f %s", v, unit)
+		}
+		return fmt.Sprintf("%.1f %s", v, unit)
+	}
+	return fmt.Sprintf("goal: %s %s vs %s = %.2f (goal %s %.2g) %s", what, figure(measured), figure(baseline), ratio, cmp, target, verdict)
 }
 
 // sidecarDirect opens an MCP session straight to the sidecar's unix

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -160,10 +161,7 @@ func timed(op func()) time.Duration {
 // sidecar.
 func benchLab(b *testing.B, env ...string) (*labtest.Lab, *mcp.ClientSession) {
 	tmp := b.TempDir()
-	binDir, err := labtest.BuildSidecar(filepath.Join(tmp, "bin"), false)
-	if err != nil {
-		b.Fatal(err)
-	}
+	binDir := buildShipped(b, filepath.Join(tmp, "bin"))
 	lab, err := labtest.Start(binDir, filepath.Join(tmp, "lab"), "bench-token", env...)
 	if err != nil {
 		b.Fatal(err)
@@ -175,6 +173,19 @@ func benchLab(b *testing.B, env ...string) (*labtest.Lab, *mcp.ClientSession) {
 	}
 	b.Cleanup(func() { cs.Close() })
 	return lab, cs
+}
+
+// buildShipped builds the sidecar into dir as `make build` and the wheels
+// do (static, stripped): its memory and start-up are what users run, not a
+// dynamically linked build with debug info (about 5 MB more).
+func buildShipped(b *testing.B, dir string) string {
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "jupyter-mcp-sidecar"), "./sidecar/cmd/jupyter-mcp-sidecar")
+	build.Dir = labtest.RepoRoot()
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build sidecar: %v\n%s", err, out)
+	}
+	return dir
 }
 
 func measure(op func()) []time.Duration { return measureN(samples, op) }
@@ -246,10 +257,14 @@ func putNotebook(b *testing.B, hc *http.Client, u string, nb map[string]any) {
 }
 
 // rssMB is the resident memory (VmRSS) of process pid in MB, 0 if unknown.
-func rssMB(pid int) float64 {
+func rssMB(pid int) float64 { return procStatusMB(pid, "VmRSS") }
+
+// procStatusMB is the field (a size in kB) of /proc/<pid>/status in MB, 0
+// if unknown.
+func procStatusMB(pid int, field string) float64 {
 	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
 			return float64(kb) / 1024
 		}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,21 +68,34 @@ func BenchmarkThroughput(b *testing.B) {
 			goals = append(goals, goalLine(c.name+": sidecar CPU vs Jupyter server CPU", "s", r.sidecar.Seconds(), r.server.Seconds(), "<=", 1))
 		}
 		lab.Stop() // the sidecar writes its profile as it stops
-		top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=12", profile).CombinedOutput()
-		if err != nil {
-			b.Fatalf("go tool pprof: %v\n%s", err, top)
-		}
-		// From "Duration:" on: the header before it names the file and build.
-		if i := strings.Index(string(top), "Duration:"); i >= 0 {
-			top = top[i:]
-		}
-		fmt.Printf("sidecar CPU profile, whole run (warm-up included), top frames:\n%s", top)
+		fmt.Printf("sidecar CPU profile, whole run (warm-up included), top frames:\n%s", pprofTop(b, profile, "-nodecount=12"))
+		// Which of the sidecar's own functions the time above is spent under.
+		fmt.Printf("the same, the sidecar's own functions by cumulative time:\n%s",
+			pprofTop(b, profile, "-cum", "-nodecount=12", "-show=jupyter-mcp-sidecar/sidecar/"))
 		for _, g := range goals {
 			fmt.Println(g)
 		}
 		fmt.Println()
 	}
 }
+
+// pprofTop is `go tool pprof -top` of profile with flags, from its
+// "Duration:" line on (the lines before name the file and build).
+func pprofTop(b *testing.B, profile string, flags ...string) string {
+	out, err := exec.Command("go", append(append([]string{"tool", "pprof", "-top"}, flags...), profile)...).CombinedOutput()
+	if err != nil {
+		b.Fatalf("go tool pprof: %v\n%s", err, out)
+	}
+	if i := strings.Index(string(out), "Duration:"); i >= 0 {
+		out = out[i:]
+	}
+	// Shorter frame names: without the module path and generics' shapes.
+	top := strings.ReplaceAll(string(out), "github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/", "")
+	return goShape.ReplaceAllString(top, "[…]")
+}
+
+// goShape matches the type arguments pprof prints for a generic function.
+var goShape = regexp.MustCompile(`\[go\.shape.*?\}\]`)
 
 type burstResult struct {
 	latency                  []time.Duration // sorted

@@ -125,6 +125,10 @@ func (e *Execution) Done() <-chan struct{} { return e.done }
 func (e *Execution) Interrupt(why string) {
 	e.mu.Lock()
 	e.stopped = why
+	if e.input != nil { // the kernel's input() ends with the interrupt
+		e.input = nil
+		e.status = StatusRunning
+	}
 	e.mu.Unlock()
 	e.cancel()
 }

@@ -287,6 +287,12 @@ func (t *Tools) await(ctx context.Context, req *mcp.CallToolRequest, e *executio
 	for {
 		snap := e.Snapshot()
 		if snap.Status == execution.StatusInput {
+			if res, ok := askForInput(ctx, req, e, snap); ok {
+				if res != nil {
+					return res, ExecutionOut{}, nil
+				}
+				continue // answered over the session: wait on
+			}
 			return t.executionResult(e, snap, "")
 		}
 		select {

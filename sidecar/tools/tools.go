@@ -91,6 +91,8 @@ func (t *Tools) Register(s *mcp.Server) {
 	// Notebooks, cells and outputs as resources (resources.go); the server
 	// passes Subscribe and Unsubscribe to go-sdk as its handlers.
 	t.registerResources(s)
+	// input() answered by the client (input.go)
+	s.AddReceivingMiddleware(t.ResumeInput)
 }
 
 // ranCells are the cells an execution ran, for the view to highlight.

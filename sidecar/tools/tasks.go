@@ -236,6 +236,16 @@ func (t *Tools) tasksMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 					Message: fmt.Sprintf("%s needs the tasks extension: declare %q in the request's _meta %q, under protocol %s or later",
 						method, TasksExtension, mcp.MetaKeyClientCapabilities, tasksSince)}
 			}
+			// SEP-2663 routing header: clients name the task in Mcp-Name
+			// (SEP-2243 checks). One that disagrees with the body is refused;
+			// one left out is tolerated (go-sdk's own custom-method client
+			// does not send it).
+			if extra := req.GetExtra(); extra != nil && extra.Header != nil {
+				if name := extra.Header.Get("Mcp-Name"); name != "" && name != taskIDOf(req) {
+					return nil, &jsonrpc.Error{Code: mcp.CodeHeaderMismatch, Message: fmt.Sprintf(
+						"header mismatch: Mcp-Name header value %q does not match params.taskId %q", name, taskIDOf(req))}
+				}
+			}
 			return next(context.WithValue(ctx, taskOwnerKey{}, taskOwner(req.GetExtra())), method, req)
 		}
 		return next(ctx, method, req)
@@ -260,6 +270,19 @@ func requestMeta(req mcp.Request) map[string]any {
 		}
 	}
 	return nil
+}
+
+// taskIDOf is a tasks/* request's taskId ("" if it has none).
+func taskIDOf(req mcp.Request) string {
+	switch r := req.(type) {
+	case *mcp.ServerRequest[*TaskParams]:
+		return r.Params.taskID()
+	case *mcp.ServerRequest[*TaskUpdateParams]:
+		if r.Params != nil {
+			return r.Params.TaskID
+		}
+	}
+	return ""
 }
 
 // TaskParams are the params of tasks/get and tasks/cancel.

@@ -106,6 +106,9 @@ type rpcError struct {
 // tasks extension or not, and returns its result or error.
 func call2026(t *testing.T, url, auth, method string, params map[string]any, declare bool) (map[string]any, *rpcError) {
 	t.Helper()
+	// "_mcpName" is no param: it sets an Mcp-Name header that disagrees.
+	mcpName, _ := params["_mcpName"].(string)
+	delete(params, "_mcpName")
 	caps := map[string]any{}
 	if declare {
 		caps["extensions"] = map[string]any{TasksExtension: map[string]any{}}
@@ -126,6 +129,9 @@ func call2026(t *testing.T, url, auth, method string, params map[string]any, dec
 	}
 	if id, ok := params["taskId"].(string); ok {
 		req.Header.Set("Mcp-Name", id)
+	}
+	if mcpName != "" {
+		req.Header.Set("Mcp-Name", mcpName)
 	}
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
@@ -264,6 +270,7 @@ func TestTasksBadInput(t *testing.T) {
 		{"cancel unknown", "token alice", "tasks/cancel", map[string]any{"taskId": "nope"}, false, -32602, "task not found"},
 		{"update unknown", "token alice", "tasks/update", map[string]any{"taskId": "nope", "inputResponses": map[string]any{}}, false, -32602, "task not found"},
 		{"no id", "token alice", "tasks/get", map[string]any{}, false, -32602, "taskId is required"},
+		{"Mcp-Name disagrees", "token alice", "tasks/cancel", map[string]any{"taskId": "x1", "_mcpName": "x2"}, false, -32020, `Mcp-Name header value "x2" does not match params.taskId "x1"`},
 		{"undeclared get", "token alice", "tasks/get", map[string]any{"taskId": "x1"}, true, -32021, "needs the tasks extension"},
 		{"undeclared cancel", "token alice", "tasks/cancel", map[string]any{"taskId": "x1"}, true, -32021, "needs the tasks extension"},
 	}

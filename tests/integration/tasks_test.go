@@ -261,3 +261,70 @@ func TestNoTasksWithoutTheExtension(t *testing.T) {
 		t.Fatalf("undeclared 2026 call = %+v, want a complete result with the run still going", res)
 	}
 }
+
+// insert_cell with execute and execute_code become tasks too, with their
+// own final result; input() is answered through tasks/update.
+func TestTaskInputAndOtherTools(t *testing.T) {
+	const path = "exec/tasks-more.ipynb"
+	codeNotebook(t, path, "x = 1")
+
+	// input(): the task asks for it as an input request.
+	var s taskState
+	if err := rpc2026(t, "tools/call", map[string]any{"name": "execute_code", "arguments": map[string]any{"path": path, "code": "name = input('name? ')\nprint('hello', name)"}}, true, &s); err != nil || s.ResultType != "task" {
+		t.Fatalf("execute_code waiting on input() = %+v, %+v; want a task", s, err)
+	}
+	var asked struct {
+		taskState
+		InputRequests map[string]struct {
+			Method string `json:"method"`
+			Params struct {
+				Message string `json:"message"`
+			} `json:"params"`
+		} `json:"inputRequests"`
+	}
+	pollTask(t, s.TaskID, func(s taskState) bool { return s.Status == "input_required" })
+	if err := rpc2026(t, "tasks/get", map[string]any{"taskId": s.TaskID}, true, &asked); err != nil {
+		t.Fatal(err)
+	}
+	req, ok := asked.InputRequests["input-1"]
+	if !ok || req.Method != "elicitation/create" || !strings.Contains(req.Params.Message, "name? ") {
+		t.Fatalf("input requests = %+v", asked.InputRequests)
+	}
+	var ackRes map[string]any
+	answer := map[string]any{"input-1": map[string]any{"action": "accept", "content": map[string]any{"input": "Ada"}}}
+	if err := rpc2026(t, "tasks/update", map[string]any{"taskId": s.TaskID, "inputResponses": answer}, true, &ackRes); err != nil || ackRes["resultType"] != "complete" {
+		t.Fatalf("tasks/update = %v, %+v", ackRes, err)
+	}
+	done := pollTask(t, s.TaskID, func(s taskState) bool { return s.Status == "completed" })
+	if done.Result == nil || done.Result.StructuredContent.Status != "ok" || !strings.Contains(done.Result.Content[len(done.Result.Content)-1].Text, "hello Ada") {
+		t.Fatalf("task after the answer = %+v", done)
+	}
+
+	// insert_cell with execute: the final result is insert_cell's.
+	g := newGate(t)
+	var ins taskState
+	if err := rpc2026(t, "tools/call", map[string]any{"name": "insert_cell", "arguments": map[string]any{"path": path, "source": g.code("row", 1), "execute": true}}, true, &ins); err != nil || ins.ResultType != "task" {
+		t.Fatalf("insert_cell execute = %+v, %+v; want a task", ins, err)
+	}
+	pollTask(t, ins.TaskID, func(s taskState) bool { return strings.Contains(s.StatusMessage, "row 0") })
+	g.open(t, 0)
+	pollTask(t, ins.TaskID, func(s taskState) bool { return s.Status == "completed" })
+	var final struct {
+		Result struct {
+			Content []struct {
+				Text string `json:"text"`
+			} `json:"content"`
+			StructuredContent struct {
+				CellID    string   `json:"cell_id"`
+				Execution *execOut `json:"execution"`
+			} `json:"structuredContent"`
+		} `json:"result"`
+	}
+	if err := rpc2026(t, "tasks/get", map[string]any{"taskId": ins.TaskID}, true, &final); err != nil {
+		t.Fatal(err)
+	}
+	sc := final.Result.StructuredContent
+	if sc.CellID == "" || sc.Execution == nil || sc.Execution.Status != "ok" || !strings.HasPrefix(final.Result.Content[0].Text, "inserted cell "+sc.CellID) {
+		t.Fatalf("insert_cell task result = %+v", final.Result)
+	}
+}

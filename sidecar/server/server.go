@@ -339,8 +339,9 @@ func (s *Server) logToolCalls(next mcp.MethodHandler) mcp.MethodHandler {
 				Path string `json:"path"`
 			}
 			_ = json.Unmarshal(call.Params.Arguments, &args)
+			// A result that is no CallToolResult is a task handle (tasks.go).
 			r, _ := res.(*mcp.CallToolResult)
-			s.cfg.Embed.Hub.Activity(req.GetSession().ID(), call.Params.Name, args.Path, err == nil && r != nil && !r.IsError, took)
+			s.cfg.Embed.Hub.Activity(req.GetSession().ID(), call.Params.Name, args.Path, err == nil && res != nil && (r == nil || !r.IsError), took)
 		}
 		return res, err
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
 )
 
@@ -80,25 +82,60 @@ func rpc2026(t *testing.T, method string, params map[string]any, tasks bool, out
 	return nil
 }
 
-func getTask(t *testing.T, id string) taskState {
+// taskIDParams and taskGetResult are tasks/get as go-sdk's client sends
+// and decodes it (a custom method: go-sdk v1.8.0 has no tasks).
+type taskIDParams struct {
+	mcp.ParamsBase
+	TaskID string `json:"taskId"`
+}
+
+type taskGetResult struct {
+	mcp.ResultBase
+	taskState
+}
+
+// tasksClient is go-sdk's client at 2026-07-28, declaring the tasks
+// extension on every request, with tasks/get and tasks/cancel registered.
+func tasksClient(t *testing.T) *mcp.ClientSession {
 	t.Helper()
-	var s taskState
-	if err := rpc2026(t, "tasks/get", map[string]any{"taskId": id}, true, &s); err != nil {
-		t.Fatalf("tasks/get %s: %+v", id, err)
+	c := mcp.NewClient(&mcp.Implementation{Name: "tasks-test", Version: "1"}, &mcp.ClientOptions{
+		Capabilities: &mcp.ClientCapabilities{Extensions: map[string]any{"io.modelcontextprotocol/tasks": map[string]any{}}}})
+	if err := mcp.AddSendingCustomMethod[*taskIDParams, *taskGetResult](c, "tasks/get"); err != nil {
+		t.Fatal(err)
 	}
-	if s.ResultType != "complete" || s.TaskID != id {
-		t.Fatalf("tasks/get %s = %+v", id, s)
+	cs, err := c.Connect(t.Context(), &mcp.StreamableClientTransport{Endpoint: shared.URL + "mcp", HTTPClient: labtest.AuthClient("token " + shared.Token), MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return s
+	t.Cleanup(func() { cs.Close() })
+	if v := cs.InitializeResult().ProtocolVersion; v != "2026-07-28" {
+		t.Fatalf("negotiated %q", v)
+	}
+	if _, ok := cs.InitializeResult().Capabilities.Extensions["io.modelcontextprotocol/tasks"]; !ok {
+		t.Fatal("server/discover does not advertise the tasks extension")
+	}
+	return cs
+}
+
+func getTask(t *testing.T, cs *mcp.ClientSession, id string) taskState {
+	t.Helper()
+	res, err := mcp.CallCustomMethod[*taskIDParams, *taskGetResult](t.Context(), cs, "tasks/get", &taskIDParams{TaskID: id})
+	if err != nil {
+		t.Fatalf("tasks/get %s: %v", id, err)
+	}
+	if res.ResultType != "complete" || res.TaskID != id {
+		t.Fatalf("tasks/get %s = %+v", id, res.taskState)
+	}
+	return res.taskState
 }
 
 // pollTask polls tasks/get at the interval the server suggests until until
 // holds, failing if the task ends (or two minutes pass) first.
-func pollTask(t *testing.T, id string, until func(taskState) bool) taskState {
+func pollTask(t *testing.T, cs *mcp.ClientSession, id string, until func(taskState) bool) taskState {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		s := getTask(t, id)
+		s := getTask(t, cs, id)
 		if until(s) {
 			return s
 		}
@@ -129,6 +166,7 @@ func startTask(t *testing.T, path, cell string) taskState {
 // gets a long run as a task, polls it (status and progress current at each
 // poll) to its result, and cancels another, which interrupts the kernel.
 func TestTasks(t *testing.T) {
+	cs := tasksClient(t)
 	g := newGate(t)
 	const path = "exec/tasks.ipynb"
 	codeNotebook(t, path, g.code("step", 2), "print('spinning', flush=True)\nwhile True:\n    pass", "x = 1")
@@ -147,13 +185,13 @@ func TestTasks(t *testing.T) {
 	created := startTask(t, path, "c0")
 	id := created.TaskID
 	for i, want := range []string{"step 0", "step 1"} {
-		s := pollTask(t, id, func(s taskState) bool { return strings.Contains(s.StatusMessage, want) })
+		s := pollTask(t, cs, id, func(s taskState) bool { return strings.Contains(s.StatusMessage, want) })
 		if s.Status != "working" || s.TTLMs != nil {
 			t.Fatalf("running task = %+v", s)
 		}
 		g.open(t, i)
 	}
-	done := pollTask(t, id, func(s taskState) bool { return s.Status == "completed" })
+	done := pollTask(t, cs, id, func(s taskState) bool { return s.Status == "completed" })
 	if done.Result == nil || done.Result.StructuredContent.Status != "ok" || done.Result.StructuredContent.ExecutionID != id || done.TTLMs == nil {
 		t.Fatalf("completed task = %+v", done)
 	}
@@ -167,22 +205,17 @@ func TestTasks(t *testing.T) {
 
 	// Cancel: once the code runs, tasks/cancel interrupts the kernel.
 	spin := startTask(t, path, "c1")
-	pollTask(t, spin.TaskID, func(s taskState) bool { return strings.Contains(s.StatusMessage, "spinning") })
+	pollTask(t, cs, spin.TaskID, func(s taskState) bool { return strings.Contains(s.StatusMessage, "spinning") })
 	var ackRes map[string]any
 	if err := rpc2026(t, "tasks/cancel", map[string]any{"taskId": spin.TaskID}, true, &ackRes); err != nil || ackRes["resultType"] != "complete" || ackRes["taskId"] != nil {
 		t.Fatalf("tasks/cancel = %v, %+v", ackRes, err)
 	}
-	cancelled := pollTask(t, spin.TaskID, func(s taskState) bool { return s.Status == "cancelled" })
+	cancelled := pollTask(t, cs, spin.TaskID, func(s taskState) bool { return s.Status == "cancelled" })
 	if !strings.Contains(cancelled.StatusMessage, "cancelled by the client") {
 		t.Fatalf("cancelled task = %+v", cancelled)
 	}
 	// The run's record, as get_execution shows it to any client, and the
 	// notebook say what happened.
-	cs, err := shared.ConnectProtocol(t.Context(), "mcp", "token "+shared.Token, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
 	rec := labtest.Call[execOut](t, cs, "get_execution", map[string]any{"execution_id": spin.TaskID})
 	if rec.Status != "interrupted" || len(rec.Cells) != 1 || rec.Cells[0].CellID != "c1" || !strings.Contains(rec.Cells[0].Note, "cancelled by the client") {
 		t.Fatalf("record after tasks/cancel: %+v", rec)
@@ -216,7 +249,7 @@ func TestTasks(t *testing.T) {
 	if err := rpc2026(t, "tasks/cancel", map[string]any{"taskId": id}, true, &ackRes); err != nil {
 		t.Fatalf("tasks/cancel of an ended task: %+v", err)
 	}
-	if s := getTask(t, id); s.Status != "completed" || s.Result == nil || s.Result.StructuredContent.Status != "ok" {
+	if s := getTask(t, cs, id); s.Status != "completed" || s.Result == nil || s.Result.StructuredContent.Status != "ok" {
 		t.Fatalf("after cancelling the ended task: %+v", s)
 	}
 }
@@ -265,6 +298,7 @@ func TestNoTasksWithoutTheExtension(t *testing.T) {
 // insert_cell with execute and execute_code become tasks too, with their
 // own final result; input() is answered through tasks/update.
 func TestTaskInputAndOtherTools(t *testing.T) {
+	cs := tasksClient(t)
 	const path = "exec/tasks-more.ipynb"
 	codeNotebook(t, path, "x = 1")
 
@@ -282,7 +316,7 @@ func TestTaskInputAndOtherTools(t *testing.T) {
 			} `json:"params"`
 		} `json:"inputRequests"`
 	}
-	pollTask(t, s.TaskID, func(s taskState) bool { return s.Status == "input_required" })
+	pollTask(t, cs, s.TaskID, func(s taskState) bool { return s.Status == "input_required" })
 	if err := rpc2026(t, "tasks/get", map[string]any{"taskId": s.TaskID}, true, &asked); err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +329,7 @@ func TestTaskInputAndOtherTools(t *testing.T) {
 	if err := rpc2026(t, "tasks/update", map[string]any{"taskId": s.TaskID, "inputResponses": answer}, true, &ackRes); err != nil || ackRes["resultType"] != "complete" {
 		t.Fatalf("tasks/update = %v, %+v", ackRes, err)
 	}
-	done := pollTask(t, s.TaskID, func(s taskState) bool { return s.Status == "completed" })
+	done := pollTask(t, cs, s.TaskID, func(s taskState) bool { return s.Status == "completed" })
 	if done.Result == nil || done.Result.StructuredContent.Status != "ok" || !strings.Contains(done.Result.Content[len(done.Result.Content)-1].Text, "hello Ada") {
 		t.Fatalf("task after the answer = %+v", done)
 	}
@@ -306,9 +340,9 @@ func TestTaskInputAndOtherTools(t *testing.T) {
 	if err := rpc2026(t, "tools/call", map[string]any{"name": "insert_cell", "arguments": map[string]any{"path": path, "source": g.code("row", 1), "execute": true}}, true, &ins); err != nil || ins.ResultType != "task" {
 		t.Fatalf("insert_cell execute = %+v, %+v; want a task", ins, err)
 	}
-	pollTask(t, ins.TaskID, func(s taskState) bool { return strings.Contains(s.StatusMessage, "row 0") })
+	pollTask(t, cs, ins.TaskID, func(s taskState) bool { return strings.Contains(s.StatusMessage, "row 0") })
 	g.open(t, 0)
-	pollTask(t, ins.TaskID, func(s taskState) bool { return s.Status == "completed" })
+	pollTask(t, cs, ins.TaskID, func(s taskState) bool { return s.Status == "completed" })
 	var final struct {
 		Result struct {
 			Content []struct {

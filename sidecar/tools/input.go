@@ -30,12 +30,20 @@ const inputRequestID = "input"
 
 // inputRequest is the elicitation that asks for the line execution e
 // waits on, or nil when this call cannot ask: the client declared no form
-// elicitation, or the prompt is a password (the spec forbids asking for
-// secrets in a form: send_input stays for those), or the tool's result has
-// another shape than an execution's (insert_cell), so that its retry could
-// not become send_input.
+// elicitation, or the tool's result has another shape than an execution's
+// (insert_cell), so that its retry could not become send_input.
 func inputRequest(req *mcp.CallToolRequest, e *execution.Execution, s execution.Snapshot) *mcp.ElicitParams {
-	if s.Password || req.Session == nil || req.Params.Name == insertCellTool.Name || !answersForms(req.Session.InitializeParams()) {
+	if req.Session == nil || req.Params.Name == insertCellTool.Name || !answersForms(req.Session.InitializeParams()) {
+		return nil
+	}
+	return inputElicitation(e.ID, s)
+}
+
+// inputElicitation is the form that asks for the line a run waits on, or
+// nil for a password prompt: the spec forbids asking for secrets in a
+// form, so send_input stays for those.
+func inputElicitation(id string, s execution.Snapshot) *mcp.ElicitParams {
+	if s.Password {
 		return nil
 	}
 	prompt := strings.TrimSpace(s.Prompt)
@@ -44,13 +52,13 @@ func inputRequest(req *mcp.CallToolRequest, e *execution.Execution, s execution.
 	}
 	return &mcp.ElicitParams{
 		Mode:    "form",
-		Message: fmt.Sprintf("Code running in the notebook's kernel (execution %s) asks for input: %s", e.ID, prompt),
+		Message: fmt.Sprintf("Code running in the notebook's kernel (execution %s) asks for input: %s", id, prompt),
 		RequestedSchema: map[string]any{
 			"type": "object",
 			"properties": map[string]any{
-				"value": map[string]any{"type": "string", "title": prompt, "description": "the line to answer input() with"},
+				"input": map[string]any{"type": "string", "title": prompt, "description": "the line to answer input() with"},
 			},
-			"required": []string{"value"},
+			"required": []string{"input"},
 		},
 	}
 }
@@ -68,27 +76,34 @@ func askForInput(ctx context.Context, req *mcp.CallToolRequest, e *execution.Exe
 		return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{inputRequestID: ask}, RequestState: inputState + e.ID}, true
 	}
 	answer, err := req.Session.Elicit(ctx, ask)
-	if err != nil {
+	if err != nil || answerInput(e, answer, inputRequestID) != nil {
 		return nil, false // the needs_input result says how to answer
-	}
-	if err := answerInput(e, answer); err != nil {
-		return nil, false
 	}
 	return nil, true
 }
 
-// answerInput hands a client's answer to the run: the line, or, declined
-// or cancelled, an interrupt (the run cannot go on without the line).
-func answerInput(e *execution.Execution, answer *mcp.ElicitResult) error {
-	if answer.Action != "accept" {
-		e.Interrupt("the client did not answer input() (" + answer.Action + ")")
+// inputTaker is what an answer goes to (an *execution.Execution).
+type inputTaker interface {
+	SendInput(text string) error
+	Interrupt(why string)
+}
+
+// answerInput hands a client's answer (to input request key) to the run:
+// the line, or, declined or cancelled, an interrupt (the run cannot go on
+// without the line).
+func answerInput(run inputTaker, answer *mcp.ElicitResult, key string) error {
+	switch answer.Action {
+	case "accept":
+		value, ok := answer.Content["input"].(string)
+		if !ok {
+			return fmt.Errorf("inputResponses[%q]: an accepted answer needs content.input, the line to send", key)
+		}
+		return run.SendInput(value)
+	case "decline", "cancel":
+		run.Interrupt("input() " + answer.Action + "d by the client")
 		return nil
 	}
-	value, ok := answer.Content["value"].(string)
-	if !ok {
-		return fmt.Errorf("inputResponses[%q]: an accepted answer needs content.value, a string", inputRequestID)
-	}
-	return e.SendInput(value)
+	return fmt.Errorf("inputResponses[%q]: action %q is not accept, decline or cancel", key, answer.Action)
 }
 
 // answersForms reports whether a client can answer form elicitations (an
@@ -123,7 +138,7 @@ func (t *Tools) ResumeInput(next mcp.MethodHandler) mcp.MethodHandler {
 		if !ok {
 			return nil, fmt.Errorf("inputResponses: expected the client's answer to input request %q (an elicitation result)", inputRequestID)
 		}
-		if err := answerInput(e, answer); err != nil {
+		if err := answerInput(e, answer, inputRequestID); err != nil {
 			return nil, fmt.Errorf("execution %s: %w (status %s)", id, err, e.Snapshot().Status)
 		}
 		// The record of the run, as get_execution gives it.

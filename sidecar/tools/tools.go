@@ -41,6 +41,8 @@ type Tools struct {
 
 	// watch tracks resource subscriptions (resources.go).
 	watch watch
+	// tasks are executions handed to clients as tasks (tasks.go).
+	tasks taskTable
 }
 
 // Register adds every tool to s. This list is the whole tool surface.
@@ -93,6 +95,9 @@ func (t *Tools) Register(s *mcp.Server) {
 	t.registerResources(s)
 	// input() answered by the client (input.go)
 	s.AddReceivingMiddleware(t.ResumeInput)
+	// Long executions as tasks for clients that declare the extension
+	// (tasks.go): tasks/get, tasks/update, tasks/cancel.
+	t.registerTasks(s)
 }
 
 // ranCells are the cells an execution ran, for the view to highlight.

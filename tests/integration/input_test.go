@@ -35,7 +35,7 @@ func TestInputAnsweredByClient(t *testing.T) {
 					if action != "accept" {
 						return &mcp.ElicitResult{Action: action}, nil
 					}
-					return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"value": "Ada"}}, nil
+					return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"input": "Ada"}}, nil
 				},
 			})
 			if err != nil {
@@ -73,7 +73,7 @@ func TestInputAnsweredByClient(t *testing.T) {
 			mu.Unlock()
 			got = labtest.Call[execOut](t, cs, "execute_cell", map[string]any{"path": path, "cell_id": "c0"})
 			prompted(2)
-			if got.Status != "interrupted" || len(got.Cells) != 1 || !strings.Contains(got.Cells[0].Note, "the client did not answer input() (decline)") {
+			if got.Status != "interrupted" || len(got.Cells) != 1 || !strings.Contains(got.Cells[0].Note, "input() declined by the client") {
 				t.Fatalf("declined: %+v, want interrupted with a note", got)
 			}
 
@@ -99,10 +99,10 @@ func TestInputBadRetry(t *testing.T) {
 		answers mcp.InputResponseMap
 		want    string
 	}{
-		{"unknown execution", "input:x00", mcp.InputResponseMap{"input": &mcp.ElicitResult{Action: "accept", Content: map[string]any{"value": "a"}}}, `no execution has id "x00"`},
+		{"unknown execution", "input:x00", mcp.InputResponseMap{"input": &mcp.ElicitResult{Action: "accept", Content: map[string]any{"input": "a"}}}, `no execution has id "x00"`},
 		{"no answer", "input:" + first.ExecutionID, nil, `expected the client's answer to input request "input"`},
-		{"answer without a value", "input:" + first.ExecutionID, mcp.InputResponseMap{"input": &mcp.ElicitResult{Action: "accept", Content: map[string]any{"v": 1}}}, "needs content.value, a string"},
-		{"not waiting", "input:" + first.ExecutionID, mcp.InputResponseMap{"input": &mcp.ElicitResult{Action: "accept", Content: map[string]any{"value": "a"}}}, "not waiting for input"},
+		{"answer without a value", "input:" + first.ExecutionID, mcp.InputResponseMap{"input": &mcp.ElicitResult{Action: "accept", Content: map[string]any{"v": 1}}}, "needs content.input, the line to send"},
+		{"not waiting", "input:" + first.ExecutionID, mcp.InputResponseMap{"input": &mcp.ElicitResult{Action: "accept", Content: map[string]any{"input": "a"}}}, "not waiting for input"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_cell", Arguments: map[string]any{"path": "exec/input-bad.ipynb", "cell_id": "c0"},

@@ -63,10 +63,11 @@ func New(cfg Config, t *tools.Tools, log zerolog.Logger) *Server {
 			// notebook tools offer to clients that declare it too.
 			Capabilities: &mcp.ServerCapabilities{
 				Logging: &mcp.LoggingCapabilities{},
-				// Notebooks come and go without a list_changed notification
-				// (nothing watches the file tree); their changes are told
-				// to subscribers (go-sdk adds subscribe: true).
-				Resources: &mcp.ResourceCapabilities{},
+				// Notebooks created, renamed or deleted through the
+				// Contents API are told by list_changed (the server's event
+				// bus); their changes to subscribers (go-sdk adds
+				// subscribe: true).
+				Resources: &mcp.ResourceCapabilities{ListChanged: true},
 				// Tasks (SEP-2663) are advertised by server/discover only:
 				// initialize belongs to protocols without the extension.
 				Extensions: map[string]any{

@@ -34,8 +34,9 @@ const (
 	writableFor = time.Second
 	// saveTimeout bounds one background save and its checks.
 	saveTimeout = time.Minute
-	// flushTimeout bounds how long Close waits for pending saves.
-	flushTimeout = 10 * time.Second
+	// flushTimeout bounds how long Close waits for pending saves (the
+	// proxy extension holds the lab's stop for the sidecar up to 8 s).
+	flushTimeout = 5 * time.Second
 )
 
 // quietSaveRounds is how many saves in a quiet room must leave the file
@@ -109,6 +110,7 @@ func (rs *Rooms) queueSave(path string, e *entry, u unsavedEdit) {
 // are left.
 func (rs *Rooms) saveLoop(path string, e *entry, flush, done chan struct{}) {
 	defer close(done)
+	flushing := false // once flush is closed, save without waiting
 	for {
 		e.mu.Lock()
 		if len(e.unsaved) == 0 {
@@ -118,17 +120,15 @@ func (rs *Rooms) saveLoop(path string, e *entry, flush, done chan struct{}) {
 		}
 		wait := min(saveSettle-time.Since(e.lastEdit), saveMaxDelay-time.Since(e.unsaved[0].at))
 		e.mu.Unlock()
-		if wait > 0 {
+		if wait > 0 && !flushing {
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
 			case <-flush:
 				t.Stop()
-				flush = nil // flushing: no more waiting
+				flushing = true
 			}
-			if flush != nil {
-				continue
-			}
+			continue
 		}
 		e.mu.Lock()
 		batch := e.unsaved

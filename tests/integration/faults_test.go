@@ -371,6 +371,46 @@ func TestFaultReadOnlyNotebook(t *testing.T) {
 	validateNotebook(t, readonlyNB)
 }
 
+// A notebook made read-only right after an edit: the next edit comes within
+// the second in which the sidecar trusts its last check of the file, or
+// after it. Either way nothing is lost silently: the edit is refused with
+// nothing changed, or it is live and the agent's next call reports that it
+// was not saved, naming it. The file keeps the first edit and stays valid.
+func TestFaultReadOnlyAfterEdit(t *testing.T) {
+	nb := faultPath("readonly-later")
+	cs := session(t)
+	codeNotebook(t, nb, "kept = 1")
+	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": nb, "source": "saved_first = 1"})
+	before := savedFile(t, shared, nb, "holds the first edit", func(disk string) bool { return strings.Contains(disk, "saved_first = 1") })
+	makeReadOnly(t, nb)
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "insert_cell", Arguments: map[string]any{"path": nb, "source": "too_late = 1"}})
+	if err != nil {
+		t.Fatalf("insert_cell: protocol error: %v", err)
+	}
+	if res.IsError {
+		if msg := labtest.ResultText(res); !strings.Contains(msg, "read-only on disk, so the server cannot save it; nothing was changed") {
+			t.Fatalf("insert_cell on a file made read-only failed with %.300q", msg)
+		}
+		t.Log("the edit came after the check expired: refused")
+		if read := labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": nb}); read.TotalCells != 2 {
+			t.Fatalf("the refused edit changed the live notebook: %d cells", read.TotalCells)
+		}
+	} else {
+		t.Log("the edit came within the check's second: live, its save reported failed")
+		added := decode[insertOut](t, res)
+		msg := reportedUnsaved(t, cs, nb)
+		for _, want := range []string{"inserted cell " + added.CellID, "read-only on disk", "this call did nothing"} {
+			if !strings.Contains(msg, want) {
+				t.Fatalf("the report = %.500q; want it to say %q", msg, want)
+			}
+		}
+	}
+	if readFile(t, nb) != before {
+		t.Fatal("the read-only file changed")
+	}
+	validateNotebook(t, nb)
+}
+
 // A notebook deleted behind the sidecar's back while its room is open: the
 // next edit fails with an error saying the file is gone, and the file is
 // not brought back by a save.

@@ -262,9 +262,11 @@ func (rs *Rooms) Update(ctx context.Context, path string, edit func(*notebook.No
 		return nb, nil // the edit changed nothing: nothing to write
 	}
 	// The server handles a peer's messages in order, so the answer to a
-	// barrier sent after the edit means it has applied it and passed it on
-	// to every other peer (Barrier waits out a reconnection, whose sync
-	// hands the server the edit).
+	// barrier sent after the edit means it has applied it, and queued it
+	// for every other peer before the answer (pycrdt-websocket's YRoom.serve
+	// applies a sync update before it reads the next message; the document
+	// observer puts the update on the broadcast stream as it is applied).
+	// Barrier waits out a reconnection, whose sync hands the server the edit.
 	if err := r.Barrier(ctx); err != nil {
 		e.mu.Lock()
 		e.checked = time.Time{}

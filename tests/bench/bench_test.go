@@ -29,8 +29,8 @@ const (
 	samples = 100
 )
 
-// BenchmarkNotebookOps prints p50/p95 latency of read_notebook and
-// insert_cell on a 200-cell notebook through <lab>/mcp, the same work done
+// BenchmarkNotebookOps prints p50/p95 latency of read_notebook, edit_cell
+// and insert_cell on a 200-cell notebook through <lab>/mcp, the same work done
 // with direct Contents API calls, insert_cell on a second lab whose sidecar
 // uses the files backend, and the sidecar's resident memory.
 func BenchmarkNotebookOps(b *testing.B) {
@@ -49,12 +49,17 @@ func BenchmarkNotebookOps(b *testing.B) {
 	contents := lab.URL + "api/contents/direct.ipynb"
 
 	var rows []string
+	edits := 0
 	for range b.N {
 		rows = []string{
 			row("read_notebook via /mcp", measure(func() {
 				callTool("read_notebook", map[string]any{"path": "mcp.ipynb", "limit": cells})
 			})),
 			row("GET contents (direct)", measure(func() { getNotebook(b, hc, contents) })),
+			row("edit_cell via /mcp", measure(func() {
+				edits++
+				callTool("edit_cell", map[string]any{"path": "mcp.ipynb", "index": 0, "source": fmt.Sprintf("print(%d)", edits)})
+			})),
 			row("insert_cell via /mcp", measure(func() {
 				callTool("insert_cell", map[string]any{"path": "mcp.ipynb", "source": "print('bench')"})
 			})),

@@ -19,6 +19,7 @@ MCP responses are written with TCP_NODELAY (``_nodelay_websockets``,
 second until the first is acknowledged, and the client delays that ACK.
 """
 
+import asyncio
 import os
 import signal
 import threading
@@ -112,6 +113,11 @@ def _load_jupyter_server_extension(serverapp):
     serverapp.log.info("jupyter-mcp-sidecar %s: MCP served at %s by %s", __version__, prefix, cfg.command)
 
 
+# How long a stop signal waits for the sidecar to exit before the server
+# stops anyway (docker stop kills after 10 s).
+_CHILD_EXIT_WAIT = 8
+
+
 def _stop_through_jupyter_on_signal(serverapp):
     """Make SIGTERM and SIGINT stop the server by Jupyter's own shutdown path.
 
@@ -123,7 +129,13 @@ def _stop_through_jupyter_on_signal(serverapp):
     the server runs on until it is killed (seen in CI). Here the children
     still get the signal first, then the server stops as Jupyter's own SIGTERM
     handler does: it stops accepting, shuts kernels down, lets extensions save
-    their documents and ends the loop."""
+    their documents and ends the loop.
+
+    The server stops only once the children it forwarded the signal to have
+    exited (at most ``_CHILD_EXIT_WAIT`` seconds): the sidecar writes the
+    agent's edits that the collaboration rooms have not saved yet before it
+    exits, and the rooms, which the server's stop closes without saving,
+    must still run meanwhile."""
     try:
         from simpervisor import atexitasync
     except ImportError:
@@ -132,10 +144,31 @@ def _stop_through_jupyter_on_signal(serverapp):
         serverapp.log.warning("jupyter-mcp-sidecar: unknown simpervisor; signals keep its handler")
         return
 
+    waiting = []  # set while a stop waits for the children
+
     def forward_then_stop(signum, frame):
+        children = []
         for forward in list(atexitasync._handlers):
             forward(signum)
-        serverapp._signal_stop(signum, frame)
+            child = getattr(forward, "__self__", None)  # a SupervisedProcess
+            if getattr(child, "running", False) and getattr(child, "proc", None) is not None:
+                children.append(child.proc)
+        if waiting:  # a second signal (Jupyter's ^C ^C): the stop is on its way
+            return
+        if not children:
+            serverapp._signal_stop(signum, frame)
+            return
+        waiting.append(signum)
+
+        async def stop_once_exited():
+            try:
+                await asyncio.wait_for(asyncio.gather(*(c.wait() for c in children)), _CHILD_EXIT_WAIT)
+            except Exception as e:  # a timeout, or a child already reaped
+                serverapp.log.warning("jupyter-mcp-sidecar: stopping without waiting for the sidecar: %r", e)
+            serverapp._signal_stop(signum, frame)
+
+        loop = serverapp.io_loop.asyncio_loop
+        loop.call_soon_threadsafe(lambda: loop.create_task(stop_once_exited()))
 
     # simpervisor installs the module's _handle_signal when it starts its first
     # child; replace it before that happens (and again if it already did).

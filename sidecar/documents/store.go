@@ -184,6 +184,14 @@ func (r ReadOnly) Progress(ctx context.Context, path string, edit func(*notebook
 	return r.Update(ctx, path, edit)
 }
 
+// Reporter is a Backend that writes files in the background (rtc.Rooms):
+// an edit returns before its file is written, so a write that fails is
+// reported later. Unsaved returns, once, the failed writes of the notebook
+// at path; the tools call it whenever an agent's call touches the notebook.
+type Reporter interface {
+	Unsaved(path string) error
+}
+
 // Holder is a Backend that must be told to keep watching a notebook, so
 // that changes made by others reach its change hook (rtc.Rooms: the room
 // is otherwise left when unused).

@@ -53,6 +53,8 @@ type Execution struct {
 	stopped  string // why Interrupt was called, for the record
 	input    *inputRequest
 	lastLine string
+	updated  time.Time     // when the state last changed
+	inputs   int           // input() prompts asked so far
 	changed  chan struct{} // closed and replaced on every change
 	done     chan struct{}
 }
@@ -81,6 +83,7 @@ func newExecutionID() string {
 
 // touch wakes everyone waiting for a change; call with e.mu held.
 func (e *Execution) touch() {
+	e.updated = time.Now()
 	close(e.changed)
 	e.changed = make(chan struct{})
 }
@@ -94,6 +97,11 @@ type Snapshot struct {
 	Password bool
 	LastLine string
 	Elapsed  time.Duration
+	// Started and Updated are when the run started and last changed.
+	Started, Updated time.Time
+	// InputSeq counts the input() prompts so far: it tells one pending
+	// prompt from the next.
+	InputSeq int
 	Changed  <-chan struct{}
 }
 
@@ -102,7 +110,8 @@ type Snapshot struct {
 func (e *Execution) Snapshot() Snapshot {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := Snapshot{ID: e.ID, Status: e.status, LastLine: e.lastLine, Changed: e.changed}
+	s := Snapshot{ID: e.ID, Status: e.status, LastLine: e.lastLine, Changed: e.changed,
+		Started: e.started, Updated: e.updated, InputSeq: e.inputs}
 	for _, st := range e.steps {
 		s.Steps = append(s.Steps, *st)
 	}
@@ -125,6 +134,10 @@ func (e *Execution) Done() <-chan struct{} { return e.done }
 func (e *Execution) Interrupt(why string) {
 	e.mu.Lock()
 	e.stopped = why
+	if e.input != nil { // the kernel's input() ends with the interrupt
+		e.input = nil
+		e.status = StatusRunning
+	}
 	e.mu.Unlock()
 	e.cancel()
 }
@@ -178,7 +191,8 @@ func (x *Executions) RunCode(k *kernel.Kernel, code string) *Execution {
 
 func (x *Executions) start(k *kernel.Kernel, steps []*Step, w *cellWriter) *Execution {
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Execution{ID: newExecutionID(), kernel: k, started: time.Now(), cancel: cancel,
+	now := time.Now()
+	e := &Execution{ID: newExecutionID(), kernel: k, started: now, updated: now, cancel: cancel,
 		steps: steps, status: StatusQueued, changed: make(chan struct{}), done: make(chan struct{})}
 	x.add(e)
 	go e.run(ctx, w)
@@ -254,6 +268,7 @@ func (e *Execution) run(ctx context.Context, w *cellWriter) {
 			Input: func(prompt string, password bool, reply func(string) error) {
 				e.set(func() {
 					e.input = &inputRequest{prompt: prompt, password: password, reply: reply}
+					e.inputs++
 					e.status = StatusInput
 				})
 			},

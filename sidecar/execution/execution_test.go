@@ -54,3 +54,18 @@ func TestSendInputNeedsAPrompt(t *testing.T) {
 		t.Fatalf("after the answer: %+v, want running without a prompt", s)
 	}
 }
+
+// A snapshot tells when the run started and last changed (a task's
+// createdAt and lastUpdatedAt).
+func TestSnapshotTimes(t *testing.T) {
+	e := newTestExecution("x1")
+	e.started = time.Now().Add(-time.Minute)
+	e.updated = e.started
+	if s := e.Snapshot(); !s.Started.Equal(e.started) || !s.Updated.Equal(e.started) {
+		t.Fatalf("snapshot times %v, %v; want both %v", s.Started, s.Updated, e.started)
+	}
+	e.set(func() { e.lastLine = "x" })
+	if s := e.Snapshot(); !s.Updated.After(s.Started) || !s.Started.Equal(e.started) {
+		t.Fatalf("after a change: started %v, updated %v", s.Started, s.Updated)
+	}
+}

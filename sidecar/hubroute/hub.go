@@ -112,8 +112,9 @@ func (h *hubAPI) whoami(ctx context.Context, token string) (*hubUser, error) {
 // (/user/<name>/), starting the server if it is not running and waiting
 // until it is ready, failed, or ctx ends. started tells whether this call
 // asked the hub to start it.
-// profile, if not empty, goes to the hub as user_options.profile.
-func (h *hubAPI) ensureRunning(ctx context.Context, token string, u *hubUser, profile string) (path string, started bool, err error) {
+// profile, if not empty, goes to the hub as user_options.profile; report,
+// if not nil, gets the hub's progress events while the server starts.
+func (h *hubAPI) ensureRunning(ctx context.Context, token string, u *hubUser, profile string, report func(progress int, message string)) (path string, started bool, err error) {
 	name := u.Name
 	// 400 answers to a start in a row while the hub shows no server.
 	const maxRefusals = 5
@@ -125,7 +126,7 @@ func (h *hubAPI) ensureRunning(ctx context.Context, token string, u *hubUser, pr
 		case ok && s.Ready && s.Pending == "":
 			return s.URL, started, nil
 		case ok && s.Pending == "spawn":
-			if err := h.waitProgress(ctx, token, u.Name); err != nil {
+			if _, err := h.follow(ctx, token, u.Name, report); err != nil {
 				return "", started, err
 			}
 		case ok && s.Pending == "stop":
@@ -149,7 +150,7 @@ func (h *hubAPI) ensureRunning(ctx context.Context, token string, u *hubUser, pr
 				case <-time.After(250 * time.Millisecond):
 				}
 			}
-			msg, err := h.start(ctx, token, u.Name, profile)
+			msg, err := h.startReporting(ctx, token, u.Name, profile, report)
 			if err != nil {
 				return "", started, err
 			}
@@ -213,25 +214,71 @@ func (h *hubAPI) start(ctx context.Context, token, name, profile string) (refuse
 	return "", unexpected("start "+name+"'s server", resp)
 }
 
-// waitProgress follows the hub's progress stream of a starting server
-// until it reports ready or failed. The hub ends the stream itself when the
-// spawn ends; ctx bounds the wait.
-func (h *hubAPI) waitProgress(ctx context.Context, token, name string) error {
+// startReporting is start, with the hub's progress events passed to report
+// while the hub takes its time: it answers a start only once the server is
+// ready (or after 10 s), so its progress stream is followed meanwhile, and
+// to its end (ready or failed) once the hub took the start. A failure the
+// stream reports is the start's error.
+func (h *hubAPI) startReporting(ctx context.Context, token, name, profile string, report func(int, string)) (refused string, err error) {
+	if report == nil {
+		return h.start(ctx, token, name, profile)
+	}
+	followCtx, stopFollowing := context.WithCancel(ctx)
+	defer stopFollowing()
+	answered := make(chan struct{}) // the hub answered the start
+	followed := make(chan error, 1)
+	go func() {
+		// The stream exists once the hub has taken the start: until then
+		// it answers "not starting", and is asked again.
+		for {
+			notStarting, err := h.follow(followCtx, token, name, report)
+			if !notStarting {
+				followed <- err
+				return
+			}
+			select {
+			case <-answered:
+				followed <- nil // started and already ended, or never taken
+				return
+			case <-followCtx.Done():
+				followed <- nil
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	refused, err = h.start(ctx, token, name, profile)
+	close(answered)
+	if err != nil || refused != "" {
+		stopFollowing()
+	}
+	var failed *errHub
+	if ferr := <-followed; errors.As(ferr, &failed) && err == nil && refused == "" {
+		return "", failed
+	}
+	return refused, err
+}
+
+// follow reads the hub's progress stream of a starting server until it
+// reports ready or failed, passing each event to report (if not nil).
+// notStarting: the hub has no start in progress. The hub ends the stream
+// itself when the spawn ends; ctx bounds the wait.
+func (h *hubAPI) follow(ctx context.Context, token, name string, report func(int, string)) (notStarting bool, err error) {
 	resp, err := h.do(ctx, http.MethodGet, "users/"+url.PathEscape(name)+"/server/progress", token, nil)
 	if err != nil {
 		if ctx.Err() != nil {
-			return startTimeout(name, ctx)
+			return false, startTimeout(name, ctx)
 		}
-		return err
+		return false, err
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusBadRequest:
-		return nil // neither running nor starting any more: look again
+		return true, nil // neither running nor starting (yet, or any more): look again
 	case resp.StatusCode == http.StatusForbidden:
-		return noReadScope(name)
+		return false, noReadScope(name)
 	case resp.StatusCode != http.StatusOK:
-		return unexpected("follow "+name+"'s start", resp)
+		return false, unexpected("follow "+name+"'s start", resp)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -241,25 +288,33 @@ func (h *hubAPI) waitProgress(ctx context.Context, token, name string) error {
 			continue // blank lines and keepalives
 		}
 		var ev struct {
-			Ready   bool   `json:"ready"`
-			Failed  bool   `json:"failed"`
-			Message string `json:"message"`
+			Progress int    `json:"progress"`
+			Ready    bool   `json:"ready"`
+			Failed   bool   `json:"failed"`
+			Message  string `json:"message"`
 		}
 		if json.Unmarshal([]byte(strings.TrimSpace(data)), &ev) != nil {
 			continue
 		}
 		if ev.Failed {
-			return &errHub{Status: http.StatusBadGateway, Code: codeStartFailed,
+			return false, &errHub{Status: http.StatusBadGateway, Code: codeStartFailed,
 				Message: fmt.Sprintf("JupyterHub could not start %s's server: %s", name, ev.Message)}
 		}
+		if report != nil {
+			msg := "starting " + name + "'s server"
+			if ev.Message != "" {
+				msg += " (JupyterHub: " + ev.Message + ")"
+			}
+			report(ev.Progress, msg)
+		}
 		if ev.Ready {
-			return nil
+			return false, nil
 		}
 	}
 	if ctx.Err() != nil {
-		return startTimeout(name, ctx)
+		return false, startTimeout(name, ctx)
 	}
-	return nil // the stream ended (hub restart, proxy): look again
+	return false, nil // the stream ended (hub restart, proxy): look again
 }
 
 // errStartDeadline ends the wait for a server (Config.StartTimeout).

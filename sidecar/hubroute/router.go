@@ -23,6 +23,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -52,17 +53,28 @@ type Router struct {
 	cfg   Config
 	hub   *hubAPI
 	proxy *httputil.ReverseProxy
-	// stopped ends the requests in flight when the router stops (Stop).
-	stopped context.Context
-	stop    context.CancelFunc
+
+	// Stop: closing refuses new requests; the calls in flight (POSTs)
+	// may finish until stopped ends them.
+	mu       sync.Mutex
+	closing  bool
+	calls    int           // POSTs in flight
+	drained  chan struct{} // closed when closing and no call is in flight
+	stopped  context.Context
+	stopCuts context.CancelFunc
 }
 
 // errStopping is the cause of the requests Stop ends.
 var errStopping = errors.New("the router is stopping")
 
-// stoppingError is what those requests answer.
-var stoppingError = &errHub{Status: http.StatusServiceUnavailable, Code: codeUnavailable, RetryAfter: "5",
-	Message: "the hub's MCP service is stopping (the hub restarts or shuts down): this call was cut off, as if cancelled (a cell it was running is interrupted); retry in a moment"}
+// What requests answer while the router stops: a new one, and a call that
+// ran longer than the router could wait.
+var (
+	stoppingError = &errHub{Status: http.StatusServiceUnavailable, Code: codeUnavailable, RetryAfter: "5",
+		Message: "the hub's MCP service is stopping (the hub restarts or shuts down); retry in a moment"}
+	cutError = &errHub{Status: http.StatusServiceUnavailable, Code: codeUnavailable, RetryAfter: "5",
+		Message: "the hub's MCP service is stopping (the hub restarts or shuts down) and this call ran longer than it could wait: the call was cut off, as if cancelled (a cell it was running is interrupted); retry in a moment"}
+)
 
 // New returns a Router for cfg.
 func New(cfg Config) *Router {
@@ -73,7 +85,8 @@ func New(cfg Config) *Router {
 		cfg.Prefix += "/"
 	}
 	r := &Router{cfg: cfg, hub: &hubAPI{base: cfg.HubAPI.JoinPath("/"), client: &http.Client{Transport: cfg.Transport}}}
-	r.stopped, r.stop = context.WithCancel(context.Background())
+	r.stopped, r.stopCuts = context.WithCancel(context.Background())
+	r.drained = make(chan struct{})
 	r.proxy = &httputil.ReverseProxy{
 		Rewrite:   r.rewrite,
 		Transport: cfg.Transport,
@@ -82,7 +95,7 @@ func New(cfg Config) *Router {
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
 			if errors.Is(context.Cause(req.Context()), errStopping) {
-				r.fail(w, req, stoppingError)
+				r.fail(w, req, cutError)
 				return
 			}
 			if req.Context().Err() != nil {
@@ -119,13 +132,48 @@ func (r *Router) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
-// Stop ends every request in flight with a JSON-RPC error saying that the
-// service stops (503, Retry-After), and answers every later one so, instead
-// of cutting their connections: the hub stops its services while its proxy
-// still runs, so the clients read why their calls ended. A response already
-// streaming just ends. Call it before http.Server.Shutdown, which then waits
-// for those answers.
-func (r *Router) Stop() { r.stop() }
+// Stop stops the router within ctx: later requests are answered that the
+// service stops (503, Retry-After) instead of having their connections
+// cut; the calls in flight may finish until ctx ends (a client's
+// connection cut would cancel its call and interrupt its cell), then those
+// still running are answered so too, and open streams end. The hub stops
+// its services while its proxy still runs, so clients read the answers.
+// Call it before http.Server.Shutdown, which then waits for those answers.
+func (r *Router) Stop(ctx context.Context) {
+	r.mu.Lock()
+	if !r.closing {
+		r.closing = true
+		if r.calls == 0 {
+			close(r.drained)
+		}
+	}
+	r.mu.Unlock()
+	select {
+	case <-r.drained:
+	case <-ctx.Done():
+	}
+	r.stopCuts()
+}
+
+// begin counts a call in flight, unless the router stops; end uncounts it.
+func (r *Router) begin(req *http.Request) (end func(), ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing {
+		return nil, false
+	}
+	if req.Method != http.MethodPost {
+		return func() {}, true // a stream: Stop cuts it
+	}
+	r.calls++
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.calls--; r.closing && r.calls == 0 {
+			close(r.drained)
+		}
+	}, true
+}
 
 // statusWriter remembers the status for the log line; Unwrap lets the
 // reverse proxy flush through it.
@@ -173,10 +221,12 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		ctx = context.WithValue(ctx, bodyPrefixKey{}, prefix)
 	}
 	req = req.WithContext(ctx)
-	if r.stopped.Err() != nil {
+	end, ok := r.begin(req)
+	if !ok {
 		r.fail(w, req, stoppingError)
 		return
 	}
+	defer end()
 
 	if req.URL.Path != r.cfg.Prefix && req.URL.Path != strings.TrimSuffix(r.cfg.Prefix, "/") {
 		r.fail(w, req, &errHub{Status: http.StatusNotFound, Code: codeNotRunning,
@@ -220,17 +270,37 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 				Message: u.Name + "'s server is not running: its MCP sessions ended with it; start a new session"})
 			return
 		default:
+			progress := newStartProgress(w, req)
 			ctx, cancel := context.WithTimeoutCause(req.Context(), r.cfg.StartTimeout, errStartDeadline)
-			target, started, err = r.hub.ensureRunning(ctx, token, u, profile)
+			var report func(int, string)
+			if progress != nil {
+				report = progress.report
+			}
+			target, started, err = r.hub.ensureRunning(ctx, token, u, profile, report)
 			cancel()
+			// Once progress went out, the rest rides the same stream.
+			if tail, finish := progress.writer(); tail != nil {
+				defer finish()
+				if err != nil {
+					r.fail(tail, req, err)
+					return
+				}
+				r.forward(tail, req, target)
+				return
+			}
 			if err != nil {
 				r.fail(w, req, err)
 				return
 			}
 		}
 	}
-	// Without read:servers the token cannot tell whether the server runs:
-	// forward anyway, the hub answers for a stopped one.
+	r.forward(w, req, target)
+}
+
+// forward sends req to the user's server at target (/user/<name>/). Without
+// read:servers the token cannot tell whether the server runs: forward
+// anyway, the hub answers for a stopped one.
+func (r *Router) forward(w http.ResponseWriter, req *http.Request, target string) {
 	out := req.Clone(req.Context())
 	out.URL.Path, out.URL.RawPath = target+"mcp", ""
 	r.proxy.ServeHTTP(w, out)
@@ -297,7 +367,7 @@ func (r *Router) fail(w http.ResponseWriter, req *http.Request, err error) {
 	if !errors.As(err, &e) {
 		switch {
 		case errors.Is(context.Cause(req.Context()), errStopping):
-			e = stoppingError
+			e = cutError
 		case req.Context().Err() != nil:
 			return // the client went away
 		default:

@@ -144,6 +144,22 @@ func newRouter(t *testing.T, hub http.Handler, startTimeout time.Duration) (*htt
 	return srv, hubSrv
 }
 
+// send sends req and returns the response and its body, which must have
+// the status want.
+func send(t *testing.T, req *http.Request, want int) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		t.Fatalf("status %d, want %d: %s", resp.StatusCode, want, data)
+	}
+	return resp, data
+}
+
 const initBody = `{"jsonrpc":"2.0","id":7,"method":"initialize","params":{}}`
 
 func TestRouter(t *testing.T) {
@@ -224,15 +240,7 @@ func TestRouter(t *testing.T) {
 			}
 			req.Header.Set("Cookie", "jupyterhub-session-id=secret")
 			req.Header.Set("Mcp-Session-Id", "abc")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			data, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tc.status {
-				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, data)
-			}
+			resp, data := send(t, req, tc.status)
 			if !strings.Contains(string(data), tc.want) {
 				t.Fatalf("body %s, want it to contain %q", data, tc.want)
 			}
@@ -368,74 +376,194 @@ func TestClientToken(t *testing.T) {
 // Stopping the router (the hub restarts: it stops its services before its
 // proxy) ends a call in flight with a JSON-RPC error for its id saying why,
 // instead of a cut connection, and answers later requests the same.
+// Stopping, the router refuses new requests at once, lets the calls in
+// flight finish while it may wait, then answers those still running that
+// it stops (503, Retry-After, their own id): never a cut connection.
 func TestRouterStop(t *testing.T) {
-	reached := make(chan struct{})
-	f := newFakeHub()
-	hub := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/user/alice/mcp" {
-			f.ServeHTTP(w, r)
-			return
-		}
-		_, _ = io.ReadAll(r.Body)
-		close(reached)
-		<-r.Context().Done() // a long run: only the router's stop ends it
-	})
-	hubSrv := httptest.NewServer(hub)
-	defer hubSrv.Close()
-	u, _ := url.Parse(hubSrv.URL)
-	router := New(Config{HubAPI: u.JoinPath("/hub/api"), Proxy: u, Prefix: "/services/mcp/", StartTimeout: time.Second, Log: zerolog.Nop()})
-	srv := httptest.NewServer(router)
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	call := func(body string) (int, string, string) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/services/mcp", strings.NewReader(body))
-		req.Header.Set("Authorization", "token tok-alice")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header.Get("Retry-After"), string(data)
+	for _, tc := range []struct {
+		name     string
+		finishes bool // the call in flight ends while the router waits
+	}{
+		{"a call that finishes in time gets its answer", true},
+		{"a call still running is answered that the service stops", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reached, release := make(chan struct{}), make(chan struct{})
+			f := newFakeHub()
+			hub := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/user/alice/mcp" {
+					f.ServeHTTP(w, r)
+					return
+				}
+				_, _ = io.ReadAll(r.Body)
+				close(reached)
+				select {
+				case <-release:
+					fmt.Fprint(w, `{"jsonrpc":"2.0","id":42,"result":{"done":true}}`)
+				case <-r.Context().Done(): // a long run: only the router's stop ends it
+				}
+			})
+			hubSrv := httptest.NewServer(hub)
+			defer hubSrv.Close()
+			u, _ := url.Parse(hubSrv.URL)
+			router := New(Config{HubAPI: u.JoinPath("/hub/api"), Proxy: u, Prefix: "/services/mcp/", StartTimeout: time.Second, Log: zerolog.Nop()})
+			srv := httptest.NewServer(router)
+			defer srv.Close()
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			call := func(body string) (int, string, string) {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/services/mcp", strings.NewReader(body))
+				req.Header.Set("Authorization", "token tok-alice")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				data, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, resp.Header.Get("Retry-After"), string(data)
+			}
+			type answer struct {
+				status      int
+				retry, body string
+			}
+			done := make(chan answer, 1)
+			go func() {
+				status, retry, body := call(`{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"execute_cell","arguments":{"source":"` + strings.Repeat("x", 100<<10) + `"}}}`)
+				done <- answer{status, retry, body}
+			}()
+			select {
+			case <-reached:
+			case <-ctx.Done():
+				t.Fatal("the call did not reach the server")
+			}
+			draining, stopWaiting := context.WithCancel(ctx)
+			stopped := make(chan struct{})
+			go func() { router.Stop(draining); close(stopped) }()
+			// A new call while the router waits: refused at once.
+			stopping := func(body string, id int, message string) bool {
+				var msg struct {
+					ID    int `json:"id"`
+					Error struct {
+						Code    int    `json:"code"`
+						Message string `json:"message"`
+					} `json:"error"`
+				}
+				return json.Unmarshal([]byte(body), &msg) == nil && msg.ID == id && msg.Error.Code == codeUnavailable &&
+					strings.HasPrefix(msg.Error.Message, message)
+			}
+			if status, retry, body := call(initBody); status != http.StatusServiceUnavailable || retry == "" || !stopping(body, 7, stoppingError.Message) {
+				t.Fatalf("a call while the router stops: %d %s", status, body)
+			}
+			if tc.finishes {
+				close(release)
+			} else {
+				stopWaiting() // the router may wait no longer
+			}
+			var a answer
+			select {
+			case a = <-done:
+			case <-ctx.Done():
+				t.Fatal("the call in flight did not end")
+			}
+			select {
+			case <-stopped:
+			case <-ctx.Done():
+				t.Fatal("Stop did not return once the call ended")
+			}
+			stopWaiting()
+			switch {
+			case tc.finishes && (a.status != http.StatusOK || !strings.Contains(a.body, `"done":true`)):
+				t.Fatalf("the call that finished in time: %d %.300s", a.status, a.body)
+			case !tc.finishes && (a.status != http.StatusServiceUnavailable || a.retry == "" || !stopping(a.body, 42, "the hub's MCP service is stopping (the hub restarts or shuts down) and this call ran longer")):
+				t.Fatalf("the call cut off: %d Retry-After=%q %.300s", a.status, a.retry, a.body)
+			}
+			if status, _, body := call(initBody); status != http.StatusServiceUnavailable || !stopping(body, 7, stoppingError.Message) {
+				t.Fatalf("a call after the stop: %d %s", status, body)
+			}
+		})
 	}
-	type answer struct {
-		status      int
-		retry, body string
-	}
-	done := make(chan answer, 1)
-	go func() {
-		status, retry, body := call(`{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"execute_cell","arguments":{"source":"` + strings.Repeat("x", 100<<10) + `"}}}`)
-		done <- answer{status, retry, body}
-	}()
-	select {
-	case <-reached:
-	case <-ctx.Done():
-		t.Fatal("the call did not reach the server")
-	}
-	router.Stop()
-	var a answer
-	select {
-	case a = <-done:
-	case <-ctx.Done():
-		t.Fatal("the call in flight did not end when the router stopped")
-	}
-	stopping := func(body string, id int) bool {
-		var msg struct {
-			ID    int `json:"id"`
-			Error struct {
-				Code    int    `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		return json.Unmarshal([]byte(body), &msg) == nil && msg.ID == id && msg.Error.Code == codeUnavailable &&
-			strings.HasPrefix(msg.Error.Message, "the hub's MCP service is stopping")
-	}
-	if a.status != http.StatusServiceUnavailable || a.retry == "" || !stopping(a.body, 42) {
-		t.Fatalf("the call in flight: %d Retry-After=%q %.300s", a.status, a.retry, a.body)
-	}
-	if status, _, body := call(initBody); status != http.StatusServiceUnavailable || !stopping(body, 7) {
-		t.Fatalf("a call after the stop: %d %s", status, body)
+}
+
+// A client that asks for progress (a progress token, and it accepts an
+// event stream) gets the hub's progress while its server starts, then the
+// server's answer on the same stream; without, or when the hub refuses the
+// start at once, the answer is plain.
+func TestRouterStartProgress(t *testing.T) {
+	const withToken = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_notebooks","_meta":{"progressToken":"p-9"}}}`
+	for _, tc := range []struct {
+		name   string
+		setup  func(f *fakeHub)
+		body   string
+		accept string
+		status int
+		// events: the messages of the progress notifications, then the
+		// last event's content; none: a plain answer containing last.
+		events []string
+		last   string
+	}{
+		{name: "progress, then the answer", body: withToken, accept: "application/json, text/event-stream", status: 200,
+			events: []string{"starting bob's server (JupyterHub: pulling)", "starting bob's server"}, last: `"result":{"path":"/user/bob/mcp"}`},
+		{name: "progress, then the failure", setup: func(f *fakeHub) { f.progress = "failed" }, body: withToken,
+			accept: "text/event-stream, application/json", status: 200,
+			events: []string{"starting bob's server (JupyterHub: pulling)"}, last: "could not start bob's server: Spawn failed: image missing"},
+		{name: "no progress token", body: initBody, accept: "application/json, text/event-stream", status: 200, last: `"path":"/user/bob/mcp"`},
+		{name: "no event stream accepted", body: withToken, accept: "application/json", status: 200, last: `"path":"/user/bob/mcp"`},
+		{name: "refused at once: its own status", setup: func(f *fakeHub) { f.startStatus = 429; f.retryAfter = "7" }, body: withToken,
+			accept: "application/json, text/event-stream", status: 503, last: "at capacity"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeHub()
+			if tc.setup != nil {
+				tc.setup(f)
+			}
+			srv, _ := newRouter(t, f, 5*time.Second)
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/services/mcp", strings.NewReader(tc.body))
+			req.Header.Set("Authorization", "token tok-bob")
+			req.Header.Set("Accept", tc.accept)
+			resp, data := send(t, req, tc.status)
+			if tc.events == nil {
+				if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") || !strings.Contains(string(data), tc.last) {
+					t.Fatalf("%s %s: want a plain answer containing %s", resp.Header.Get("Content-Type"), data, tc.last)
+				}
+				return
+			}
+			if resp.Header.Get("Content-Type") != "text/event-stream" {
+				t.Fatalf("Content-Type %q: want an event stream", resp.Header.Get("Content-Type"))
+			}
+			var got []string
+			var last string
+			lastProgress := -1.0
+			for _, line := range strings.Split(string(data), "\n") {
+				payload, ok := strings.CutPrefix(line, "data: ")
+				if !ok {
+					continue
+				}
+				var msg struct {
+					Method string `json:"method"`
+					Params struct {
+						ProgressToken string  `json:"progressToken"`
+						Progress      float64 `json:"progress"`
+						Total         float64 `json:"total"`
+						Message       string  `json:"message"`
+					} `json:"params"`
+				}
+				if err := json.Unmarshal([]byte(payload), &msg); err != nil {
+					t.Fatalf("event %q: %v", payload, err)
+				}
+				if msg.Method != "notifications/progress" {
+					last = payload
+					continue
+				}
+				if last != "" || msg.Params.ProgressToken != "p-9" || msg.Params.Total != 100 || msg.Params.Progress <= lastProgress {
+					t.Fatalf("progress event %s (after %v): want token p-9, total 100, increasing, before the answer", payload, lastProgress)
+				}
+				lastProgress = msg.Params.Progress
+				got = append(got, msg.Params.Message)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.events) || !strings.Contains(last, tc.last) || !strings.Contains(last, `"id":1`) {
+				t.Fatalf("progress %q, last event %s; want %q, then an answer for id 1 containing %s", got, last, tc.events, tc.last)
+			}
+		})
 	}
 }
 

@@ -34,6 +34,13 @@ type fakeRoom struct {
 	saves   int
 	stalled chan struct{} // while set, the server reads nothing more from peers
 	refuse  bool          // while set, joining (the session request) fails
+	// The notebook's file: written (version++) by a save unless it is
+	// read-only, gone, or the disk is full (a save then still answers
+	// "success", as jupyter-collaboration does).
+	file struct {
+		version              int
+		readOnly, gone, full bool
+	}
 }
 
 func newFakeRoom(t *testing.T, src string) (*fakeRoom, *jupyter.Client) {
@@ -89,7 +96,15 @@ func (f *fakeRoom) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"format":"json","type":"notebook","fileId":"f1","sessionId":%q}`, f.session)
 		f.mu.Unlock()
 	case r.Method == http.MethodGet && r.URL.Path == "/api/contents/n.ipynb":
-		fmt.Fprint(w, `{"name":"n.ipynb","path":"n.ipynb","type":"notebook","format":"json","content":null}`)
+		f.mu.Lock()
+		file := f.file
+		f.mu.Unlock()
+		if file.gone {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintf(w, `{"name":"n.ipynb","path":"n.ipynb","type":"notebook","format":"json","content":null,"writable":%t,"hash":"v%d","last_modified":"2026-01-01T00:00:00Z"}`,
+			!file.readOnly, file.version)
 	case r.URL.Path == "/api/collaboration/room/json:notebook:f1":
 		f.serveRoom(w, r)
 	default:
@@ -149,6 +164,9 @@ func (f *fakeRoom) serveRoom(w http.ResponseWriter, r *http.Request) {
 				id, _ := d.ReadVarUint()
 				f.mu.Lock()
 				f.saves++
+				if !f.file.readOnly && !f.file.gone && !f.file.full {
+					f.file.version++
+				}
 				f.mu.Unlock()
 				e := yjs.NewEncoder()
 				e.WriteVarUint(yproto.MessageRaw)

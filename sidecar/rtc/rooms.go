@@ -34,13 +34,21 @@ type Rooms struct {
 	mu     sync.Mutex
 	rooms  map[string]*entry
 	closed chan struct{} // closed by Close: stops leaveIdle, refuses joins
+
+	// failed holds the background saves that failed, by notebook, until
+	// the agent is told (Unsaved); kept apart from the rooms, which may be
+	// left meanwhile.
+	failMu sync.Mutex
+	failed map[string][]error
 }
 
-// Rooms is the live documents.Backend, and a Holder: a resource
-// subscription keeps the notebook's room, so that others' changes are told.
+// Rooms is the live documents.Backend, a Holder (a resource subscription
+// keeps the notebook's room, so that others' changes are told) and a
+// Reporter (files are written in the background).
 var (
-	_ documents.Backend = (*Rooms)(nil)
-	_ documents.Holder  = (*Rooms)(nil)
+	_ documents.Backend  = (*Rooms)(nil)
+	_ documents.Holder   = (*Rooms)(nil)
+	_ documents.Reporter = (*Rooms)(nil)
 )
 
 type entry struct {
@@ -48,6 +56,9 @@ type entry struct {
 	room    *Room
 	lastUse time.Time
 	holds   int // Hold calls not yet released: the room is not left idle
+
+	mu sync.Mutex // guards saveState
+	saveState
 }
 
 // Room returns the joined room of the notebook at path, joining it if
@@ -148,7 +159,10 @@ func (rs *Rooms) leaveIdle(closed <-chan struct{}) {
 		var left []string
 		rs.mu.Lock()
 		for path, e := range rs.rooms {
-			if e.holds == 0 && time.Since(e.lastUse) > idleLeave && e.join.TryLock() {
+			e.mu.Lock()
+			saving := e.saving
+			e.mu.Unlock()
+			if e.holds == 0 && !saving && time.Since(e.lastUse) > idleLeave && e.join.TryLock() {
 				if e.room != nil {
 					idle = append(idle, e.room)
 				}
@@ -172,9 +186,11 @@ func (rs *Rooms) leaveIdle(closed <-chan struct{}) {
 	}
 }
 
-// Close leaves every room and stops leaving idle ones.
+// Close writes the edits not saved yet (waiting at most flushTimeout),
+// then leaves every room and stops leaving idle ones.
 func (rs *Rooms) Close() {
 	var rooms []*Room
+	var entries []*entry
 	rs.mu.Lock()
 	if rs.closed == nil {
 		rs.closed = make(chan struct{})
@@ -188,9 +204,11 @@ func (rs *Rooms) Close() {
 		if e.room != nil {
 			rooms = append(rooms, e.room)
 		}
+		entries = append(entries, e)
 		delete(rs.rooms, path)
 	}
 	rs.mu.Unlock()
+	rs.flushSaves(entries)
 	for _, r := range rooms {
 		r.Close()
 	}
@@ -205,97 +223,70 @@ func (rs *Rooms) Load(ctx context.Context, path string) (*notebook.Notebook, err
 	return r.Notebook()
 }
 
-// Update edits the live notebook and has the server save it, so the file
-// on disk holds the edit when Update returns.
+// Update edits the live notebook and returns once the room's server has
+// applied the edit, so every open view has it. The file is written in the
+// background once the agent's edits settle (saver.go): within about a
+// second, or the failure is reported on the next call (Unsaved).
 //
-// The room answers a save request with success even when the server could
-// not write the file (it only logs the error: a full disk, a file deleted
-// behind it) or skipped it (a read-only file), so Update checks the file
-// itself: before the edit, that it exists and is writable (otherwise
-// nothing is changed); after the save, that it was written.
+// Before the edit, the file must exist and be writable, or nothing is
+// changed: the room would take the edit but could never write it. That is
+// checked with the server at most once per writableFor.
 func (rs *Rooms) Update(ctx context.Context, path string, edit func(*notebook.Notebook) error) (*notebook.Notebook, error) {
 	r, err := rs.Room(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	before, err := rs.Jupyter.Stat(ctx, path)
-	if err != nil {
-		return nil, fmt.Errorf("%w; nothing was changed", jupyter.NotebookError(path, err))
+	e := rs.entryOf(path)
+	if e == nil {
+		return nil, errors.New("the sidecar is shutting down")
 	}
-	if !before.Writable {
-		return nil, fmt.Errorf("notebook %q is read-only on disk, so the server cannot save it; nothing was changed (make the file writable, or work on a copy)", path)
+	if err := rs.checkWritable(ctx, e, path); err != nil {
+		return nil, err
 	}
 	edits := r.Edits()
-	var idsBefore map[string]bool
+	var before map[string]*notebook.Cell
+	var order []string
 	nb, err := rs.Progress(ctx, path, func(nb *notebook.Notebook) error {
-		idsBefore = cellIDs(nb)
+		before = make(map[string]*notebook.Cell, len(nb.Cells))
+		order = make([]string, len(nb.Cells))
+		for i, c := range nb.Cells {
+			cp := *c
+			before[c.ID], order[i] = &cp, c.ID
+		}
 		return edit(nb)
 	})
 	if err != nil {
 		return nil, err
 	}
 	if r.Edits() == edits {
-		if err := r.Save(ctx); err != nil {
-			return nil, fmt.Errorf("the edit is in the live notebook but saving it failed: %w", err)
-		}
 		return nb, nil // the edit changed nothing: nothing to write
 	}
-	// The server answers a save "success" even when a newer change
-	// cancelled it before it wrote anything (its autosave cancels the save
-	// in progress on every change), and "skipped" while another save runs.
-	// So the file is checked, and the save asked for again: after a round
-	// during which nobody changed the document, a file still unchanged
-	// means the server cannot write it. A round during which someone else
-	// changed the document proves nothing either way; the edit is live and
-	// the server writes it once the room pauses, so it is reported done
-	// rather than keep the agent waiting on a person's typing.
-	for quiet := 0; ; {
-		seen := r.Updates()
-		if err := r.Save(ctx); err != nil {
-			return nil, fmt.Errorf("the edit is in the live notebook but saving it failed: %w", err)
-		}
-		after, err := rs.Jupyter.Stat(ctx, path)
-		if err != nil {
-			return nil, fmt.Errorf("the edit is in the live notebook but was not saved: %w", jupyter.NotebookError(path, err))
-		}
-		written := after.Hash != before.Hash || !after.LastModified.Equal(before.LastModified)
-		if written || r.Updates() != seen { // written, or a busy room that writes it when it pauses
-			// Unless the server reloaded the file meanwhile (it changed on
-			// disk), which takes the edit back out of the live notebook.
-			return nb, survived(r, idsBefore, nb, path)
-		}
-		if quiet++; quiet == quietSaveRounds {
-			return nil, fmt.Errorf("the edit was not saved: the server could not write %q (is the disk full, or did the file change on disk meanwhile?), and the file on disk is unchanged; "+
-				"read the notebook before trying again: the live notebook may still hold the edit", path)
-		}
+	// The server handles a peer's messages in order, so the answer to a
+	// barrier sent after the edit means it has applied it, and queued it
+	// for every other peer before the answer (pycrdt-websocket's YRoom.serve
+	// applies a sync update before it reads the next message; the document
+	// observer puts the update on the broadcast stream as it is applied).
+	// Barrier waits out a reconnection, whose sync hands the server the edit.
+	if err := r.Barrier(ctx); err != nil {
+		e.mu.Lock()
+		e.checked = time.Time{}
+		e.mu.Unlock()
+		return nil, fmt.Errorf("the edit is in the sidecar's copy of %q but the room's server did not confirm it: %w; read the notebook before trying again", path, err)
 	}
+	idsBefore := make(map[string]bool, len(order))
+	for _, id := range order {
+		idsBefore[id] = true
+	}
+	rs.queueSave(path, e, unsavedEdit{at: time.Now(), room: r, what: describeEdit(before, order, nb),
+		idsBefore: idsBefore, idsAfter: cellIDs(nb)})
+	return nb, nil
 }
 
-// survived checks that the cells an edit added are still in the live
-// notebook and the ones it deleted still gone: the server reloading a file
-// that changed on disk takes the edit back out (a text change undone that
-// way cannot be told from a person's typing, and is not checked).
-func survived(r *Room, idsBefore map[string]bool, edited *notebook.Notebook, path string) error {
-	live, err := r.Notebook()
-	if err != nil {
-		return err
-	}
-	now, after := cellIDs(live), cellIDs(edited)
-	for id := range after {
-		if !idsBefore[id] && !now[id] {
-			return undoneError(path)
-		}
-	}
-	for id := range idsBefore {
-		if !after[id] && now[id] {
-			return undoneError(path)
-		}
-	}
-	return nil
-}
-
-func undoneError(path string) error {
-	return fmt.Errorf("the edit did not last in %q: before it was saved, a cell it added was removed or one it deleted came back (the server reloads a notebook whose file changed on disk, and people edit it too); read the notebook before deciding whether to make it again", path)
+// entryOf is the entry of a joined notebook, nil once the rooms are closed.
+func (rs *Rooms) entryOf(path string) *entry {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.rooms[path]
 }
 
 func cellIDs(nb *notebook.Notebook) map[string]bool {
@@ -305,10 +296,6 @@ func cellIDs(nb *notebook.Notebook) map[string]bool {
 	}
 	return ids
 }
-
-// quietSaveRounds is how many saves in a quiet room must leave the file
-// unchanged before Update reports that it cannot be written.
-const quietSaveRounds = 3
 
 // Progress edits the live notebook without waiting for a save: people
 // watching see the change at once (used for outputs as they arrive).

@@ -63,11 +63,17 @@ func New(cfg Config, t *tools.Tools, log zerolog.Logger) *Server {
 			// notebook tools offer to clients that declare it too.
 			Capabilities: &mcp.ServerCapabilities{
 				Logging: &mcp.LoggingCapabilities{},
-				// Notebooks come and go without a list_changed notification
-				// (nothing watches the file tree); their changes are told
-				// to subscribers (go-sdk adds subscribe: true).
-				Resources:  &mcp.ResourceCapabilities{},
-				Extensions: map[string]any{tools.AppsExtension: map[string]any{"mimeTypes": []string{tools.AppMIMEType}}},
+				// Notebooks created, renamed or deleted through the
+				// Contents API are told by list_changed (the server's event
+				// bus); their changes to subscribers (go-sdk adds
+				// subscribe: true).
+				Resources: &mcp.ResourceCapabilities{ListChanged: true},
+				// Tasks (SEP-2663) are advertised by server/discover only:
+				// initialize belongs to protocols without the extension.
+				Extensions: map[string]any{
+					tools.AppsExtension:  map[string]any{"mimeTypes": []string{tools.AppMIMEType}},
+					tools.TasksExtension: map[string]any{},
+				},
 			},
 			InitializedHandler: func(_ context.Context, req *mcp.InitializedRequest) {
 				// Drop the session's state when it ends.
@@ -334,8 +340,9 @@ func (s *Server) logToolCalls(next mcp.MethodHandler) mcp.MethodHandler {
 				Path string `json:"path"`
 			}
 			_ = json.Unmarshal(call.Params.Arguments, &args)
+			// A result that is no CallToolResult is a task handle (tasks.go).
 			r, _ := res.(*mcp.CallToolResult)
-			s.cfg.Embed.Hub.Activity(req.GetSession().ID(), call.Params.Name, args.Path, err == nil && r != nil && !r.IsError, took)
+			s.cfg.Embed.Hub.Activity(req.GetSession().ID(), call.Params.Name, args.Path, err == nil && res != nil && (r == nil || !r.IsError), took)
 		}
 		return res, err
 	}

@@ -172,6 +172,13 @@ func appsOnly(next mcp.MethodHandler) mcp.MethodHandler {
 
 // registerApps adds the view resource, the view's tool and the filter.
 func (t *Tools) registerApps(s *mcp.Server) {
+	addViewResource(s)
+	mcp.AddTool(s, viewNotebookTool, t.viewNotebook)
+	s.AddReceivingMiddleware(appsOnly)
+}
+
+// addViewResource adds (or adds again: see listChanged) the view's resource.
+func addViewResource(s *mcp.Server) {
 	s.AddResource(&mcp.Resource{
 		URI:         NotebookViewURI,
 		Name:        "notebook-view",
@@ -185,8 +192,6 @@ func (t *Tools) registerApps(s *mcp.Server) {
 			Meta: mcp.Meta{"ui": viewResourceUI()},
 		}}}, nil
 	})
-	mcp.AddTool(s, viewNotebookTool, t.viewNotebook)
-	s.AddReceivingMiddleware(appsOnly)
 }
 
 // viewResourceUI asks for nothing beyond the restrictive default: no

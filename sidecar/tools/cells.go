@@ -6,6 +6,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/execution"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
 )
 
@@ -75,8 +76,22 @@ func (t *Tools) insertCell(ctx context.Context, req *mcp.CallToolRequest, in Ins
 	if err != nil {
 		return nil, out, err
 	}
+	inserted := &mcp.TextContent{Text: fmt.Sprintf("inserted cell %s at index %d", out.CellID, out.Index)}
+	if s := taskSlotFrom(ctx); s != nil && s.render != nil {
+		// The run became a task: its final result is this tool's.
+		render := s.render
+		s.render = func(snap execution.Snapshot) *mcp.CallToolResult {
+			r := render(snap)
+			final := out
+			exec, _ := r.StructuredContent.(ExecutionOut)
+			final.Execution = &exec
+			r.StructuredContent = final
+			r.Content = append([]mcp.Content{inserted}, r.Content...)
+			return r
+		}
+	}
 	out.Execution = &exec
-	res.Content = append([]mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("inserted cell %s at index %d", out.CellID, out.Index)}}, res.Content...)
+	res.Content = append([]mcp.Content{inserted}, res.Content...)
 	return res, out, nil
 }
 

@@ -278,7 +278,23 @@ func (t *Tools) startCells(ctx context.Context, path string, nb *notebook.Notebo
 // await waits for an execution to end, need input, or for wait to pass,
 // sending progress notifications meanwhile. If the call is cancelled and
 // owns the execution, the execution is interrupted.
+//
+// For a client that declared the tasks extension (tasks.go), a run it owns
+// that still runs after taskAfter, or waits on input(), becomes a task: the
+// call returns at once and the middleware answers with the task handle.
 func (t *Tools) await(ctx context.Context, req *mcp.CallToolRequest, e *execution.Execution, wait time.Duration, owner bool) (*mcp.CallToolResult, ExecutionOut, error) {
+	asTask := owner && taskSlotFrom(ctx) != nil
+	if asTask {
+		wait = min(wait, taskAfter)
+	}
+	handOff := func() (*mcp.CallToolResult, ExecutionOut, error) {
+		handOver(ctx, e.ID, e, func(s execution.Snapshot) *mcp.CallToolResult {
+			res, out, _ := t.executionResult(e, s, "")
+			res.StructuredContent = out
+			return res
+		})
+		return t.executionResult(e, e.Snapshot(), "")
+	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	heartbeat := time.NewTicker(heartbeatInterval)
@@ -287,12 +303,24 @@ func (t *Tools) await(ctx context.Context, req *mcp.CallToolRequest, e *executio
 	for {
 		snap := e.Snapshot()
 		if snap.Status == execution.StatusInput {
+			if asTask {
+				return handOff() // tasks/get asks for the line
+			}
+			if res, ok := askForInput(ctx, req, e, snap); ok {
+				if res != nil {
+					return res, ExecutionOut{}, nil
+				}
+				continue // answered over the session: wait on
+			}
 			return t.executionResult(e, snap, "")
 		}
 		select {
 		case <-e.Done():
 			return t.executionResult(e, e.Snapshot(), "")
 		case <-timer.C:
+			if asTask {
+				return handOff()
+			}
 			return t.executionResult(e, e.Snapshot(), fmt.Sprintf("still running after %s: call get_execution with this execution_id to wait again (it keeps running and its outputs are saved in the notebook), or interrupt_kernel to stop it", wait))
 		case <-ctx.Done():
 			if owner {
@@ -328,6 +356,12 @@ func (p *progress) send(ctx context.Context, s execution.Snapshot) {
 		return
 	}
 	p.n++
+	_ = p.req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: token, Progress: p.n, Message: progressMessage(s)})
+}
+
+// progressMessage tells how a run goes: status, elapsed time, the cell
+// running, the number of outputs and the last output line.
+func progressMessage(s execution.Snapshot) string {
 	// The execution id comes first: a client that gives up on the call can
 	// still find the run with get_execution.
 	msg := fmt.Sprintf("execution %s: %s %.0fs", s.ID, s.Status, s.Elapsed.Seconds())
@@ -349,7 +383,7 @@ func (p *progress) send(ctx context.Context, s execution.Snapshot) {
 		line, _ := shorten(s.LastLine, 200)
 		msg += " · last: " + line
 	}
-	_ = p.req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: token, Progress: p.n, Message: msg})
+	return msg
 }
 
 // executionResult renders an execution for the agent: a status line, each

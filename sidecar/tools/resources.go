@@ -307,6 +307,11 @@ func (t *Tools) listNotebookResources(next mcp.MethodHandler) mcp.MethodHandler 
 		if err != nil {
 			return nil, err
 		}
+		t.watch.mu.Lock()
+		for _, e := range out.Entries {
+			t.watch.see(e.Path) // listed: its saves are no news
+		}
+		t.watch.mu.Unlock()
 		for _, e := range out.Entries {
 			r := &mcp.Resource{URI: NotebookURI(e.Path), Name: e.Path, Title: pathpkg.Base(e.Path), MIMEType: IpynbMIMEType}
 			if e.LastModified != "" {
@@ -352,6 +357,7 @@ type watch struct {
 	byPath   map[string]map[string]int                // notebook → URI → subscribers
 	pending  map[string]bool                          // notebooks changed, not yet notified
 	flushing bool
+	known    map[string]bool // notebooks seen (ContentsChanged)
 }
 
 // Subscribe is go-sdk's SubscribeHandler (resources/subscribe, and each URI
@@ -492,5 +498,96 @@ func (w *watch) flush() {
 		for _, uri := range uris {
 			_ = w.server.ResourceUpdated(context.Background(), &mcp.ResourceUpdatedNotificationParams{URI: uri})
 		}
+	}
+}
+
+// ContentsChanged is told of a Contents API action the server reported on
+// its event bus (jupyter.Client.WatchContents): by a person in JupyterLab,
+// another client, or the sidecar. A notebook (or folder) that appears,
+// moves or goes changes the resource list, which clients are told
+// (notifications/resources/list_changed); the subscribers of a notebook
+// renamed or deleted away are told it changed (reading it now says it does
+// not exist). The server reports a new notebook as a save, so the first
+// save of a notebook the sidecar has not seen counts as one appearing: at
+// worst one needless list_changed per notebook after the sidecar starts.
+func (t *Tools) ContentsChanged(ev jupyter.ContentsEvent) {
+	listChanged, gone := t.watch.contentsChanged(ev)
+	if listChanged {
+		t.listChanged()
+	}
+	if gone != "" {
+		t.goneUnder(gone)
+	}
+}
+
+// contentsChanged keeps the known notebooks up to date with ev, and says
+// whether the list changed and which path (notebook or folder) is gone.
+func (w *watch) contentsChanged(ev jupyter.ContentsEvent) (listChanged bool, gone string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch ev.Action {
+	case "save", "copy", "upload":
+		return strings.HasSuffix(ev.Path, ".ipynb") && w.see(ev.Path), ""
+	case "rename", "delete":
+		gone = ev.Path
+		if ev.Action == "rename" {
+			gone = ev.SourcePath
+			if strings.HasSuffix(ev.Path, ".ipynb") {
+				w.see(ev.Path)
+			}
+		}
+		for p := range w.known {
+			if p == gone || strings.HasPrefix(p, gone+"/") {
+				delete(w.known, p)
+			}
+		}
+		return mayHoldNotebooks(ev.Path) || mayHoldNotebooks(ev.SourcePath), gone
+	}
+	return false, ""
+}
+
+// see notes that the notebook at p exists, and reports whether it is news.
+// w.mu must be held.
+func (w *watch) see(p string) bool {
+	if w.known[p] {
+		return false
+	}
+	if w.known == nil {
+		w.known = map[string]bool{}
+	}
+	w.known[p] = true
+	return true
+}
+
+// mayHoldNotebooks: a notebook, or a folder (no extension) that may hold
+// some.
+func mayHoldNotebooks(p string) bool {
+	return p != "" && (strings.HasSuffix(p, ".ipynb") || pathpkg.Ext(p) == "")
+}
+
+// listChanged tells clients that the resource list changed. go-sdk sends
+// list_changed only when its own resources change, so the view's resource
+// is added again: the same resource, and a notification (debounced by
+// go-sdk) to every client that listens.
+func (t *Tools) listChanged() {
+	if t.watch.server != nil {
+		addViewResource(t.watch.server)
+	}
+}
+
+// goneUnder tells the subscribers of the notebook at p, or of those under
+// the folder p, that it changed: it is gone.
+func (t *Tools) goneUnder(p string) {
+	w := &t.watch
+	w.mu.Lock()
+	var paths []string
+	for path := range w.byPath {
+		if path == p || strings.HasPrefix(path, p+"/") {
+			paths = append(paths, path)
+		}
+	}
+	w.mu.Unlock()
+	for _, path := range paths {
+		t.NotebookChanged(path)
 	}
 }

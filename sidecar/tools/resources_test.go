@@ -7,6 +7,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 )
 
 // The resource templates are an API like the tools: a change shows up as a
@@ -123,4 +125,32 @@ func FuzzParseResourceURI(f *testing.F) {
 			t.Fatalf("%q: path %q does not survive NotebookURI: %+v %v", uri, ref.Path, again, err)
 		}
 	})
+}
+
+// The event bus's Contents actions, in order: which change the resource
+// list, and which notebook or folder each takes away.
+func TestContentsChanged(t *testing.T) {
+	var w watch
+	for _, tc := range []struct {
+		ev          jupyter.ContentsEvent
+		listChanged bool
+		gone        string
+	}{
+		{jupyter.ContentsEvent{Action: "save", Path: "a.ipynb"}, true, ""},  // first seen: new
+		{jupyter.ContentsEvent{Action: "save", Path: "a.ipynb"}, false, ""}, // known: a save
+		{jupyter.ContentsEvent{Action: "save", Path: "notes.txt"}, false, ""},
+		{jupyter.ContentsEvent{Action: "copy", Path: "d/b.ipynb", SourcePath: "a.ipynb"}, true, ""},
+		{jupyter.ContentsEvent{Action: "rename", Path: "c.ipynb", SourcePath: "a.ipynb"}, true, "a.ipynb"},
+		{jupyter.ContentsEvent{Action: "save", Path: "c.ipynb"}, false, ""}, // known by its rename
+		{jupyter.ContentsEvent{Action: "save", Path: "a.ipynb"}, true, ""},  // back again: new
+		{jupyter.ContentsEvent{Action: "delete", Path: "d"}, true, "d"},     // a folder
+		{jupyter.ContentsEvent{Action: "save", Path: "d/b.ipynb"}, true, ""},
+		{jupyter.ContentsEvent{Action: "rename", Path: "y.txt", SourcePath: "x.txt"}, false, "x.txt"},
+		{jupyter.ContentsEvent{Action: "get", Path: "e.ipynb"}, false, ""},
+	} {
+		listChanged, gone := w.contentsChanged(tc.ev)
+		if listChanged != tc.listChanged || gone != tc.gone {
+			t.Fatalf("%+v: list changed %v, gone %q; want %v, %q", tc.ev, listChanged, gone, tc.listChanged, tc.gone)
+		}
+	}
 }

@@ -41,6 +41,8 @@ type Tools struct {
 
 	// watch tracks resource subscriptions (resources.go).
 	watch watch
+	// tasks are executions handed to clients as tasks (tasks.go).
+	tasks taskTable
 }
 
 // Register adds every tool to s. This list is the whole tool surface.
@@ -91,6 +93,11 @@ func (t *Tools) Register(s *mcp.Server) {
 	// Notebooks, cells and outputs as resources (resources.go); the server
 	// passes Subscribe and Unsubscribe to go-sdk as its handlers.
 	t.registerResources(s)
+	// input() answered by the client (input.go)
+	s.AddReceivingMiddleware(t.ResumeInput)
+	// Long executions as tasks for clients that declare the extension
+	// (tasks.go): tasks/get, tasks/update, tasks/cancel.
+	t.registerTasks(s)
 }
 
 // ranCells are the cells an execution ran, for the view to highlight.
@@ -105,7 +112,7 @@ func ranCells[In any](_ In, o ExecutionOut) ([]string, []string) {
 }
 
 // Instructions teach an agent the workflow; sent once at initialization.
-const Instructions = `Work with the Jupyter notebooks of this JupyterLab. Changes are saved at once.
+const Instructions = `Work with the Jupyter notebooks of this JupyterLab. Changes are live at once and saved to the file within about a second; a save that fails is reported by your next call on that notebook.
 Workflow: list_notebooks (or create_notebook) -> use_notebook to pick the notebook for this session -> read_notebook to see cells and their ids -> insert_cell / edit_cell / delete_cells / move_cell -> execute_cell (or insert_cell with execute=true).
 Cells are addressed by cell_id (stable across edits; prefer it) or by 0-based index (-1 is the last cell).
 Notebook tools act on this session's current notebook unless you pass path. Paths are relative to the Jupyter root, with "/" separators.
@@ -147,8 +154,24 @@ func cleanPath(p string) (string, error) {
 }
 
 // notebookPath resolves the notebook a tool acts on: the given path, or the
-// session's current notebook.
+// session's current notebook. Every tool that touches a notebook starts
+// here, so this is where an earlier edit whose background save failed is
+// reported (documents.Reporter): the call fails with that report, having
+// done nothing, and the next one goes on.
 func (t *Tools) notebookPath(req *mcp.CallToolRequest, p string) (string, error) {
+	nb, err := t.resolveNotebook(req, p)
+	if err != nil {
+		return "", err
+	}
+	if r, ok := t.Docs.(documents.Reporter); ok {
+		if err := r.Unsaved(nb); err != nil {
+			return "", err
+		}
+	}
+	return nb, nil
+}
+
+func (t *Tools) resolveNotebook(req *mcp.CallToolRequest, p string) (string, error) {
 	if strings.TrimSpace(p) == "" {
 		session := sessionID(req)
 		if session == "" {

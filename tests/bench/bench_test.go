@@ -30,8 +30,8 @@ const (
 	samples = 40 // per operation and path, as issue 13 measured
 )
 
-// BenchmarkNotebookOps prints p50/p95 latency of read_notebook and
-// insert_cell on a 200-cell notebook through <lab>/mcp, the same work done
+// BenchmarkNotebookOps prints p50/p95 latency of read_notebook, edit_cell
+// and insert_cell on a 200-cell notebook through <lab>/mcp, the same work done
 // with direct Contents API calls, insert_cell on a second lab whose sidecar
 // uses the files backend, and the sidecar's resident memory.
 func BenchmarkNotebookOps(b *testing.B) {

@@ -1,10 +1,10 @@
 package hub
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -45,9 +45,11 @@ func limited(t *testing.T) *hubProcess {
 }
 
 // An agent working alone through the hub URL keeps its server past the
-// idle timeout; left idle, the culler stops the server; the next call
-// through the hub URL starts it again, with the notebooks kept in the
-// user's volume.
+// idle timeout; left idle, the culler stops the server; the agent's next
+// call through the hub URL (the same client: under 2026-07-28 it holds no
+// session) starts it again, tells the agent how the start goes through
+// progress notifications, and finds the notebooks kept in the user's
+// volume.
 func TestCullAndRestart(t *testing.T) {
 	h := limited(t)
 	if err := h.createUser("carol"); err != nil {
@@ -58,7 +60,18 @@ func TestCullAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cs := h.connect(t, "/services/mcp", "token "+token)
+	var mu sync.Mutex
+	var progress []string
+	cs := h.connectWith(t, "/services/mcp", "token "+token, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+			mu.Lock()
+			defer mu.Unlock()
+			progress = append(progress, r.Params.Message)
+		},
+	})
+	if v := cs.InitializeResult().ProtocolVersion; v != "2026-07-28" {
+		t.Fatalf("negotiated %q, want the stateless 2026-07-28", v)
+	}
 	labtest.Call[map[string]any](t, cs, "create_notebook", map[string]any{"path": "kept.ipynb"})
 	labtest.Call[map[string]any](t, cs, "insert_cell", map[string]any{"path": "kept.ipynb", "source": "x = 'still here'"})
 
@@ -71,7 +84,6 @@ func TestCullAndRestart(t *testing.T) {
 			t.Fatalf("carol's server while an agent works: %q %v", s, err)
 		}
 	}
-	cs.Close()
 
 	// Idle: culled after the timeout (plus the activity report and the
 	// culler's period).
@@ -81,24 +93,18 @@ func TestCullAndRestart(t *testing.T) {
 	}
 	fmt.Fprintf(os.Stderr, "figure: idle server culled %s after the last call (timeout %s)\n", time.Since(idleFrom).Round(100*time.Millisecond), idleTimeout)
 
-	// The next call starts it again; the notebook is there.
+	// The next call starts it again, with progress; the notebook is there.
 	start := time.Now()
-	cs = h.connect(t, "/services/mcp", "token "+token)
-	type listOut struct {
-		Entries []struct {
-			Path string `json:"path"`
-		} `json:"entries"`
-	}
-	var paths []string
-	for _, e := range labtest.Call[listOut](t, cs, "list_notebooks", nil).Entries {
-		paths = append(paths, e.Path)
-	}
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "read_notebook",
+		Arguments: map[string]any{"path": "kept.ipynb"}, Meta: mcp.Meta{"progressToken": "restart"}})
 	fmt.Fprintf(os.Stderr, "figure: hub URL after a cull: first tool result after %s\n", time.Since(start).Round(10*time.Millisecond))
-	if !slices.Contains(paths, "kept.ipynb") {
-		t.Fatalf("notebooks after the restart: %v", paths)
-	}
-	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "read_notebook", Arguments: map[string]any{"path": "kept.ipynb"}})
 	if err != nil || res.IsError || !strings.Contains(labtest.ResultText(res)+fmt.Sprint(res.StructuredContent), "still here") {
 		t.Fatalf("read_notebook after the restart: %v %v", err, res)
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(progress) == 0 || !strings.HasPrefix(progress[0], "starting carol's server") {
+		t.Fatalf("progress while the server started: %q; want the hub's start events", progress)
+	}
+	fmt.Fprintf(os.Stderr, "figure: progress while the server started: %q\n", progress)
 }

@@ -169,30 +169,37 @@ func TestRevokedToken(t *testing.T) {
 	}
 }
 
-// The hub restarts (SIGTERM, then started again) while a call through
-// <hub>/services/mcp is running: a cell that waits for a file the test
-// creates while the hub is down. The hub stops its services before its
-// proxy, so the call ends at once with the router's precise 503 ("the hub's
-// MCP service is stopping"), not a cut connection nor a hang (the test's
-// context bounds it); the hub comes back with the users' servers running
-// (cleanup_servers = False), and the next call through the hub URL reaches
-// the same container and kernel, with what it held before. (The cut call's
-// cell is interrupted, as for any call its client cancels.)
+// The hub restarts (SIGTERM, then started again) while two calls through
+// <hub>/services/mcp are running, each a cell on its own kernel that waits
+// for a file the test creates: one right after the signal, the other only
+// once the hub is down. The hub stops its services before its proxy, and
+// the router lets calls in flight finish for a while (--drain): the first
+// call gets its result; the second, still running when the router may wait
+// no longer, ends with the router's precise 503 ("the hub's MCP service is
+// stopping"), not a cut connection nor a hang (the test's context bounds
+// it). The hub comes back with the users' servers running (cleanup_servers
+// = False), and the next call through the hub URL reaches the same
+// container and kernel, with what it held before. (The cut call's cell is
+// interrupted, as for any call its client cancels.)
 func TestHubRestartMidCall(t *testing.T) {
 	aliceRunning(t)
 	before := container(theHub, "alice")
 	cs := connect(t, "/services/mcp", "token "+tokens["alice"])
-	labtest.Call[map[string]any](t, cs, "create_notebook", map[string]any{"path": "restart.ipynb"})
-	labtest.Call[map[string]any](t, cs, "execute_code", map[string]any{"path": "restart.ipynb", "code": "kept = 'from before the restart'"})
 	const dir = "/home/jovyan/work/"
-	for _, f := range []string{"restart-started", "restart-go"} {
-		_ = exec.Command("docker", "exec", theHub.Prefix+"-alice", "rm", "-f", dir+f).Run()
+	gated := func(name string) string {
+		for _, f := range []string{name + "-started", name + "-go"} {
+			_ = exec.Command("docker", "exec", theHub.Prefix+"-alice", "rm", "-f", dir+f).Run()
+		}
+		return fmt.Sprintf("import os, time\nopen(%q, 'w').close()\nwhile not os.path.exists(%q):\n    time.sleep(0.05)\nprint(%q)",
+			dir+name+"-started", dir+name+"-go", name+" finished")
 	}
-	gated := fmt.Sprintf("import os, time\nopen(%q, 'w').close()\nwhile not os.path.exists(%q):\n    time.sleep(0.05)",
-		dir+"restart-started", dir+"restart-go")
+	for _, nb := range []string{"restart.ipynb", "restart-short.ipynb"} {
+		labtest.Call[map[string]any](t, cs, "create_notebook", map[string]any{"path": nb})
+	}
+	labtest.Call[map[string]any](t, cs, "execute_code", map[string]any{"path": "restart.ipynb", "code": "kept = 'from before the restart'"})
 
-	// The call in flight, from an MCP client whose HTTP answers of an error
-	// status the test reads (the client keeps only the status).
+	// The calls in flight, from an MCP client whose HTTP answers of an
+	// error status the test reads (the client keeps only the status).
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	rec := &errorRecorder{base: labtest.AuthClient("token " + tokens["alice"]).Transport}
@@ -206,51 +213,70 @@ func TestHubRestartMidCall(t *testing.T) {
 		res *mcp.CallToolResult
 		err error
 	}
-	done := make(chan outcome, 1)
-	go func() {
-		res, err := inFlight.CallTool(ctx, &mcp.CallToolParams{Name: "insert_cell", Arguments: map[string]any{
-			"path": "restart.ipynb", "source": gated, "execute": true, "timeout": 240,
-		}})
-		done <- outcome{res, err}
-	}()
+	run := func(path, source string) chan outcome {
+		done := make(chan outcome, 1)
+		go func() {
+			res, err := inFlight.CallTool(ctx, &mcp.CallToolParams{Name: "insert_cell", Arguments: map[string]any{
+				"path": path, "source": source, "execute": true, "timeout": 240,
+			}})
+			done <- outcome{res, err}
+		}()
+		return done
+	}
 	inContainer := func(args ...string) error {
 		return exec.Command("docker", append([]string{"exec", theHub.Prefix + "-alice"}, args...)...).Run()
 	}
-	if err := poll(time.Minute, func() (bool, error) {
-		select {
-		case o := <-done:
-			return false, fmt.Errorf("the call ended before the hub's restart: %v %v", o.err, o.res)
-		default:
+	long, short := run("restart.ipynb", gated("long")), run("restart-short.ipynb", gated("short"))
+	for _, name := range []string{"long", "short"} {
+		if err := poll(time.Minute, func() (bool, error) {
+			return inContainer("test", "-e", dir+name+"-started") == nil, nil
+		}); err != nil {
+			t.Fatalf("the %s cell did not start: %v", name, err)
 		}
-		return inContainer("test", "-e", dir+"restart-started") == nil, nil
-	}); err != nil {
-		t.Fatalf("the gated cell did not start: %v", err)
 	}
 
+	logFrom := len(theHub.Log())
 	start := time.Now()
 	var down time.Duration
 	err = theHub.restart(func() error {
+		return inContainer("touch", dir+"short-go") // the short cell ends while the hub stops
+	}, func() error {
 		down = time.Since(start)
-		return inContainer("touch", dir+"restart-go") // the cell may end now
+		return inContainer("touch", dir+"long-go") // the long cell may end now
 	})
 	if err != nil {
 		t.Fatalf("restart the hub: %v", err)
 	}
-	fmt.Fprintf(os.Stderr, "figure: hub restart: down after %s, back after %s\n", down.Round(10*time.Millisecond), time.Since(start).Round(10*time.Millisecond))
+	fmt.Fprintf(os.Stderr, "figure: hub restart: down after %s (the router's drain included), back after %s\n", down.Round(10*time.Millisecond), time.Since(start).Round(10*time.Millisecond))
 
-	// The hub stops its services before its proxy: the router answers the
-	// call it carries, through the proxy still there, that it stops.
+	// The short call finished while the router waited for it (its log
+	// says so: a call answered 200 after it began to stop).
 	select {
-	case o := <-done:
+	case o := <-short:
+		if o.err != nil || o.res.IsError || !strings.Contains(labtest.ResultText(o.res), "short finished") {
+			t.Fatalf("the call that finished while the hub stopped: %v %v; want its result", o.err, o.res)
+		}
+	case <-ctx.Done():
+		t.Fatal("the short call in flight hung until the test's bound (3 min)")
+	}
+	log := string(theHub.Log()[logFrom:])
+	_, stopping, ok := strings.Cut(log, "letting the calls in flight finish")
+	if !ok || !strings.Contains(stopping, `"user":"alice","status":200`) {
+		t.Fatalf("the router's log from the restart on shows no call answered while it stopped:\n%s", labtest.Tail([]byte(log), 4<<10))
+	}
+	// The long one was answered, through the proxy still there, that the
+	// service stops.
+	select {
+	case o := <-long:
 		if errors.Is(o.err, context.DeadlineExceeded) {
 			t.Fatalf("the call in flight hung until the test's bound: %v", o.err)
 		}
 		answers := rec.answers()
 		if o.err == nil || len(answers) != 1 || !strings.HasPrefix(answers[0], "503 ") || !strings.Contains(rpcError(strings.TrimPrefix(answers[0], "503 ")), "the hub's MCP service is stopping") {
-			t.Fatalf("the call in flight: %v %v, HTTP answers %q; want an error, 503 and the router's message that it stops", o.err, o.res, answers)
+			t.Fatalf("the long call in flight: %v %v, HTTP answers %q; want an error, 503 and the router's message that it stops", o.err, o.res, answers)
 		}
 	case <-ctx.Done():
-		t.Fatal("the call in flight hung until the test's bound (3 min)")
+		t.Fatal("the long call in flight hung until the test's bound (3 min)")
 	}
 
 	if s, err := theHub.serverState("alice"); err != nil || s != "ready" {

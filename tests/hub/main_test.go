@@ -246,19 +246,21 @@ func (h *hubProcess) launch() error {
 // restart stops the hub's process as an operator would (SIGTERM: the hub
 // stops its proxy and services itself, and leaves the users' servers
 // running) and starts it again on the same ports, database and tokens.
-// during runs between the two, with the hub down.
-func (h *hubProcess) restart(during func() error) error {
+// stopping runs right after the signal, while the hub stops; down runs
+// between the two, with the hub down.
+func (h *hubProcess) restart(stopping, down func() error) error {
 	_ = h.cmd.Process.Signal(syscall.SIGTERM)
+	if err := stopping(); err != nil {
+		return err
+	}
 	select {
 	case err := <-h.exited:
 		h.exited <- err
 	case <-time.After(time.Minute):
 		return errors.New("JupyterHub did not exit within a minute of SIGTERM")
 	}
-	if during != nil {
-		if err := during(); err != nil {
-			return err
-		}
+	if err := down(); err != nil {
+		return err
 	}
 	return h.launch()
 }
@@ -435,7 +437,12 @@ func connect(t *testing.T, path, auth string) *mcp.ClientSession {
 
 func (h *hubProcess) connect(t *testing.T, path, auth string) *mcp.ClientSession {
 	t.Helper()
-	c := mcp.NewClient(&mcp.Implementation{Name: "hub-test", Version: "v0"}, nil)
+	return h.connectWith(t, path, auth, nil)
+}
+
+func (h *hubProcess) connectWith(t *testing.T, path, auth string, opts *mcp.ClientOptions) *mcp.ClientSession {
+	t.Helper()
+	c := mcp.NewClient(&mcp.Implementation{Name: "hub-test", Version: "v0"}, opts)
 	cs, err := c.Connect(t.Context(), &mcp.StreamableClientTransport{
 		Endpoint:   h.URL + path,
 		HTTPClient: labtest.AuthClient(auth),

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -44,9 +45,19 @@ var viewedTools = []string{"create_notebook", "use_notebook", "insert_cell", "ed
 // appsSession is an MCP session whose client declares MCP Apps.
 func appsSession(t *testing.T) *mcp.ClientSession {
 	t.Helper()
+	return connectApps(t, labtest.SessionProtocol, true)
+}
+
+// connectApps connects at protocol version ("": the client's newest,
+// 2026-07-28, where the client declares its capabilities on every request),
+// declaring MCP Apps or not.
+func connectApps(t *testing.T, version string, apps bool) *mcp.ClientSession {
+	t.Helper()
 	caps := &mcp.ClientCapabilities{}
-	caps.AddExtension(appsExt, map[string]any{"mimeTypes": []string{appsMIME}})
-	cs, err := shared.ConnectWith(t.Context(), "mcp", "token "+shared.Token, &mcp.ClientOptions{Capabilities: caps})
+	if apps {
+		caps.AddExtension(appsExt, map[string]any{"mimeTypes": []string{appsMIME}})
+	}
+	cs, err := shared.ConnectProtocol(t.Context(), "mcp", "token "+shared.Token, version, &mcp.ClientOptions{Capabilities: caps})
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
@@ -69,9 +80,17 @@ func listTools(t *testing.T, cs *mcp.ClientSession) map[string]*mcp.Tool {
 // A client with MCP Apps sees the view on exactly the tools that pick or
 // change a notebook, the app-only view_notebook, and the resource as an
 // MCP Apps page; a client without it lists exactly the same tools minus all
-// of that.
+// of that. Under 2026-07-28 too, where there is no session: the client's
+// capabilities come with each request.
 func TestAppsToolListAndResource(t *testing.T) {
-	apps, plain := appsSession(t), session(t)
+	for _, version := range []string{labtest.SessionProtocol, ""} {
+		t.Run("protocol "+cmp.Or(version, "2026-07-28"), func(t *testing.T) {
+			appsToolListAndResource(t, connectApps(t, version, true), connectApps(t, version, false))
+		})
+	}
+}
+
+func appsToolListAndResource(t *testing.T, apps, plain *mcp.ClientSession) {
 	if ext := apps.InitializeResult().Capabilities.Extensions; ext[appsExt] == nil {
 		t.Errorf("the server does not advertise %s: %v", appsExt, ext)
 	}

@@ -206,13 +206,15 @@ func TestBrowserConcurrentEditing(t *testing.T) {
 	}
 	// An agent edit saves the room: the file then holds everyone's edits.
 	labtest.Call[map[string]any](t, cs, "edit_cell", map[string]any{"path": nb, "cell_id": "c1", "source": "agent_cell = 4"})
-	validateNotebook(t, nb)
-	disk := readFile(t, nb)
-	for _, s := range []string{"person_cell = 10", "person_line_3 = 3", "agent_insert_2 = 2", "agent_cell = 4"} {
-		if !strings.Contains(disk, s) {
-			t.Fatalf("the saved file lacks %q", s)
+	savedFile(t, shared, nb, "holds everyone's edits", func(disk string) bool {
+		for _, s := range []string{"person_cell = 10", "person_line_3 = 3", "agent_insert_2 = 2", "agent_cell = 4"} {
+			if !strings.Contains(disk, s) {
+				return false
+			}
 		}
-	}
+		return true
+	})
+	validateNotebook(t, nb)
 }
 
 // Code the person runs in the page defines variables the agent's code sees:

@@ -20,7 +20,9 @@ import (
 // initialize handshake (2025-11-25). Through the proxy, its progress
 // callback gets each output line while the cell still runs (the cell waits
 // for the test after each line, and the test lets it go on only once the
-// SDK reported the line).
+// SDK reported the line). Then code waiting on input() asks the SDK's
+// elicitation callback for the line (2026-07-28: an input_required result
+// the SDK answers by retrying; 2025-11-25: an elicitation request).
 func TestPythonSDKGetsProgress(t *testing.T) {
 	python := filepath.Join(labtest.RepoRoot(), ".venv-clients", "bin", "python")
 	if _, err := os.Stat(python); err != nil {
@@ -43,6 +45,13 @@ func TestPythonSDKGetsProgress(t *testing.T) {
 				t.Fatalf("first line %q, want protocol %s", line, m.protocol)
 			}
 			p.gatedRun(t, gates[i], 2)
+			// input() is asked of the client, which answers "Ada".
+			if line := p.next(t); !strings.HasPrefix(line, "asked ") || !strings.Contains(line, "Your name?") {
+				t.Fatalf("%q, want the elicitation for the input() prompt", line)
+			}
+			if line := p.next(t); !strings.HasPrefix(line, "input ok ") || !strings.Contains(line, "hello Ada") {
+				t.Fatalf("%q, want the run's result with the answer", line)
+			}
 			p.wait(t)
 		})
 	}

@@ -66,20 +66,20 @@ var conformanceNotApplicable = map[string]string{
 	"input-required-result-capability-check":        "calls the fixture tool test_input_required_result_capabilities",
 	"input-required-result-ignore-extra-params":     "calls the fixture tool test_input_required_result_elicitation",
 	"input-required-result-validate-input":          "answers the fixture tool test_input_required_result_elicitation",
-	// Extensions the sidecar does not implement (go-sdk v1.8.0 has no tasks).
-	"sep-2640-skills-directory":    "skills extension (SEP-2640): no skills",
-	"sep-2640-skills-enumeration":  "skills extension (SEP-2640): no skills",
-	"sep-2640-skills-manifest":     "skills extension (SEP-2640): no skills",
-	"tasks-lifecycle":              "tasks extension: not implemented (long runs return an execution id for get_execution instead)",
-	"tasks-capability-negotiation": "tasks extension: not implemented",
-	"tasks-wire-fields":            "tasks extension: not implemented",
-	"tasks-request-state-removal":  "tasks extension: not implemented",
-	"tasks-mrtr-input":             "tasks extension: not implemented",
-	"tasks-request-headers":        "tasks extension: not implemented",
-	"tasks-dispatch-and-envelope":  "tasks extension: not implemented",
-	"tasks-status-notifications":   "tasks extension: not implemented",
-	"tasks-required-task-error":    "tasks extension: not implemented",
-	"tasks-mrtr-composition":       "tasks extension: not implemented",
+	// Extensions the sidecar does not implement.
+	"sep-2640-skills-directory":   "skills extension (SEP-2640): no skills",
+	"sep-2640-skills-enumeration": "skills extension (SEP-2640): no skills",
+	"sep-2640-skills-manifest":    "skills extension (SEP-2640): no skills",
+	// Tasks (SEP-2663) are implemented for execution tools (tasks.go); these
+	// scenarios drive them through the suite's fixture tools.
+	"tasks-lifecycle":             "calls the fixture tools slow_compute, greet, failing_job and protocol_error_job",
+	"tasks-wire-fields":           "calls the fixture tool slow_compute",
+	"tasks-request-state-removal": "calls the fixture tool slow_compute",
+	"tasks-mrtr-input":            "calls the fixture tools confirm_delete and multi_input",
+	"tasks-request-headers":       "calls the fixture tools greet and slow_compute",
+	"tasks-status-notifications":  "no checks: task status notifications (optional) are not sent",
+	"tasks-required-task-error":   "calls the fixture tool failing_job, which requires a task",
+	"tasks-mrtr-composition":      "calls the fixture tool test_tool_with_task",
 }
 
 // Single checks that do not apply inside scenarios that do.
@@ -90,6 +90,17 @@ var conformanceChecksNotApplicable = map[string]map[string]string{
 		"sep-2575-http-server-no-independent-requests-on-stream":   "needs the diagnostic tool test_streaming_elicitation",
 		"sep-2575-server-no-log-without-loglevel":                  "needs the diagnostic tool test_logging_tool",
 		"sep-2575-server-sends-tools-list-changed-on-subscription": "needs the diagnostic tool test_trigger_tool_change to change the tool list",
+	},
+	"tasks-capability-negotiation": {
+		"sep-2663-server-rejects-undeclared-client": "calls the fixture tool slow_compute",
+		"tasks-per-request-meta-opt-in":             "calls the fixture tool slow_compute",
+	},
+	"tasks-dispatch-and-envelope": {
+		"tasks-server-directed-creation-no-hint":           "calls the fixture tool slow_compute",
+		"sep-2663-legacy-task-param-ignored":               "calls the fixture tool greet",
+		"tasks-immediate-result-shortcut":                  "calls the fixture tool slow_compute",
+		"tasks-result-type-complete-on-non-task-responses": "calls the fixture tools greet and slow_compute",
+		"sep-2663-durable-create-strong-consistency":       "calls the fixture tool slow_compute",
 	},
 	"caching": {
 		"sep-2549-prompts-list-caching-hints": "calls prompts/list: no prompts, so -32601 (as server-stateless requires)",
@@ -104,6 +115,7 @@ var conformanceApplicable = []string{
 	"sep-2164-resource-not-found", "caching", "http-header-validation",
 	"server-sse-multiple-streams", "dns-rebinding-protection",
 	"input-required-result-unsupported-methods",
+	"tasks-capability-negotiation", "tasks-dispatch-and-envelope",
 }
 
 // conformanceNode is the pinned Node 22 that tests/conformance installs

@@ -241,8 +241,9 @@ func dropConnections(t *testing.T, pid int) int {
 }
 
 // The sidecar's connections to the lab (the notebook's room websocket among
-// them) reset while edits are in flight: every insert_cell call succeeds
-// and each cell is in the notebook exactly once, live and on disk.
+// them) reset while edits are in flight: every insert_cell call succeeds,
+// each cell is in the notebook exactly once, live and, once the room has
+// saved, on disk, and no save is reported failed.
 func TestFaultRoomDroppedMidEdit(t *testing.T) {
 	droppedNB := faultPath("dropped")
 	cs := session(t)
@@ -263,7 +264,9 @@ func TestFaultRoomDroppedMidEdit(t *testing.T) {
 		}
 	}
 	read := labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": droppedNB})
-	disk := readFile(t, droppedNB)
+	disk := savedFile(t, shared, droppedNB, "holds every edit", func(disk string) bool {
+		return strings.Contains(disk, fmt.Sprintf("edit_%d = %d", n-1, n-1))
+	})
 	for i := range n {
 		src := fmt.Sprintf("edit_%d = %d", i, i)
 		live := 0
@@ -291,6 +294,9 @@ func TestFaultFileChangedBehindRoom(t *testing.T) {
 	cs := session(t)
 	codeNotebook(t, reloadedNB, "old_content = 1")
 	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": reloadedNB, "source": "old_content = 2"})
+	// Rewritten once the room has saved the edit: an edit the reload undoes
+	// before it is saved is reported (sidecar/rtc's TestRoomsUpdateSavesInBackground).
+	savedFile(t, shared, reloadedNB, "holds the agent's edit", func(disk string) bool { return strings.Contains(disk, "old_content = 2") })
 	codeNotebook(t, reloadedNB, "from_disk = 1", "from_disk = 2")
 	// The server notices the change on its next poll of the file
 	// (file_poll_interval, 1 s): the agent's reads follow the room.
@@ -307,8 +313,8 @@ func TestFaultFileChangedBehindRoom(t *testing.T) {
 	if got := strings.Join(sources, "|"); got != "from_disk = 1|from_disk = 2|agent_after = 1" {
 		t.Fatalf("live notebook after the reload and an edit = %q", got)
 	}
-	disk := readFile(t, reloadedNB)
-	if !strings.Contains(disk, "from_disk = 2") || !strings.Contains(disk, "agent_after = 1") || strings.Contains(disk, "old_content") {
+	disk := savedFile(t, shared, reloadedNB, "holds the edit made after the reload", func(disk string) bool { return strings.Contains(disk, "agent_after = 1") })
+	if !strings.Contains(disk, "from_disk = 2") || strings.Contains(disk, "old_content") {
 		t.Fatalf("file after the reload and an edit:\n%s", disk)
 	}
 	validateNotebook(t, reloadedNB)
@@ -365,6 +371,46 @@ func TestFaultReadOnlyNotebook(t *testing.T) {
 	validateNotebook(t, readonlyNB)
 }
 
+// A notebook made read-only right after an edit: the next edit comes within
+// the second in which the sidecar trusts its last check of the file, or
+// after it. Either way nothing is lost silently: the edit is refused with
+// nothing changed, or it is live and the agent's next call reports that it
+// was not saved, naming it. The file keeps the first edit and stays valid.
+func TestFaultReadOnlyAfterEdit(t *testing.T) {
+	nb := faultPath("readonly-later")
+	cs := session(t)
+	codeNotebook(t, nb, "kept = 1")
+	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": nb, "source": "saved_first = 1"})
+	before := savedFile(t, shared, nb, "holds the first edit", func(disk string) bool { return strings.Contains(disk, "saved_first = 1") })
+	makeReadOnly(t, nb)
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "insert_cell", Arguments: map[string]any{"path": nb, "source": "too_late = 1"}})
+	if err != nil {
+		t.Fatalf("insert_cell: protocol error: %v", err)
+	}
+	if res.IsError {
+		if msg := labtest.ResultText(res); !strings.Contains(msg, "read-only on disk, so the server cannot save it; nothing was changed") {
+			t.Fatalf("insert_cell on a file made read-only failed with %.300q", msg)
+		}
+		t.Log("the edit came after the check expired: refused")
+		if read := labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": nb}); read.TotalCells != 2 {
+			t.Fatalf("the refused edit changed the live notebook: %d cells", read.TotalCells)
+		}
+	} else {
+		t.Log("the edit came within the check's second: live, its save reported failed")
+		added := decode[insertOut](t, res)
+		msg := reportedUnsaved(t, cs, nb)
+		for _, want := range []string{"inserted cell " + added.CellID, "read-only on disk", "this call did nothing"} {
+			if !strings.Contains(msg, want) {
+				t.Fatalf("the report = %.500q; want it to say %q", msg, want)
+			}
+		}
+	}
+	if readFile(t, nb) != before {
+		t.Fatal("the read-only file changed")
+	}
+	validateNotebook(t, nb)
+}
+
 // A notebook deleted behind the sidecar's back while its room is open: the
 // next edit fails with an error saying the file is gone, and the file is
 // not brought back by a save.
@@ -382,9 +428,11 @@ func TestFaultNotebookDeletedBehindRoom(t *testing.T) {
 	}
 }
 
-// The disk full (a small tmpfs holds the notebook's folder): an edit whose
-// save cannot be written fails with an error that says the file was not
-// saved, and the file on disk stays unchanged and valid.
+// The disk full (a small tmpfs holds the notebook's folder): the edit is
+// live when its call returns; the room's save cannot be written, and the
+// agent's next call on the notebook fails with an error naming the edit and
+// saying the file was not saved; the call after that works. The file on
+// disk stays unchanged and valid.
 func TestFaultDiskFull(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("mounting a small tmpfs needs root (CAP_SYS_ADMIN); run the integration tests as root, as CI does")
@@ -420,17 +468,41 @@ func TestFaultDiskFull(t *testing.T) {
 	filler.Close()
 	before := readFile(t, smallNB)
 	big := "big = '" + strings.Repeat("x", 64<<10) + "'"
-	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "insert_cell", Arguments: map[string]any{"path": smallNB, "source": big}})
-	if err != nil {
-		t.Fatalf("insert_cell: protocol error: %v", err)
+	added := labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": smallNB, "source": big})
+	msg := reportedUnsaved(t, cs, smallNB)
+	for _, want := range []string{"inserted cell " + added.CellID, "was not saved", "the file on disk is unchanged", "this call did nothing"} {
+		if !strings.Contains(msg, want) {
+			t.Fatalf("the report of a 64 KiB cell not saved on a full disk = %.500q; want it to say %q", msg, want)
+		}
 	}
-	if msg := labtest.ResultText(res); !res.IsError || !strings.Contains(msg, "the edit was not saved") || !strings.Contains(msg, "the file on disk is unchanged") {
-		t.Fatalf("insert_cell of a 64 KiB cell on a full disk: error %v, %.300q; want an error saying it was not saved", res.IsError, msg)
+	if read := labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": smallNB}); read.TotalCells != 2 {
+		t.Fatalf("after the report the live notebook has %d cells, want 2 (the edit stays live)", read.TotalCells)
 	}
 	if readFile(t, smallNB) != before {
 		t.Fatal("the file changed on a full disk")
 	}
 	validateNotebook(t, smallNB)
+}
+
+// reportedUnsaved calls read_notebook on path until a call fails with the
+// report of an earlier edit that was not saved (the room saves in the
+// background, so the report comes with the first call after the save
+// failed), and returns the report.
+func reportedUnsaved(t *testing.T, cs *mcp.ClientSession, path string) string {
+	t.Helper()
+	var msg string
+	eventually(t, "a call on "+path+" reports an edit not saved", func() bool {
+		res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "read_notebook", Arguments: map[string]any{"path": path}})
+		if err != nil {
+			t.Fatalf("read_notebook: protocol error: %v", err)
+		}
+		msg = labtest.ResultText(res)
+		return res.IsError
+	})
+	if !strings.Contains(msg, "an earlier edit of") {
+		t.Fatalf("read_notebook failed with %.300q, not with the report of an earlier edit", msg)
+	}
+	return msg
 }
 
 // The lab restarted (same port, same files) while an agent's MCP session is

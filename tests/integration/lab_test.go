@@ -4,6 +4,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -130,6 +131,37 @@ func readLabFile(t *testing.T, lab *labtest.Lab, rel string) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// savedFile waits until the file at rel in lab satisfies ok and returns its
+// text: an edit is in the room when its call returns, and the room writes
+// the file in the background, within about a second (README, Durability).
+func savedFile(t *testing.T, lab *labtest.Lab, rel, what string, ok func(disk string) bool) string {
+	t.Helper()
+	var disk string
+	eventually(t, rel+" on disk "+what, func() bool {
+		data, err := os.ReadFile(filepath.Join(lab.Root, rel))
+		disk = string(data)
+		return err == nil && ok(disk)
+	})
+	return disk
+}
+
+// savedNotebook is savedFile for a notebook of the shared lab, as JSON.
+func savedNotebook(t *testing.T, rel, what string, ok func(nb map[string]any) bool) map[string]any {
+	t.Helper()
+	var nb map[string]any
+	savedFile(t, shared, rel, what, func(disk string) bool {
+		nb = nil
+		return json.Unmarshal([]byte(disk), &nb) == nil && ok(nb)
+	})
+	return nb
+}
+
+// cellsOf is the cells of a notebook read as JSON.
+func cellsOf(nb map[string]any) []any {
+	cells, _ := nb["cells"].([]any)
+	return cells
 }
 
 // validateNotebook checks a notebook on disk with nbformat's own validator.

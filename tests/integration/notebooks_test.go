@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -49,16 +48,6 @@ func ids(r readOut) string {
 		s = append(s, c.ID)
 	}
 	return strings.Join(s, ",")
-}
-
-// diskNotebook reads a notebook file as plain JSON.
-func diskNotebook(t *testing.T, rel string) map[string]any {
-	t.Helper()
-	var nb map[string]any
-	if err := json.Unmarshal([]byte(readFile(t, rel)), &nb); err != nil {
-		t.Fatalf("%s on disk is not JSON: %v", rel, err)
-	}
-	return nb
 }
 
 // The whole editing workflow through the proxy, checked on disk.
@@ -125,10 +114,10 @@ func TestNotebookWorkflow(t *testing.T) {
 		t.Fatalf("delete_cells = %+v", del)
 	}
 
+	nb := savedNotebook(t, "work/flow.ipynb", "has the two cells left", func(nb map[string]any) bool { return len(cellsOf(nb)) == 2 })
 	validateNotebook(t, "work/flow.ipynb")
-	nb := diskNotebook(t, "work/flow.ipynb")
-	cells := nb["cells"].([]any)
-	if len(cells) != 2 || cells[0].(map[string]any)["id"] != a.CellID {
+	cells := cellsOf(nb)
+	if cells[0].(map[string]any)["id"] != a.CellID {
 		t.Fatalf("disk cells = %v", cells)
 	}
 	if md := nb["metadata"].(map[string]any)["kernelspec"].(map[string]any)["name"]; md != "python3" {
@@ -159,8 +148,8 @@ func TestEditsPreserveNotebookContent(t *testing.T) {
 		t.Fatalf("execution_count = %v", cell.ExecutionCount)
 	}
 	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": "keep.ipynb", "source": "z = 3"})
-	nb := diskNotebook(t, "keep.ipynb")
-	first := nb["cells"].([]any)[0].(map[string]any)
+	nb := savedNotebook(t, "keep.ipynb", "has the inserted cell", func(nb map[string]any) bool { return len(cellsOf(nb)) == 3 })
+	first := cellsOf(nb)[0].(map[string]any)
 	if len(first["outputs"].([]any)) != 2 || first["execution_count"].(float64) != 7 {
 		t.Fatalf("insert lost outputs: %v", first)
 	}
@@ -177,9 +166,13 @@ func TestEditsPreserveNotebookContent(t *testing.T) {
 	if got := labtest.Call[clearOut](t, cs, "clear_outputs", map[string]any{"path": "keep.ipynb"}); got.ClearedCells != 1 {
 		t.Fatalf("clear_outputs = %+v", got)
 	}
+	nb = savedNotebook(t, "keep.ipynb", "has the outputs cleared", func(nb map[string]any) bool {
+		outputs, _ := cellsOf(nb)[0].(map[string]any)["outputs"].([]any)
+		return len(outputs) == 0
+	})
 	validateNotebook(t, "keep.ipynb")
-	first = diskNotebook(t, "keep.ipynb")["cells"].([]any)[0].(map[string]any)
-	if len(first["outputs"].([]any)) != 0 || first["execution_count"] != nil || first["source"] == "" {
+	first = cellsOf(nb)[0].(map[string]any)
+	if first["execution_count"] != nil || first["source"] == "" {
 		t.Fatalf("after clear_outputs: %v", first)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -359,4 +360,92 @@ func TestResourcesListen2026(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the listen stream is still open after Unsubscribe")
 	}
+}
+
+// Notebooks created, renamed and deleted by someone else (here through the
+// Contents API, as JupyterLab does it) change the resource list, which a
+// client is told (notifications/resources/list_changed, from the server's
+// event bus); a subscriber of a notebook renamed or deleted away is told it
+// changed, and reading it then says it does not exist.
+func TestResourcesListChanged(t *testing.T) {
+	listChanged := make(chan struct{}, 64)
+	updated := make(chan string, 64)
+	cs, err := shared.ConnectWith(t.Context(), "mcp", "token "+shared.Token, &mcp.ClientOptions{
+		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) { listChanged <- struct{}{} },
+		ResourceUpdatedHandler:     func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) { updated <- req.Params.URI },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if caps := cs.InitializeResult().Capabilities; caps.Resources == nil || !caps.Resources.ListChanged {
+		t.Fatalf("resources capability %+v: want listChanged", caps.Resources)
+	}
+	codeNotebook(t, "events/a.ipynb", "x = 1")
+	uri := nbURI("events/a.ipynb")
+	if err := cs.Subscribe(t.Context(), &mcp.SubscribeParams{URI: uri}); err != nil {
+		t.Fatal(err)
+	}
+	contents := func(method, path, body string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), method, shared.URL+"api/contents/"+path, strings.NewReader(body))
+		resp, err := labtest.AuthClient("token " + shared.Token).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			t.Fatalf("%s %s: %d", method, path, resp.StatusCode)
+		}
+	}
+	told := func(what string) {
+		t.Helper()
+		select {
+		case <-listChanged:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no list_changed after %s", what)
+		}
+		for len(listChanged) > 0 { // go-sdk debounces; drain any second one
+			<-listChanged
+		}
+	}
+
+	// A listing makes the notebooks there known: their saves are no news.
+	listed := func() []string {
+		t.Helper()
+		var uris []string
+		for r, err := range cs.Resources(t.Context(), nil) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			uris = append(uris, r.URI)
+		}
+		return uris
+	}
+	listed()
+	for len(listChanged) > 0 {
+		<-listChanged
+	}
+	contents(http.MethodPost, "events", `{"type": "notebook"}`) // JupyterLab's "New notebook"
+	told("a new notebook")
+	if uris := listed(); !slices.Contains(uris, nbURI("events/Untitled.ipynb")) {
+		t.Fatalf("resources after the new notebook: %v", uris)
+	}
+	contents(http.MethodPatch, "events/a.ipynb", `{"path": "events/b.ipynb"}`)
+	told("a rename")
+	select {
+	case got := <-updated:
+		if got != uri {
+			t.Fatalf("updated %s, want %s", got, uri)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the subscriber of the renamed notebook was not told")
+	}
+	if _, err := cs.ReadResource(t.Context(), &mcp.ReadResourceParams{URI: uri}); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("reading the renamed notebook's old URI: %v, want not found", err)
+	}
+	contents(http.MethodDelete, "events/b.ipynb", "")
+	told("a deletion")
+	labtest.Call[map[string]any](t, cs, "create_notebook", map[string]any{"path": "events/c.ipynb"})
+	told("create_notebook")
 }

@@ -13,7 +13,9 @@ import (
 // One SIGTERM (what docker stop, JupyterHub and process managers send) ends
 // a lab whose sidecar has joined a notebook's collaboration room: the lab
 // exits by itself instead of hanging until it is killed, and the agent's
-// last edit is in the file. (Without the proxy extension's thread-exit hook
+// last edit, sent just before the signal and not saved yet, is in the file
+// (the sidecar writes it before it exits, and the proxy extension holds the
+// lab's stop, which closes the rooms, until it has). (Without the proxy extension's thread-exit hook
 // the lab hangs for ever in threading._shutdown; the grace here only bounds
 // the test.) The signal takes Jupyter's own shutdown path: jupyter-server-proxy's
 // supervisor would otherwise raise SystemExit wherever the main thread is,

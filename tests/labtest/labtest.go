@@ -165,6 +165,9 @@ func StartFrom(s Setup, dir, token string, env ...string) (*Lab, error) {
 	cmd := exec.Command(jupyterBin, args...)
 	cmd.Env = append(os.Environ(),
 		"PATH="+path,
+		// The proxy extension from this checkout, not the copy installed
+		// in the shared .venv when it was made.
+		"PYTHONPATH="+strings.TrimSuffix(filepath.Join(RepoRoot(), "jupyter_config")+string(os.PathListSeparator)+os.Getenv("PYTHONPATH"), string(os.PathListSeparator)),
 		"JUPYTER_RUNTIME_DIR="+filepath.Join(dir, "runtime"),
 		"JUPYTER_CONFIG_DIR="+filepath.Join(dir, "config"),
 		"JUPYTER_DATA_DIR="+filepath.Join(dir, "data"),

@@ -135,24 +135,35 @@ func (s *soak) run(duration time.Duration) {
 		pageLag = fmt.Sprintf("%.1f s", time.Since(caughtUp).Seconds())
 	}
 
-	// Durable: one more agent edit saves the room, then the file must be
-	// what read_notebook says.
+	// Durable: after one more agent edit the room writes the file in the
+	// background (within about a second); it must then be what
+	// read_notebook says. Polled, with a deadline far beyond that second.
 	labtest.Call[map[string]any](b, setup, "edit_cell", map[string]any{"path": shared, "cell_id": personCell, "old_text": "person = 0", "new_text": "person = 1"})
 	final = s.read(ctx, setup)
-	disk, err := os.ReadFile(filepath.Join(s.lab.Root, shared))
-	if err != nil {
-		b.Fatal(err)
-	}
-	onDisk, err := notebook.Parse(disk)
-	if err != nil {
-		b.Fatalf("the file is not a valid notebook: %v", err)
-	}
-	var diskCells [][2]string
-	for _, c := range onDisk.Cells {
-		diskCells = append(diskCells, [2]string{c.ID, c.Source})
-	}
-	if got, want := fmt.Sprint(diskCells), fmt.Sprint(final); got != want {
-		problems = append(problems, fmt.Sprintf("file and read_notebook differ:\nfile %s\nread %s", got, want))
+	var got string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		disk, err := os.ReadFile(filepath.Join(s.lab.Root, shared))
+		if err != nil {
+			b.Fatal(err)
+		}
+		// jupyter_server writes the file in place (its "atomic" writing
+		// keeps a backup copy instead), so a read can catch it half written.
+		if onDisk, err := notebook.Parse(disk); err != nil {
+			got = fmt.Sprintf("not a valid notebook: %v", err)
+		} else {
+			var diskCells [][2]string
+			for _, c := range onDisk.Cells {
+				diskCells = append(diskCells, [2]string{c.ID, c.Source})
+			}
+			if got = fmt.Sprint(diskCells); got == fmt.Sprint(final) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			problems = append(problems, fmt.Sprintf("file and read_notebook still differ 30 s after the last edit:\nfile %s\nread %s", got, fmt.Sprint(final)))
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // polling the file, with a deadline
 	}
 	lost, dup := s.check(final, personCell)
 

@@ -32,6 +32,8 @@ func main() {
 	proxyURL := flag.String("proxy-url", "", "where the hub's proxy serves /user/<name>/, e.g. http://127.0.0.1:8000 (required)")
 	prefix := flag.String("prefix", envOr("JUPYTERHUB_SERVICE_PREFIX", "/services/mcp/"), "the service's URL path")
 	startTimeout := flag.Duration("start-timeout", 2*time.Minute, "longest wait for a user's server that a request starts")
+	// JupyterHub waits 10 s after SIGINT before it terminates a service.
+	drain := flag.Duration("drain", 8*time.Second, "on SIGINT/SIGTERM, how long the calls in flight may finish before they are cut (their cells interrupted)")
 	logLevel := flag.String("log-level", envOr("JUPYTER_MCP_LOG_LEVEL", "info"), "debug, info, warn or error")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
@@ -46,13 +48,13 @@ func main() {
 		os.Exit(2)
 	}
 	log = log.Level(lvl)
-	if err := run(*listen, *hubAPI, *proxyURL, *prefix, *startTimeout, log); err != nil {
+	if err := run(*listen, *hubAPI, *proxyURL, *prefix, *startTimeout, *drain, log); err != nil {
 		log.Error().Err(err).Msg("fatal")
 		os.Exit(1)
 	}
 }
 
-func run(listen, hubAPI, proxyURL, prefix string, startTimeout time.Duration, log zerolog.Logger) error {
+func run(listen, hubAPI, proxyURL, prefix string, startTimeout, drain time.Duration, log zerolog.Logger) error {
 	api, err := absURL("--hub-api (or JUPYTERHUB_API_URL)", hubAPI)
 	if err != nil {
 		return err
@@ -63,6 +65,9 @@ func run(listen, hubAPI, proxyURL, prefix string, startTimeout time.Duration, lo
 	}
 	if startTimeout <= 0 {
 		return fmt.Errorf("--start-timeout %s: must be positive", startTimeout)
+	}
+	if drain < 0 {
+		return fmt.Errorf("--drain %s: must not be negative", drain)
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
@@ -78,12 +83,15 @@ func run(listen, hubAPI, proxyURL, prefix string, startTimeout time.Duration, lo
 		defer close(shutDown)
 		<-ctx.Done()
 		// The hub stops its services before its proxy: the calls in flight
-		// answer that the service stops (their clients read it through the
-		// proxy), open streams end; replicas behind the hub's proxy take
-		// the next requests.
-		router.Stop()
-		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// may finish within drain, then answer that the service stops
+		// (their clients read it through the proxy); open streams end;
+		// replicas behind the hub's proxy take the next requests.
+		log.Info().Dur("drain", drain).Msg("stopping: letting the calls in flight finish")
+		draining, cancel := context.WithTimeout(context.Background(), drain)
 		defer cancel()
+		router.Stop(draining)
+		shut, cancelShut := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancelShut()
 		_ = srv.Shutdown(shut)
 	}()
 	log.Info().Str("listen", listen).Str("hub_api", api.String()).Str("proxy", proxy.String()).Str("prefix", prefix).Str("version", version).Msg("serving the hub's MCP URL")

@@ -159,6 +159,9 @@ func run(cfg config, log zerolog.Logger) error {
 	if rooms != nil {
 		rooms.OnChange = t.NotebookChanged
 	}
+	// Notebooks created, renamed and deleted by anyone change the resource
+	// list.
+	go client.WatchContents(ctx, log, t.ContentsChanged)
 	var origins []string
 	for _, o := range strings.Split(cfg.allowOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {

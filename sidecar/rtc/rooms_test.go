@@ -1,0 +1,161 @@
+package rtc
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/yjs"
+)
+
+// saved waits until the notebook's background save goroutine has ended
+// (nothing is left to save).
+func saved(t *testing.T, rs *Rooms, path string) {
+	t.Helper()
+	e := rs.entryOf(path)
+	if e == nil {
+		t.Fatal("the notebook has no room")
+	}
+	e.mu.Lock()
+	done := e.done
+	e.mu.Unlock()
+	if done == nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the background save did not end within 30 s")
+	}
+}
+
+func insertCell(src string) func(nb *notebook.Notebook) error {
+	return func(nb *notebook.Notebook) error {
+		_, _, err := nb.Insert(notebook.Position{}, notebook.Code, src)
+		return err
+	}
+}
+
+// An edit returns once the room's server has it; the file is written in
+// the background, and a write that fails is reported once, by Unsaved,
+// naming the edit. A file that is read-only or gone when the edit comes is
+// refused with nothing changed.
+func TestRoomsUpdateSavesInBackground(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// before: the file's state when the edit comes (no check made yet);
+		// after: its state changed right after the edit returned.
+		before, after func(f *fakeRoom)
+		refused       string // the edit's error, if refused
+		reported      string // what Unsaved reports, if anything
+	}{
+		{name: "written"},
+		{name: "disk full", after: func(f *fakeRoom) { f.file.full = true },
+			reported: "the server could not write the file"},
+		{name: "made read-only after the check", after: func(f *fakeRoom) { f.file.readOnly = true },
+			reported: "read-only on disk"},
+		{name: "deleted after the check", after: func(f *fakeRoom) { f.file.gone = true },
+			reported: "does not exist"},
+		{name: "undone by a reload of the file", after: func(f *fakeRoom) {
+			f.doc.Transact(func(*yjs.Transaction) { _ = f.doc.GetArray("cells").Delete(3, 1) })
+		}, reported: "did not last"},
+		{name: "read-only", before: func(f *fakeRoom) { f.file.readOnly = true },
+			refused: "read-only on disk, so the server cannot save it; nothing was changed"},
+		{name: "deleted", before: func(f *fakeRoom) { f.file.gone = true },
+			refused: "does not exist"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, jc := newFakeRoom(t, sample)
+			rs := &Rooms{Jupyter: jc, Log: zerolog.Nop()}
+			defer rs.Close()
+			if _, err := rs.Load(t.Context(), "n.ipynb"); err != nil {
+				t.Fatal(err)
+			}
+			if tc.before != nil {
+				f.mu.Lock()
+				tc.before(f)
+				f.mu.Unlock()
+			}
+			nb, err := rs.Update(t.Context(), "n.ipynb", insertCell("added = 1"))
+			if tc.refused != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.refused) {
+					t.Fatalf("Update = %v, want refused with %q", err, tc.refused)
+				}
+				if got := f.notebook(t); len(got.Cells) != 3 {
+					t.Fatalf("the refused edit reached the room: %d cells", len(got.Cells))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Returned: the server has the edit.
+			if got := f.notebook(t); len(got.Cells) != 4 || got.Cells[3].Source != "added = 1" {
+				t.Fatalf("the server has %d cells when Update returned, want the new one", len(got.Cells))
+			}
+			if tc.after != nil {
+				f.mu.Lock()
+				tc.after(f)
+				f.mu.Unlock()
+			}
+			saved(t, rs, "n.ipynb")
+			err = rs.Unsaved("n.ipynb")
+			if tc.reported == "" {
+				if err != nil {
+					t.Fatalf("Unsaved = %v after a save that worked", err)
+				}
+				f.mu.Lock()
+				version := f.file.version
+				f.mu.Unlock()
+				if version == 0 {
+					t.Fatal("the file was not written")
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("the failed save was not reported")
+			}
+			for _, want := range []string{tc.reported, "inserted cell " + nb.Cells[3].ID, "this call did nothing"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("Unsaved = %q, want it to say %q", err, want)
+				}
+			}
+			if err := rs.Unsaved("n.ipynb"); err != nil {
+				t.Fatalf("the failure was reported twice: %v", err)
+			}
+		})
+	}
+}
+
+// Edits in a burst are written by one save, and Close writes what is not
+// saved yet before it leaves the room.
+func TestRoomsSaveBurstAndFlushOnClose(t *testing.T) {
+	f, jc := newFakeRoom(t, sample)
+	rs := &Rooms{Jupyter: jc, Log: zerolog.Nop()}
+	const n = 20
+	for i := range n {
+		if _, err := rs.Update(t.Context(), "n.ipynb", insertCell("burst")); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	saved(t, rs, "n.ipynb")
+	f.mu.Lock()
+	saves := f.saves
+	f.mu.Unlock()
+	if saves == 0 || saves >= n {
+		t.Fatalf("%d edits in a burst took %d saves, want fewer than one each", n, saves)
+	}
+	if _, err := rs.Update(t.Context(), "n.ipynb", insertCell("last")); err != nil {
+		t.Fatal(err)
+	}
+	rs.Close()
+	f.mu.Lock()
+	after := f.saves
+	f.mu.Unlock()
+	if after == saves {
+		t.Fatal("Close left the last edit unsaved")
+	}
+}

@@ -1,0 +1,363 @@
+package rtc
+
+// Saving in the background. An edit returns once the room's server has
+// applied it (every open view then has it); writing the file is the room's
+// job, and costs a write of the whole notebook, so it is asked for once the
+// agent's edits settle, and checked: the room answers a save request
+// "success" even when it could not write the file. A save that fails is
+// logged at once and reported to the agent on its next call touching the
+// notebook (Rooms.Unsaved), naming the edits it concerns.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
+)
+
+const (
+	// saveSettle is how long the agent's edits must pause before the room
+	// is asked to save: a burst of edits is written once, not once per edit.
+	saveSettle = 100 * time.Millisecond
+	// saveMaxDelay bounds how long an edit waits for its save while edits
+	// keep coming.
+	saveMaxDelay = time.Second
+	// writableFor is how long a check that the file exists and is writable
+	// is trusted before the next edit checks again. A file made read-only
+	// (or deleted) within that time takes the edit live, and the failed
+	// save is reported on the next call; any failure drops the check.
+	writableFor = time.Second
+	// saveTimeout bounds one background save and its checks.
+	saveTimeout = time.Minute
+	// flushTimeout bounds how long Close waits for pending saves (the
+	// proxy extension holds the lab's stop for the sidecar up to 8 s).
+	flushTimeout = 5 * time.Second
+)
+
+// quietSaveRounds is how many saves in a quiet room must leave the file
+// unchanged before the save is reported failed.
+const quietSaveRounds = 3
+
+// unsavedEdit is an edit in the live notebook whose write to the file is
+// not confirmed yet.
+type unsavedEdit struct {
+	at        time.Time
+	room      *Room
+	what      string          // what it did, for the agent: "inserted cell abc"
+	idsBefore map[string]bool // cell ids before and after it, to tell that
+	idsAfter  map[string]bool // a reload of the file undid it
+}
+
+// saveState is an entry's part in background saving; the entry's mu
+// guards it.
+type saveState struct {
+	checked  time.Time // when the file was last seen to exist and be writable
+	unsaved  []unsavedEdit
+	lastEdit time.Time
+	saving   bool          // a save goroutine runs
+	flush    chan struct{} // closed to skip the settling delay (Close)
+	done     chan struct{} // closed when the save goroutine ends
+}
+
+// checkWritable refuses an edit, changing nothing, when the file is gone or
+// read-only, asking the server at most once per writableFor.
+func (rs *Rooms) checkWritable(ctx context.Context, e *entry, path string) error {
+	e.mu.Lock()
+	fresh := !e.checked.IsZero() && time.Since(e.checked) < writableFor
+	e.mu.Unlock()
+	if fresh {
+		return nil
+	}
+	st, err := rs.Jupyter.Stat(ctx, path)
+	if err != nil {
+		return fmt.Errorf("%w; nothing was changed", jupyter.NotebookError(path, err))
+	}
+	if !st.Writable {
+		return readOnlyError(path)
+	}
+	e.mu.Lock()
+	e.checked = time.Now()
+	e.mu.Unlock()
+	return nil
+}
+
+func readOnlyError(path string) error {
+	return fmt.Errorf("notebook %q is read-only on disk, so the server cannot save it; nothing was changed (make the file writable, or work on a copy)", path)
+}
+
+// queueSave records an edit the room has applied and makes sure a save
+// goroutine will write it.
+func (rs *Rooms) queueSave(path string, e *entry, u unsavedEdit) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.unsaved = append(e.unsaved, u)
+	e.lastEdit = u.at
+	if e.saving {
+		return
+	}
+	e.saving = true
+	e.flush = make(chan struct{})
+	e.done = make(chan struct{})
+	go rs.saveLoop(path, e, e.flush, e.done)
+}
+
+// saveLoop saves the entry's unsaved edits once they settle, until none
+// are left.
+func (rs *Rooms) saveLoop(path string, e *entry, flush, done chan struct{}) {
+	defer close(done)
+	flushing := false // once flush is closed, save without waiting
+	for {
+		e.mu.Lock()
+		if len(e.unsaved) == 0 {
+			e.saving = false
+			e.mu.Unlock()
+			return
+		}
+		wait := min(saveSettle-time.Since(e.lastEdit), saveMaxDelay-time.Since(e.unsaved[0].at))
+		e.mu.Unlock()
+		if wait > 0 && !flushing {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-flush:
+				t.Stop()
+				flushing = true
+			}
+			continue
+		}
+		e.mu.Lock()
+		batch := e.unsaved
+		e.unsaved = nil
+		e.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
+		err := rs.saveBatch(ctx, path, batch)
+		cancel()
+		e.mu.Lock()
+		if err == nil {
+			e.checked = time.Now() // the file was just written, so it is writable
+		} else {
+			e.checked = time.Time{}
+		}
+		e.mu.Unlock()
+		if err != nil {
+			rs.Log.Error().Err(err).Str("notebook", path).Msg("an edit was not saved; the agent is told on its next call")
+			rs.failMu.Lock()
+			if rs.failed == nil {
+				rs.failed = map[string][]error{}
+			}
+			rs.failed[path] = append(rs.failed[path], err)
+			rs.failMu.Unlock()
+		}
+	}
+}
+
+// saveBatch has the room save the edits of batch and checks that the file
+// was written and still holds them.
+//
+// The server answers a save "success" even when it wrote nothing: a newer
+// change cancelled it (its autosave cancels the save in progress on every
+// change), the file is read-only (skipped), or writing failed (a full
+// disk, a file deleted behind it: only logged); and "skipped" while another
+// save runs. So each round looks at the file before and after the save:
+// after a round during which nobody changed the document, a file still
+// unchanged means the server cannot write it. A round during which someone
+// else changed the document proves nothing either way; the edit is in the
+// room and the server's autosave writes it once the room pauses, so the
+// save is taken as done rather than retried against a person's typing.
+func (rs *Rooms) saveBatch(ctx context.Context, path string, batch []unsavedEdit) error {
+	r := batch[len(batch)-1].room
+	for quiet := 0; ; {
+		before, err := rs.stat(ctx, path)
+		if err != nil {
+			return unsavedError(path, batch, jupyter.NotebookError(path, err).Error())
+		}
+		if !before.Writable {
+			return unsavedError(path, batch, "the file is read-only on disk, so the server cannot save it (make it writable: the next save then writes the edit)")
+		}
+		seen := r.Updates()
+		if err := r.Save(ctx); err != nil {
+			if errors.Is(err, ErrRoomGone) {
+				return unsavedError(path, batch, err.Error())
+			}
+			return unsavedError(path, batch, "asking the server to save failed: "+err.Error())
+		}
+		after, err := rs.stat(ctx, path)
+		if err != nil {
+			return unsavedError(path, batch, jupyter.NotebookError(path, err).Error())
+		}
+		written := after.Hash != before.Hash || !after.LastModified.Equal(before.LastModified)
+		if written || r.Updates() != seen {
+			// Unless the server reloaded the file meanwhile (it changed on
+			// disk), which takes edits back out of the live notebook. The
+			// reload's updates reach the room before a barrier's answer.
+			if err := r.Barrier(ctx); err != nil {
+				return unsavedError(path, batch, err.Error())
+			}
+			return survived(r, batch, path)
+		}
+		if quiet++; quiet == quietSaveRounds {
+			return unsavedError(path, batch, "the server could not write the file (is the disk full, or did the file change on disk meanwhile?), and the file on disk is unchanged")
+		}
+	}
+}
+
+// stat reads the file's metadata, asking again after a failure to reach
+// the server (a dropped connection), not after its answer (a missing file).
+func (rs *Rooms) stat(ctx context.Context, path string) (*jupyter.Entry, error) {
+	for try := 1; ; try++ {
+		e, err := rs.Jupyter.Stat(ctx, path)
+		var answer *jupyter.APIError
+		if err == nil || errors.As(err, &answer) || try == 3 || ctx.Err() != nil {
+			return e, err
+		}
+	}
+}
+
+// unsavedError tells the agent which edits did not reach the file, why, and
+// what to do.
+func unsavedError(path string, batch []unsavedEdit, why string) error {
+	return fmt.Errorf("%s was not saved to %q: %s. The live notebook (what read_notebook shows and people see) still holds it, and the next save that succeeds writes it; read the notebook before deciding what to do",
+		describeBatch(batch), path, why)
+}
+
+// survived checks that the cells the edits added are still in the live
+// notebook and the ones they deleted still gone: the server reloading a
+// file that changed on disk takes edits back out (a text change undone that
+// way cannot be told from a person's typing, and is not checked).
+func survived(r *Room, batch []unsavedEdit, path string) error {
+	live, err := r.Notebook()
+	if err != nil {
+		return err
+	}
+	now := cellIDs(live)
+	var undone []unsavedEdit
+	for _, u := range batch {
+		if lasted(u, now) {
+			continue
+		}
+		undone = append(undone, u)
+	}
+	if len(undone) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s did not last in %q: before it was saved, a cell it added was removed or one it deleted came back (the server reloads a notebook whose file changed on disk, and people edit it too); read the notebook before deciding whether to make it again",
+		describeBatch(undone), path)
+}
+
+func lasted(u unsavedEdit, now map[string]bool) bool {
+	for id := range u.idsAfter {
+		if !u.idsBefore[id] && !now[id] {
+			return false
+		}
+	}
+	for id := range u.idsBefore {
+		if !u.idsAfter[id] && now[id] {
+			return false
+		}
+	}
+	return true
+}
+
+func describeBatch(batch []unsavedEdit) string {
+	var parts []string
+	for _, u := range batch {
+		parts = append(parts, fmt.Sprintf("the edit of %s UTC (%s)", u.at.UTC().Format("15:04:05.000"), u.what))
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return strings.Join(parts, ", ")
+}
+
+// describeEdit says what an edit did, by cell id: inserted, deleted,
+// changed (source, outputs, type or metadata) and moved cells.
+func describeEdit(before map[string]*notebook.Cell, beforeOrder []string, after *notebook.Notebook) string {
+	var inserted, changed, deleted []string
+	seen := map[string]bool{}
+	for _, c := range after.Cells {
+		seen[c.ID] = true
+		old, ok := before[c.ID]
+		switch {
+		case !ok:
+			inserted = append(inserted, c.ID)
+		case old.Source != c.Source || old.Type != c.Type || len(old.Outputs) != len(c.Outputs) ||
+			string(old.Metadata) != string(c.Metadata) || !sameCount(old.ExecutionCount, c.ExecutionCount):
+			changed = append(changed, c.ID)
+		}
+	}
+	for _, id := range beforeOrder {
+		if !seen[id] {
+			deleted = append(deleted, id)
+		}
+	}
+	var parts []string
+	for _, p := range []struct {
+		verb string
+		ids  []string
+	}{{"inserted", inserted}, {"changed", changed}, {"deleted", deleted}} {
+		if len(p.ids) == 0 {
+			continue
+		}
+		sort.Strings(p.ids)
+		noun := "cell"
+		if len(p.ids) > 1 {
+			noun = "cells"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s %s", p.verb, noun, strings.Join(p.ids, ", ")))
+	}
+	if len(parts) == 0 {
+		return "moved cells or changed the notebook's metadata"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func sameCount(a, b *int) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
+}
+
+// Unsaved reports, once, the saves of the notebook at path that failed
+// since the last call: the tools call it when an agent's call touches the
+// notebook, so that no failed write goes unnoticed.
+func (rs *Rooms) Unsaved(path string) error {
+	rs.failMu.Lock()
+	errs := rs.failed[path]
+	delete(rs.failed, path)
+	rs.failMu.Unlock()
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("an earlier edit of %q was not saved, so this call did nothing (call it again to go on): %w", path, errors.Join(errs...))
+}
+
+// flushSaves asks every pending save to go now and waits for them, at most
+// flushTimeout: the sidecar is stopping, and no edit may be left unwritten.
+func (rs *Rooms) flushSaves(entries []*entry) {
+	var waits []chan struct{}
+	for _, e := range entries {
+		e.mu.Lock()
+		if e.saving {
+			select {
+			case <-e.flush:
+			default:
+				close(e.flush)
+			}
+			waits = append(waits, e.done)
+		}
+		e.mu.Unlock()
+	}
+	deadline := time.NewTimer(flushTimeout)
+	defer deadline.Stop()
+	for _, done := range waits {
+		select {
+		case <-done:
+		case <-deadline.C:
+			rs.Log.Error().Msg("pending saves did not finish before the sidecar stopped")
+			return
+		}
+	}
+}

@@ -331,11 +331,14 @@ class _SidecarClient:
                     exchange = _Exchange(request, stream, self.params)
                     response = await exchange.run()
                     break
-                except StreamClosedError:
-                    # A kept connection the sidecar closed before it could
-                    # read this request (it stopped, or crashed and came
-                    # back): nothing reached it, so send it on a new one.
-                    if not (reused and exchange.unsent and not timed_out):
+                except StreamClosedError as e:
+                    # A kept connection the sidecar closed (it stopped, or
+                    # crashed and came back) before it read this request:
+                    # the write failed (EPIPE), or the socket was closed with
+                    # the request unread (ECONNRESET). Nothing was handled,
+                    # so the request goes again on a new connection.
+                    unread = isinstance(e.real_error, (BrokenPipeError, ConnectionResetError))
+                    if not (reused and unread and exchange.code is None and not timed_out):
                         raise
                     self.in_use.remove(stream)
                     stream, reused = None, False
@@ -377,7 +380,6 @@ class _Exchange(HTTPMessageDelegate):
 
     def __init__(self, request, stream, params):
         self.request, self.stream, self.params = request, stream, params
-        self.unsent = True
         self.code, self.reason, self.headers = None, None, None
         self.body = bytearray()
         self.keep_alive = False
@@ -402,7 +404,6 @@ class _Exchange(HTTPMessageDelegate):
         written = conn.write_headers(RequestStartLine(request.method, path, ""), headers, request.body or None)
         conn.finish()
         await written
-        self.unsent = False
         if not await conn.read_response(self):
             raise StreamClosedError()
         self.keep_alive = self.keep_alive and not self.stream.closed()

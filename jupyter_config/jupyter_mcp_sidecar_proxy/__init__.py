@@ -9,7 +9,9 @@ process state: ``<base>/mcp`` and ``<base>/mcp/`` both reach the sidecar's
 ``/``. Authentication stays jupyter-server-proxy's (the Jupyter token or login
 cookie); the sidecar listens on a unix socket in a 0700 directory, so nothing
 but this proxy (and the lab's own user) can call it. Responses that an MCP
-client reads as an event stream are streamed, not buffered (``_streaming``).
+client reads as an event stream are streamed, not buffered (``_streaming``),
+over connections to the sidecar that are kept open between requests
+(``_UpstreamPool``).
 
 Small messages leave the server at once: websockets (the kernel channels the
 sidecar executes on, the collaboration rooms it edits through) and streamed
@@ -22,11 +24,22 @@ second until the first is acknowledged, and the client delays that ACK.
 import asyncio
 import os
 import signal
+import socket
 import threading
+import time
+from io import BytesIO
 from importlib.metadata import PackageNotFoundError, version
+from urllib.parse import urlsplit
 
+import tornado
 from jupyter_server.utils import url_path_join
 from jupyter_server_proxy.config import ServerProcess
+from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
+from tornado.httpclient import HTTPResponse
+from tornado.httputil import HTTPMessageDelegate, RequestStartLine
+from tornado.ioloop import IOLoop
+from tornado.iostream import IOStream, StreamClosedError
+from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError
 from traitlets import Float, List, Unicode, default
 from traitlets.config import Configurable
 
@@ -221,7 +234,7 @@ def _streaming(handler):
 
     class StreamingProxyHandler(handler):
         async def _proxy_buffered(self, host, port, proxied_path, body, client):
-            _retry_refused(client, self.state)
+            client = self._sidecar_client(client)
             if "text/event-stream" in self.request.headers.get("Accept", ""):
                 return await self._proxy_progressive(host, port, proxied_path, body, client)
             return await super()._proxy_buffered(host, port, proxied_path, body, client)
@@ -233,65 +246,219 @@ def _streaming(handler):
             stream = getattr(self.request.connection, "stream", None)
             if stream is not None:
                 stream.set_nodelay(True)
-            self._upstream = _record_connections(client)
-            _retry_refused(client, self.state)
+            client = self._sidecar_client(client)
             return await super()._proxy_progressive(host, port, proxied_path, body, client)
+
+        def _sidecar_client(self, client):
+            """The client for this request: one that reuses connections to
+            the sidecar's socket (`_SidecarClient`) instead of the
+            one-connection-per-request client jupyter-server-proxy made."""
+            if isinstance(client, _SidecarClient) or not self.unix_socket:
+                return client
+            pool = self.state.get("upstream")
+            if pool is None or pool.path != self.unix_socket:
+                pool = self.state["upstream"] = _UpstreamPool(self.unix_socket, self.state)
+            self._upstream = []
+            return _SidecarClient(pool, self._upstream, client.max_header_size, client.max_body_size)
 
         def on_connection_close(self):
             # The client hung up. Under MCP 2026-07-28 that is how a call is
             # cancelled; the proxy would otherwise keep reading the sidecar's
             # answer until it ends, so the sidecar would never know. Closing
             # the upstream connection ends the sidecar's request too.
-            for conn in getattr(self, "_upstream", ()):
-                upstream = getattr(conn, "stream", None)
-                if upstream is not None:
-                    upstream.close()
+            for upstream in getattr(self, "_upstream", ()):
+                upstream.close()
             super().on_connection_close()
 
     return StreamingProxyHandler
 
 
-def _retry_refused(client, state):
-    """Send a request again, once the sidecar listens, when the connection
-    to it was refused. jupyter-server-proxy waits for the sidecar to be
-    ready only when it first starts it; when the sidecar dies (a crash, the
-    OOM killer) simpervisor restarts it, and until the new process listens
-    requests found the socket dead and got 500, although the sidecar was
-    back a moment later. A refused request never reached the sidecar, so
-    sending it again is safe."""
-    if getattr(client, "_retries_refused", False):
-        return
-    client._retries_refused = True
-    fetch = client.fetch
+class _UpstreamPool:
+    """Open connections to the sidecar's unix socket, kept between requests.
 
-    async def fetch_retrying(request, **kwargs):
-        # Tornado raises connection errors even with raise_error=False.
+    jupyter-server-proxy makes a new HTTP client, and a new connection, for
+    every request, and closes it after the response ("Connection: close").
+    Connecting (socket, connect, a loop turn for writability, the sidecar's
+    accept) was about a fifth of the Jupyter server's CPU time for a proxied
+    MCP request. The sidecar keeps idle HTTP/1.1 connections open (it sets
+    no idle timeout), so they are reused here. An idle connection the
+    sidecar closes (it stopped or crashed) leaves the pool as soon as the
+    loop sees the close."""
+
+    max_idle = 16
+
+    def __init__(self, path, state):
+        self.path = path
+        self.state = state
+        self.idle = []
+
+    def take(self):
+        while self.idle:
+            stream = self.idle.pop()
+            stream.set_close_callback(None)
+            if not stream.closed():
+                return stream
+        return None
+
+    def give_back(self, stream):
+        if stream.closed() or len(self.idle) >= self.max_idle:
+            stream.close()
+            return
+        self.idle.append(stream)
+        stream.set_close_callback(lambda: self.idle.remove(stream) if stream in self.idle else None)
+
+    async def connect(self):
+        """A new connection. When the sidecar refuses it, waits until the
+        sidecar listens and connects once more: jupyter-server-proxy waits
+        for the sidecar to be ready only when it first starts it; when the
+        sidecar dies (a crash, the OOM killer) simpervisor restarts it, and
+        until the new process listens requests found the socket dead and got
+        500, although the sidecar was back a moment later. A refused
+        connection carried no request, so nothing is sent twice."""
         try:
-            return await fetch(request, **kwargs)
+            return await self._open()
         except (ConnectionRefusedError, FileNotFoundError):
-            proc = state.get("proc")
+            proc = self.state.get("proc")
             if not (hasattr(proc, "ready") and await proc.ready()):
                 raise
-        return await fetch(request, **kwargs)
+        return await self._open()
 
-    client.fetch = fetch_retrying
+    async def _open(self):
+        stream = IOStream(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+        try:
+            await stream.connect(self.path)
+        except StreamClosedError as e:
+            raise e.real_error or e from None
+        return stream
 
 
-def _record_connections(client):
-    """The connections `client` (an HTTP client made for one proxied
-    request) opens, so that they can be closed when the client that asked
-    goes away. Tornado's simple client takes its connection class from this
-    hook."""
-    connections = []
-    base = client._connection_class()
+class _SidecarClient:
+    """What jupyter-server-proxy's handlers need of Tornado's HTTP client
+    (``fetch(request, raise_error=False)`` with its streaming and header
+    callbacks, its errors and timeouts), over the pool's connections. The
+    connections in use are listed in `in_use`, for closing when the client
+    that asked hangs up."""
 
-    class Recorded(base):
-        def __init__(self, *args, **kwargs):
-            connections.append(self)
-            super().__init__(*args, **kwargs)
+    def __init__(self, pool, in_use, max_header_size, max_body_size):
+        self.pool = pool
+        self.in_use = in_use
+        self.params = HTTP1ConnectionParameters(
+            no_keep_alive=False, max_header_size=max_header_size, max_body_size=max_body_size, decompress=False
+        )
 
-    client._connection_class = lambda: Recorded
-    return connections
+    async def fetch(self, request, raise_error=True):
+        loop = IOLoop.current()
+        start, start_wall = loop.time(), time.time()
+        stream = self.pool.take()
+        reused = stream is not None
+        timed_out = []
+        timeout = None
+        try:
+            while True:
+                if stream is None:
+                    stream = await self.pool.connect()
+                self.in_use.append(stream)
+                if timeout is None and request.request_timeout:
+                    timeout = loop.call_at(start + request.request_timeout, lambda: (timed_out.append(True), self._close()))
+                try:
+                    exchange = _Exchange(request, stream, self.params)
+                    response = await exchange.run()
+                    break
+                except StreamClosedError as e:
+                    # A kept connection the sidecar closed (it stopped, or
+                    # crashed and came back) before it read this request:
+                    # the write failed (EPIPE), or the socket was closed with
+                    # the request unread (ECONNRESET). Nothing was handled,
+                    # so the request goes again on a new connection.
+                    unread = isinstance(e.real_error, (BrokenPipeError, ConnectionResetError))
+                    if not (reused and unread and exchange.code is None and not timed_out):
+                        raise
+                    self.in_use.remove(stream)
+                    stream, reused = None, False
+        except StreamClosedError as e:
+            if timed_out:
+                raise HTTPTimeoutError("Timeout during request") from None
+            raise e.real_error or HTTPStreamClosedError("Stream closed") from None
+        finally:
+            if timeout is not None:
+                loop.remove_timeout(timeout)
+        self.in_use.remove(stream)
+        if exchange.keep_alive:
+            self.pool.give_back(stream)
+        else:
+            stream.close()
+        response = HTTPResponse(
+            request,
+            exchange.code,
+            reason=exchange.reason,
+            headers=exchange.headers,
+            buffer=BytesIO(bytes(exchange.body)),
+            effective_url=request.url,
+            request_time=loop.time() - start,
+            start_time=start_wall,
+        )
+        if raise_error and response.error:
+            raise response.error
+        return response
+
+    def _close(self):
+        for stream in self.in_use:
+            stream.close()
+
+
+class _Exchange(HTTPMessageDelegate):
+    """One request and its response on one connection, as Tornado's simple
+    client sends and reads it (the same headers added, the same callbacks),
+    except that the connection stays open: no "Connection: close"."""
+
+    def __init__(self, request, stream, params):
+        self.request, self.stream, self.params = request, stream, params
+        self.code, self.reason, self.headers = None, None, None
+        self.body = bytearray()
+        self.keep_alive = False
+
+    async def run(self):
+        request = self.request
+        url = urlsplit(request.url)
+        headers = request.headers
+        if "Host" not in headers:
+            headers["Host"] = url.netloc
+        if request.user_agent:
+            headers["User-Agent"] = request.user_agent
+        elif headers.get("User-Agent") is None:
+            headers["User-Agent"] = f"Tornado/{tornado.version}"
+        if request.body is not None:
+            headers["Content-Length"] = str(len(request.body))
+        if request.method == "POST" and "Content-Type" not in headers:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        path = (url.path or "/") + ("?" + url.query if url.query else "")
+        conn = HTTP1Connection(self.stream, True, self.params)
+        # Head and body in one write: the sidecar reads the request at once.
+        written = conn.write_headers(RequestStartLine(request.method, path, ""), headers, request.body or None)
+        conn.finish()
+        await written
+        if not await conn.read_response(self):
+            raise StreamClosedError()
+        self.keep_alive = self.keep_alive and not self.stream.closed()
+        if self.keep_alive:
+            conn.detach()
+        return self
+
+    def headers_received(self, start_line, headers):
+        self.code, self.reason, self.headers = start_line.code, start_line.reason, headers
+        self.keep_alive = start_line.version == "HTTP/1.1" and headers.get("Connection", "").lower() != "close"
+        callback = self.request.header_callback
+        if callback is not None:
+            callback("%s %s %s\r\n" % start_line)
+            for k, v in headers.get_all():
+                callback(f"{k}: {v}\r\n")
+            callback("\r\n")
+
+    def data_received(self, chunk):
+        if self.request.streaming_callback is not None:
+            self.request.streaming_callback(chunk)
+        else:
+            self.body.extend(chunk)
 
 
 def _expose_lab_app(serverapp):

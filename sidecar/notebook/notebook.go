@@ -198,6 +198,43 @@ func New(metadata json.RawMessage) *Notebook {
 	return &Notebook{Metadata: metadata, NBFormat: 4, NBFormatMinor: 5}
 }
 
+// Clone returns a deep copy: changing one never changes the other.
+func (nb *Notebook) Clone() *Notebook {
+	cp := *nb
+	cp.Metadata = bytes.Clone(nb.Metadata)
+	cp.extra = cloneRaw(nb.extra)
+	cp.Cells = make([]*Cell, len(nb.Cells))
+	for i, c := range nb.Cells {
+		cc := *c
+		cc.Metadata = bytes.Clone(c.Metadata)
+		cc.Attachments = bytes.Clone(c.Attachments)
+		if c.Outputs != nil {
+			cc.Outputs = make([]json.RawMessage, len(c.Outputs))
+			for k, o := range c.Outputs {
+				cc.Outputs[k] = bytes.Clone(o)
+			}
+		}
+		if c.ExecutionCount != nil {
+			n := *c.ExecutionCount
+			cc.ExecutionCount = &n
+		}
+		cc.extra = cloneRaw(c.extra)
+		cp.Cells[i] = &cc
+	}
+	return &cp
+}
+
+func cloneRaw(m map[string]json.RawMessage) map[string]json.RawMessage {
+	if m == nil {
+		return nil
+	}
+	cp := make(map[string]json.RawMessage, len(m))
+	for k, v := range m {
+		cp[k] = bytes.Clone(v)
+	}
+	return cp
+}
+
 // MarshalJSON writes the notebook as nbformat JSON (keys sorted, as
 // nbformat does), with outputs and execution_count on every code cell.
 func (nb *Notebook) MarshalJSON() ([]byte, error) {

@@ -1,6 +1,7 @@
 package notebook
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -290,5 +291,33 @@ func TestOutputText(t *testing.T) {
 		if got := OutputText(json.RawMessage(tc.raw)); got != tc.want {
 			t.Errorf("%s: OutputText = %q, want %q", name, got, tc.want)
 		}
+	}
+}
+
+// A clone shares nothing with its original: changing every field of one
+// leaves the other as it was.
+func TestClone(t *testing.T) {
+	nb, err := Parse([]byte(`{"nbformat":4,"nbformat_minor":5,"metadata":{"k":1},"x-extra":{"a":1},"cells":[
+		{"id":"c1","cell_type":"code","source":"1+1","metadata":{"tags":[]},"outputs":[{"output_type":"stream","name":"stdout","text":"2"}],"execution_count":3,"x-cell":true}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(nb)
+	cp := nb.Clone()
+	if got, _ := json.Marshal(cp); !bytes.Equal(got, want) {
+		t.Fatalf("clone %s, want %s", got, want)
+	}
+	c := cp.Cells[0]
+	c.Source, c.ID = "changed", "c2"
+	c.Metadata[2] = 'X'
+	c.Outputs[0][2] = 'X'
+	c.Outputs = append(c.Outputs, json.RawMessage(`{}`))
+	*c.ExecutionCount = 9
+	c.extra["x-cell"][0] = 'X'
+	cp.Metadata[2] = 'X'
+	cp.extra["x-extra"][2] = 'X'
+	cp.Cells = append(cp.Cells, &Cell{ID: "new"})
+	if got, _ := json.Marshal(nb); !bytes.Equal(got, want) {
+		t.Fatalf("the original changed with its clone:\n%s\nwant\n%s", got, want)
 	}
 }

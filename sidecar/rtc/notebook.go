@@ -57,7 +57,7 @@ func (r *Room) edit(edit func(nb *notebook.Notebook) error) (*notebook.Notebook,
 	if err != nil {
 		return nil, err
 	}
-	after, _ := notebookOf(r.doc) // a second copy for edit to change
+	after := before.Clone() // for edit to change
 	if err := edit(after); err != nil {
 		return nil, err
 	}

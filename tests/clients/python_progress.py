@@ -6,9 +6,9 @@ test that reads them:
 
     protocol <version>
     progress <message>
-    result <ok|error> <text of the first content>
+    result <ok|error> <the text contents>
     asked <the elicitation's message>
-    input <ok|error> <text of the first content>
+    input <ok|error> <the text contents>
 
 MODE is the SDK's connect mode: "auto" (its default: server/discover first,
 so 2026-07-28 with this server, where every call names its notebook) or
@@ -27,7 +27,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 
 def line(res):
-    text = res.content[0].text if res.content else ""
+    text = " | ".join(c.text for c in res.content if getattr(c, "text", None))
     return ("error" if res.is_error else "ok") + " " + text.replace("\n", "\\n")
 
 

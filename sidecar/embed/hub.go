@@ -90,8 +90,12 @@ func (h *Hub) Showing(session string) (viewID, path string) {
 	return "", ""
 }
 
-// AgentSwitched tells the views linked to session to show path.
+// AgentSwitched tells the views linked to session to show path. A call
+// without a session (protocol 2026-07-28) has nothing a view could follow.
 func (h *Hub) AgentSwitched(session, path string) {
+	if session == "" {
+		return
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.initLocked()
@@ -161,8 +165,8 @@ func (h *Hub) subscribe(viewID string) (<-chan Event, func()) {
 	h.mu.Lock()
 	v := h.viewLocked(viewID)
 	v.subs[ch] = struct{}{}
-	if cur := h.current[h.linkOf[viewID]]; cur != "" {
-		ch <- Event{Type: "show", Path: cur}
+	if session, linked := h.linkOf[viewID]; linked && h.current[session] != "" {
+		ch <- Event{Type: "show", Path: h.current[session]}
 	}
 	h.mu.Unlock()
 	return ch, func() {

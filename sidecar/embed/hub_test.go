@@ -135,3 +135,15 @@ func TestValidNotebookPath(t *testing.T) {
 		}
 	}
 }
+
+// A call without a session (protocol 2026-07-28) moves no view: a page that
+// is not linked yet, opening, is not sent the notebook of such a call.
+func TestSessionlessCallsMoveNoView(t *testing.T) {
+	h := &Hub{}
+	h.AgentSwitched("", "stateless.ipynb")
+	events, cancel := h.subscribe("v1")
+	defer cancel()
+	if len(events) != 0 {
+		t.Fatalf("an unlinked view was sent %+v", next(t, events))
+	}
+}

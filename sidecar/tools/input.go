@@ -16,7 +16,7 @@ import (
 // which the client may show to its person. Under 2026-07-28 the call's
 // result asks (an input_required result, SEP-2322 multi round-trip
 // requests) and the client retries the call with the answer, which
-// ResumeInput turns into the send_input call it stands for; before
+// ResumeInput hands to the run before answering like get_execution; before
 // 2026-07-28 the call asks over the session (an elicitation request) and
 // goes on waiting. Clients that cannot answer get the needs_input result,
 // and send_input, as before.
@@ -31,7 +31,8 @@ const inputRequestID = "input"
 // inputRequest is the elicitation that asks for the line execution e
 // waits on, or nil when this call cannot ask: the client declared no form
 // elicitation, or the tool's result has another shape than an execution's
-// (insert_cell), so that its retry could not become send_input.
+// (insert_cell), so that its retry could not be answered like
+// get_execution.
 func inputRequest(req *mcp.CallToolRequest, e *execution.Execution, s execution.Snapshot) *mcp.ElicitParams {
 	if req.Session == nil || req.Params.Name == insertCellTool.Name || !answersForms(req.Session.InitializeParams()) {
 		return nil

@@ -1,0 +1,129 @@
+package changes
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func rec(t *testing.T, l *Log, path, session string) *Change {
+	t.Helper()
+	c, err := l.Record(Change{Path: path, Tool: "edit_cell", Session: session, Cells: []Cell{{Op: Edit, CellID: "a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestLogSurvivesRestartAndCompacts(t *testing.T) {
+	dir := t.TempDir()
+	l := &Log{Dir: dir, Keep: 3}
+	for range 4 {
+		rec(t, l, "a.ipynb", "s1")
+	}
+	rec(t, l, "b.ipynb", "s2")
+	if _, err := l.Undo("a.ipynb", Selection{IDs: []int{4}}, func([]*Change) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // 4 changes + 1 undo line + 3: past 2*Keep, compacted
+		rec(t, l, "a.ipynb", "s1")
+	}
+	again := &Log{Dir: dir, Keep: 3} // a restarted sidecar
+	got, more, err := again.List("a.ipynb", Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int
+	for _, c := range got {
+		ids = append(ids, c.ID)
+	}
+	if len(ids) != 3 || ids[0] != 7 || ids[2] != 5 || more {
+		t.Fatalf("after restart: ids %v (more %v), want [7 6 5]", ids, more)
+	}
+	if b, _, _ := again.List("b.ipynb", Filter{}); len(b) != 1 || b[0].Session != "s2" {
+		t.Fatalf("b.ipynb's record: %+v", b)
+	}
+	// Undone marks survive a restart too (before compaction dropped 4).
+	l2 := &Log{Dir: t.TempDir()}
+	rec(t, l2, "x.ipynb", "s")
+	l2.Undo("x.ipynb", Selection{IDs: []int{1}}, func([]*Change) error { return nil })
+	if got, _, _ := (&Log{Dir: l2.Dir}).List("x.ipynb", Filter{}); got[0].Undone.IsZero() {
+		t.Fatal("undone mark lost on restart")
+	}
+}
+
+func TestLogListFilters(t *testing.T) {
+	l := &Log{Dir: t.TempDir()}
+	for _, s := range []string{"s1", "s2", "s1", "s1"} {
+		rec(t, l, "n.ipynb", s)
+	}
+	tests := []struct {
+		name string
+		f    Filter
+		want string
+		more bool
+	}{
+		{"all newest first", Filter{}, "4 3 2 1", false},
+		{"session", Filter{Session: "s1"}, "4 3 1", false},
+		{"since id", Filter{SinceID: 3}, "4 3", false},
+		{"page", Filter{Limit: 2}, "4 3", true},
+		{"next page", Filter{Limit: 2, Before: 3}, "2 1", false},
+		{"since time", Filter{Since: time.Now().Add(time.Hour)}, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, more, err := l.List("n.ipynb", tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, c := range got {
+				ids = append(ids, strconv.Itoa(c.ID))
+			}
+			if s := strings.Join(ids, " "); s != tt.want || more != tt.more {
+				t.Fatalf("got %q more=%v, want %q more=%v", s, more, tt.want, tt.more)
+			}
+		})
+	}
+}
+
+func TestLogUndoBadInput(t *testing.T) {
+	l := &Log{Dir: t.TempDir()}
+	rec(t, l, "n.ipynb", "me")
+	rec(t, l, "n.ipynb", "other")
+	rec(t, l, "n.ipynb", "me")
+	if _, err := l.Undo("n.ipynb", Selection{IDs: []int{3}}, func([]*Change) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		sel  Selection
+		err  string
+	}{
+		{"unknown id", Selection{IDs: []int{9}}, `notebook "n.ipynb" has no change 9 (its recorded changes are 1 to 3`},
+		{"already undone", Selection{IDs: []int{1, 3}}, "change 3 of \"n.ipynb\" was already undone at"},
+		{"named twice", Selection{IDs: []int{1, 1}}, "change 1 is named twice"},
+		{"another session's since", Selection{SinceID: 2, Session: "me"}, "change 2 was made by session other, not by this session"},
+		{"nothing left", Selection{SinceID: 3, Session: "me"}, "this session has no change"},
+		{"both", Selection{IDs: []int{1}, SinceID: 1}, "not both"},
+		{"neither", Selection{}, "name the changes to undo"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			called := false
+			_, err := l.Undo("n.ipynb", tt.sel, func([]*Change) error { called = true; return nil })
+			if err == nil || !strings.Contains(err.Error(), tt.err) || !strings.Contains(err.Error(), "nothing was changed") {
+				t.Fatalf("error %v, want one saying %q and that nothing was changed", err, tt.err)
+			}
+			if called {
+				t.Fatal("the undo was applied despite the error")
+			}
+		})
+	}
+	// since_change_id takes this session's standing changes only.
+	got, err := l.Undo("n.ipynb", Selection{SinceID: 1, Session: "me"}, func(cs []*Change) error { return nil })
+	if err != nil || len(got) != 1 || got[0].ID != 1 {
+		t.Fatalf("since 1 for me: %v %v", got, err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/changes"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/documents"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/embed"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/execution"
@@ -38,6 +39,9 @@ type Tools struct {
 	Limits     Limits
 	// Views links MCP sessions with embed pages.
 	Views *embed.Hub
+	// Changes records what agents change, for list_changes and
+	// undo_changes; nil if there is nowhere to keep it.
+	Changes *changes.Log
 
 	// watch tracks resource subscriptions (resources.go).
 	watch watch
@@ -74,6 +78,9 @@ func (t *Tools) Register(s *mcp.Server) {
 	mcp.AddTool(s, viewed(clearOutputsTool), withView(t, t.clearOutputs,
 		func(in ClearOutputsIn) string { return in.Path },
 		func(in ClearOutputsIn, _ ClearOutputsOut) ([]string, []string) { return in.CellIDs, nil }))
+	// Review and undo (changes.go); the edits above are recorded.
+	mcp.AddTool(s, listChangesTool, t.listChanges)
+	mcp.AddTool(s, undoChangesTool, t.undoChanges)
 	// Execution
 	mcp.AddTool(s, viewed(executeCellTool), withView(t, t.executeCell,
 		func(in ExecuteCellIn) string { return in.Path }, ranCells[ExecuteCellIn]))

@@ -150,7 +150,46 @@ func TestBrowserUndoKeepsPersonsEdits(t *testing.T) {
 		s := diskCells(disk)
 		return strings.HasPrefix(s, "c0=a = 11\nc1=b = 2\nb2 = 22\nperson = 1\nc2=print('three') ") && strings.Contains(s, "three\n")
 	})
+
+	// Cleared outputs come back; undoing the run removes what it wrote.
+	labtest.Call[map[string]any](t, agent, "clear_outputs", map[string]any{"path": nb, "cell_ids": []string{"c2"}})
+	cleared := labtest.Call[changesOut](t, agent, "list_changes", map[string]any{"path": nb, "mine": true, "limit": 1}).Changes[0]
+	if cleared.Tool != "clear_outputs" || cleared.Cells[0].Op != "outputs" || !strings.Contains(cleared.Cells[0].Summary, "cleared 1 output") {
+		t.Fatalf("the clear is recorded as %+v", cleared)
+	}
+	labtest.Call[undoOut](t, agent, "undo_changes", map[string]any{"path": nb, "change_ids": []int{cleared.ID}})
+	if c := labtest.Call[cellView](t, agent, "read_cell", map[string]any{"path": nb, "cell_id": "c2"}); len(c.Outputs) != 1 || c.ExecutionCount == nil {
+		t.Fatalf("after undoing the clear: %+v", c)
+	}
+	labtest.Call[undoOut](t, agent, "undo_changes", map[string]any{"path": nb, "change_ids": []int{1}})
+	if c := labtest.Call[cellView](t, agent, "read_cell", map[string]any{"path": nb, "cell_id": "c2"}); len(c.Outputs) != 0 || c.ExecutionCount != nil {
+		t.Fatalf("after undoing the run: %+v", c)
+	}
+	savedNotebook(t, nb, "has no outputs left", func(disk map[string]any) bool { return !strings.Contains(diskCells(disk), "three\n") })
 	validateNotebook(t, nb)
+}
+
+// Requests without a session (2026-07-28) are recorded as "stateless":
+// their changes can be undone by id, not as "this session's since".
+func TestUndoStateless(t *testing.T) {
+	nb := livePath("stateless")
+	codeNotebook(t, nb, "s = 1")
+	cs, err := shared.ConnectProtocol(t.Context(), "mcp", "token "+shared.Token, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	labtest.Call[map[string]any](t, cs, "edit_cell", map[string]any{"path": nb, "cell_id": "c0", "source": "s = 2"})
+	c := labtest.Call[changesOut](t, cs, "list_changes", map[string]any{"path": nb}).Changes
+	if len(c) != 1 || c[0].Session != "stateless" || c[0].Mine {
+		t.Fatalf("list_changes: %+v", c)
+	}
+	t.Logf("a stateless client is recorded as %q", c[0].Client)
+	labtest.CallErr(t, cs, "undo_changes", map[string]any{"path": nb, "since_change_id": 1}, "this connection has no MCP session")
+	labtest.Call[undoOut](t, cs, "undo_changes", map[string]any{"path": nb, "change_ids": []int{1}})
+	if cell := labtest.Call[cellView](t, cs, "read_cell", map[string]any{"path": nb, "cell_id": "c0"}); cell.Source != "s = 1" {
+		t.Fatalf("after the undo: %q", cell.Source)
+	}
 }
 
 // Changes recorded before the sidecar is killed are listed and undone by

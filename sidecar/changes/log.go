@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -340,3 +341,85 @@ func who(c *Change) string {
 // Stateless is the session recorded for requests without an MCP session
 // (protocol 2026-07-28).
 const Stateless = "stateless"
+
+// Rename moves the records of the notebook from, or of every notebook under
+// the folder from, to the new path, so that they follow a notebook renamed
+// through Jupyter. A record already kept for a new path is replaced: it
+// belonged to a notebook no longer there.
+func (l *Log) Rename(from, to string) error {
+	entries, err := os.ReadDir(l.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".jsonl") {
+			continue
+		}
+		path, ok := recordPath(filepath.Join(l.Dir, e.Name()))
+		if !ok {
+			continue
+		}
+		var moved string
+		switch {
+		case path == from:
+			moved = to
+		case strings.HasPrefix(path, from+"/"):
+			moved = to + strings.TrimPrefix(path, from)
+		default:
+			continue
+		}
+		if err := l.move(path, moved); err != nil {
+			errs = append(errs, fmt.Errorf("move the change record of %q to %q: %w", path, moved, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// recordPath is the notebook path a record file is about.
+func recordPath(file string) (string, bool) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 64<<20)
+	for sc.Scan() {
+		var ln line
+		if json.Unmarshal(sc.Bytes(), &ln) == nil && ln.Change != nil {
+			return ln.Change.Path, true
+		}
+	}
+	return "", false
+}
+
+func (l *Log) move(from, to string) error {
+	if from == to {
+		return nil
+	}
+	b, err := l.open(from)
+	if err != nil {
+		return err
+	}
+	defer b.mu.Unlock()
+	dst, err := l.open(to)
+	if err != nil {
+		return err
+	}
+	defer dst.mu.Unlock()
+	dst.changes = nil
+	for _, c := range b.changes {
+		cp := *c
+		cp.Path = to
+		dst.changes = append(dst.changes, &cp)
+	}
+	if err := l.compact(to, dst); err != nil {
+		return err
+	}
+	b.changes, b.lines = nil, 0
+	return os.Remove(l.file(from))
+}

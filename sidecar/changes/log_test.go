@@ -127,3 +127,42 @@ func TestLogUndoBadInput(t *testing.T) {
 		t.Fatalf("since 1 for me: %v %v", got, err)
 	}
 }
+
+// Records follow a renamed notebook, and every notebook of a renamed folder.
+func TestLogRename(t *testing.T) {
+	dir := t.TempDir()
+	l := &Log{Dir: dir}
+	rec(t, l, "a.ipynb", "s")
+	rec(t, l, "a.ipynb", "s")
+	rec(t, l, "d/x.ipynb", "s")
+	rec(t, l, "d/y.ipynb", "s")
+	rec(t, l, "dx.ipynb", "s") // not under d/
+	rec(t, l, "b.ipynb", "old")
+	l.Undo("a.ipynb", Selection{IDs: []int{1}}, func([]*Change) error { return nil })
+	if err := l.Rename("a.ipynb", "b.ipynb"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Rename("d", "e/f"); err != nil {
+		t.Fatal(err)
+	}
+	fresh := &Log{Dir: dir}
+	for _, tt := range []struct {
+		path string
+		want int
+	}{{"a.ipynb", 0}, {"b.ipynb", 2}, {"d/x.ipynb", 0}, {"e/f/x.ipynb", 1}, {"e/f/y.ipynb", 1}, {"dx.ipynb", 1}} {
+		for _, lg := range []*Log{l, fresh} {
+			got, _, err := lg.List(tt.path, Filter{})
+			if err != nil || len(got) != tt.want {
+				t.Fatalf("%s: %d changes (%v), want %d", tt.path, len(got), err, tt.want)
+			}
+			for _, c := range got {
+				if c.Path != tt.path || c.Session != "s" {
+					t.Fatalf("%s holds %+v", tt.path, c)
+				}
+			}
+		}
+	}
+	if got, _, _ := fresh.List("b.ipynb", Filter{}); got[1].Undone.IsZero() {
+		t.Fatal("the undone mark was lost in the move")
+	}
+}

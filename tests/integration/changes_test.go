@@ -193,8 +193,8 @@ func TestUndoStateless(t *testing.T) {
 }
 
 // Changes recorded before the sidecar is killed are listed and undone by
-// the sidecar the proxy starts next; a renamed notebook's changes cannot
-// be undone, and nothing is changed.
+// the sidecar the proxy starts next; for a notebook renamed behind
+// Jupyter's back, undo is refused and nothing is changed.
 func TestUndoAfterSidecarRestart(t *testing.T) {
 	nb := livePath("restart")
 	codeNotebook(t, nb, "x = 1")
@@ -244,15 +244,16 @@ func TestUndoAfterSidecarRestart(t *testing.T) {
 	}
 	savedNotebook(t, nb, "is back to the start", func(disk map[string]any) bool { return diskCells(disk) == "c0=x = 1" })
 
-	// A notebook renamed since: a precise error, and nothing is changed.
-	labtest.Call[map[string]any](t, fresh, "edit_cell", map[string]any{"path": nb, "cell_id": "c0", "source": "x = 5"})
-	savedNotebook(t, nb, "has the last edit", func(disk map[string]any) bool { return diskCells(disk) == "c0=x = 5" })
-	moved := strings.TrimSuffix(nb, ".ipynb") + "-renamed.ipynb"
+	// Renamed behind Jupyter's back: a precise error, and nothing changed.
+	// (Renames through Jupyter are followed: TestFilesBackend.)
+	labtest.Call[map[string]any](t, fresh, "edit_cell", map[string]any{"path": nb, "cell_id": "c0", "source": "x = 6"})
+	savedNotebook(t, nb, "has the last edit", func(disk map[string]any) bool { return diskCells(disk) == "c0=x = 6" })
+	moved := strings.TrimSuffix(nb, ".ipynb") + "-moved.ipynb"
 	if err := os.Rename(filepath.Join(shared.Root, nb), filepath.Join(shared.Root, moved)); err != nil {
 		t.Fatal(err)
 	}
 	labtest.CallErr(t, fresh, "undo_changes", map[string]any{"path": nb, "change_ids": []int{4}}, "no longer exists: it was deleted or renamed")
-	if data, err := os.ReadFile(filepath.Join(shared.Root, moved)); err != nil || !strings.Contains(string(data), "x = 5") {
+	if data, err := os.ReadFile(filepath.Join(shared.Root, moved)); err != nil || !strings.Contains(string(data), "x = 6") {
 		t.Fatalf("the renamed notebook changed: %v %s", err, data)
 	}
 }

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,4 +81,23 @@ func TestFilesBackend(t *testing.T) {
 		t.Fatalf("after the undo the cell reads %q, want the person's %q", cell.Source, "x = 21")
 	}
 	validateLabNotebook(t, lab, "files.ipynb")
+
+	// Renamed through Jupyter, the notebook keeps its record: its changes
+	// are listed and undone at the new path.
+	labtest.Call[map[string]any](t, cs, "edit_cell", map[string]any{"path": "files.ipynb", "cell_id": created.FirstCellID, "source": "x = 22"})
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPatch, lab.URL+"api/contents/files.ipynb", strings.NewReader(`{"path": "renamed.ipynb"}`))
+	resp, err := labtest.AuthClient("token " + lab.Token).Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("rename through the Contents API: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	var moved changesOut
+	eventually(t, "the record follows the renamed notebook", func() bool {
+		moved = labtest.Call[changesOut](t, cs, "list_changes", map[string]any{"path": "renamed.ipynb", "limit": 1})
+		return len(moved.Changes) == 1
+	})
+	labtest.Call[undoOut](t, cs, "undo_changes", map[string]any{"path": "renamed.ipynb", "change_ids": []int{moved.Changes[0].ID}})
+	if cell := labtest.Call[cellView](t, cs, "read_cell", map[string]any{"path": "renamed.ipynb", "cell_id": created.FirstCellID}); cell.Source != "x = 21" {
+		t.Fatalf("after the undo at the new path the cell reads %q", cell.Source)
+	}
 }

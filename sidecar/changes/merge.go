@@ -3,6 +3,8 @@ package changes
 import (
 	"fmt"
 	"strings"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
 )
 
 // maxCells bounds the line-alignment table (lines of one x lines of the
@@ -17,15 +19,12 @@ func align(a, b []string) []int {
 	for i := range m {
 		m[i] = -1
 	}
-	head := 0
-	for head < len(a) && head < len(b) && a[head] == b[head] {
-		m[head] = head
-		head++
+	head, tail := notebook.CommonEnds(a, b)
+	for i := range head {
+		m[i] = i
 	}
-	tail := 0
-	for tail < len(a)-head && tail < len(b)-head && a[len(a)-1-tail] == b[len(b)-1-tail] {
-		m[len(a)-1-tail] = len(b) - 1 - tail
-		tail++
+	for k := range tail {
+		m[len(a)-1-k] = len(b) - 1 - k
 	}
 	x, y := a[head:len(a)-tail], b[head:len(b)-tail]
 	if len(x) == 0 || len(y) == 0 || len(x)*len(y) > maxCells {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/changes"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
 )
 
 // splice is a text edit as the oracle takes it (UTF-16 units; the texts
@@ -21,28 +22,14 @@ type splice struct {
 // spliceOf is the smallest single splice turning a into b, as the sidecar's
 // room writer makes it (common head and tail kept).
 func spliceOf(a, b string) splice {
-	head := 0
-	for head < len(a) && head < len(b) && a[head] == b[head] {
-		head++
-	}
-	tail := 0
-	for tail < len(a)-head && tail < len(b)-head && a[len(a)-1-tail] == b[len(b)-1-tail] {
-		tail++
-	}
+	head, tail := notebook.CommonEnds([]byte(a), []byte(b))
 	return splice{Index: head, Delete: len(a) - head - tail, Insert: b[head : len(b)-tail]}
 }
 
 // region is the range of lines of a that differ from b, by common head and
 // tail (exact here: every line is unique).
 func region(a, b []string) (int, int) {
-	head := 0
-	for head < len(a) && head < len(b) && a[head] == b[head] {
-		head++
-	}
-	tail := 0
-	for tail < len(a)-head && tail < len(b)-head && a[len(a)-1-tail] == b[len(b)-1-tail] {
-		tail++
-	}
+	head, tail := notebook.CommonEnds(a, b)
 	return head, len(a) - tail
 }
 

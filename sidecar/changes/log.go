@@ -18,15 +18,20 @@ import (
 // DefaultKeep is how many changes a notebook's record keeps.
 const DefaultKeep = 500
 
+// DefaultMaxBytes bounds a notebook's record in bytes as well: a change
+// holds whole sources and outputs, so 500 of them could be large.
+const DefaultMaxBytes = 32 << 20
+
 // Log is the record of agents' changes, one JSON-lines file per notebook
 // in Dir, named by a hash of the notebook's path. The last Keep changes are
-// kept. A file is only appended
+// kept, fewer if they take more than MaxBytes. A file is only appended
 // to (a change, or a line marking changes undone) and rewritten with its
 // last Keep changes once it has grown to twice that, so a crash loses at
 // most the line being written.
 type Log struct {
-	Dir  string
-	Keep int
+	Dir      string
+	Keep     int
+	MaxBytes int // 0 means DefaultMaxBytes
 
 	mu    sync.Mutex
 	books map[string]*book
@@ -37,7 +42,9 @@ type book struct {
 	mu      sync.Mutex
 	loaded  bool
 	changes []*Change // oldest first
+	sizes   []int     // each change's line in the file, in bytes
 	lines   int
+	bytes   int // the file's size
 }
 
 // line is one line of a record file.
@@ -52,6 +59,29 @@ func (l *Log) keep() int {
 		return l.Keep
 	}
 	return DefaultKeep
+}
+
+func (l *Log) maxBytes() int {
+	if l.MaxBytes > 0 {
+		return l.MaxBytes
+	}
+	return DefaultMaxBytes
+}
+
+// trim drops the oldest changes past Keep or MaxBytes (the newest stays).
+func (l *Log) trim(b *book) {
+	total := 0
+	for _, n := range b.sizes {
+		total += n
+	}
+	drop := max(len(b.changes)-l.keep(), 0)
+	for ; drop < len(b.changes)-1 && total > l.maxBytes(); drop++ {
+		total -= b.sizes[drop]
+	}
+	if drop > 0 {
+		b.changes = append([]*Change(nil), b.changes[drop:]...)
+		b.sizes = append([]int(nil), b.sizes[drop:]...)
+	}
 }
 
 func (l *Log) file(path string) string {
@@ -100,9 +130,11 @@ func (l *Log) read(path string, b *book) error {
 			continue // a line cut short by a crash
 		}
 		b.lines++
+		b.bytes += len(sc.Bytes()) + 1
 		switch {
 		case ln.Change != nil && ln.Change.Path == path:
 			b.changes = append(b.changes, ln.Change)
+			b.sizes = append(b.sizes, len(sc.Bytes())+1)
 			byID[ln.Change.ID] = ln.Change
 		case ln.At != nil:
 			for _, id := range ln.Undone {
@@ -112,9 +144,7 @@ func (l *Log) read(path string, b *book) error {
 			}
 		}
 	}
-	if n := len(b.changes) - l.keep(); n > 0 {
-		b.changes = b.changes[n:]
-	}
+	l.trim(b)
 	return sc.Err()
 }
 
@@ -138,7 +168,12 @@ func (l *Log) append(path string, b *book, ln line) error {
 		return err
 	}
 	b.lines++
-	if b.lines > 2*l.keep() {
+	b.bytes += len(data) + 1
+	if ln.Change != nil {
+		b.sizes = append(b.sizes, len(data)+1)
+		l.trim(b)
+	}
+	if b.lines > 2*l.keep() || b.bytes > 2*l.maxBytes() {
 		return l.compact(path, b)
 	}
 	return nil
@@ -151,9 +186,11 @@ func (l *Log) compact(path string, b *book) error {
 		return err
 	}
 	w := bufio.NewWriter(tmp)
+	b.sizes = b.sizes[:0]
 	for _, c := range b.changes {
 		data, _ := json.Marshal(line{Change: c})
 		w.Write(append(data, '\n'))
+		b.sizes = append(b.sizes, len(data)+1)
 	}
 	err = w.Flush()
 	if cerr := tmp.Close(); err == nil {
@@ -167,6 +204,10 @@ func (l *Log) compact(path string, b *book) error {
 		return err
 	}
 	b.lines = len(b.changes)
+	b.bytes = 0
+	for _, n := range b.sizes {
+		b.bytes += n
+	}
 	return nil
 }
 
@@ -190,11 +231,11 @@ func (l *Log) Record(c Change) (*Change, error) {
 	}
 	rec := &c
 	b.changes = append(b.changes, rec)
-	if n := len(b.changes) - l.keep(); n > 0 {
-		b.changes = append([]*Change(nil), b.changes[n:]...)
-	}
 	if err := l.append(c.Path, b, line{Change: rec}); err != nil {
-		return rec, fmt.Errorf("record change %d of %q: %w", c.ID, c.Path, err)
+		if len(b.sizes) < len(b.changes) { // not written: not recorded
+			b.changes = b.changes[:len(b.changes)-1]
+		}
+		return nil, fmt.Errorf("record change %d of %q: %w", c.ID, c.Path, err)
 	}
 	return rec, nil
 }
@@ -420,6 +461,6 @@ func (l *Log) move(from, to string) error {
 	if err := l.compact(to, dst); err != nil {
 		return err
 	}
-	b.changes, b.lines = nil, 0
+	b.changes, b.sizes, b.lines, b.bytes = nil, nil, 0, 0
 	return os.Remove(l.file(from))
 }

@@ -1,6 +1,7 @@
 package changes
 
 import (
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -164,5 +165,34 @@ func TestLogRename(t *testing.T) {
 	}
 	if got, _, _ := fresh.List("b.ipynb", Filter{}); got[1].Undone.IsZero() {
 		t.Fatal("the undone mark was lost in the move")
+	}
+}
+
+// Large changes are dropped oldest first past MaxBytes, the newest always
+// kept, in memory and after a restart alike.
+func TestLogMaxBytes(t *testing.T) {
+	dir := t.TempDir()
+	l := &Log{Dir: dir, MaxBytes: 3000}
+	big := strings.Repeat("x", 1000)
+	for range 5 {
+		if _, err := l.Record(Change{Path: "n.ipynb", Session: "s", Cells: []Cell{{Op: Edit, CellID: "a", After: big}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, lg := range []*Log{l, {Dir: dir, MaxBytes: 3000}} {
+		got, _, err := lg.List("n.ipynb", Filter{})
+		if err != nil || len(got) != 2 || got[0].ID != 5 || got[1].ID != 4 {
+			t.Fatalf("kept %d changes (%v), want 5 and 4", len(got), err)
+		}
+	}
+	if fi, err := os.Stat(l.file("n.ipynb")); err != nil || fi.Size() > 2*3000+1100 {
+		t.Fatalf("the record file is %v bytes (%v)", fi.Size(), err)
+	}
+	huge := &Log{Dir: t.TempDir(), MaxBytes: 10}
+	if _, err := huge.Record(Change{Path: "n.ipynb", Cells: []Cell{{Op: Edit, After: big}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := huge.List("n.ipynb", Filter{}); len(got) != 1 {
+		t.Fatalf("a change larger than MaxBytes is not kept: %v", got)
 	}
 }

@@ -124,7 +124,7 @@ Workflow: list_notebooks (or create_notebook) -> use_notebook to pick the notebo
 Cells are addressed by cell_id (stable across edits; prefer it) or by 0-based index (-1 is the last cell).
 Notebook tools act on this session's current notebook unless you pass path. Paths are relative to the Jupyter root, with "/" separators.
 Code runs on the notebook's own kernel, shared with the person using JupyterLab. A run still going after its timeout returns an execution_id: wait for it with get_execution. If code waits on input(), answer with send_input. Use execute_code to inspect state without changing the notebook.
-People may have the notebook open: they see your edits and outputs live, and their edits show in your next read. If the person gives you a view id of their embed page, call link_view with it so their view and your current notebook follow each other.`
+People may have the notebook open: they see your edits and outputs live, and their edits show in your next read. Your changes are recorded: list_changes shows them (with ids), undo_changes reverts chosen ones and keeps what people changed since. If the person gives you a view id of their embed page, call link_view with it so their view and your current notebook follow each other.`
 
 // errNoNotebook is returned when a tool needs a notebook and none is known.
 var errNoNotebook = errors.New("no notebook selected: pass path, or call use_notebook first (list_notebooks shows the notebooks that exist)")

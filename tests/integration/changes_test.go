@@ -257,3 +257,27 @@ func TestUndoAfterSidecarRestart(t *testing.T) {
 		t.Fatalf("the renamed notebook changed: %v %s", err, data)
 	}
 }
+
+// since_change_id undoes this session's own changes from that one on, and
+// leaves another session's changes made in between.
+func TestUndoSinceMine(t *testing.T) {
+	nb := livePath("since")
+	codeNotebook(t, nb, "a = 0", "b = 0")
+	mine, other := session(t), session(t)
+	labtest.Call[map[string]any](t, mine, "edit_cell", map[string]any{"path": nb, "cell_id": "c0", "source": "a = 1"})
+	labtest.Call[map[string]any](t, other, "edit_cell", map[string]any{"path": nb, "cell_id": "c1", "source": "b = 1"})
+	ins := labtest.Call[insertOut](t, mine, "insert_cell", map[string]any{"path": nb, "source": "c = 1"})
+	u := labtest.Call[undoOut](t, mine, "undo_changes", map[string]any{"path": nb, "since_change_id": 1})
+	if fmt.Sprint(u.Undone) != "[1 3]" || fmt.Sprint(u.Cells) != "[c0 "+ins.CellID+"]" {
+		t.Fatalf("undo_changes since 1: %+v", u)
+	}
+	r := labtest.Call[readOut](t, mine, "read_notebook", map[string]any{"path": nb})
+	if ids(r) != "c0,c1" || r.Cells[0].Source != "a = 0" || r.Cells[1].Source != "b = 1" {
+		t.Fatalf("after undoing this session's changes: %+v", r.Cells)
+	}
+	labtest.CallErr(t, mine, "undo_changes", map[string]any{"path": nb, "since_change_id": 1}, "this session has no change")
+	list := labtest.Call[changesOut](t, other, "list_changes", map[string]any{"path": nb, "mine": true})
+	if len(list.Changes) != 1 || list.Changes[0].ID != 2 || list.Changes[0].Undone != "" {
+		t.Fatalf("the other session's changes: %+v", list)
+	}
+}

@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -197,7 +198,7 @@ func (t *Tools) listChanges(ctx context.Context, req *mcp.CallToolRequest, in Li
 	return nil, out, nil
 }
 
-var errNoRecord = fmt.Errorf("changes are not recorded: the sidecar found no Jupyter data directory to keep them in")
+var errNoRecord = errors.New("changes are not recorded: the sidecar found no Jupyter data directory to keep them in")
 
 type UndoChangesIn struct {
 	Path          string `json:"path,omitempty" jsonschema:"notebook path; default this session's current notebook"`

@@ -66,8 +66,8 @@ func undoOne(nb *notebook.Notebook, c *Change) []string {
 			cell.Source = src
 		}
 	}
-	// Moves go back in the reverse order of the original indexes, so that
-	// each lands after the cell that preceded it.
+	// Moved and deleted cells go back in the order of their original
+	// indexes, so that the cell each one followed is back before it.
 	moved := byOp(Move)
 	sort.Slice(moved, func(i, j int) bool { return moved[i].Index < moved[j].Index })
 	for _, cc := range moved {

@@ -41,15 +41,21 @@ func RuntimeDir(getenv func(string) string) string {
 	if d := getenv("JUPYTER_RUNTIME_DIR"); d != "" {
 		return d
 	}
-	data := getenv("JUPYTER_DATA_DIR")
-	if data == "" {
-		xdg := getenv("XDG_DATA_HOME")
-		if xdg == "" {
-			xdg = filepath.Join(getenv("HOME"), ".local", "share")
-		}
-		data = filepath.Join(xdg, "jupyter")
+	return filepath.Join(DataDir(getenv), "runtime")
+}
+
+// DataDir returns Jupyter's data directory, following jupyter_core's rules
+// on Linux: $JUPYTER_DATA_DIR, else $XDG_DATA_HOME/jupyter, else
+// ~/.local/share/jupyter.
+func DataDir(getenv func(string) string) string {
+	if d := getenv("JUPYTER_DATA_DIR"); d != "" {
+		return d
 	}
-	return filepath.Join(data, "runtime")
+	xdg := getenv("XDG_DATA_HOME")
+	if xdg == "" {
+		xdg = filepath.Join(getenv("HOME"), ".local", "share")
+	}
+	return filepath.Join(xdg, "jupyter")
 }
 
 // ReadServerInfo reads the runtime file jpserver-<pid>.json that the Jupyter

@@ -24,6 +24,14 @@ func TestRuntimeDir(t *testing.T) {
 	}
 }
 
+// The data dir ignores JUPYTER_RUNTIME_DIR (the runtime dir may be elsewhere).
+func TestDataDir(t *testing.T) {
+	env := map[string]string{"JUPYTER_RUNTIME_DIR": "/r", "HOME": "/h"}
+	if got := DataDir(func(k string) string { return env[k] }); got != "/h/.local/share/jupyter" {
+		t.Errorf("DataDir = %q", got)
+	}
+}
+
 func TestReadServerInfo(t *testing.T) {
 	tests := []struct {
 		name, file     string

@@ -14,14 +14,7 @@ func Diff(old, new string, context int) string {
 		return "(no change)"
 	}
 	a, b := strings.Split(old, "\n"), strings.Split(new, "\n")
-	head := 0
-	for head < len(a) && head < len(b) && a[head] == b[head] {
-		head++
-	}
-	tail := 0
-	for tail < len(a)-head && tail < len(b)-head && a[len(a)-1-tail] == b[len(b)-1-tail] {
-		tail++
-	}
+	head, tail := CommonEnds(a, b)
 	from := max(head-context, 0)
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "@@ line %d @@\n", from+1)
@@ -38,4 +31,16 @@ func Diff(old, new string, context int) string {
 		sb.WriteString("  " + l + "\n")
 	}
 	return strings.TrimRight(sb.String(), "\n")
+}
+
+// CommonEnds returns how many leading and then trailing elements a and b
+// share; the two runs never overlap.
+func CommonEnds[T comparable](a, b []T) (head, tail int) {
+	for head < len(a) && head < len(b) && a[head] == b[head] {
+		head++
+	}
+	for tail < len(a)-head && tail < len(b)-head && a[len(a)-1-tail] == b[len(b)-1-tail] {
+		tail++
+	}
+	return head, tail
 }

@@ -327,3 +327,9 @@ func (nb *Notebook) IDs() []string {
 	}
 	return ids
 }
+
+// MarshalJSON writes one cell as nbformat JSON.
+func (c *Cell) MarshalJSON() ([]byte, error) { return json.Marshal(c.fields()) }
+
+// ParseCell reads one cell written by Cell.MarshalJSON (or found in a file).
+func ParseCell(data []byte) (*Cell, error) { return parseCell(data) }

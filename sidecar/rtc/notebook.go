@@ -362,14 +362,7 @@ func setMapJSON(parent *yjs.Map, key string, before, after json.RawMessage) erro
 // around the common head and tail, in UTF-16 units as Yjs counts.
 func spliceText(t *yjs.Text, before, after string) error {
 	a, b := utf16.Encode([]rune(before)), utf16.Encode([]rune(after))
-	head := 0
-	for head < len(a) && head < len(b) && a[head] == b[head] {
-		head++
-	}
-	tail := 0
-	for tail < len(a)-head && tail < len(b)-head && a[len(a)-1-tail] == b[len(b)-1-tail] {
-		tail++
-	}
+	head, tail := notebook.CommonEnds(a, b)
 	// Never split a surrogate pair.
 	if head > 0 && utf16.IsSurrogate(rune(a[head-1])) && head < len(a) && utf16.IsSurrogate(rune(a[head])) {
 		head--

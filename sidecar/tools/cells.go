@@ -53,7 +53,7 @@ func (t *Tools) insertCell(ctx context.Context, req *mcp.CallToolRequest, in Ins
 		return nil, InsertCellOut{}, fmt.Errorf("execute=true needs a code cell, not %s", typ)
 	}
 	var out InsertCellOut
-	nb, err := t.Docs.Update(ctx, p, func(nb *notebook.Notebook) error {
+	nb, err := t.update(ctx, req, p, func(nb *notebook.Notebook) error {
 		c, at, err := nb.Insert(notebook.Position{Index: in.Index, BeforeID: in.BeforeCellID, AfterID: in.AfterCellID}, typ, in.Source)
 		if err != nil {
 			return err
@@ -68,11 +68,12 @@ func (t *Tools) insertCell(ctx context.Context, req *mcp.CallToolRequest, in Ins
 	if !in.Execute {
 		return nil, out, nil
 	}
-	e, err := t.startCells(ctx, p, nb, []*notebook.Cell{nb.Cells[out.Index]})
+	e, recorded, err := t.startCells(ctx, req, p, nb, []*notebook.Cell{nb.Cells[out.Index]})
 	if err != nil {
 		return nil, out, fmt.Errorf("inserted cell %s at index %d, but could not run it: %w", out.CellID, out.Index, err)
 	}
 	res, exec, err := t.await(ctx, req, e, wait, true)
+	awaitRecord(e, recorded)
 	if err != nil {
 		return nil, out, err
 	}
@@ -133,7 +134,7 @@ func (t *Tools) editCell(ctx context.Context, req *mcp.CallToolRequest, in EditC
 	}
 	ref := notebook.Ref{ID: in.CellID, Index: in.Index}
 	var out EditCellOut
-	_, err = t.Docs.Update(ctx, p, func(nb *notebook.Notebook) error {
+	_, err = t.update(ctx, req, p, func(nb *notebook.Notebook) error {
 		var c *notebook.Cell
 		var before string
 		var err error
@@ -186,7 +187,7 @@ func (t *Tools) deleteCells(ctx context.Context, req *mcp.CallToolRequest, in De
 		return nil, DeleteCellsOut{}, fmt.Errorf("name the cells to delete with cell_ids or indexes")
 	}
 	var out DeleteCellsOut
-	nb, err := t.Docs.Update(ctx, p, func(nb *notebook.Notebook) error {
+	nb, err := t.update(ctx, req, p, func(nb *notebook.Notebook) error {
 		gone, err := nb.Delete(refs)
 		out.Deleted = nil
 		for _, c := range gone {
@@ -243,7 +244,7 @@ func (t *Tools) moveCell(ctx context.Context, req *mcp.CallToolRequest, in MoveC
 	}
 	ref := notebook.Ref{ID: in.CellID, Index: in.Index}
 	var out MoveCellOut
-	_, err = t.Docs.Update(ctx, p, func(nb *notebook.Notebook) error {
+	_, err = t.update(ctx, req, p, func(nb *notebook.Notebook) error {
 		from, err := nb.Locate(ref)
 		if err != nil {
 			return err
@@ -285,7 +286,7 @@ func (t *Tools) clearOutputs(ctx context.Context, req *mcp.CallToolRequest, in C
 	}
 	refs, _ := cellRefs(in.CellIDs, nil)
 	var out ClearOutputsOut
-	_, err = t.Docs.Update(ctx, p, func(nb *notebook.Notebook) error {
+	_, err = t.update(ctx, req, p, func(nb *notebook.Notebook) error {
 		n, err := nb.ClearOutputs(refs)
 		out.ClearedCells = n
 		return err

@@ -124,11 +124,23 @@ func (t *Tools) runCells(ctx context.Context, req *mcp.CallToolRequest, path str
 	if err != nil {
 		return nil, ExecutionOut{}, err
 	}
-	e, err := t.startCells(ctx, p, nb, cells)
+	e, recorded, err := t.startCells(ctx, req, p, nb, cells)
 	if err != nil {
 		return nil, ExecutionOut{}, err
 	}
-	return t.await(ctx, req, e, wait, true)
+	res, out, err := t.await(ctx, req, e, wait, true)
+	awaitRecord(e, recorded)
+	return res, out, err
+}
+
+// awaitRecord waits, if execution e has ended, until the outputs it wrote are
+// recorded, so that a list_changes right after the call shows them.
+func awaitRecord(e *execution.Execution, recorded <-chan struct{}) {
+	select {
+	case <-e.Done():
+		<-recorded
+	default:
+	}
 }
 
 type ExecuteCodeIn struct {
@@ -266,13 +278,15 @@ func (t *Tools) kernelFor(ctx context.Context, path string, nb *notebook.Noteboo
 	return t.Kernels.ForNotebook(ctx, path, name)
 }
 
-// startCells starts running cells of a notebook in the background.
-func (t *Tools) startCells(ctx context.Context, path string, nb *notebook.Notebook, cells []*notebook.Cell) (*execution.Execution, error) {
+// startCells starts running cells of a notebook in the background; the
+// channel is closed once the outputs it wrote are recorded as a change.
+func (t *Tools) startCells(ctx context.Context, req *mcp.CallToolRequest, path string, nb *notebook.Notebook, cells []*notebook.Cell) (*execution.Execution, <-chan struct{}, error) {
 	k, err := t.kernelFor(ctx, path, nb)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return t.Executions.RunCells(path, k, cells), nil
+	e := t.Executions.RunCells(path, k, cells)
+	return e, t.recordRun(req, path, cells, e), nil
 }
 
 // await waits for an execution to end, need input, or for wait to pass,

@@ -511,6 +511,11 @@ func (w *watch) flush() {
 // save of a notebook the sidecar has not seen counts as one appearing: at
 // worst one needless list_changed per notebook after the sidecar starts.
 func (t *Tools) ContentsChanged(ev jupyter.ContentsEvent) {
+	if ev.Action == "rename" && t.Changes != nil {
+		// The record of agents' changes follows the notebook; a failure
+		// leaves it under the old path, where undo says the notebook is gone.
+		_ = t.Changes.Rename(ev.SourcePath, ev.Path)
+	}
 	listChanged, gone := t.watch.contentsChanged(ev)
 	if listChanged {
 		t.listChanged()

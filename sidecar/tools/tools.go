@@ -12,6 +12,7 @@ import (
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/changes"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/documents"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/embed"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/execution"
@@ -38,6 +39,9 @@ type Tools struct {
 	Limits     Limits
 	// Views links MCP sessions with embed pages.
 	Views *embed.Hub
+	// Changes records what agents change, for list_changes and
+	// undo_changes; nil if there is nowhere to keep it.
+	Changes *changes.Log
 
 	// watch tracks resource subscriptions (resources.go).
 	watch watch
@@ -74,6 +78,9 @@ func (t *Tools) Register(s *mcp.Server) {
 	mcp.AddTool(s, viewed(clearOutputsTool), withView(t, t.clearOutputs,
 		func(in ClearOutputsIn) string { return in.Path },
 		func(in ClearOutputsIn, _ ClearOutputsOut) ([]string, []string) { return in.CellIDs, nil }))
+	// Review and undo (changes.go); the edits above are recorded.
+	mcp.AddTool(s, listChangesTool, t.listChanges)
+	mcp.AddTool(s, undoChangesTool, t.undoChanges)
 	// Execution
 	mcp.AddTool(s, viewed(executeCellTool), withView(t, t.executeCell,
 		func(in ExecuteCellIn) string { return in.Path }, ranCells[ExecuteCellIn]))
@@ -117,7 +124,7 @@ Workflow: list_notebooks (or create_notebook) -> use_notebook to pick the notebo
 Cells are addressed by cell_id (stable across edits; prefer it) or by 0-based index (-1 is the last cell).
 Notebook tools act on this session's current notebook unless you pass path. Paths are relative to the Jupyter root, with "/" separators.
 Code runs on the notebook's own kernel, shared with the person using JupyterLab. A run still going after its timeout returns an execution_id: wait for it with get_execution. If code waits on input(), answer with send_input. Use execute_code to inspect state without changing the notebook.
-People may have the notebook open: they see your edits and outputs live, and their edits show in your next read. If the person gives you a view id of their embed page, call link_view with it so their view and your current notebook follow each other.`
+People may have the notebook open: they see your edits and outputs live, and their edits show in your next read. Your changes are recorded: list_changes shows them (with ids), undo_changes reverts chosen ones and keeps what people changed since. If the person gives you a view id of their embed page, call link_view with it so their view and your current notebook follow each other.`
 
 // errNoNotebook is returned when a tool needs a notebook and none is known.
 var errNoNotebook = errors.New("no notebook selected: pass path, or call use_notebook first (list_notebooks shows the notebooks that exist)")

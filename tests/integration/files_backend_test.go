@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,4 +60,44 @@ func TestFilesBackend(t *testing.T) {
 	}
 	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": "files.ipynb", "source": "told_from_files = 1"})
 	untilUpdated(t, sub, updated, "notebook:///files.ipynb", "notebook:///files.ipynb", "told_from_files = 1")
+
+	// Undo works on the file with the same rule: the agent adds a line, a
+	// person saves an edit of the line above it, and undoing the agent's
+	// change removes only its line.
+	labtest.Call[map[string]any](t, cs, "edit_cell", map[string]any{"path": "files.ipynb", "cell_id": created.FirstCellID, "source": "x = 20\ny = 1"})
+	last := labtest.Call[changesOut](t, cs, "list_changes", map[string]any{"path": "files.ipynb", "mine": true, "limit": 1})
+	if len(last.Changes) != 1 || last.Changes[0].Tool != "edit_cell" {
+		t.Fatalf("list_changes: %+v", last)
+	}
+	disk = readLabFile(t, lab, "files.ipynb")
+	if !strings.Contains(disk, `"x = 20\n"`) {
+		t.Fatalf("the file does not hold the edit as expected:\n%s", disk)
+	}
+	if err := os.WriteFile(filepath.Join(lab.Root, "files.ipynb"), []byte(strings.Replace(disk, `"x = 20\n"`, `"x = 21\n"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	labtest.Call[undoOut](t, cs, "undo_changes", map[string]any{"path": "files.ipynb", "change_ids": []int{last.Changes[0].ID}})
+	if cell := labtest.Call[cellView](t, cs, "read_cell", map[string]any{"path": "files.ipynb", "cell_id": created.FirstCellID}); cell.Source != "x = 21" {
+		t.Fatalf("after the undo the cell reads %q, want the person's %q", cell.Source, "x = 21")
+	}
+	validateLabNotebook(t, lab, "files.ipynb")
+
+	// Renamed through Jupyter, the notebook keeps its record: its changes
+	// are listed and undone at the new path.
+	labtest.Call[map[string]any](t, cs, "edit_cell", map[string]any{"path": "files.ipynb", "cell_id": created.FirstCellID, "source": "x = 22"})
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPatch, lab.URL+"api/contents/files.ipynb", strings.NewReader(`{"path": "renamed.ipynb"}`))
+	resp, err := labtest.AuthClient("token " + lab.Token).Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("rename through the Contents API: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	var moved changesOut
+	eventually(t, "the record follows the renamed notebook", func() bool {
+		moved = labtest.Call[changesOut](t, cs, "list_changes", map[string]any{"path": "renamed.ipynb", "limit": 1})
+		return len(moved.Changes) == 1
+	})
+	labtest.Call[undoOut](t, cs, "undo_changes", map[string]any{"path": "renamed.ipynb", "change_ids": []int{moved.Changes[0].ID}})
+	if cell := labtest.Call[cellView](t, cs, "read_cell", map[string]any{"path": "renamed.ipynb", "cell_id": created.FirstCellID}); cell.Source != "x = 21" {
+		t.Fatalf("after the undo at the new path the cell reads %q", cell.Source)
+	}
 }

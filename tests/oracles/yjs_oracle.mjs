@@ -14,6 +14,11 @@
 //       apply to an @jupyter/ydoc YNotebook; reply {notebook: nb.toJSON(), cellTypes}
 //   {"op":"protocol","updates":[b64...],"sync":b64?,"awareness":b64?}
 //       y-protocols interop, see protocol() below.
+//   {"op":"undo","text":s,"agent":[splice...],"person":[splice...]}
+//       a Y.Text holding s; the agent's splices in one transaction (origin
+//       "agent"), then each of the person's in its own; Y.UndoManager scoped
+//       to the agent's origin undoes the agent's; reply {text}. A splice is
+//       {index, delete, insert} in UTF-16 units, applied in order.
 //   {"op":"ping"}
 // Canonical JSON: Uint8Array → {"$bytes": base64}.
 import * as Y from 'yjs'
@@ -237,7 +242,23 @@ function protocol ({ updates = [], sync, awareness }) {
   }
 }
 
-const handlers = { gen, apply, notebook, protocol, ping: () => ({ pong: true, yjs: true }) }
+// undo: the oracle of sidecar/changes.Revert (Yjs's UndoManager).
+function undo ({ text, agent, person }) {
+  const doc = new Y.Doc()
+  const t = doc.getText('t')
+  doc.transact(() => t.insert(0, text), 'init')
+  const um = new Y.UndoManager(t, { trackedOrigins: new Set(['agent']), captureTimeout: 0 })
+  const splice = (s) => {
+    if (s.delete > 0) t.delete(s.index, s.delete)
+    if (s.insert) t.insert(s.index, s.insert)
+  }
+  doc.transact(() => agent.forEach(splice), 'agent')
+  for (const s of person) doc.transact(() => splice(s), 'person')
+  um.undo()
+  return { text: t.toString(), stack: um.undoStack.length }
+}
+
+const handlers = { gen, apply, notebook, protocol, undo, ping: () => ({ pong: true, yjs: true }) }
 
 const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
 rl.on('line', (line) => {

@@ -1,6 +1,6 @@
 // Package yjs_test holds the differential tests of sidecar/yjs against two
 // independent Yjs implementations: Yjs itself on Node and pycrdt (yrs) on
-// Python. Both run as long-lived oracle processes (tests/oracles) speaking a
+// Python; and of sidecar/changes' undo against Yjs's UndoManager. Both run as long-lived oracle processes (tests/oracles) speaking a
 // line-based JSON protocol, so thousands of seeds cost no process spawns.
 // A missing oracle fails the tests with install instructions; it never skips.
 package yjs_test

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/changes"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/documents"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/embed"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/execution"
@@ -150,6 +152,8 @@ func run(cfg config, log zerolog.Logger) error {
 		Executions: &execution.Executions{Docs: docs, Log: log},
 		Limits:     cfg.limits,
 		Views:      &embed.Hub{},
+		// Agents' changes are kept beside Jupyter's own data, per user.
+		Changes: &changes.Log{Dir: filepath.Join(jupyter.DataDir(os.Getenv), "jupyter_mcp_sidecar", "changes")},
 	}
 	// A person opening a notebook in a linked embed page moves the session.
 	t.Views.OnViewChange = t.Sessions.SetCurrent

@@ -1,0 +1,198 @@
+package changes
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func rec(t *testing.T, l *Log, path, session string) *Change {
+	t.Helper()
+	c, err := l.Record(Change{Path: path, Tool: "edit_cell", Session: session, Cells: []Cell{{Op: Edit, CellID: "a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestLogSurvivesRestartAndCompacts(t *testing.T) {
+	dir := t.TempDir()
+	l := &Log{Dir: dir, Keep: 3}
+	for range 4 {
+		rec(t, l, "a.ipynb", "s1")
+	}
+	rec(t, l, "b.ipynb", "s2")
+	if _, err := l.Undo("a.ipynb", Selection{IDs: []int{4}}, func([]*Change) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // 4 changes + 1 undo line + 3: past 2*Keep, compacted
+		rec(t, l, "a.ipynb", "s1")
+	}
+	again := &Log{Dir: dir, Keep: 3} // a restarted sidecar
+	got, more, err := again.List("a.ipynb", Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int
+	for _, c := range got {
+		ids = append(ids, c.ID)
+	}
+	if len(ids) != 3 || ids[0] != 7 || ids[2] != 5 || more {
+		t.Fatalf("after restart: ids %v (more %v), want [7 6 5]", ids, more)
+	}
+	if b, _, _ := again.List("b.ipynb", Filter{}); len(b) != 1 || b[0].Session != "s2" {
+		t.Fatalf("b.ipynb's record: %+v", b)
+	}
+	// Undone marks survive a restart too (before compaction dropped 4).
+	l2 := &Log{Dir: t.TempDir()}
+	rec(t, l2, "x.ipynb", "s")
+	l2.Undo("x.ipynb", Selection{IDs: []int{1}}, func([]*Change) error { return nil })
+	if got, _, _ := (&Log{Dir: l2.Dir}).List("x.ipynb", Filter{}); got[0].Undone.IsZero() {
+		t.Fatal("undone mark lost on restart")
+	}
+}
+
+func TestLogListFilters(t *testing.T) {
+	l := &Log{Dir: t.TempDir()}
+	for _, s := range []string{"s1", "s2", "s1", "s1"} {
+		rec(t, l, "n.ipynb", s)
+	}
+	tests := []struct {
+		name string
+		f    Filter
+		want string
+		more bool
+	}{
+		{"all newest first", Filter{}, "4 3 2 1", false},
+		{"session", Filter{Session: "s1"}, "4 3 1", false},
+		{"since id", Filter{SinceID: 3}, "4 3", false},
+		{"page", Filter{Limit: 2}, "4 3", true},
+		{"next page", Filter{Limit: 2, Before: 3}, "2 1", false},
+		{"since time", Filter{Since: time.Now().Add(time.Hour)}, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, more, err := l.List("n.ipynb", tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, c := range got {
+				ids = append(ids, strconv.Itoa(c.ID))
+			}
+			if s := strings.Join(ids, " "); s != tt.want || more != tt.more {
+				t.Fatalf("got %q more=%v, want %q more=%v", s, more, tt.want, tt.more)
+			}
+		})
+	}
+}
+
+func TestLogUndoBadInput(t *testing.T) {
+	l := &Log{Dir: t.TempDir()}
+	rec(t, l, "n.ipynb", "me")
+	rec(t, l, "n.ipynb", "other")
+	rec(t, l, "n.ipynb", "me")
+	if _, err := l.Undo("n.ipynb", Selection{IDs: []int{3}}, func([]*Change) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		sel  Selection
+		err  string
+	}{
+		{"unknown id", Selection{IDs: []int{9}}, `notebook "n.ipynb" has no change 9 (its recorded changes are 1 to 3`},
+		{"already undone", Selection{IDs: []int{1, 3}}, "change 3 of \"n.ipynb\" was already undone at"},
+		{"named twice", Selection{IDs: []int{1, 1}}, "change 1 is named twice"},
+		{"another session's since", Selection{SinceID: 2, Session: "me"}, "change 2 was made by session other, not by this session"},
+		{"nothing left", Selection{SinceID: 3, Session: "me"}, "this session has no change"},
+		{"both", Selection{IDs: []int{1}, SinceID: 1}, "not both"},
+		{"neither", Selection{}, "name the changes to undo"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			called := false
+			_, err := l.Undo("n.ipynb", tt.sel, func([]*Change) error { called = true; return nil })
+			if err == nil || !strings.Contains(err.Error(), tt.err) || !strings.Contains(err.Error(), "nothing was changed") {
+				t.Fatalf("error %v, want one saying %q and that nothing was changed", err, tt.err)
+			}
+			if called {
+				t.Fatal("the undo was applied despite the error")
+			}
+		})
+	}
+	// since_change_id takes this session's standing changes only.
+	got, err := l.Undo("n.ipynb", Selection{SinceID: 1, Session: "me"}, func(cs []*Change) error { return nil })
+	if err != nil || len(got) != 1 || got[0].ID != 1 {
+		t.Fatalf("since 1 for me: %v %v", got, err)
+	}
+}
+
+// Records follow a renamed notebook, and every notebook of a renamed folder.
+func TestLogRename(t *testing.T) {
+	dir := t.TempDir()
+	l := &Log{Dir: dir}
+	rec(t, l, "a.ipynb", "s")
+	rec(t, l, "a.ipynb", "s")
+	rec(t, l, "d/x.ipynb", "s")
+	rec(t, l, "d/y.ipynb", "s")
+	rec(t, l, "dx.ipynb", "s") // not under d/
+	rec(t, l, "b.ipynb", "old")
+	l.Undo("a.ipynb", Selection{IDs: []int{1}}, func([]*Change) error { return nil })
+	if err := l.Rename("a.ipynb", "b.ipynb"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Rename("d", "e/f"); err != nil {
+		t.Fatal(err)
+	}
+	fresh := &Log{Dir: dir}
+	for _, tt := range []struct {
+		path string
+		want int
+	}{{"a.ipynb", 0}, {"b.ipynb", 2}, {"d/x.ipynb", 0}, {"e/f/x.ipynb", 1}, {"e/f/y.ipynb", 1}, {"dx.ipynb", 1}} {
+		for _, lg := range []*Log{l, fresh} {
+			got, _, err := lg.List(tt.path, Filter{})
+			if err != nil || len(got) != tt.want {
+				t.Fatalf("%s: %d changes (%v), want %d", tt.path, len(got), err, tt.want)
+			}
+			for _, c := range got {
+				if c.Path != tt.path || c.Session != "s" {
+					t.Fatalf("%s holds %+v", tt.path, c)
+				}
+			}
+		}
+	}
+	if got, _, _ := fresh.List("b.ipynb", Filter{}); got[1].Undone.IsZero() {
+		t.Fatal("the undone mark was lost in the move")
+	}
+}
+
+// Large changes are dropped oldest first past MaxBytes, the newest always
+// kept, in memory and after a restart alike.
+func TestLogMaxBytes(t *testing.T) {
+	dir := t.TempDir()
+	l := &Log{Dir: dir, MaxBytes: 3000}
+	big := strings.Repeat("x", 1000)
+	for range 5 {
+		if _, err := l.Record(Change{Path: "n.ipynb", Session: "s", Cells: []Cell{{Op: Edit, CellID: "a", After: big}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, lg := range []*Log{l, {Dir: dir, MaxBytes: 3000}} {
+		got, _, err := lg.List("n.ipynb", Filter{})
+		if err != nil || len(got) != 2 || got[0].ID != 5 || got[1].ID != 4 {
+			t.Fatalf("kept %d changes (%v), want 5 and 4", len(got), err)
+		}
+	}
+	if fi, err := os.Stat(l.file("n.ipynb")); err != nil || fi.Size() > 2*3000+1100 {
+		t.Fatalf("the record file is %v bytes (%v)", fi.Size(), err)
+	}
+	huge := &Log{Dir: t.TempDir(), MaxBytes: 10}
+	if _, err := huge.Record(Change{Path: "n.ipynb", Cells: []Cell{{Op: Edit, After: big}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := huge.List("n.ipynb", Filter{}); len(got) != 1 {
+		t.Fatalf("a change larger than MaxBytes is not kept: %v", got)
+	}
+}

@@ -1,26 +1,40 @@
 // Drives <lab>/mcp with the official TypeScript MCP SDK, once per protocol
-// version named (the i-th one on cells c<2i> and c<2i+1> of one notebook,
-// so one kernel serves them all): connects, lists the tools, runs
-// execute_cell on c<2i> with a progress callback, then runs c<2i+1> (a loop),
-// aborts that call once its first output arrived, and reads the execution
-// back with get_execution. Prints one line per event as it
-// happens, for the Go test that reads them (tests/integration/clients_test.go):
+// version named (the i-th one on cells c<2i> and c<2i+1> of NOTEBOOK, so
+// one kernel serves them all), step by step for the Go test that reads its
+// lines (tests/integration/clients_test.go):
 //
 //   version <asked>
 //   protocol <negotiated>
-//   tools <count>
-//   progress <message>
-//   result <ok|error> <text of the first content>
-//   cancelled <execution id>
+//   tools <count>                          tools/list
+//   progress <message>                     execute_cell on c<2i>, with a progress callback
+//   result <ok|error> <its text contents, \n for newlines>
+//   cancelled <execution id>               execute_cell on c<2i+1> (a loop), aborted once it printed
 //   execution <get_execution's structured result as JSON>
+//   asked <the elicitation's message>      execute_code waiting on input(); the elicitation handler answers "Ada"
+//   input <ok|error> <its text contents, \n for newlines>
+//   read <mime type> <source of the first cell as JSON>     resources/read of notebook:///LIVE_NOTEBOOK
+//   subscribed                             resources/subscribe returned; the script then reads
+//                                          from stdin the text the test types in the browser
+//   updated <uri> <source of the first cell as JSON>        per notifications/resources/updated, a re-read,
+//                                          until the source holds that text
 //
-// Usage: node ts_client.mjs URL TOKEN NOTEBOOK VERSION...
+// Tasks are not driven: this SDK (1.32.2) has only the experimental tasks
+// of 2025-11-25 (client.experimental.tasks: a tools/call with params.task),
+// while the server's tasks are the 2026-07-28 extension (SEP-2663), which
+// a server must not enable before 2026-07-28 and this SDK does not speak.
+//
+// Usage: node ts_client.mjs URL TOKEN NOTEBOOK LIVE_NOTEBOOK VERSION...
+import { createInterface } from "node:readline";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ElicitRequestSchema, ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 
-const [url, token, path, ...versions] = process.argv.slice(2);
+const [url, token, path, live, ...versions] = process.argv.slice(2);
 const say = (...words) => console.log(words.join(" "));
+const texts = (res) => (res.content ?? []).filter((c) => c.type === "text").map((c) => c.text).join("\n").replaceAll("\n", "\\n");
 const long = { timeout: 300_000, resetTimeoutOnProgress: true };
+const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+const liveURI = "notebook:///" + live;
 
 // The SDK always offers its newest version in initialize; an older client
 // offers an older one. This fetch offers the version under test instead,
@@ -38,24 +52,51 @@ function offering(version) {
   };
 }
 
+// firstSource reads the live notebook and returns its mime type and the
+// source of its first cell.
+async function firstSource(client) {
+  const { contents } = await client.readResource({ uri: liveURI });
+  const src = JSON.parse(contents[0].text).cells[0].source;
+  return [contents[0].mimeType, JSON.stringify(Array.isArray(src) ? src.join("") : src)];
+}
+
+// updates queues the URIs of notifications/resources/updated for next().
+function updates(client) {
+  const queue = [];
+  let wake = () => {};
+  client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+    queue.push(n.params.uri);
+    wake();
+  });
+  return async () => {
+    while (queue.length === 0) await new Promise((resolve) => (wake = resolve));
+    return queue.shift();
+  };
+}
+
 for (const [i, version] of versions.entries()) {
   say("version", version);
   const transport = new StreamableHTTPClientTransport(new URL(url), {
     requestInit: { headers: { Authorization: "token " + token } },
     fetch: offering(version),
   });
-  const client = new Client({ name: "ts-sdk-test", version: "1.0.0" });
+  const client = new Client({ name: "ts-sdk-test", version: "1.0.0" }, { capabilities: { elicitation: { form: {} } } });
+  client.setRequestHandler(ElicitRequestSchema, (req) => {
+    say("asked", req.params.message.replaceAll("\n", " "));
+    return { action: "accept", content: { input: "Ada" } };
+  });
+  const nextUpdate = updates(client);
   await client.connect(transport);
   say("protocol", transport.protocolVersion);
   const { tools } = await client.listTools();
   say("tools", tools.length);
 
+  // Progress: each output line arrives while the cell runs.
   const res = await client.callTool({ name: "execute_cell", arguments: { path, cell_id: `c${2 * i}`, timeout: 120 } }, undefined, {
     ...long,
     onprogress: (p) => say("progress", p.message),
   });
-  const text = res.content?.[0]?.text ?? "";
-  say("result", res.isError ? "error" : "ok", text.replaceAll("\n", "\\n"));
+  say("result", res.isError ? "error" : "ok", texts(res));
 
   // Cancel: abort the call once the loop has printed, which makes the SDK
   // send notifications/cancelled.
@@ -82,5 +123,28 @@ for (const [i, version] of versions.entries()) {
   say("cancelled", id);
   const got = await client.callTool({ name: "get_execution", arguments: { execution_id: id, timeout: 60 } });
   say("execution", JSON.stringify(got.structuredContent));
+
+  // input(): the server asks the elicitation handler for the line.
+  const asked = await client.callTool(
+    { name: "execute_code", arguments: { path, code: "name = input('Your name? ')\nprint('hello', name)" } },
+    undefined,
+    long,
+  );
+  say("input", asked.isError ? "error" : "ok", texts(asked));
+
+  // A resource read, a subscription, and a re-read per notification until
+  // the text the test typed in the browser shows.
+  say("read", ...(await firstSource(client)));
+  await client.subscribeResource({ uri: liveURI });
+  say("subscribed");
+  const typed = (await stdin.next()).value;
+  for (;;) {
+    const uri = await nextUpdate();
+    const [, src] = await firstSource(client);
+    say("updated", uri, src);
+    if (uri === liveURI && JSON.parse(src).includes(typed)) break;
+  }
   await client.close();
 }
+stdin.return();
+process.stdin.destroy();

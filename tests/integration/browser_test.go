@@ -55,6 +55,16 @@ func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Con
 // firstCell is the editor of the first cell of the notebook on show.
 const firstCell = `.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell:first-child .cm-content`
 
+// typeAtEnd types text at the end of the first cell's first line, as a
+// person would.
+func typeAtEnd(t *testing.T, ctx context.Context, text string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(firstCell)), chromedp.KeyEvent(kb.End), chromedp.KeyEvent(text)); err != nil {
+		screenshot(t, ctx)
+		t.Fatalf("type %q in the first cell: %v", text, err)
+	}
+}
+
 // screenshot saves what the browser shows, for a failing test.
 func screenshot(t *testing.T, ctx context.Context) {
 	if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
@@ -104,13 +114,7 @@ func TestBrowserSeesAgentEdits(t *testing.T) {
 	waitForText(t, ctx, "first = 2")
 
 	// The person types at the end of the first cell.
-	if err := chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(firstCell)),
-		chromedp.KeyEvent(kb.End),
-		chromedp.KeyEvent("  # typed by a person"),
-	); err != nil {
-		t.Fatal(err)
-	}
+	typeAtEnd(t, ctx, "  # typed by a person")
 	waitForText(t, ctx, "typed by a person")
 	readUntil(t, cs, nb, "c0", "first = 2  # typed by a person")
 }

@@ -18,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/kb"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -236,9 +234,7 @@ func TestResourcesSubscribeLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := browser(t, nb)
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(firstCell)), chromedp.KeyEvent(kb.End), chromedp.KeyEvent("  # typed by a person")); err != nil {
-		t.Fatal(err)
-	}
+	typeAtEnd(t, ctx, "  # typed by a person")
 	untilUpdated(t, cs, updated, uri, uri, "first = 1  # typed by a person")
 
 	labtest.Call[insertOut](t, agent, "insert_cell", map[string]any{"path": nb, "source": "agent_inserted = 2"})

@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -152,8 +154,9 @@ func run(cfg config, log zerolog.Logger) error {
 		Executions: &execution.Executions{Docs: docs, Log: log},
 		Limits:     cfg.limits,
 		Views:      &embed.Hub{},
-		// Agents' changes are kept beside Jupyter's own data, per user.
-		Changes: &changes.Log{Dir: filepath.Join(jupyter.DataDir(os.Getenv), "jupyter_mcp_sidecar", "changes")},
+		// Agents' changes are kept beside Jupyter's own data, per user and
+		// per server root (notebook paths are relative to it).
+		Changes: &changes.Log{Dir: filepath.Join(jupyter.DataDir(os.Getenv), "jupyter_mcp_sidecar", "changes", rootKey(info.RootDir))},
 	}
 	// A person opening a notebook in a linked embed page moves the session.
 	t.Views.OnViewChange = t.Sessions.SetCurrent
@@ -270,4 +273,11 @@ func documentsBackend(ctx context.Context, mode string, client *jupyter.Client) 
 		return client.CollaborationBackend(ctx)
 	}
 	return "", fmt.Errorf("--documents %q: use auto, rooms or files", mode)
+}
+
+// rootKey names a server root in a file name: two labs of one user with
+// different roots keep apart the records of their same-named notebooks.
+func rootKey(root string) string {
+	sum := sha256.Sum256([]byte(root))
+	return hex.EncodeToString(sum[:8])
 }

@@ -239,7 +239,14 @@ func TestHubRestartMidCall(t *testing.T) {
 	start := time.Now()
 	var down time.Duration
 	err = theHub.restart(func() error {
-		return inContainer("touch", dir+"short-go") // the short cell ends while the hub stops
+		// Once the router has begun to stop (its log says so), the short
+		// cell may end: its call finishes while the router waits.
+		if err := poll(30*time.Second, func() (bool, error) {
+			return strings.Contains(string(theHub.Log()[logFrom:]), "letting the calls in flight finish"), nil
+		}); err != nil {
+			return fmt.Errorf("the router did not begin to stop: %w", err)
+		}
+		return inContainer("touch", dir+"short-go")
 	}, func() error {
 		down = time.Since(start)
 		return inContainer("touch", dir+"long-go") // the long cell may end now

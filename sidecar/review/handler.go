@@ -113,7 +113,12 @@ func (h *Handler) undo(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	out, err := h.Changes.RevertChanges(r.Context(), in)
-	if err != nil {
+	var bad tools.BadPath
+	switch {
+	case errors.As(err, &bad):
+		fail(w, http.StatusBadRequest, err.Error()+"; nothing was changed")
+		return
+	case err != nil:
 		// The request was well formed; the record or the notebook refused it
 		// (unknown or undone change, a conflicting edit, a gone notebook).
 		fail(w, http.StatusConflict, err.Error())

@@ -254,8 +254,18 @@ func (t *Tools) undoChanges(ctx context.Context, req *mcp.CallToolRequest, in Un
 // sidebar's HTTP endpoint): in.SinceChangeID undoes that change and the
 // later ones of the session that made it.
 func (t *Tools) RevertChanges(ctx context.Context, in UndoChangesIn) (UndoChangesOut, error) {
+	if _, err := t.resolveNotebook(nil, in.Path); err != nil {
+		return UndoChangesOut{}, BadPath{err}
+	}
 	return t.undoAs(ctx, nil, in.Path, changes.Selection{IDs: in.ChangeIDs, SinceID: in.SinceChangeID})
 }
+
+// BadPath is a path that names no notebook, whatever is on disk: the
+// caller's mistake, not the notebook's or the record's state.
+type BadPath struct{ Err error }
+
+func (e BadPath) Error() string { return e.Err.Error() }
+func (e BadPath) Unwrap() error { return e.Err }
 
 func (t *Tools) undoAs(ctx context.Context, req *mcp.CallToolRequest, path string, sel changes.Selection) (UndoChangesOut, error) {
 	p, err := t.notebookPath(req, path)

@@ -26,8 +26,8 @@ import (
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/execution"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
-	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/rtc"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/review"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/rtc"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/server"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/tools"
 )

@@ -68,10 +68,10 @@ $(LABEXT)/dist/package.json: $(LABEXT)/node_modules/.installed $(LABEXT_CORE)/pa
 $(LABEXT)/node_modules/.installed: $(LABEXT)/package-lock.json
 	npm ci --prefix $(LABEXT) --no-audit --no-fund --loglevel=error
 	touch $@
-$(LABEXT_CORE)/package.json: jupyter_config/requirements.txt
+$(LABEXT_CORE)/package.json: jupyter_config/requirements.txt $(BUILD_VENV)/.installed
 	rm -rf $(LABEXT)/build/core-* && mkdir -p $(@D)
-	$(PYTHON) -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: -d $(@D) jupyterlab==$(LAB_VERSION)
-	$(PYTHON) -c 'import glob, sys, zipfile; d = sys.argv[1]; w = zipfile.ZipFile(glob.glob(d + "/jupyterlab-*.whl")[0]); open(d + "/package.json", "wb").write(w.read("jupyterlab/staging/package.json"))' $(@D)
+	$(BUILD_VENV)/bin/python -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: -d $(@D) jupyterlab==$(LAB_VERSION)
+	$(BUILD_VENV)/bin/python -c 'import glob, sys, zipfile; d = sys.argv[1]; w = zipfile.ZipFile(glob.glob(d + "/jupyterlab-*.whl")[0]); open(d + "/package.json", "wb").write(w.read("jupyterlab/staging/package.json"))' $(@D)
 	rm -f $(@D)/*.whl
 
 # Test oracles: Yjs on Node and pycrdt, used by the CRDT differential tests.

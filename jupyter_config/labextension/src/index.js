@@ -23,7 +23,7 @@ const icon = new LabIcon({
 
 // A notebook panel is a document widget whose context is a .ipynb file.
 function notebookPath(widget) {
-  const path = widget && widget.context && widget.context.path;
+  const path = widget && !widget.isDisposed && widget.context && widget.context.path;
   return typeof path === 'string' && path.endsWith('.ipynb') && widget.content ? path : null;
 }
 

@@ -253,7 +253,7 @@ func (h *hubAPI) startReporting(ctx context.Context, token, name, profile string
 		stopFollowing()
 	}
 	var failed *errHub
-	if ferr := <-followed; errors.As(ferr, &failed) && err == nil && refused == "" {
+	if ferr := <-followed; errors.As(ferr, &failed) && failed.Code == codeStartFailed && err == nil && refused == "" {
 		return "", failed
 	}
 	return refused, err
@@ -261,8 +261,10 @@ func (h *hubAPI) startReporting(ctx context.Context, token, name, profile string
 
 // follow reads the hub's progress stream of a starting server until it
 // reports ready or failed, passing each event to report (if not nil).
-// notStarting: the hub has no start in progress. The hub ends the stream
-// itself when the spawn ends; ctx bounds the wait.
+// notStarting: the hub has no start in progress (no server, or one not
+// pending; then a failure it reports at once is the last start's, and
+// comes as err too). The hub ends the stream itself when the spawn ends;
+// ctx bounds the wait.
 func (h *hubAPI) follow(ctx context.Context, token, name string, report func(int, string)) (notStarting bool, err error) {
 	resp, err := h.do(ctx, http.MethodGet, "users/"+url.PathEscape(name)+"/server/progress", token, nil)
 	if err != nil {
@@ -273,7 +275,7 @@ func (h *hubAPI) follow(ctx context.Context, token, name string, report func(int
 	}
 	defer resp.Body.Close()
 	switch {
-	case resp.StatusCode == http.StatusBadRequest:
+	case resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusNotFound:
 		return true, nil // neither running nor starting (yet, or any more): look again
 	case resp.StatusCode == http.StatusForbidden:
 		return false, noReadScope(name)
@@ -282,7 +284,7 @@ func (h *hubAPI) follow(ctx context.Context, token, name string, report func(int
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
+	for events := 0; sc.Scan(); events++ {
 		data, ok := strings.CutPrefix(sc.Text(), "data:")
 		if !ok {
 			continue // blank lines and keepalives
@@ -297,7 +299,9 @@ func (h *hubAPI) follow(ctx context.Context, token, name string, report func(int
 			continue
 		}
 		if ev.Failed {
-			return false, &errHub{Status: http.StatusBadGateway, Code: codeStartFailed,
+			// A failure first: the hub answers so for a server not
+			// pending whose last start failed.
+			return events == 0, &errHub{Status: http.StatusBadGateway, Code: codeStartFailed,
 				Message: fmt.Sprintf("JupyterHub could not start %s's server: %s", name, ev.Message)}
 		}
 		if report != nil {

@@ -27,6 +27,7 @@ type fakeHub struct {
 	startStatus int               // answer to POST .../server; 0: 202 and spawning
 	retryAfter  string
 	progress    string // what a spawn does: "ready" (default), "failed", "hang"
+	lastFailed  bool   // the user's last start failed: the hub's progress stream says so first
 	stopLooks   int    // a server pending stop is gone after this many looks
 	startBody   string // body of the last start
 	startMsg    string // message of a refused start ("hub says no")
@@ -107,7 +108,18 @@ func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && r.URL.Path == "/hub/api/users/"+owner+"/server/progress":
 		f.mu.Lock()
 		mode := f.progress
-		if f.state[owner] != "spawn" {
+		switch {
+		case f.state[owner] == "spawn":
+		case f.lastFailed: // as JupyterHub: the last start's failure, at once
+			f.mu.Unlock()
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "data: {\"progress\": 100, \"failed\": true, \"message\": \"Spawn failed: an earlier one\"}\n\n")
+			return
+		case f.state[owner] == "":
+			f.mu.Unlock()
+			w.WriteHeader(http.StatusNotFound) // as JupyterHub for a server it has no spawner for
+			return
+		default:
 			f.mu.Unlock()
 			w.WriteHeader(http.StatusBadRequest)
 			return
@@ -506,6 +518,9 @@ func TestRouterStartProgress(t *testing.T) {
 		{name: "progress, then the failure", setup: func(f *fakeHub) { f.progress = "failed" }, body: withToken,
 			accept: "text/event-stream, application/json", status: 200,
 			events: []string{"starting bob's server (JupyterHub: pulling)"}, last: "could not start bob's server: Spawn failed: image missing"},
+		{name: "an earlier failed start is no failure of this one", setup: func(f *fakeHub) { f.lastFailed = true }, body: withToken,
+			accept: "application/json, text/event-stream", status: 200,
+			events: []string{"starting bob's server (JupyterHub: pulling)", "starting bob's server"}, last: `"result":{"path":"/user/bob/mcp"}`},
 		{name: "no progress token", body: initBody, accept: "application/json, text/event-stream", status: 200, last: `"path":"/user/bob/mcp"`},
 		{name: "no event stream accepted", body: withToken, accept: "application/json", status: 200, last: `"path":"/user/bob/mcp"`},
 		{name: "refused at once: its own status", setup: func(f *fakeHub) { f.startStatus = 429; f.retryAfter = "7" }, body: withToken,

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -91,8 +92,25 @@ func New(cfg Config, t *tools.Tools, log zerolog.Logger) *Server {
 			UnsubscribeHandler: t.Unsubscribe,
 		})
 	t.Register(s.mcp)
-	s.mcp.AddReceivingMiddleware(s.logToolCalls, noPrompts)
+	s.mcp.AddReceivingMiddleware(s.logToolCalls, noPrompts, progressTokens)
 	return s
+}
+
+// progressTokens refuses a tool call whose progress token is neither a
+// string nor a number (the spec's two kinds), before anything runs: go-sdk
+// takes any JSON value.
+func progressTokens(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if call, ok := req.(*mcp.CallToolRequest); ok && call.Params != nil {
+			switch tok := call.Params.GetProgressToken(); tok.(type) {
+			case nil, string, float64, int, int64, json.Number:
+			default:
+				return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams,
+					Message: fmt.Sprintf("_meta.progressToken must be a string or a number, not %T", tok)}
+			}
+		}
+		return next(ctx, method, req)
+	}
 }
 
 // noPrompts answers prompts/* as unknown methods: go-sdk serves an empty

@@ -2,8 +2,11 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -169,5 +172,48 @@ func TestUnknownProtocolVersion(t *testing.T) {
 				t.Fatalf("%s: answer lacks %s: %s", tc.name, w, data)
 			}
 		}
+	}
+}
+
+// Malformed _meta gets a JSON-RPC error and runs nothing: _meta that is no
+// object, a progress token that is neither a string nor a number, and a
+// 2026-07-28 request whose capabilities are no object.
+func TestMalformedMeta(t *testing.T) {
+	const nb = "exec/malformed-meta.ipynb"
+	codeNotebook(t, nb, "open('malformed-meta-ran', 'w').close()")
+	call := func(meta string) string {
+		return `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"execute_cell","arguments":{"path":"` + nb + `","cell_id":"c0"},"_meta":` + meta + `}}`
+	}
+	v2026 := map[string]string{"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "execute_cell"}
+	for _, tc := range []struct {
+		name, meta string
+		header     map[string]string
+	}{
+		{"_meta a string", `"x"`, v2026},
+		{"_meta a list", `[1]`, v2026},
+		{"progress token an object", `{"progressToken":{"a":1},"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"raw","version":"0"}}`, v2026},
+		{"capabilities a string", `{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":"all","io.modelcontextprotocol/clientInfo":{"name":"raw","version":"0"}}`, v2026},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := postMCP(t, call(tc.meta), tc.header)
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var msg struct {
+				Error *struct {
+					Code    int    `json:"code"`
+					Message string `json:"message"`
+				} `json:"error"`
+			}
+			body := string(data)
+			if i := strings.Index(body, "data: "); i >= 0 { // an event stream: its one message
+				body = strings.TrimSpace(strings.SplitN(body[i+len("data: "):], "\n", 2)[0])
+			}
+			if resp.StatusCode >= 500 || json.Unmarshal([]byte(body), &msg) != nil && resp.StatusCode < 400 || resp.StatusCode < 400 && msg.Error == nil {
+				t.Fatalf("status %d: %s; want a JSON-RPC error or a 4xx", resp.StatusCode, data)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(shared.Root, "exec", "malformed-meta-ran")); err == nil {
+		t.Fatal("a request with malformed _meta ran the cell")
 	}
 }

@@ -171,7 +171,9 @@ func TestTasks(t *testing.T) {
 	const path = "exec/tasks.ipynb"
 	codeNotebook(t, path, g.code("step", 2), "print('spinning', flush=True)\nwhile True:\n    pass", "x = 1")
 
-	// A quick cell answers at once, even to a declaring client.
+	// A quick cell answers at once, even to a declaring client (on a
+	// kernel already started: a start alone can outlast taskAfter).
+	labtest.Call[execOut](t, session(t), "execute_code", map[string]any{"path": path, "code": "started = True"})
 	var quick struct {
 		ResultType        string  `json:"resultType"`
 		StructuredContent execOut `json:"structuredContent"`

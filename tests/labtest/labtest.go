@@ -141,6 +141,12 @@ func StartFrom(s Setup, dir, token string, env ...string) (*Lab, error) {
 	if _, err := os.Stat(jupyterBin); err != nil {
 		return nil, fmt.Errorf("%s is missing: run `make venv` (or `make test`) first", jupyterBin)
 	}
+	if s.Venv == "" {
+		// The proxy extension from this checkout, not the copy installed
+		// in the repository's .venv when it was made. (Another environment
+		// is tested with what it has installed: the wheel tests.)
+		env = append(env, "PYTHONPATH="+strings.TrimSuffix(filepath.Join(RepoRoot(), "jupyter_config")+string(os.PathListSeparator)+os.Getenv("PYTHONPATH"), string(os.PathListSeparator)))
+	}
 	path := s.Path
 	if path == "" {
 		path = os.Getenv("PATH")
@@ -151,9 +157,10 @@ func StartFrom(s Setup, dir, token string, env ...string) (*Lab, error) {
 		}
 	}
 	// The "Agent changes" sidebar from this checkout (make labextension),
-	// not the copy installed in the shared .venv: the data dir comes first
-	// among JupyterLab's extension paths.
-	if built := filepath.Join(RepoRoot(), "jupyter_config", "labextension", "dist"); fileExists(filepath.Join(built, "package.json")) {
+	// not the copy installed in the repository's .venv: the data dir comes
+	// first among JupyterLab's extension paths. (Another environment keeps
+	// what it has installed, as with PYTHONPATH above.)
+	if built := filepath.Join(RepoRoot(), "jupyter_config", "labextension", "dist"); s.Venv == "" && fileExists(filepath.Join(built, "package.json")) {
 		exts := filepath.Join(dir, "data", "labextensions")
 		if err := os.MkdirAll(exts, 0o700); err != nil {
 			return nil, err
@@ -177,9 +184,6 @@ func StartFrom(s Setup, dir, token string, env ...string) (*Lab, error) {
 	cmd := exec.Command(jupyterBin, args...)
 	cmd.Env = append(os.Environ(),
 		"PATH="+path,
-		// The proxy extension from this checkout, not the copy installed
-		// in the shared .venv when it was made.
-		"PYTHONPATH="+strings.TrimSuffix(filepath.Join(RepoRoot(), "jupyter_config")+string(os.PathListSeparator)+os.Getenv("PYTHONPATH"), string(os.PathListSeparator)),
 		"JUPYTER_RUNTIME_DIR="+filepath.Join(dir, "runtime"),
 		"JUPYTER_CONFIG_DIR="+filepath.Join(dir, "config"),
 		"JUPYTER_DATA_DIR="+filepath.Join(dir, "data"),

@@ -12,7 +12,7 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 VERSION := $(shell $(PYTHON) jupyter_config/version.py 2>/dev/null || echo 0.0.0)
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help run build wheel test lint bench bench-deps soak fuzz preflight venv oracles clients lock clean hub hub-deps hub-lock
+.PHONY: help run build wheel labextension test lint bench bench-deps soak fuzz preflight venv oracles clients lock clean hub hub-deps hub-lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ build: ## build the sidecar and the hub's MCP router into bin/
 # cross-compiled into the package, and the sdist, which builds it with Go.
 WHEEL_TARGETS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 BUILD_VENV := .venv-build
-wheel: $(BUILD_VENV)/.installed ## build the wheels (Linux x86_64/aarch64, macOS x86_64/arm64) and the sdist into dist/
+wheel: $(BUILD_VENV)/.installed labextension ## build the wheels (Linux x86_64/aarch64, macOS x86_64/arm64) and the sdist into dist/
 	rm -rf dist
 	JUPYTER_MCP_SIDECAR_VERSION=$(VERSION) $(BUILD_VENV)/bin/python -m build -q --no-isolation --sdist -o dist jupyter_config
 	@set -e; for t in $(WHEEL_TARGETS); do \
@@ -43,13 +43,36 @@ $(BUILD_VENV)/.installed: jupyter_config/build-requirements.txt
 # sidecar so the lab runs the one on PATH (bin/, or the tests' fresh build).
 # Rebuilt when they change.
 venv: $(VENV)/.installed ## create the pinned Python environment in .venv
-$(VENV)/.installed: jupyter_config/requirements.txt jupyter_config/pyproject.toml jupyter_config/hatch_build.py jupyter_config/jupyter_mcp_sidecar_proxy/__init__.py
+$(VENV)/.installed: jupyter_config/requirements.txt jupyter_config/pyproject.toml jupyter_config/hatch_build.py jupyter_config/jupyter_mcp_sidecar_proxy/__init__.py $(LABEXT)/dist/package.json
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r jupyter_config/requirements.txt
 	@# the distribution's name before it carried the binary
 	$(VENV)/bin/pip uninstall --quiet --yes jupyter-mcp-sidecar-proxy 2>/dev/null || true
 	JUPYTER_MCP_SIDECAR_BINARY=none $(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --force-reinstall ./jupyter_config
 	touch $@
+
+# The "Agent changes" sidebar: a prebuilt (federated) JupyterLab extension
+# that the wheel ships in share/jupyter/labextensions/. Built with
+# @jupyterlab/builder (npm, pinned in its lockfile) against the core
+# package.json of the JupyterLab pinned in requirements.txt, which the
+# builder needs to leave the lab's own packages out of the bundle: taken from
+# that JupyterLab wheel (PyPI), so the build needs no Python environment.
+LABEXT := jupyter_config/labextension
+LAB_VERSION := $(shell sed -n 's/^jupyterlab==//p' jupyter_config/requirements.txt)
+LABEXT_CORE := $(LABEXT)/build/core-$(LAB_VERSION)
+labextension: $(LABEXT)/dist/package.json ## build the JupyterLab sidebar extension into jupyter_config/labextension/dist
+$(LABEXT)/dist/package.json: $(LABEXT)/node_modules/.installed $(LABEXT_CORE)/package.json $(LABEXT)/package.json $(wildcard $(LABEXT)/src/*.js $(LABEXT)/style/*.css)
+	rm -rf $(LABEXT)/dist
+	cd $(LABEXT) && node node_modules/@jupyterlab/builder/lib/build-labextension.js --core-path build/core-$(LAB_VERSION) . >build/webpack.log 2>&1 || { cat build/webpack.log; exit 1; }
+	test -f $@
+$(LABEXT)/node_modules/.installed: $(LABEXT)/package-lock.json
+	npm ci --prefix $(LABEXT) --no-audit --no-fund --loglevel=error
+	touch $@
+$(LABEXT_CORE)/package.json: jupyter_config/requirements.txt $(BUILD_VENV)/.installed
+	rm -rf $(LABEXT)/build/core-* && mkdir -p $(@D)
+	$(BUILD_VENV)/bin/python -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: -d $(@D) jupyterlab==$(LAB_VERSION)
+	$(BUILD_VENV)/bin/python -c 'import glob, sys, zipfile; d = sys.argv[1]; w = zipfile.ZipFile(glob.glob(d + "/jupyterlab-*.whl")[0]); open(d + "/package.json", "wb").write(w.read("jupyterlab/staging/package.json"))' $(@D)
+	rm -f $(@D)/*.whl
 
 # Test oracles: Yjs on Node and pycrdt, used by the CRDT differential tests.
 oracles: tests/oracles/node_modules/.installed $(VENV)/.oracles ## install the Yjs and pycrdt test oracles
@@ -155,7 +178,7 @@ lock: ## re-pin jupyter_config/requirements.txt from a fresh environment
 		{ echo "a pin above needs a newer Python than 3.11.2: pin an older release of it"; exit 1; }
 
 clean: ## remove build outputs and the Python environments (not .hub/state, the hub's users and tokens)
-	rm -rf bin dist $(VENV) $(BUILD_VENV) $(CLIENTS_VENV) tests/oracles/node_modules tests/apps/node_modules tests/conformance/node_modules $(HUB_VENV) $(BENCH_VENV) jupyter_config/hub/node_modules
+	rm -rf bin dist $(LABEXT)/dist $(LABEXT)/build $(LABEXT)/node_modules $(VENV) $(BUILD_VENV) $(CLIENTS_VENV) tests/oracles/node_modules tests/apps/node_modules tests/conformance/node_modules $(HUB_VENV) $(BENCH_VENV) jupyter_config/hub/node_modules
 
 # ---- container image: JupyterLab + sidecar in one image (Dockerfile, image/) ----
 # `make image` works without any image registry: base-images debootstraps
@@ -170,7 +193,7 @@ DOCKER_BUILD_FLAGS ?=
 base-images: ## build the local Debian base images for the Dockerfile (kept once built)
 	image/build-base-images.sh $(BASE_RUNTIME_IMAGE) $(BASE_BUILD_IMAGE)
 
-image: base-images ## build the image (IMAGE=jupyter-mcp-sidecar): JupyterLab with MCP at /mcp
+image: base-images labextension ## build the image (IMAGE=jupyter-mcp-sidecar): JupyterLab with MCP at /mcp
 	docker build $(DOCKER_BUILD_FLAGS) -t $(IMAGE) \
 		--build-arg BUILD_IMAGE=$(BASE_BUILD_IMAGE) --build-arg RUNTIME_IMAGE=$(BASE_RUNTIME_IMAGE) \
 		--build-arg VERSION=$(VERSION) .

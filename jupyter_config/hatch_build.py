@@ -84,6 +84,11 @@ class SidecarBuildHook(BuildHookInterface):
     def initialize(self, version, build_data):
         if self.target_name != "wheel" or version == "editable":
             return
+        # shared-data would silently leave a missing directory out.
+        if not os.path.isfile(os.path.join(self.root, "labextension", "dist", "package.json")):
+            raise RuntimeError(
+                "the JupyterLab extension is not built (labextension/dist): run `make labextension` first"
+            )
         binary = os.environ.get("JUPYTER_MCP_SIDECAR_BINARY", "")
         if binary == "none":
             return

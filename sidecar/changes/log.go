@@ -280,6 +280,8 @@ func (l *Log) List(path string, f Filter) ([]Change, bool, error) {
 type Selection struct {
 	IDs     []int
 	SinceID int
+	// Session is whose changes SinceID undoes; empty: the session that made
+	// change SinceID (a person reviewing every agent's changes).
 	Session string
 }
 
@@ -350,6 +352,9 @@ func (b *book) pick(path string, sel Selection) ([]*Change, error) {
 		first := byID[sel.SinceID]
 		if first == nil {
 			return nil, unknown(sel.SinceID)
+		}
+		if sel.Session == "" {
+			sel.Session = first.Session
 		}
 		if first.Session != sel.Session {
 			return nil, fmt.Errorf("change %d was made by %s, not by this session: since_change_id undoes this session's own changes; name another session's changes with change_ids; nothing was changed", first.ID, who(first))

@@ -129,6 +129,20 @@ func TestLogUndoBadInput(t *testing.T) {
 	}
 }
 
+// Without a session, since_change_id takes the session of that change: a
+// person reverting an agent's changes from that one on.
+func TestLogUndoSinceTheirs(t *testing.T) {
+	l := &Log{Dir: t.TempDir()}
+	rec(t, l, "n.ipynb", "a")
+	rec(t, l, "n.ipynb", "b")
+	rec(t, l, "n.ipynb", "a")
+	rec(t, l, "n.ipynb", "b")
+	got, err := l.Undo("n.ipynb", Selection{SinceID: 2}, func(cs []*Change) error { return nil })
+	if err != nil || len(got) != 2 || got[0].ID != 2 || got[1].ID != 4 {
+		t.Fatalf("since 2 of its own session: %v %v", got, err)
+	}
+}
+
 // Records follow a renamed notebook, and every notebook of a renamed folder.
 func TestLogRename(t *testing.T) {
 	dir := t.TempDir()

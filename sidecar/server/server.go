@@ -37,7 +37,9 @@ type Config struct {
 	// SessionTimeout closes MCP sessions idle for that long.
 	SessionTimeout time.Duration
 	// Embed serves the embed page under /embed.
-	Embed   *embed.Handler
+	Embed *embed.Handler
+	// Review serves the JupyterLab sidebar's /changes endpoints.
+	Review  http.Handler
 	Version string
 	// Token, when set, must come with every request as "Authorization:
 	// token <Token>" (or Bearer). Behind jupyter-server-proxy the lab has
@@ -162,6 +164,10 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.Embed != nil {
 		mux.Handle("/embed", s.originPolicy(s.cfg.Embed))
 		mux.Handle("/embed/", s.originPolicy(s.cfg.Embed))
+	}
+	if s.cfg.Review != nil {
+		mux.Handle("/changes", s.originPolicy(s.cfg.Review))
+		mux.Handle("/changes/", s.originPolicy(s.cfg.Review))
 	}
 	var h http.Handler = cookieXSRF(mux)
 	if s.cfg.Token != "" {

@@ -11,7 +11,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/rs/zerolog"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/changes"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/embed"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/review"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/tools"
 )
 
@@ -36,7 +38,8 @@ func with(h map[string]string, k, v string) map[string]string {
 }
 
 func TestRequestPolicy(t *testing.T) {
-	s := New(Config{BaseURL: "/user/a/", AllowedOrigins: []string{"https://app.example"}}, &tools.Tools{Sessions: tools.NewSessions(), Views: &embed.Hub{}}, zerolog.Nop())
+	t0 := &tools.Tools{Sessions: tools.NewSessions(), Views: &embed.Hub{}, Changes: &changes.Log{Dir: t.TempDir()}}
+	s := New(Config{BaseURL: "/user/a/", AllowedOrigins: []string{"https://app.example"}, Review: &review.Handler{Changes: t0}}, t0, zerolog.Nop())
 	h := s.Handler()
 	init := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}`
 	tests := []struct {
@@ -55,6 +58,10 @@ func TestRequestPolicy(t *testing.T) {
 		{"hub-style signed token", "POST", "/", map[string]string{"Cookie": "_xsrf=c2lnbmVk", "X-XSRFToken": "c2lnbmVk"}, 200},
 		{"cookie GET needs no XSRF token", "GET", "/healthz", nil, 200},
 		{"embed state by cookie without XSRF token", "POST", "/embed/state", nil, 403},
+		{"sidebar list by cookie", "GET", "/changes?path=a.ipynb", with(nil, "Origin", "https://hub.example"), 200},
+		{"sidebar list from another origin", "GET", "/changes?path=a.ipynb", with(nil, "Origin", "https://evil.example"), 403},
+		{"sidebar undo by cookie without XSRF token", "POST", "/changes/undo", nil, 403},
+		{"sidebar undo by cookie with XSRF token", "POST", "/changes/undo", map[string]string{"Cookie": "_xsrf=" + xsrfV2, "X-XSRFToken": xsrfV2}, 400},
 		{"same origin", "POST", "/", with(tokenAuth, "Origin", "https://hub.example"), 200},
 		{"allowed origin", "POST", "/", with(tokenAuth, "Origin", "https://app.example"), 200},
 		{"other origin", "POST", "/", with(tokenAuth, "Origin", "https://evil.example"), 403},

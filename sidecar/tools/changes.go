@@ -152,32 +152,45 @@ var listChangesTool = &mcp.Tool{
 }
 
 func (t *Tools) listChanges(ctx context.Context, req *mcp.CallToolRequest, in ListChangesIn) (*mcp.CallToolResult, ListChangesOut, error) {
+	out, err := t.listChangesAs(req, changeSession(req), in)
+	return nil, out, err
+}
+
+// ReviewChanges is list_changes for the person reviewing in JupyterLab
+// (the sidebar's HTTP endpoint): no MCP session, so none is "mine".
+func (t *Tools) ReviewChanges(in ListChangesIn) (ListChangesOut, error) {
+	return t.listChangesAs(nil, "", in)
+}
+
+func (t *Tools) listChangesAs(req *mcp.CallToolRequest, me string, in ListChangesIn) (ListChangesOut, error) {
 	p, err := t.notebookPath(req, in.Path)
 	if err != nil {
-		return nil, ListChangesOut{}, err
+		return ListChangesOut{}, err
 	}
 	if t.Changes == nil {
-		return nil, ListChangesOut{}, errNoRecord
+		return ListChangesOut{}, errNoRecord
 	}
 	f := changes.Filter{Session: in.Session, SinceID: in.SinceChangeID, Before: in.BeforeChangeID, Limit: in.Limit}
 	if in.Limit < 0 || in.Limit > 200 {
-		return nil, ListChangesOut{}, fmt.Errorf("limit %d is out of range: use 1 to 200", in.Limit)
+		return ListChangesOut{}, fmt.Errorf("limit %d is out of range: use 1 to 200", in.Limit)
 	}
-	me := changeSession(req)
 	if in.Mine {
+		if me == "" {
+			return ListChangesOut{}, errors.New("mine needs an MCP session; give session instead")
+		}
 		if in.Session != "" && in.Session != me {
-			return nil, ListChangesOut{}, fmt.Errorf("give mine or session, not both")
+			return ListChangesOut{}, fmt.Errorf("give mine or session, not both")
 		}
 		f.Session = me
 	}
 	if in.Since != "" {
 		if f.Since, err = time.Parse(time.RFC3339, in.Since); err != nil {
-			return nil, ListChangesOut{}, fmt.Errorf("since %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", in.Since)
+			return ListChangesOut{}, fmt.Errorf("since %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", in.Since)
 		}
 	}
 	cs, more, err := t.Changes.List(p, f)
 	if err != nil {
-		return nil, ListChangesOut{}, err
+		return ListChangesOut{}, err
 	}
 	out := ListChangesOut{Path: p, Changes: []ChangeOut{}, More: more}
 	for _, c := range cs {
@@ -195,7 +208,7 @@ func (t *Tools) listChanges(ctx context.Context, req *mcp.CallToolRequest, in Li
 		}
 		out.Changes = append(out.Changes, co)
 	}
-	return nil, out, nil
+	return out, nil
 }
 
 var errNoRecord = errors.New("changes are not recorded: the sidecar found no Jupyter data directory to keep them in")
@@ -221,19 +234,49 @@ var undoChangesTool = &mcp.Tool{
 }
 
 func (t *Tools) undoChanges(ctx context.Context, req *mcp.CallToolRequest, in UndoChangesIn) (*mcp.CallToolResult, UndoChangesOut, error) {
-	p, err := t.notebookPath(req, in.Path)
-	if err != nil {
-		return nil, UndoChangesOut{}, err
-	}
-	if t.Changes == nil {
-		return nil, UndoChangesOut{}, errNoRecord
-	}
 	me := changeSession(req)
 	if in.SinceChangeID > 0 && me == changes.Stateless {
 		return nil, UndoChangesOut{}, fmt.Errorf("since_change_id undoes this session's changes, and this connection has no MCP session (protocol 2026-07-28 is stateless): name the changes with change_ids (list_changes shows them); nothing was changed")
 	}
+	out, err := t.undoAs(ctx, req, in.Path, changes.Selection{IDs: in.ChangeIDs, SinceID: in.SinceChangeID, Session: me})
+	if err != nil {
+		return nil, UndoChangesOut{}, err
+	}
+	ids := make([]string, len(out.Undone))
+	for i, id := range out.Undone {
+		ids[i] = fmt.Sprint(id)
+	}
+	res := &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("undid change(s) %s of %s", strings.Join(ids, ", "), out.Path)}}}
+	return res, out, nil
+}
+
+// RevertChanges is undo_changes for the person reviewing in JupyterLab (the
+// sidebar's HTTP endpoint): in.SinceChangeID undoes that change and the
+// later ones of the session that made it.
+func (t *Tools) RevertChanges(ctx context.Context, in UndoChangesIn) (UndoChangesOut, error) {
+	if _, err := t.resolveNotebook(nil, in.Path); err != nil {
+		return UndoChangesOut{}, BadPath{err}
+	}
+	return t.undoAs(ctx, nil, in.Path, changes.Selection{IDs: in.ChangeIDs, SinceID: in.SinceChangeID})
+}
+
+// BadPath is a path that names no notebook, whatever is on disk: the
+// caller's mistake, not the notebook's or the record's state.
+type BadPath struct{ Err error }
+
+func (e BadPath) Error() string { return e.Err.Error() }
+func (e BadPath) Unwrap() error { return e.Err }
+
+func (t *Tools) undoAs(ctx context.Context, req *mcp.CallToolRequest, path string, sel changes.Selection) (UndoChangesOut, error) {
+	p, err := t.notebookPath(req, path)
+	if err != nil {
+		return UndoChangesOut{}, err
+	}
+	if t.Changes == nil {
+		return UndoChangesOut{}, errNoRecord
+	}
 	out := UndoChangesOut{Path: p, Undone: []int{}, Cells: []string{}}
-	done, err := t.Changes.Undo(p, changes.Selection{IDs: in.ChangeIDs, SinceID: in.SinceChangeID, Session: me}, func(cs []*changes.Change) error {
+	done, err := t.Changes.Undo(p, sel, func(cs []*changes.Change) error {
 		if _, err := t.Jupyter.Get(ctx, p, false); err != nil {
 			if jupyter.IsNotFound(err) {
 				return fmt.Errorf("notebook %q no longer exists: it was deleted or renamed after the changes were made, and their record stays with the old path; nothing was changed", p)
@@ -244,7 +287,7 @@ func (t *Tools) undoChanges(ctx context.Context, req *mcp.CallToolRequest, in Un
 		return err
 	})
 	if err != nil {
-		return nil, UndoChangesOut{}, err
+		return UndoChangesOut{}, err
 	}
 	seen := map[string]bool{}
 	for _, c := range done {
@@ -256,10 +299,5 @@ func (t *Tools) undoChanges(ctx context.Context, req *mcp.CallToolRequest, in Un
 			}
 		}
 	}
-	ids := make([]string, len(out.Undone))
-	for i, id := range out.Undone {
-		ids[i] = fmt.Sprint(id)
-	}
-	res := &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("undid change(s) %s of %s", strings.Join(ids, ", "), p)}}}
-	return res, out, nil
+	return out, nil
 }

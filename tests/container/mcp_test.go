@@ -125,6 +125,18 @@ func TestInstalledFromWheel(t *testing.T) {
 	}
 }
 
+// The image's JupyterLab has the "Agent changes" sidebar the wheel ships.
+func TestSidebarExtensionInstalled(t *testing.T) {
+	code, out, err := shared.Exec(t.Context(), "jupyter", "labextension", "list")
+	if err != nil || code != 0 {
+		t.Fatalf("exec: %d %v %s", code, err, out)
+	}
+	plain := regexp.MustCompile(`\x1b\[[0-9;]*m`).ReplaceAllString(out, "")
+	if !regexp.MustCompile(`(?m)^\s*jupyter-mcp-sidecar-changes v\S+ enabled OK`).MatchString(plain) {
+		t.Fatalf("jupyter labextension list does not show the sidebar enabled and OK:\n%s", plain)
+	}
+}
+
 var printedToken = regexp.MustCompile(`/lab\?token=([0-9a-f]{48})`)
 
 // A container started without a token generates one and prints it; the lab

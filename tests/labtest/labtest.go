@@ -156,6 +156,19 @@ func StartFrom(s Setup, dir, token string, env ...string) (*Lab, error) {
 			return nil, err
 		}
 	}
+	// The "Agent changes" sidebar from this checkout (make labextension),
+	// not the copy installed in the repository's .venv: the data dir comes
+	// first among JupyterLab's extension paths. (Another environment keeps
+	// what it has installed, as with PYTHONPATH above.)
+	if built := filepath.Join(RepoRoot(), "jupyter_config", "labextension", "dist"); s.Venv == "" && fileExists(filepath.Join(built, "package.json")) {
+		exts := filepath.Join(dir, "data", "labextensions")
+		if err := os.MkdirAll(exts, 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.Symlink(built, filepath.Join(exts, "jupyter-mcp-sidecar-changes")); err != nil && !os.IsExist(err) {
+			return nil, err
+		}
+	}
 	logPath := filepath.Join(dir, "lab.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -399,4 +412,9 @@ func CheckCookieXSRF(t *testing.T, browser *http.Client, serverURL string) {
 			t.Errorf("%s: an MCP session was created", tc.name)
 		}
 	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

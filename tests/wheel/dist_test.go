@@ -126,6 +126,8 @@ func TestWheels(t *testing.T) {
 				}
 			}
 			zipEntry(t, w, ".data/data/etc/jupyter/jupyter_server_config.d/jupyter_mcp_sidecar_proxy.json")
+			// The "Agent changes" sidebar, prebuilt: JupyterLab finds it there.
+			zipEntry(t, w, ".data/data/share/jupyter/labextensions/jupyter-mcp-sidecar-changes/package.json")
 
 			bin, f := zipEntry(t, w, binaryInWheel)
 			if f.Name != binaryInWheel {
@@ -228,7 +230,7 @@ func TestSdist(t *testing.T) {
 	}
 	for _, want := range []string{"PKG-INFO", "pyproject.toml", "hatch_build.py", "version.py", "go.mod", "go.sum",
 		"sidecar/cmd/jupyter-mcp-sidecar/main.go", "jupyter_mcp_sidecar_proxy/__init__.py",
-		"jupyter-config/jupyter_server_config.d/jupyter_mcp_sidecar_proxy.json"} {
+		"jupyter-config/jupyter_server_config.d/jupyter_mcp_sidecar_proxy.json", "labextension/dist/package.json", "labextension/src/index.js"} {
 		if !names[want] {
 			t.Errorf("sdist lacks %s", want)
 		}

@@ -55,6 +55,12 @@ func TestInstall(t *testing.T) {
 			!regexp.MustCompile(`jupyter_mcp_sidecar_proxy \S+ OK`).MatchString(out) {
 			t.Fatalf("jupyter server extension list does not show the extension enabled and valid:\n%s", out)
 		}
+		// The "Agent changes" sidebar, from the wheel's shared data.
+		out = run(t, tmp, path, filepath.Join(venv, "bin", "jupyter"), "labextension", "list")
+		out = regexp.MustCompile("\x1b\\[[0-9;]*m").ReplaceAllString(out, "")
+		if !regexp.MustCompile(`(?m)^\s*jupyter-mcp-sidecar-changes v\S+ enabled OK`).MatchString(out) {
+			t.Fatalf("jupyter labextension list does not show the sidebar enabled and OK:\n%s", out)
+		}
 	})
 	bundled, _ := filepath.Glob(filepath.Join(venv, "lib", "python3*", "site-packages", binaryInWheel))
 	if len(bundled) != 1 {

@@ -26,6 +26,7 @@ import (
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/execution"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/kernel"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/review"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/rtc"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/server"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/tools"
@@ -176,7 +177,7 @@ func run(cfg config, log zerolog.Logger) error {
 		}
 	}
 	srv := server.New(server.Config{BaseURL: cfg.baseURL, AllowedOrigins: origins, SessionTimeout: cfg.sessionTimeout, Version: version, Token: cfg.token,
-		Embed: &embed.Handler{Hub: t.Views, Notebooks: t.NotebookPaths}}, t, log)
+		Embed: &embed.Handler{Hub: t.Views, Notebooks: t.NotebookPaths}, Review: &review.Handler{Changes: t}}, t, log)
 	where := backend
 	if where == jupyter.NoCollaboration {
 		where = "files"

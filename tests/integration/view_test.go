@@ -259,3 +259,31 @@ func TestEmbedSwitcherListsNewNotebooks(t *testing.T) {
 	}
 	waitFramed(t, ctx, late)
 }
+
+// The embed page lists the agents' changes to the notebook it shows, as
+// they happen, and its Revert undoes one: read_notebook has the source from
+// before it.
+func TestEmbedListsAndRevertsChanges(t *testing.T) {
+	nb := fmt.Sprintf("view%d/changes.ipynb", time.Now().UnixNano())
+	codeNotebook(t, nb, "a = 1", "b = 2")
+	view := fmt.Sprintf("v%d", time.Now().UnixNano()%1e9)
+	ctx := embedPage(t, view)
+	agent := session(t)
+	labtest.Call[map[string]any](t, agent, "link_view", map[string]any{"view_id": view})
+	labtest.Call[notebookRef](t, agent, "use_notebook", map[string]any{"path": nb})
+	waitFramed(t, ctx, nb)
+
+	labtest.Call[map[string]any](t, agent, "edit_cell", map[string]any{"path": nb, "cell_id": "c0", "source": "a = 10"})
+	labtest.Call[map[string]any](t, agent, "edit_cell", map[string]any{"path": nb, "cell_id": "c1", "source": "b = 20"})
+	pollPage(t, ctx, `[...document.querySelectorAll('#changes li')].map(li => li.dataset.changeId).join() === '2,1'`, "the page lists changes 2 and 1, newest first")
+	pollPage(t, ctx, `document.querySelector('#changes li[data-change-id="1"]').innerText.includes('edit_cell')`, "change 1 names its tool")
+
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#changes li[data-change-id="1"] button`))); err != nil {
+		t.Fatal(err)
+	}
+	pollPage(t, ctx, `!!document.querySelector('#changes li[data-change-id="1"] .undone') && !document.querySelector('#changes li[data-change-id="1"] button')`, "change 1 shows as undone")
+	r := labtest.Call[readOut](t, agent, "read_notebook", map[string]any{"path": nb})
+	if len(r.Cells) != 2 || r.Cells[0].Source != "a = 1" || r.Cells[1].Source != "b = 20" {
+		t.Fatalf("after reverting change 1 from the page: %+v, want a = 1 and b = 20", r.Cells)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
 )
@@ -19,9 +20,10 @@ func sidebarItem(id int) string {
 
 // The "Agent changes" sidebar lists the agent's changes to the open
 // notebook as they happen, newest first with their diffs; clicking one
-// highlights its cell; Revert undoes exactly that change, "Revert all
-// since" that one and the session's later ones; a clash is shown and
-// changes nothing.
+// highlights its cell; Revert undoes exactly that change — a line the
+// person typed meanwhile into the same cell stays — "Revert all since"
+// that one and the session's later ones; a clash is shown and changes
+// nothing.
 func TestBrowserSidebarRevert(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(labtest.RepoRoot(), "jupyter_config", "labextension", "dist", "package.json")); err != nil {
 		t.Fatal("the sidebar extension is not built: run `make labextension` (make venv and make test do)")
@@ -64,13 +66,23 @@ func TestBrowserSidebarRevert(t *testing.T) {
 	wait(`[...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')].map(c => c.classList.contains('jp-McpChanges-highlighted')).join() === 'false,true,false'`,
 		"change 2's cell is highlighted")
 
-	// Revert undoes exactly change 2.
+	// The person adds a line of their own to the cell change 2 edited.
+	secondCell := `.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell:nth-child(2) .cm-content`
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(secondCell)), chromedp.KeyEvent(kb.End), chromedp.KeyEvent(kb.Enter), chromedp.KeyEvent("# person")); err != nil {
+		screenshot(t, ctx)
+		t.Fatalf("type in the second cell: %v", err)
+	}
+	eventually(t, "the person's line reaches the notebook", func() bool {
+		return sources(labtest.Call[readOut](t, agent, "read_notebook", map[string]any{"path": nb})) == "a = 10|b = 20\n# person|c = 30"
+	})
+
+	// Revert undoes exactly change 2: the person's line stays.
 	click(item2 + ` .jp-McpChanges-revert`)
 	wait(fmt.Sprintf(`(() => { const i = document.querySelector('%s'); return !!i && i.classList.contains('jp-mod-undone') && !i.querySelector('button') })()`, item2),
 		"change 2 is shown reverted, without buttons")
 	r := labtest.Call[readOut](t, agent, "read_notebook", map[string]any{"path": nb})
-	if got := sources(r); got != "a = 10|b = 2|c = 30" {
-		t.Fatalf("after reverting change 2 from the sidebar, read_notebook shows %s", got)
+	if got := sources(r); got != "a = 10|b = 2\n# person|c = 30" {
+		t.Fatalf("after reverting change 2 from the sidebar, read_notebook shows %q", got)
 	}
 
 	// "Revert all since" change 3: it and the session's later change 4.
@@ -80,8 +92,8 @@ func TestBrowserSidebarRevert(t *testing.T) {
 	wait(fmt.Sprintf(`['%s', '%s'].every(s => document.querySelector(s)?.classList.contains('jp-mod-undone'))`, sidebarItem(3), sidebarItem(4)),
 		"changes 3 and 4 are shown reverted")
 	r = labtest.Call[readOut](t, agent, "read_notebook", map[string]any{"path": nb})
-	if got := sources(r); got != "a = 10|b = 2|c = 3" {
-		t.Fatalf("after reverting all since change 3, read_notebook shows %s", got)
+	if got := sources(r); got != "a = 10|b = 2\n# person|c = 3" {
+		t.Fatalf("after reverting all since change 3, read_notebook shows %q", got)
 	}
 
 	// Someone rewrites the line change 1 wrote: its Revert is refused,
@@ -93,8 +105,8 @@ func TestBrowserSidebarRevert(t *testing.T) {
 	wait(`(() => { const e = document.querySelector('.jp-McpChanges-error'); return !!e && !e.hidden && e.innerText.includes('Revert change 1 failed') && e.innerText.includes('now read "a = 11"') })()`,
 		"the clash is shown")
 	r = labtest.Call[readOut](t, agent, "read_notebook", map[string]any{"path": nb})
-	if got := sources(r); got != "a = 11|b = 2|c = 3" {
-		t.Fatalf("after a refused revert, read_notebook shows %s", got)
+	if got := sources(r); got != "a = 11|b = 2\n# person|c = 3" {
+		t.Fatalf("after a refused revert, read_notebook shows %q", got)
 	}
 }
 

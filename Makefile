@@ -11,6 +11,11 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 # form (jupyter_config/version.py), e.g. 1.2.0 or 1.2.0.post3+g1a2b3c4.
 VERSION := $(shell $(PYTHON) jupyter_config/version.py 2>/dev/null || echo 0.0.0)
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+# The JupyterLab sidebar extension (jupyter_config/labextension), built
+# against the core of the pinned JupyterLab.
+LABEXT := jupyter_config/labextension
+LAB_VERSION := $(shell sed -n 's/^jupyterlab==//p' jupyter_config/requirements.txt)
+LABEXT_CORE := $(LABEXT)/build/core-$(LAB_VERSION)
 
 .PHONY: help run build wheel labextension test lint bench bench-deps soak fuzz preflight venv oracles clients lock clean hub hub-deps hub-lock
 
@@ -57,9 +62,6 @@ $(VENV)/.installed: jupyter_config/requirements.txt jupyter_config/pyproject.tom
 # package.json of the JupyterLab pinned in requirements.txt, which the
 # builder needs to leave the lab's own packages out of the bundle: taken from
 # that JupyterLab wheel (PyPI), so the build needs no Python environment.
-LABEXT := jupyter_config/labextension
-LAB_VERSION := $(shell sed -n 's/^jupyterlab==//p' jupyter_config/requirements.txt)
-LABEXT_CORE := $(LABEXT)/build/core-$(LAB_VERSION)
 labextension: $(LABEXT)/dist/package.json ## build the JupyterLab sidebar extension into jupyter_config/labextension/dist
 $(LABEXT)/dist/package.json: $(LABEXT)/node_modules/.installed $(LABEXT_CORE)/package.json $(LABEXT)/package.json $(wildcard $(LABEXT)/src/*.js $(LABEXT)/style/*.css)
 	rm -rf $(LABEXT)/dist

@@ -284,7 +284,8 @@ func (h *hubAPI) follow(ctx context.Context, token, name string, report func(int
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for events := 0; sc.Scan(); events++ {
+	events := 0 // progress events read before this one
+	for sc.Scan() {
 		data, ok := strings.CutPrefix(sc.Text(), "data:")
 		if !ok {
 			continue // blank lines and keepalives
@@ -314,6 +315,7 @@ func (h *hubAPI) follow(ctx context.Context, token, name string, report func(int
 		if ev.Ready {
 			return false, nil
 		}
+		events++
 	}
 	if ctx.Err() != nil {
 		return false, startTimeout(name, ctx)

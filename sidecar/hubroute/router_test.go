@@ -28,11 +28,16 @@ type fakeHub struct {
 	retryAfter  string
 	progress    string // what a spawn does: "ready" (default), "failed", "hang"
 	lastFailed  bool   // the user's last start failed: the hub's progress stream says so first
-	stopLooks   int    // a server pending stop is gone after this many looks
-	startBody   string // body of the last start
-	startMsg    string // message of a refused start ("hub says no")
-	starts      int
-	forwarded   []*http.Request
+	// staleRead, if set, is closed once a progress stream has told the last
+	// start's failure; a start waits for it (as JupyterHub answers a start
+	// only later, the router's follower reads the stale failure first).
+	staleRead chan struct{}
+	once      sync.Once
+	stopLooks int    // a server pending stop is gone after this many looks
+	startBody string // body of the last start
+	startMsg  string // message of a refused start ("hub says no")
+	starts    int
+	forwarded []*http.Request
 }
 
 func newFakeHub() *fakeHub {
@@ -86,6 +91,12 @@ func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		_ = json.NewEncoder(w).Encode(u)
 	case r.Method == http.MethodPost && r.URL.Path == "/hub/api/users/"+owner+"/server":
+		if f.staleRead != nil {
+			select {
+			case <-f.staleRead:
+			case <-time.After(5 * time.Second): // the test then fails on its events
+			}
+		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.starts++
@@ -113,7 +124,10 @@ func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case f.lastFailed: // as JupyterHub: the last start's failure, at once
 			f.mu.Unlock()
 			w.Header().Set("Content-Type", "text/event-stream")
-			fmt.Fprint(w, "data: {\"progress\": 100, \"failed\": true, \"message\": \"Spawn failed: an earlier one\"}\n\n")
+			fmt.Fprint(w, "\n\ndata: {\"progress\": 100, \"failed\": true, \"message\": \"Spawn failed: an earlier one\"}\n\n") // after a keepalive
+			if f.staleRead != nil {
+				f.once.Do(func() { close(f.staleRead) })
+			}
 			return
 		case f.state[owner] == "":
 			f.mu.Unlock()
@@ -518,7 +532,7 @@ func TestRouterStartProgress(t *testing.T) {
 		{name: "progress, then the failure", setup: func(f *fakeHub) { f.progress = "failed" }, body: withToken,
 			accept: "text/event-stream, application/json", status: 200,
 			events: []string{"starting bob's server (JupyterHub: pulling)"}, last: "could not start bob's server: Spawn failed: image missing"},
-		{name: "an earlier failed start is no failure of this one", setup: func(f *fakeHub) { f.lastFailed = true }, body: withToken,
+		{name: "an earlier failed start is no failure of this one", setup: func(f *fakeHub) { f.lastFailed, f.staleRead = true, make(chan struct{}) }, body: withToken,
 			accept: "application/json, text/event-stream", status: 200,
 			events: []string{"starting bob's server (JupyterHub: pulling)", "starting bob's server"}, last: `"result":{"path":"/user/bob/mcp"}`},
 		{name: "no progress token", body: initBody, accept: "application/json, text/event-stream", status: 200, last: `"path":"/user/bob/mcp"`},

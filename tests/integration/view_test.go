@@ -168,6 +168,19 @@ func showingUntil(t *testing.T, cs *mcp.ClientSession, want string) {
 	}
 }
 
+// linkedEmbed opens an embed page, links a new MCP session to it and has
+// the session use nb, which the framed lab then shows.
+func linkedEmbed(t *testing.T, nb string) (context.Context, *mcp.ClientSession) {
+	t.Helper()
+	view := fmt.Sprintf("v%d", time.Now().UnixNano()%1e9)
+	ctx := embedPage(t, view)
+	agent := session(t)
+	labtest.Call[map[string]any](t, agent, "link_view", map[string]any{"view_id": view})
+	labtest.Call[notebookRef](t, agent, "use_notebook", map[string]any{"path": nb})
+	waitFramed(t, ctx, nb)
+	return ctx, agent
+}
+
 // closeAll closes every tab of the framed lab, as a person would, so that
 // it shows the Launcher.
 func closeAll(t *testing.T, ctx context.Context) {
@@ -185,12 +198,7 @@ func closeAll(t *testing.T, ctx context.Context) {
 func TestEmbedReopensClosedNotebook(t *testing.T) {
 	nb := fmt.Sprintf("view%d/closed.ipynb", time.Now().UnixNano())
 	codeNotebook(t, nb, "x = 1")
-	view := fmt.Sprintf("v%d", time.Now().UnixNano()%1e9)
-	ctx := embedPage(t, view)
-	agent := session(t)
-	labtest.Call[map[string]any](t, agent, "link_view", map[string]any{"view_id": view})
-	labtest.Call[notebookRef](t, agent, "use_notebook", map[string]any{"path": nb})
-	waitFramed(t, ctx, nb)
+	ctx, agent := linkedEmbed(t, nb)
 	showingUntil(t, agent, nb)
 
 	closeAll(t, ctx)
@@ -214,12 +222,7 @@ func TestEmbedPanelNamesSessionNotebook(t *testing.T) {
 	a, b := dir+"/a.ipynb", dir+"/b.ipynb"
 	codeNotebook(t, a, "a = 1")
 	codeNotebook(t, b, "b = 1")
-	view := fmt.Sprintf("v%d", time.Now().UnixNano()%1e9)
-	ctx := embedPage(t, view)
-	agent := session(t)
-	labtest.Call[map[string]any](t, agent, "link_view", map[string]any{"view_id": view})
-	labtest.Call[notebookRef](t, agent, "use_notebook", map[string]any{"path": a})
-	waitFramed(t, ctx, a)
+	ctx, agent := linkedEmbed(t, a)
 	pollPage(t, ctx, panelSays("agent", a), "the panel does not name the agent's notebook")
 
 	// The person opens b: the session now works on b, and the panel says so.
@@ -266,12 +269,7 @@ func TestEmbedSwitcherListsNewNotebooks(t *testing.T) {
 func TestEmbedListsAndRevertsChanges(t *testing.T) {
 	nb := fmt.Sprintf("view%d/changes.ipynb", time.Now().UnixNano())
 	codeNotebook(t, nb, "a = 1", "b = 2")
-	view := fmt.Sprintf("v%d", time.Now().UnixNano()%1e9)
-	ctx := embedPage(t, view)
-	agent := session(t)
-	labtest.Call[map[string]any](t, agent, "link_view", map[string]any{"view_id": view})
-	labtest.Call[notebookRef](t, agent, "use_notebook", map[string]any{"path": nb})
-	waitFramed(t, ctx, nb)
+	ctx, agent := linkedEmbed(t, nb)
 
 	labtest.Call[map[string]any](t, agent, "edit_cell", map[string]any{"path": nb, "cell_id": "c0", "source": "a = 10"})
 	labtest.Call[map[string]any](t, agent, "edit_cell", map[string]any{"path": nb, "cell_id": "c1", "source": "b = 20"})

@@ -61,13 +61,39 @@ func FuzzApplyUpdate(f *testing.F) {
 		if err := p.ApplyUpdate(d.EncodeStateAsUpdate(nil), nil); err != nil {
 			t.Fatalf("own encoding does not decode: %v", err)
 		}
-		if got := mustJSON(t, p.ToJSON()); got != once {
-			t.Fatalf("round trip changed the document:\nbefore %s\nafter  %s", once, got)
+		// A root that holds nothing (its items gone to GC structs, which
+		// name no parent) exists only where an update named it; Yjs's
+		// encoding drops it too, so empty roots are left out here.
+		if got, want := mustJSON(t, nonEmptyRoots(p.ToJSON())), mustJSON(t, nonEmptyRoots(d.ToJSON())); got != want {
+			t.Fatalf("round trip changed the document:\nbefore %s\nafter  %s", want, got)
 		}
 		if p.HasPending() {
 			t.Fatal("the document's own encoding left structs pending")
 		}
 	})
+}
+
+// nonEmptyRoots is a document's JSON without its empty roots.
+func nonEmptyRoots(doc map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range doc {
+		switch v := v.(type) {
+		case []any:
+			if len(v) == 0 {
+				continue
+			}
+		case map[string]any:
+			if len(v) == 0 {
+				continue
+			}
+		case string:
+			if v == "" {
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
 }
 
 func mustJSON(t *testing.T, v any) string {

@@ -22,8 +22,8 @@ func sidebarItem(id int) string {
 // notebook as they happen, newest first with their diffs; clicking one
 // highlights its cell; Revert undoes exactly that change — a line the
 // person typed meanwhile into the same cell stays — "Revert all since"
-// that one and the session's later ones; a clash is shown and changes
-// nothing.
+// (once confirmed) that one and the session's later ones; a clash is shown
+// and changes nothing.
 func TestBrowserSidebarRevert(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(labtest.RepoRoot(), "jupyter_config", "labextension", "dist", "package.json")); err != nil {
 		t.Fatal("the sidebar extension is not built: run `make labextension` (make venv and make test do)")
@@ -88,7 +88,17 @@ func TestBrowserSidebarRevert(t *testing.T) {
 	// "Revert all since" change 3: it and the session's later change 4.
 	labtest.Call[map[string]any](t, agent, "edit_cell", map[string]any{"path": nb, "cell_id": "c2", "source": "c = 40"})
 	wait(fmt.Sprintf(`!!document.querySelector('%s')`, sidebarItem(4)), "change 4 is listed")
+	// It asks first, naming how many changes go; Cancel leaves all as is.
 	click(sidebarItem(3) + ` .jp-McpChanges-revert-since`)
+	wait(fmt.Sprintf(`document.querySelector('%s .jp-McpChanges-confirm')?.innerText.includes('Revert #3 and the 1 later change of this session?')`, sidebarItem(3)),
+		"Revert all since asks to confirm, with the count")
+	click(sidebarItem(3) + ` .jp-McpChanges-confirm-no`)
+	wait(fmt.Sprintf(`!document.querySelector('%s .jp-McpChanges-confirm')`, sidebarItem(3)), "Cancel closes the question")
+	if got := sources(labtest.Call[readOut](t, agent, "read_notebook", map[string]any{"path": nb})); got != "a = 10|b = 2\n# person|c = 40" {
+		t.Fatalf("after Cancel, read_notebook shows %q", got)
+	}
+	click(sidebarItem(3) + ` .jp-McpChanges-revert-since`)
+	click(sidebarItem(3) + ` .jp-McpChanges-confirm-yes`)
 	wait(fmt.Sprintf(`['%s', '%s'].every(s => document.querySelector(s)?.classList.contains('jp-mod-undone'))`, sidebarItem(3), sidebarItem(4)),
 		"changes 3 and 4 are shown reverted")
 	r = labtest.Call[readOut](t, agent, "read_notebook", map[string]any{"path": nb})

@@ -264,24 +264,47 @@ func TestEmbedSwitcherListsNewNotebooks(t *testing.T) {
 }
 
 // The embed page lists the agents' changes to the notebook it shows, as
-// they happen, and its Revert undoes one: read_notebook has the source from
-// before it.
+// they happen, with each cell's diff; its Revert undoes one, and "Revert
+// all since…" — once confirmed, naming how many — that one and the
+// session's later ones: read_notebook has the sources from before them.
 func TestEmbedListsAndRevertsChanges(t *testing.T) {
 	nb := fmt.Sprintf("view%d/changes.ipynb", time.Now().UnixNano())
 	codeNotebook(t, nb, "a = 1", "b = 2")
 	ctx, agent := linkedEmbed(t, nb)
+	click := func(sel string) {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
+			t.Fatalf("click %s: %v", sel, err)
+		}
+	}
+	item := func(id int) string { return fmt.Sprintf(`#changes li[data-change-id="%d"]`, id) }
+	wantSources := func(when string, want ...string) {
+		t.Helper()
+		r := labtest.Call[readOut](t, agent, "read_notebook", map[string]any{"path": nb})
+		if got := sources(r); got != strings.Join(want, "|") {
+			t.Fatalf("%s, read_notebook shows %q, want %q", when, got, strings.Join(want, "|"))
+		}
+	}
 
 	labtest.Call[map[string]any](t, agent, "edit_cell", map[string]any{"path": nb, "cell_id": "c0", "source": "a = 10"})
 	labtest.Call[map[string]any](t, agent, "edit_cell", map[string]any{"path": nb, "cell_id": "c1", "source": "b = 20"})
 	pollPage(t, ctx, `[...document.querySelectorAll('#changes li')].map(li => li.dataset.changeId).join() === '2,1'`, "the page lists changes 2 and 1, newest first")
-	pollPage(t, ctx, `document.querySelector('#changes li[data-change-id="1"]').innerText.includes('edit_cell')`, "change 1 names its tool")
+	pollPage(t, ctx, fmt.Sprintf(`document.querySelector('%s').innerText.includes('edit_cell')`, item(1)), "change 1 names its tool")
+	pollPage(t, ctx, fmt.Sprintf(`(() => { const i = document.querySelector('%s'); return i.innerText.includes('edit cell 2') &&
+		i.querySelector('.add')?.textContent.includes('b = 20') && i.querySelector('.del')?.textContent.includes('b = 2') })()`, item(2)),
+		"change 2 shows its cell and colored diff")
 
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#changes li[data-change-id="1"] button`))); err != nil {
-		t.Fatal(err)
-	}
-	pollPage(t, ctx, `!!document.querySelector('#changes li[data-change-id="1"] .undone') && !document.querySelector('#changes li[data-change-id="1"] button')`, "change 1 shows as undone")
-	r := labtest.Call[readOut](t, agent, "read_notebook", map[string]any{"path": nb})
-	if len(r.Cells) != 2 || r.Cells[0].Source != "a = 1" || r.Cells[1].Source != "b = 20" {
-		t.Fatalf("after reverting change 1 from the page: %+v, want a = 1 and b = 20", r.Cells)
-	}
+	click(item(1) + ` button.revert`)
+	pollPage(t, ctx, fmt.Sprintf(`!!document.querySelector('%[1]s .undone') && !document.querySelector('%[1]s button')`, item(1)), "change 1 shows as undone")
+	wantSources("after reverting change 1 from the page", "a = 1", "b = 20")
+
+	labtest.Call[map[string]any](t, agent, "edit_cell", map[string]any{"path": nb, "cell_id": "c0", "source": "a = 30"})
+	pollPage(t, ctx, fmt.Sprintf(`!!document.querySelector('%s')`, item(3)), "change 3 is listed")
+	click(item(2) + ` button.since`)
+	pollPage(t, ctx, fmt.Sprintf(`document.querySelector('%s .confirm')?.innerText.includes('Revert #2 and the 1 later change of this session?')`, item(2)),
+		"Revert all since asks to confirm, with the count")
+	wantSources("while the page asks to confirm", "a = 30", "b = 20")
+	click(item(2) + ` .confirm button.yes`)
+	pollPage(t, ctx, fmt.Sprintf(`['%s', '%s'].every(s => !!document.querySelector(s + ' .undone'))`, item(2), item(3)), "changes 2 and 3 show as undone")
+	wantSources("after reverting all since change 2", "a = 1", "b = 2")
 }

@@ -157,17 +157,19 @@ func StartFrom(s Setup, dir, token string, env ...string) (*Lab, error) {
 		}
 	}
 	// The "Agent changes" sidebar from this checkout (make labextension),
-	// not the copy installed in the repository's .venv: the data dir comes
-	// first among JupyterLab's extension paths. (Another environment keeps
-	// what it has installed, as with PYTHONPATH above.)
+	// not the copy installed in the repository's .venv: JUPYTER_PATH comes
+	// first among JupyterLab's extension paths (the data dir does not: in a
+	// virtualenv jupyter_core prefers the environment's). Another
+	// environment keeps what it has installed, as with PYTHONPATH above.
 	if built := filepath.Join(RepoRoot(), "jupyter_config", "labextension", "dist"); s.Venv == "" && fileExists(filepath.Join(built, "package.json")) {
-		exts := filepath.Join(dir, "data", "labextensions")
-		if err := os.MkdirAll(exts, 0o700); err != nil {
+		ours := filepath.Join(dir, "checkout")
+		if err := os.MkdirAll(filepath.Join(ours, "labextensions"), 0o700); err != nil {
 			return nil, err
 		}
-		if err := os.Symlink(built, filepath.Join(exts, "jupyter-mcp-sidecar-changes")); err != nil && !os.IsExist(err) {
+		if err := os.Symlink(built, filepath.Join(ours, "labextensions", "jupyter-mcp-sidecar-changes")); err != nil && !os.IsExist(err) {
 			return nil, err
 		}
+		env = append(env, "JUPYTER_PATH="+ours)
 	}
 	logPath := filepath.Join(dir, "lab.log")
 	logFile, err := os.Create(logPath)

@@ -86,6 +86,7 @@ class ChangesPanel extends Widget {
     this._changes = [];
     this._error = '';
     this._selected = null;
+    this._confirming = null; // the change whose "Revert all since" asks to confirm
     this._timer = 0;
     this._busy = false;
     this._header = el('div', 'jp-McpChanges-header', 'Agent changes');
@@ -103,6 +104,7 @@ class ChangesPanel extends Widget {
     this._data = '';
     this._changes = [];
     this._selected = null;
+    this._confirming = null;
     this._error = '';
     this._render();
     this.refresh();
@@ -156,6 +158,33 @@ class ChangesPanel extends Widget {
     }
     this._data = '';
     await this.refresh();
+  }
+
+  // "Revert all since" undoes several changes at once, so it asks first,
+  // in the item itself, naming how many of the session's changes go.
+  _confirmSince(change) {
+    const later = this._changes.filter(x => x.session === change.session && x.id > change.id && !x.undone).length;
+    const box = el('div', 'jp-McpChanges-confirm');
+    box.append(el('div', 'jp-McpChanges-confirm-text',
+      later === 0
+        ? 'Revert #' + change.id + '? The session made no later changes.'
+        : 'Revert #' + change.id + ' and the ' + later + ' later change' + (later === 1 ? '' : 's') + ' of this session?'));
+    const yes = el('button', 'jp-Button jp-mod-styled jp-mod-warn jp-McpChanges-confirm-yes', 'Revert ' + (later + 1) + ' change' + (later === 0 ? '' : 's'));
+    const no = el('button', 'jp-Button jp-mod-styled jp-McpChanges-confirm-no', 'Cancel');
+    yes.addEventListener('click', ev => {
+      ev.stopPropagation();
+      this._confirming = null;
+      this._revert(change, true);
+    });
+    no.addEventListener('click', ev => {
+      ev.stopPropagation();
+      this._confirming = null;
+      this._render();
+    });
+    const actions = el('div', 'jp-McpChanges-actions');
+    actions.append(yes, no);
+    box.append(actions);
+    return box;
   }
 
   _showError(msg) {
@@ -230,14 +259,16 @@ class ChangesPanel extends Widget {
           ev.stopPropagation();
           this._revert(c, false);
         });
-        const since = el('button', 'jp-Button jp-mod-styled jp-McpChanges-revert-since', 'Revert all since');
+        const since = el('button', 'jp-Button jp-mod-styled jp-McpChanges-revert-since', 'Revert all since…');
         since.title = 'Undo this change and the later ones of the same session';
         since.addEventListener('click', ev => {
           ev.stopPropagation();
-          this._revert(c, true);
+          this._confirming = c.id;
+          this._render();
         });
         actions.append(revert, since);
         item.append(actions);
+        if (this._confirming === c.id) item.append(this._confirmSince(c));
       }
       item.addEventListener('click', () => this._select(c));
       this._list.appendChild(item);

@@ -32,15 +32,33 @@ type Log struct {
 	Dir      string
 	Keep     int
 	MaxBytes int // 0 means DefaultMaxBytes
+	// IDs, if set, names notebooks by the Jupyter server's file ids, so
+	// that records follow renames the sidecar did not see (nil: only those
+	// passed to Rename).
+	IDs FileIDs
 
-	mu    sync.Mutex
-	books map[string]*book
+	mu      sync.Mutex
+	books   map[string]*book
+	renames sync.Once
+}
+
+// FileIDs are the Jupyter server's file ids (jupyter_server_fileid, which
+// jupyter-collaboration installs): a file keeps its id when it is renamed
+// through the server, also while no sidecar runs — jupyter-server-proxy
+// starts the sidecar only at the first request to it.
+type FileIDs interface {
+	// ID is the file's id at path; "" if the server has none.
+	ID(path string) string
+	// Path is where the file with id is now; "" if it is gone or unknown.
+	Path(id string) string
 }
 
 // book is one notebook's record; its lock also serialises undos.
 type book struct {
 	mu      sync.Mutex
 	loaded  bool
+	fileID  string // the notebook's file id, once asked (see Record)
+	asked   bool
 	changes []*Change // oldest first
 	sizes   []int     // each change's line in the file, in bytes
 	lines   int
@@ -89,8 +107,38 @@ func (l *Log) file(path string) string {
 	return filepath.Join(l.Dir, hex.EncodeToString(sum[:12])+".jsonl")
 }
 
-// open returns path's record, locked, read from its file on first use.
+// open returns path's record, locked, read from its file on first use —
+// after the records of notebooks renamed meanwhile have followed them.
 func (l *Log) open(path string) (*book, error) {
+	l.renames.Do(l.followRenames)
+	return l.load(path)
+}
+
+// followRenames moves the records whose notebook's file id names another
+// path now: the notebook was renamed through Jupyter while no sidecar ran.
+// It runs once, before the log is first used.
+func (l *Log) followRenames() {
+	if l.IDs == nil {
+		return
+	}
+	entries, _ := os.ReadDir(l.Dir) // none yet: nothing to follow
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".jsonl") {
+			continue
+		}
+		head := recordHead(filepath.Join(l.Dir, e.Name()))
+		if head == nil || head.FileID == "" {
+			continue
+		}
+		if now := l.IDs.Path(head.FileID); now != "" && now != head.Path {
+			// A failure leaves the record where it was, as without ids.
+			_ = l.move(head.Path, now)
+		}
+	}
+}
+
+// load returns path's record, locked, read from its file on first use.
+func (l *Log) load(path string) (*book, error) {
 	l.mu.Lock()
 	if l.books == nil {
 		l.books = map[string]*book{}
@@ -228,6 +276,14 @@ func (l *Log) Record(c Change) (*Change, error) {
 	}
 	if c.Time.IsZero() {
 		c.Time = time.Now().UTC()
+	}
+	// The notebook's file id, asked once per process: records carrying it
+	// follow the notebook through renames made while no sidecar ran.
+	if l.IDs != nil && !b.asked {
+		b.fileID, b.asked = l.IDs.ID(c.Path), true
+	}
+	if c.FileID == "" {
+		c.FileID = b.fileID
 	}
 	rec := &c
 	b.changes = append(b.changes, rec)
@@ -405,10 +461,11 @@ func (l *Log) Rename(from, to string) error {
 		if !strings.HasSuffix(e.Name(), ".jsonl") {
 			continue
 		}
-		path, ok := recordPath(filepath.Join(l.Dir, e.Name()))
-		if !ok {
+		head := recordHead(filepath.Join(l.Dir, e.Name()))
+		if head == nil {
 			continue
 		}
+		path := head.Path
 		var moved string
 		switch {
 		case path == from:
@@ -425,11 +482,12 @@ func (l *Log) Rename(from, to string) error {
 	return errors.Join(errs...)
 }
 
-// recordPath is the notebook path a record file is about.
-func recordPath(file string) (string, bool) {
+// recordHead is the first change of a record file (its path is the
+// notebook's), nil if it holds none.
+func recordHead(file string) *Change {
 	f, err := os.Open(file)
 	if err != nil {
-		return "", false
+		return nil
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -437,22 +495,22 @@ func recordPath(file string) (string, bool) {
 	for sc.Scan() {
 		var ln line
 		if json.Unmarshal(sc.Bytes(), &ln) == nil && ln.Change != nil {
-			return ln.Change.Path, true
+			return ln.Change
 		}
 	}
-	return "", false
+	return nil
 }
 
 func (l *Log) move(from, to string) error {
 	if from == to {
 		return nil
 	}
-	b, err := l.open(from)
+	b, err := l.load(from)
 	if err != nil {
 		return err
 	}
 	defer b.mu.Unlock()
-	dst, err := l.open(to)
+	dst, err := l.load(to)
 	if err != nil {
 		return err
 	}

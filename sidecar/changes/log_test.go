@@ -210,3 +210,64 @@ func TestLogMaxBytes(t *testing.T) {
 		t.Fatalf("a change larger than MaxBytes is not kept: %v", got)
 	}
 }
+
+// fakeIDs is a Jupyter server's file ids: path → id now, and counts asks.
+type fakeIDs struct {
+	ids  map[string]string
+	asks int
+}
+
+func (f *fakeIDs) ID(path string) string {
+	f.asks++
+	return f.ids[path]
+}
+
+func (f *fakeIDs) Path(id string) string {
+	for p, i := range f.ids {
+		if i == id {
+			return p
+		}
+	}
+	return ""
+}
+
+// A record carries its notebook's file id (asked once per notebook), and
+// a log started later finds the records of notebooks renamed meanwhile —
+// while no sidecar ran — under their new paths; the record of a notebook
+// now gone, or of one without an id, stays where it was.
+func TestLogFollowsFileIDs(t *testing.T) {
+	dir := t.TempDir()
+	ids := &fakeIDs{ids: map[string]string{"a.ipynb": "f-a", "gone.ipynb": "f-gone"}}
+	l := &Log{Dir: dir, IDs: ids}
+	rec(t, l, "a.ipynb", "s")
+	rec(t, l, "a.ipynb", "s")
+	rec(t, l, "gone.ipynb", "s")
+	rec(t, l, "plain.ipynb", "s") // no id: the server has none for it
+	if ids.asks != 3 {
+		t.Fatalf("file ids asked %d times for 3 notebooks", ids.asks)
+	}
+	if got, _, _ := l.List("a.ipynb", Filter{}); len(got) != 2 || got[0].FileID != "f-a" || got[1].FileID != "f-a" {
+		t.Fatalf("a.ipynb's changes: %+v", got)
+	}
+
+	// Renamed through Jupyter while no sidecar ran; gone.ipynb deleted.
+	ids.ids = map[string]string{"sub/b.ipynb": "f-a"}
+	fresh := &Log{Dir: dir, IDs: ids}
+	for _, tt := range []struct {
+		path string
+		want int
+	}{{"sub/b.ipynb", 2}, {"a.ipynb", 0}, {"gone.ipynb", 1}, {"plain.ipynb", 1}} {
+		got, _, err := fresh.List(tt.path, Filter{})
+		if err != nil || len(got) != tt.want {
+			t.Fatalf("%s: %d changes (%v), want %d", tt.path, len(got), err, tt.want)
+		}
+		for _, c := range got {
+			if c.Path != tt.path {
+				t.Fatalf("%s holds a change of %q", tt.path, c.Path)
+			}
+		}
+	}
+	if c := rec(t, fresh, "sub/b.ipynb", "s"); c.ID != 3 || c.FileID != "f-a" {
+		t.Fatalf("the next change of the renamed notebook: %+v", c)
+	}
+}

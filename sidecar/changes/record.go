@@ -27,8 +27,11 @@ const (
 
 // Change is one agent call that changed a notebook.
 type Change struct {
-	ID      int       `json:"id"`
-	Path    string    `json:"path"`
+	ID   int    `json:"id"`
+	Path string `json:"path"`
+	// FileID is the notebook's file id on the Jupyter server, if it has
+	// one (see Log.IDs).
+	FileID  string    `json:"file_id,omitempty"`
 	Time    time.Time `json:"time"`
 	Tool    string    `json:"tool"`
 	Client  string    `json:"client,omitempty"`

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -279,5 +280,62 @@ func TestUndoSinceMine(t *testing.T) {
 	list := labtest.Call[changesOut](t, other, "list_changes", map[string]any{"path": nb, "mine": true})
 	if len(list.Changes) != 1 || list.Changes[0].ID != 2 || list.Changes[0].Undone != "" {
 		t.Fatalf("the other session's changes: %+v", list)
+	}
+}
+
+// The changes of a notebook renamed through Jupyter while no sidecar ran
+// are listed and undone under the new name. That happens after the lab
+// restarts: jupyter-server-proxy starts the sidecar at the first request to
+// it, so a person can rename notebooks long before. (It restarts a sidecar
+// that dies at once.) The record carries the notebook's file id, which the
+// server keeps across the rename.
+func TestChangesFollowRenameWhileSidecarStopped(t *testing.T) {
+	dir := filepath.Join(labsDir, fmt.Sprintf("rename-lab-%d", faultRuns.Add(1)))
+	lab, err := labtest.Start(sidecarBin, dir, "rename-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lab.Stop() })
+	cs, err := lab.Connect(t.Context(), "mcp", "token "+lab.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labtest.Call[notebookRef](t, cs, "create_notebook", map[string]any{"path": "a.ipynb"})
+	ins := labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": "a.ipynb", "source": "w = 1"})
+	cs.Close()
+	lab.Stop()
+
+	lab, err = labtest.Start(sidecarBin, dir, "rename-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPatch, lab.URL+"api/contents/a.ipynb", strings.NewReader(`{"path": "b.ipynb"}`))
+	req.Header.Set("Authorization", "token "+lab.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("rename a.ipynb through the Contents API: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if pid := lab.SidecarPID(); pid != 0 {
+		t.Fatalf("a sidecar (pid %d) ran while the notebook was renamed; the test needs none", pid)
+	}
+
+	fresh, err := lab.Connect(t.Context(), "mcp", "token "+lab.Token) // starts the sidecar
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	list := labtest.Call[changesOut](t, fresh, "list_changes", map[string]any{"path": "b.ipynb"})
+	if len(list.Changes) != 1 || list.Changes[0].Tool != "insert_cell" {
+		t.Fatalf("the renamed notebook's changes: %+v", list)
+	}
+	if old := labtest.Call[changesOut](t, fresh, "list_changes", map[string]any{"path": "a.ipynb"}); len(old.Changes) != 0 {
+		t.Fatalf("its old name still lists %+v", old)
+	}
+	labtest.Call[undoOut](t, fresh, "undo_changes", map[string]any{"path": "b.ipynb", "change_ids": []int{list.Changes[0].ID}})
+	for _, c := range labtest.Call[readOut](t, fresh, "read_notebook", map[string]any{"path": "b.ipynb"}).Cells {
+		if c.ID == ins.CellID {
+			t.Fatalf("the inserted cell is still there after undoing its insert: %+v", c)
+		}
 	}
 }

@@ -157,7 +157,8 @@ func run(cfg config, log zerolog.Logger) error {
 		Views:      &embed.Hub{},
 		// Agents' changes are kept beside Jupyter's own data, per user and
 		// per server root (notebook paths are relative to it).
-		Changes: &changes.Log{Dir: filepath.Join(jupyter.DataDir(os.Getenv), "jupyter_mcp_sidecar", "changes", rootKey(info.RootDir))},
+		Changes: &changes.Log{Dir: filepath.Join(jupyter.DataDir(os.Getenv), "jupyter_mcp_sidecar", "changes", rootKey(info.RootDir)),
+			IDs: jupyter.FileIDs{Client: client, Log: log}},
 	}
 	// A person opening a notebook in a linked embed page moves the session.
 	t.Views.OnViewChange = t.Sessions.SetCurrent

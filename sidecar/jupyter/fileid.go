@@ -19,23 +19,25 @@ type fileIDAnswer struct {
 // stays the same when the file is renamed through the server). "" if the
 // file has none yet or the server has no file ids.
 func (c *Client) FileID(ctx context.Context, path string) (string, error) {
-	var a fileIDAnswer
-	err := c.do(ctx, http.MethodGet, "api/fileid/id", url.Values{"path": {path}}, nil, &a)
-	if IsNotFound(err) {
-		return "", nil
-	}
+	a, err := c.fileIDLookup(ctx, "api/fileid/id", url.Values{"path": {path}})
 	return a.ID, err
 }
 
 // FilePath is where the file with the server's id is now; "" if no file
 // has that id (it was deleted) or the server has no file ids.
 func (c *Client) FilePath(ctx context.Context, id string) (string, error) {
-	var a fileIDAnswer
-	err := c.do(ctx, http.MethodGet, "api/fileid/path", url.Values{"id": {id}}, nil, &a)
-	if IsNotFound(err) {
-		return "", nil
-	}
+	a, err := c.fileIDLookup(ctx, "api/fileid/path", url.Values{"id": {id}})
 	return a.Path, err
+}
+
+// fileIDLookup asks one of the two lookups; not found is no answer.
+func (c *Client) fileIDLookup(ctx context.Context, apiPath string, q url.Values) (fileIDAnswer, error) {
+	var a fileIDAnswer
+	err := c.do(ctx, http.MethodGet, apiPath, q, nil, &a)
+	if IsNotFound(err) {
+		return fileIDAnswer{}, nil
+	}
+	return a, err
 }
 
 // FileIDs answers the lookups without a context or error, as the record of
@@ -46,24 +48,20 @@ type FileIDs struct {
 	Log    zerolog.Logger
 }
 
-const fileIDTimeout = 5 * time.Second
-
 func (f FileIDs) ID(path string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), fileIDTimeout)
-	defer cancel()
-	id, err := f.Client.FileID(ctx, path)
-	if err != nil {
-		f.Log.Warn().Err(err).Str("path", path).Msg("ask the file id of a notebook")
-	}
-	return id
+	return f.ask(f.Client.FileID, path, "path", "ask the file id of a notebook")
 }
 
 func (f FileIDs) Path(id string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), fileIDTimeout)
+	return f.ask(f.Client.FilePath, id, "file_id", "ask where a notebook is now")
+}
+
+func (f FileIDs) ask(lookup func(context.Context, string) (string, error), arg, key, what string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	path, err := f.Client.FilePath(ctx, id)
+	v, err := lookup(ctx, arg)
 	if err != nil {
-		f.Log.Warn().Err(err).Str("file_id", id).Msg("ask where a notebook is now")
+		f.Log.Warn().Err(err).Str(key, arg).Msg(what)
 	}
-	return path
+	return v
 }

@@ -40,6 +40,10 @@ type fakeRoom struct {
 	file struct {
 		version              int
 		readOnly, gone, full bool
+		// unavailable is how many of the next reads answer 500, as a
+		// single-user server does while JupyterHub, which checks its
+		// tokens, restarts.
+		unavailable int
 	}
 }
 
@@ -98,7 +102,14 @@ func (f *fakeRoom) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && r.URL.Path == "/api/contents/n.ipynb":
 		f.mu.Lock()
 		file := f.file
+		if f.file.unavailable > 0 {
+			f.file.unavailable--
+		}
 		f.mu.Unlock()
+		if file.unavailable > 0 {
+			http.Error(w, `{"message": "Failed to connect to Hub API"}`, http.StatusInternalServerError)
+			return
+		}
 		if file.gone {
 			http.NotFound(w, r)
 			return

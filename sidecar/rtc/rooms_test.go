@@ -53,6 +53,7 @@ func TestRoomsUpdateSavesInBackground(t *testing.T) {
 		reported      string // what Unsaved reports, if anything
 	}{
 		{name: "written"},
+		{name: "written after the server failed to answer for a while", after: func(f *fakeRoom) { f.file.unavailable = 5 }},
 		{name: "disk full", after: func(f *fakeRoom) { f.file.full = true },
 			reported: "the server could not write the file"},
 		{name: "made read-only after the check", after: func(f *fakeRoom) { f.file.readOnly = true },

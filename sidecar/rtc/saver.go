@@ -34,6 +34,9 @@ const (
 	writableFor = time.Second
 	// saveTimeout bounds one background save and its checks.
 	saveTimeout = time.Minute
+	// transientFor is how long a background save asks again while the
+	// server cannot answer (a hub restart takes seconds).
+	transientFor = 30 * time.Second
 	// flushTimeout bounds how long Close waits for pending saves (the
 	// proxy extension holds the lab's stop for the sidecar up to 8 s).
 	flushTimeout = 5 * time.Second
@@ -206,14 +209,24 @@ func (rs *Rooms) saveBatch(ctx context.Context, path string, batch []unsavedEdit
 	}
 }
 
-// stat reads the file's metadata, asking again after a failure to reach
-// the server (a dropped connection), not after its answer (a missing file).
+// stat reads the file's metadata, asking again while the server cannot
+// answer — a dropped connection, or a 5xx: a single-user server answers 500
+// while JupyterHub, which checks its tokens, restarts — for up to
+// transientFor. An answer about the file (404, 403) is final.
 func (rs *Rooms) stat(ctx context.Context, path string) (*jupyter.Entry, error) {
-	for try := 1; ; try++ {
+	give := time.Now().Add(transientFor)
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		e, err := rs.Jupyter.Stat(ctx, path)
 		var answer *jupyter.APIError
-		if err == nil || errors.As(err, &answer) || try == 3 || ctx.Err() != nil {
+		if err == nil || (errors.As(err, &answer) && answer.Status < 500) || time.Now().After(give) {
 			return e, err
+		}
+		retry := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			retry.Stop()
+			return e, err
+		case <-retry.C:
 		}
 	}
 }

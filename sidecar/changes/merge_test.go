@@ -20,7 +20,24 @@ func TestRevert(t *testing.T) {
 		{"agent removed a line, nothing since", "a\nb\nc", "a\nc", "a\nc\nd", "a\nb\nc\nd", ""},
 		{"agent removed a line, person inserted there", "a\nb\nc", "a\nc", "a\nmine\nc", "", "line 2"},
 		{"agent appended, person edited first line", "a", "a\nb", "A\nb", "A", ""},
-		{"two hunks, person between them", "1\n2\n3\n4\n5", "1\nX\n3\n4\nY", "1\nX\n3 edited\n4\nY", "1\n2\n3 edited\n4\n5", ""},
+		// The agent inserted "b\n"; "bb\n" typed above it reads as "b\nb"
+		// typed inside it, which Yjs's UndoManager would undo differently.
+		{"line typed above an inserted line, starting like it", "a\nc", "a\nb\nc", "a\nbb\nb\nc", "", "line 2"},
+		{"line typed above an inserted line", "a\nc", "a\nb\nc", "a\nz\nb\nc", "a\nz\nc", ""},
+		{"agent appended, person edited the start of the line before", "ab", "ab\nc", "Xab\nc", "Xab", ""},
+		// The change is one splice, 2..5 -> X..Y, as the sidecar writes it;
+		// Yjs's UndoManager would move " edited" to the end.
+		{"two hunks, person between them", "1\n2\n3\n4\n5", "1\nX\n3\n4\nY", "1\nX\n3 edited\n4\nY", "", "lines 2-5"},
+		// "w\n" typed at the start of the replaced line reads as "\nw" typed
+		// at the end of the line before; Yjs puts "b" back after the first.
+		{"line typed just above a line replaced from its start", "a\nb\nc", "a\nX\nc", "a\nw\nX\nc", "", "line 2"},
+		{"line typed just below a replaced line", "a\nb\nc", "a\nX\nc", "a\nX\nw\nc", "a\nb\nw\nc", ""},
+		{"line typed above a line edited mid-line", "a\nx = 1\nc", "a\nx = 2\nc", "a\nw\nx = 2\nc", "a\nw\nx = 1\nc", ""},
+		// "0" typed after the agent's "1" reads as "1" typed inside "10".
+		{"text typed after the change that could be inside it", "x = 5", "x = 10", "x = 100", "", "line 1"},
+		{"text typed after the change, unmistakably", "x = 5", "x = 10", "x = 10  # ten", "", "line 1"},
+		{"agent appended a line, person typed at its end", "a", "a\nb", "a\nb!", "", "line 2"},
+		{"agent appended a line, person added one after", "a", "a\nb", "a\nb\nc", "a\nc", ""},
 		{"two hunks, one clashes", "1\n2\n3\n4\n5", "1\nX\n3\n4\nY", "1\nX\n3\n4\nmine", "", `now read "mine"`},
 		{"whole source replaced, untouched", "old", "new\ntext", "new\ntext", "old", ""},
 		{"from empty", "", "x", "x", "", ""},

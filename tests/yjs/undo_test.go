@@ -350,12 +350,14 @@ func TestRevertAgainstYjsUndoManager(t *testing.T) {
 			}
 		}
 	}
-	// Left to do: these are histories whose person's edits touch the
-	// agent's text in ways the texts cannot tell apart from edits next to
-	// it (several edits at the splice merged into one, the edge character
-	// shared); they should be conflicts.
-	if total := one.queries + since.queries; mismatches*200 > total {
-		t.Errorf("%d of %d queries where changes.Undo and Yjs's UndoManager differ (more than 0.5%%)", mismatches, total)
+	// Left: histories where a later edit near the splice reads, in the
+	// texts, as a shorter edit that does not touch it (seed 1065: a line
+	// above the agent's deleted and "13x\nw" typed right after the agent's
+	// splice start reads as "7x" replaced by "13"; seed 1927: a later agent
+	// change deleted the newline before the splice and wrote it back). The
+	// texts cannot show these; they are logged above and bounded here.
+	if total := one.queries + since.queries; mismatches*1000 > total {
+		t.Errorf("%d of %d queries where changes.Undo and Yjs's UndoManager differ (more than 0.1%%)", mismatches, total)
 	} else if mismatches > 0 {
 		t.Logf("%d of %d queries where changes.Undo and Yjs's UndoManager differ (logged above)", mismatches, total)
 	}

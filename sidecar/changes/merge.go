@@ -14,6 +14,10 @@ import (
 // left unaligned, which makes a revert there a conflict rather than a guess.
 const maxCells = 1 << 22
 
+// maxMiddle bounds the text around an agent's splice, between the nearest
+// lines kept on either side, that Revert searches; past it, a conflict.
+const maxMiddle = 1 << 14
+
 // align returns, for each line of a, the index of the same line in b in a
 // longest common subsequence of the two, or -1 when the line is not kept.
 func align(a, b []string) []int {
@@ -189,7 +193,8 @@ func undoSplice(before, after, current []rune, bc []int) ([]rune, hunk, bool) {
 	}
 	ma, mc := after[a0:as[ib]], current[c0:cs[bc[ib]]]
 	preA, postA := ma[:h-a0], ma[e-a0:]
-	if len(ma)*len(mc) > maxCells {
+	// Each candidate place below costs a pass over the middle.
+	if len(mc) > maxMiddle || len(ma) > maxMiddle {
 		return nil, span, false
 	}
 	// Each place the inserted text is (for a deletion, each place between
@@ -201,6 +206,9 @@ func undoSplice(before, after, current []rune, bc []int) ([]rune, hunk, bool) {
 			continue
 		}
 		preC, postC := mc[:p], mc[p+len(ins):]
+		if len(deleted) > 0 && len(preA) > 0 && (len(preC) == 0 || preC[len(preC)-1] != preA[len(preA)-1]) {
+			continue // the character before the splice is not right before it
+		}
 		if q, x := edge(reversed(preA), reversed(preC)); len(q)+len(x) > 0 && (len(deleted) > 0 || len(ins) == 0 || slides(q, x, ins[0])) {
 			continue
 		}

@@ -82,3 +82,23 @@ func TestRevertRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A long cell (1500 lines: the line alignment's table bounds how far apart
+// the person's edits may be) where the agent changed a line in the middle
+// and the person lines near both ends.
+func BenchmarkRevert(b *testing.B) {
+	var ls []string
+	for i := range 1500 {
+		ls = append(ls, "    value_"+strings.Repeat("x", i%40)+" = compute(value)")
+	}
+	before := strings.Join(ls, "\n")
+	ls[750] = "    changed = True"
+	after := strings.Join(ls, "\n")
+	ls[10], ls[1490] = "# mine", "# mine too"
+	current := strings.Join(ls, "\n")
+	for b.Loop() {
+		if _, c := Revert(before, after, current); len(c) > 0 {
+			b.Fatalf("%d conflicts", len(c))
+		}
+	}
+}

@@ -368,10 +368,12 @@ func TestRevertAgainstYjsUndoManager(t *testing.T) {
 		n    undoCounts
 	}{{"undo one change", one}, {"undo all since change k", since}} {
 		t.Logf("%s: %d queries: %d equal to Yjs's UndoManager, %d conflicts, %d where the person deleted some of the agent's text and typed it back (Undo sees no conflict, Yjs removes only what is left of the agent's); %d queries with every later edit a line or more away, none a conflict", c.name, c.n.queries, c.n.compared, c.n.conflicts, c.n.retyped, c.n.separated)
-		// Every query without a conflict is compared (and must be equal);
-		// the floors keep the generator exercising the rule.
-		if c.n.compared+c.n.conflicts+c.n.retyped+mismatches < c.n.queries || c.n.compared < c.n.queries/4 || c.n.separated < c.n.queries/10 && c.name == "undo one change" {
-			t.Errorf("%s: too few queries compared (%d of %d, %d separated); the generator no longer exercises the rule", c.name, c.n.compared, c.n.queries, c.n.separated)
+		// Every query without a conflict is compared with Yjs; at least 90%
+		// of them must be equal (the rest are the retyped histories and the
+		// bounded mismatches above), and the floors keep the generator
+		// exercising the rule.
+		if clean := c.n.queries - c.n.conflicts; c.n.compared*10 < clean*9 || c.n.compared < c.n.queries/4 || c.n.separated < c.n.queries/20 {
+			t.Errorf("%s: too few queries equal to Yjs's (%d of %d, %d without a conflict, %d separated); the generator no longer exercises the rule", c.name, c.n.compared, c.n.queries, clean, c.n.separated)
 		}
 	}
 	if pending < (one.queries+since.queries)/2 {

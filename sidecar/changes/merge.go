@@ -2,6 +2,8 @@ package changes
 
 import (
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
@@ -11,6 +13,10 @@ import (
 // other, after the common head and tail are trimmed). Past it the middle is
 // left unaligned, which makes a revert there a conflict rather than a guess.
 const maxCells = 1 << 22
+
+// maxMiddle bounds the text around an agent's splice, between the nearest
+// lines kept on either side, that Revert searches; past it, a conflict.
+const maxMiddle = 1 << 14
 
 // align returns, for each line of a, the index of the same line in b in a
 // longest common subsequence of the two, or -1 when the line is not kept.
@@ -110,37 +116,188 @@ func (c Conflict) String() string {
 
 // Revert undoes an edit that turned before into after, on current: the
 // same text that has since been edited elsewhere. It is a three-way merge
-// by lines: each region the edit changed is put back to before's text,
-// provided the region still reads exactly as the edit left it and nothing
-// was inserted inside it; lines changed since elsewhere — even in the same
-// cell — are kept. If any region was changed since, Revert returns the
-// conflicts and current unchanged.
+// that gives what Yjs's UndoManager, scoped to the edit, gives in a shared
+// document (tests/yjs checks it against Yjs):
+//
+//   - The edit is what the sidecar writes into the document: one splice
+//     from its first to its last changed character (the common head and
+//     tail kept). Undoing it removes the text it inserted and puts the
+//     text it deleted back right after the character before the splice.
+//   - The edit's lines, and every character of the text it inserted, must
+//     still read as the edit left them, with nothing typed inside;
+//     otherwise the person has rewritten that very text and it is a
+//     conflict.
+//   - Where the texts cannot tell what the person did next to the splice
+//     (e.g. a line typed just above a line the edit replaced from its
+//     start reads the same as one typed at the end of the line before,
+//     but Yjs puts the old text back in different places) it is a
+//     conflict too, never a guess.
+//
+// Lines changed since elsewhere — even in the same cell — are kept. If
+// anything conflicts, Revert returns the conflicts and current unchanged.
 func Revert(before, after, current string) (string, []Conflict) {
 	a, b, c := lines(before), lines(after), lines(current)
 	bc := align(b, c)
-	type splice struct {
-		C0, C1 int
-		text   []string
-	}
-	var splices []splice
 	var conflicts []Conflict
 	for _, h := range hunks(a, b, align(a, b)) {
-		c0, c1, ok := place(h, bc, len(b), len(c))
-		if !ok {
+		if _, _, ok := place(h, bc, len(b), len(c)); !ok {
 			conflicts = append(conflicts, conflictAt(h, b, c, bc))
-			continue
 		}
-		splices = append(splices, splice{c0, c1, a[h.A0:h.A1]})
 	}
-	if len(conflicts) > 0 {
+	if len(conflicts) > 0 || before == after {
 		return current, conflicts
 	}
-	out := append([]string(nil), c...)
-	for k := len(splices) - 1; k >= 0; k-- {
-		s := splices[k]
-		out = append(out[:s.C0], append(append([]string(nil), s.text...), out[s.C1:]...)...)
+	out, span, ok := undoSplice([]rune(before), []rune(after+"\n"), []rune(current+"\n"), append(bc, len(c)))
+	if !ok {
+		return current, []Conflict{conflictAt(span, b, c, bc)}
 	}
-	return strings.Join(out, "\n"), nil
+	return strings.TrimSuffix(string(out), "\n"), nil
+}
+
+// undoSplice undoes the splice that turned before into after on current
+// (after and current end with an extra newline, so that every line has
+// one; bc aligns their lines). It answers the result, or the lines of
+// after the splice spans when it cannot be undone unambiguously.
+//
+// Yjs puts the deleted text back right after the character before the
+// splice, ahead of anything typed since between the two; and the texts
+// cannot tell text typed next to the splice from the same text typed
+// inside it when it could slide in (its edge character is the splice's).
+// So with the person's edits placed as close to the splice as they can
+// go, nothing may touch it from before if text comes back, and nothing
+// that could slide into the inserted text may touch it.
+func undoSplice(before, after, current []rune, bc []int) ([]rune, hunk, bool) {
+	head, tail := notebook.CommonEnds(before, after[:len(after)-1])
+	h, e := head, len(after)-1-tail // after[h:e] replaced before[h:len(before)-tail]
+	ins, deleted := after[h:e], before[h:len(before)-tail]
+	as, cs := lineStarts(after), lineStarts(current)
+	lineOf := func(i int) int { return sort.SearchInts(as, i+1) - 1 }
+	span := hunk{B0: lineOf(h), B1: lineOf(max(e-1, h)) + 1}
+
+	// The middle: from the last line kept wholly before the splice to the
+	// next one kept wholly after it (there is one: the extra last line).
+	ia := lineOf(h) - 1
+	for ia >= 0 && bc[ia] < 0 {
+		ia--
+	}
+	ib := lineOf(e)
+	if as[ib] < e {
+		ib++
+	}
+	for bc[ib] < 0 {
+		ib++
+	}
+	a0, c0 := as[ia+1], 0
+	if ia >= 0 {
+		c0 = cs[bc[ia]+1]
+	}
+	ma, mc := after[a0:as[ib]], current[c0:cs[bc[ib]]]
+	preA, postA := ma[:h-a0], ma[e-a0:]
+	// Each candidate place below costs a pass over the middle.
+	if len(mc) > maxMiddle || len(ma) > maxMiddle {
+		return nil, span, false
+	}
+	// Each place the inserted text is (for a deletion, each place between
+	// two characters) that the person's edits do not touch; all must give
+	// the same text.
+	var results []string
+	for p := 0; p+len(ins) <= len(mc); p++ {
+		if !slices.Equal(mc[p:p+len(ins)], ins) {
+			continue
+		}
+		preC, postC := mc[:p], mc[p+len(ins):]
+		if len(deleted) > 0 && len(preA) > 0 && (len(preC) == 0 || preC[len(preC)-1] != preA[len(preA)-1]) {
+			continue // the character before the splice is not right before it
+		}
+		if q, x := edge(reversed(preA), reversed(preC)); len(q)+len(x) > 0 && (len(deleted) > 0 || len(ins) == 0 || slides(q, x, ins[0])) {
+			continue
+		}
+		if q, x := edge(postA, postC); len(q)+len(x) > 0 && (len(ins) == 0 || slides(q, x, ins[len(ins)-1])) {
+			continue
+		}
+		results = append(results, string(preC)+string(deleted)+string(postC))
+	}
+	for _, r := range results[min(1, len(results)):] {
+		if r != results[0] {
+			return nil, span, false
+		}
+	}
+	if len(results) == 0 {
+		return nil, span, false
+	}
+	out := append(append([]rune(nil), current[:c0]...), []rune(results[0])...)
+	return append(out, current[cs[bc[ib]]:]...), span, true
+}
+
+// edge returns what the person's edits insert and remove between the
+// splice and the first character kept after it — given what followed the
+// splice (a) and what follows it now (c) — if they can reach the splice:
+// start at it, or slide to it across characters equal to their own
+// (several edits next to each other read as one here). Before the splice,
+// both are given reversed.
+func edge(a, c []rune) (inserted, removed []rune) {
+	k, tl := notebook.CommonEnds(a, c)
+	x, q := a[k:len(a)-tl], c[k:len(c)-tl]
+	switch {
+	case len(x) == 0 && len(q) == 0:
+		return nil, nil
+	case k == 0:
+		return q, x
+	case len(x) == 0 || len(q) == 0:
+		// One insertion or deletion: slide it toward the splice.
+		moved := slices.Clone(q)
+		if len(q) == 0 {
+			moved = slices.Clone(x)
+		}
+		for k > 0 && moved[len(moved)-1] == a[k-1] {
+			copy(moved[1:], moved[:len(moved)-1])
+			moved[0] = a[k-1]
+			k--
+		}
+		if k == 0 {
+			return q, x
+		}
+	case contains(q, a[:k]) || contains(x, a[:k]):
+		// Several edits: one of them may end with a[:k] and slide to the
+		// splice.
+		return q, x
+	}
+	return nil, nil
+}
+
+// contains says whether t occurs in s.
+func contains(s, t []rune) bool {
+	for i := 0; i+len(t) <= len(s); i++ {
+		if slices.Equal(s[i:i+len(t)], t) {
+			return true
+		}
+	}
+	return false
+}
+
+// slides says whether an edit at the splice, inserting q and removing x,
+// could as well be, in part, inside the inserted text, whose character next
+// to it is at: whether any piece of it ends with at. The texts cannot tell
+// then which it was.
+func slides(q, x []rune, at rune) bool {
+	return slices.Contains(q, at) || slices.Contains(x, at)
+}
+
+func reversed(s []rune) []rune {
+	r := slices.Clone(s)
+	slices.Reverse(r)
+	return r
+}
+
+// lineStarts returns the index of each line's first rune.
+func lineStarts(s []rune) []int {
+	starts := []int{0}
+	for i, r := range s {
+		if r == '\n' {
+			starts = append(starts, i+1)
+		}
+	}
+	return starts
 }
 
 // place finds where hunk h's lines of b are in c: every line of b[B0:B1]

@@ -20,7 +20,25 @@ func TestRevert(t *testing.T) {
 		{"agent removed a line, nothing since", "a\nb\nc", "a\nc", "a\nc\nd", "a\nb\nc\nd", ""},
 		{"agent removed a line, person inserted there", "a\nb\nc", "a\nc", "a\nmine\nc", "", "line 2"},
 		{"agent appended, person edited first line", "a", "a\nb", "A\nb", "A", ""},
-		{"two hunks, person between them", "1\n2\n3\n4\n5", "1\nX\n3\n4\nY", "1\nX\n3 edited\n4\nY", "1\n2\n3 edited\n4\n5", ""},
+		// The agent inserted "b\n"; "bb\n" typed above it reads as "b\nb"
+		// typed inside it, which Yjs's UndoManager would undo differently.
+		{"line typed above an inserted line, starting like it", "a\nc", "a\nb\nc", "a\nbb\nb\nc", "", "line 2"},
+		{"line typed above an inserted line", "a\nc", "a\nb\nc", "a\nz\nb\nc", "a\nz\nc", ""},
+		{"agent appended, person edited the start of the line before", "ab", "ab\nc", "Xab\nc", "Xab", ""},
+		// The change is one splice, 2..5 -> X..Y, as the sidecar writes it;
+		// Yjs's UndoManager would move " edited" to the end.
+		{"two hunks, person between them", "1\n2\n3\n4\n5", "1\nX\n3\n4\nY", "1\nX\n3 edited\n4\nY", "", "lines 2-5"},
+		// "w\n" typed at the start of the replaced line reads as "\nw" typed
+		// at the end of the line before; Yjs puts "b" back after the first.
+		{"line typed just above a line replaced from its start", "a\nb\nc", "a\nX\nc", "a\nw\nX\nc", "", "line 2"},
+		{"line typed just below a replaced line", "a\nb\nc", "a\nX\nc", "a\nX\nw\nc", "a\nb\nw\nc", ""},
+		{"line typed above a line edited mid-line", "a\nx = 1\nc", "a\nx = 2\nc", "a\nw\nx = 2\nc", "a\nw\nx = 1\nc", ""},
+		// The line the change wrote reads otherwise: a conflict, by lines,
+		// even where Yjs would give "x = 5  # ten".
+		{"text typed after the change that could be inside it", "x = 5", "x = 10", "x = 100", "", "line 1"},
+		{"text typed after the change, on its line", "x = 5", "x = 10", "x = 10  # ten", "", "line 1"},
+		{"agent appended a line, person typed at its end", "a", "a\nb", "a\nb!", "", "line 2"},
+		{"agent appended a line, person added one after", "a", "a\nb", "a\nb\nc", "a\nc", ""},
 		{"two hunks, one clashes", "1\n2\n3\n4\n5", "1\nX\n3\n4\nY", "1\nX\n3\n4\nmine", "", `now read "mine"`},
 		{"whole source replaced, untouched", "old", "new\ntext", "new\ntext", "old", ""},
 		{"from empty", "", "x", "x", "", ""},
@@ -62,6 +80,26 @@ func TestRevertRoundTrip(t *testing.T) {
 			if got, c := Revert(b, a, a); len(c) > 0 || got != b {
 				t.Errorf("Revert(%q, %q, %q) = %q, %v", b, a, a, got, c)
 			}
+		}
+	}
+}
+
+// A long cell (1500 lines: the line alignment's table bounds how far apart
+// the person's edits may be) where the agent changed a line in the middle
+// and the person lines near both ends.
+func BenchmarkRevert(b *testing.B) {
+	var ls []string
+	for i := range 1500 {
+		ls = append(ls, "    value_"+strings.Repeat("x", i%40)+" = compute(value)")
+	}
+	before := strings.Join(ls, "\n")
+	ls[750] = "    changed = True"
+	after := strings.Join(ls, "\n")
+	ls[10], ls[1490] = "# mine", "# mine too"
+	current := strings.Join(ls, "\n")
+	for b.Loop() {
+		if _, c := Revert(before, after, current); len(c) > 0 {
+			b.Fatalf("%d conflicts", len(c))
 		}
 	}
 }

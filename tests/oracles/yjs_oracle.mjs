@@ -14,11 +14,19 @@
 //       apply to an @jupyter/ydoc YNotebook; reply {notebook: nb.toJSON(), cellTypes}
 //   {"op":"protocol","updates":[b64...],"sync":b64?,"awareness":b64?}
 //       y-protocols interop, see protocol() below.
-//   {"op":"undo","text":s,"agent":[splice...],"person":[splice...]}
-//       a Y.Text holding s; the agent's splices in one transaction (origin
-//       "agent"), then each of the person's in its own; Y.UndoManager scoped
-//       to the agent's origin undoes the agent's; reply {text}. A splice is
-//       {index, delete, insert} in UTF-16 units, applied in order.
+//   {"op":"history","text":s,"clients":[init,agent,person],"steps":[{origin,splices}...],
+//    "undo":[origin...],"order":[i...]}
+//       a sequential history between two peers: the agent's ("agent…"
+//       origins) and the person's (every other origin), each step one
+//       transaction on its peer, synced to the other at once. A
+//       Y.UndoManager on the agent's peer tracks the "undo" origins (one
+//       stack item per step) and is undone until its stack is empty, newest
+//       first. Then a fresh doc receives every update (the initial text's
+//       first, then each step's) in the given order. Reply {updates, now,
+//       text (after the undo), stack (items before it), undoUpdates,
+//       delivered, deliveredUndone (the fresh doc before and after the
+//       undo's updates), pendingSeen (prefixes of the order that left
+//       pending structs)}.
 //   {"op":"ping"}
 // Canonical JSON: Uint8Array → {"$bytes": base64}.
 import * as Y from 'yjs'
@@ -242,23 +250,69 @@ function protocol ({ updates = [], sync, awareness }) {
   }
 }
 
-// undo: the oracle of sidecar/changes.Revert (Yjs's UndoManager).
-function undo ({ text, agent, person }) {
-  const doc = new Y.Doc()
-  const t = doc.getText('t')
-  doc.transact(() => t.insert(0, text), 'init')
-  const um = new Y.UndoManager(t, { trackedOrigins: new Set(['agent']), captureTimeout: 0 })
-  const splice = (s) => {
-    if (s.delete > 0) t.delete(s.index, s.delete)
-    if (s.insert) t.insert(s.index, s.insert)
+// history: the oracle of sidecar/changes.Undo over several agent changes
+// interleaved with a person's edits, delivered in any order.
+function history ({ text, clients, steps, undo, order }) {
+  const [initID, agentID, personID] = clients
+  const init = new Y.Doc(); init.clientID = initID
+  const agent = new Y.Doc(); agent.clientID = agentID
+  const person = new Y.Doc(); person.clientID = personID
+  const updates = []
+  const run = (doc, origin, fn) => {
+    const got = []
+    const h = (u, o) => { if (o === origin) got.push(u) }
+    doc.on('update', h)
+    doc.transact(fn, origin)
+    doc.off('update', h)
+    const u = got.length ? Y.mergeUpdates(got) : null
+    if (u) for (const d of [init, agent, person]) if (d !== doc) Y.applyUpdate(d, u, 'sync')
+    return u
   }
-  doc.transact(() => agent.forEach(splice), 'agent')
-  for (const s of person) doc.transact(() => splice(s), 'person')
-  um.undo()
-  return { text: t.toString(), stack: um.undoStack.length }
+  const at = (doc) => doc.getText('t')
+  updates.push(run(init, 'init', () => at(init).insert(0, text)))
+  const um = new Y.UndoManager(at(agent), { trackedOrigins: new Set(undo), captureTimeout: 0 })
+  for (const { origin, splices } of steps) {
+    const doc = origin.startsWith('agent') ? agent : person
+    const u = run(doc, origin, () => {
+      for (const s of splices) {
+        if (s.delete > 0) at(doc).delete(s.index, s.delete)
+        if (s.insert) at(doc).insert(s.index, s.insert)
+      }
+    })
+    if (u === null) throw new Error('step ' + origin + ' changed nothing')
+    updates.push(u)
+  }
+  const now = at(agent).toString()
+  if (at(person).toString() !== now) throw new Error('peers diverged')
+  const stack = um.undoStack.length
+  const undoUpdates = []
+  const h = (u) => undoUpdates.push(u)
+  agent.on('update', h)
+  while (um.undoStack.length > 0) um.undo()
+  agent.off('update', h)
+  const fresh = new Y.Doc()
+  let pendingSeen = 0
+  for (const i of order) {
+    Y.applyUpdate(fresh, updates[i])
+    if (fresh.store.pendingStructs !== null || fresh.store.pendingDs !== null) pendingSeen++
+  }
+  const delivered = fresh.getText('t').toString()
+  const stillPending = fresh.store.pendingStructs !== null || fresh.store.pendingDs !== null
+  for (const u of undoUpdates) Y.applyUpdate(fresh, u)
+  return {
+    updates: updates.map(b64),
+    now,
+    text: at(agent).toString(),
+    stack,
+    undoUpdates: undoUpdates.map(b64),
+    delivered,
+    deliveredUndone: fresh.getText('t').toString(),
+    pendingSeen,
+    stillPending
+  }
 }
 
-const handlers = { gen, apply, notebook, protocol, undo, ping: () => ({ pong: true, yjs: true }) }
+const handlers = { gen, history, apply, notebook, protocol, ping: () => ({ pong: true, yjs: true }) }
 
 const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
 rl.on('line', (line) => {

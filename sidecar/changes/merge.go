@@ -5,96 +5,14 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf16"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
 )
 
-// maxCells bounds the line-alignment table (lines of one x lines of the
-// other, after the common head and tail are trimmed). Past it the middle is
-// left unaligned, which makes a revert there a conflict rather than a guess.
-const maxCells = 1 << 22
-
 // maxMiddle bounds the text around an agent's splice, between the nearest
 // lines kept on either side, that Revert searches; past it, a conflict.
 const maxMiddle = 1 << 14
-
-// align returns, for each line of a, the index of the same line in b in a
-// longest common subsequence of the two, or -1 when the line is not kept.
-func align(a, b []string) []int {
-	m := make([]int, len(a))
-	for i := range m {
-		m[i] = -1
-	}
-	head, tail := notebook.CommonEnds(a, b)
-	for i := range head {
-		m[i] = i
-	}
-	for k := range tail {
-		m[len(a)-1-k] = len(b) - 1 - k
-	}
-	x, y := a[head:len(a)-tail], b[head:len(b)-tail]
-	if len(x) == 0 || len(y) == 0 || len(x)*len(y) > maxCells {
-		return m
-	}
-	// lcs[i][j] is the LCS length of x[i:] and y[j:].
-	w := len(y) + 1
-	lcs := make([]int32, (len(x)+1)*w)
-	for i := len(x) - 1; i >= 0; i-- {
-		for j := len(y) - 1; j >= 0; j-- {
-			if x[i] == y[j] {
-				lcs[i*w+j] = lcs[(i+1)*w+j+1] + 1
-			} else {
-				lcs[i*w+j] = max(lcs[(i+1)*w+j], lcs[i*w+j+1])
-			}
-		}
-	}
-	for i, j := 0, 0; i < len(x) && j < len(y); {
-		switch {
-		case x[i] == y[j]:
-			m[head+i] = head + j
-			i++
-			j++
-		case lcs[(i+1)*w+j] >= lcs[i*w+j+1]:
-			i++
-		default:
-			j++
-		}
-	}
-	return m
-}
-
-// hunk is one changed region: lines a[A0:A1] became b[B0:B1].
-type hunk struct{ A0, A1, B0, B1 int }
-
-// hunks lists the changed regions between a and b, given align(a, b).
-func hunks(a, b []string, m []int) []hunk {
-	var hs []hunk
-	i, j := 0, 0
-	for i <= len(a) {
-		// Skip lines kept in place.
-		for i < len(a) && m[i] == j {
-			i++
-			j++
-		}
-		if i == len(a) && j == len(b) {
-			break
-		}
-		// The region runs to the next kept line (or the ends).
-		i1 := i
-		for i1 < len(a) && m[i1] < 0 {
-			i1++
-		}
-		j1 := len(b)
-		if i1 < len(a) {
-			j1 = m[i1]
-		}
-		hs = append(hs, hunk{A0: i, A1: i1, B0: j, B1: j1})
-		i, j = i1, j1
-	}
-	return hs
-}
-
-func lines(s string) []string { return strings.Split(s, "\n") }
 
 // Conflict says why an agent's edit of a cell cannot be reverted: the text
 // it wrote has been changed since.
@@ -119,27 +37,29 @@ func (c Conflict) String() string {
 // that gives what Yjs's UndoManager, scoped to the edit, gives in a shared
 // document (tests/yjs checks it against Yjs):
 //
-//   - The edit is what the sidecar writes into the document: one splice
-//     from its first to its last changed character (the common head and
-//     tail kept). Undoing it removes the text it inserted and puts the
-//     text it deleted back right after the character before the splice.
+//   - The edit is what the sidecar writes into the document:
+//     notebook.Splices, one splice per changed region of lines, from its
+//     first to its last changed character. Undoing a splice removes the
+//     text it inserted and puts the text it deleted back right after the
+//     character before it.
 //   - The edit's lines, and every character of the text it inserted, must
 //     still read as the edit left them, with nothing typed inside;
 //     otherwise the person has rewritten that very text and it is a
 //     conflict.
-//   - Where the texts cannot tell what the person did next to the splice
+//   - Where the texts cannot tell what the person did next to a splice
 //     (e.g. a line typed just above a line the edit replaced from its
 //     start reads the same as one typed at the end of the line before,
 //     but Yjs puts the old text back in different places) it is a
 //     conflict too, never a guess.
 //
-// Lines changed since elsewhere — even in the same cell — are kept. If
-// anything conflicts, Revert returns the conflicts and current unchanged.
+// Lines changed since elsewhere — even in the same cell, between the
+// edit's regions — are kept. If anything conflicts, Revert returns the
+// conflicts and current unchanged.
 func Revert(before, after, current string) (string, []Conflict) {
-	a, b, c := lines(before), lines(after), lines(current)
-	bc := align(b, c)
+	a, b, c := notebook.Lines(before), notebook.Lines(after), notebook.Lines(current)
+	bc := notebook.Align(b, c)
 	var conflicts []Conflict
-	for _, h := range hunks(a, b, align(a, b)) {
+	for _, h := range notebook.Hunks(notebook.Align(a, b), len(b)) {
 		if _, _, ok := place(h, bc, len(b), len(c)); !ok {
 			conflicts = append(conflicts, conflictAt(h, b, c, bc))
 		}
@@ -147,17 +67,93 @@ func Revert(before, after, current string) (string, []Conflict) {
 	if len(conflicts) > 0 || before == after {
 		return current, conflicts
 	}
-	out, span, ok := undoSplice([]rune(before), []rune(after+"\n"), []rune(current+"\n"), append(bc, len(c)))
-	if !ok {
-		return current, []Conflict{conflictAt(span, b, c, bc)}
+	// Undo the splices last first, each on the text with the ones after it
+	// undone: the lines before a splice keep their numbers, and their
+	// alignment with current's (bc) holds up to the middle of the splice
+	// undone last (valid); past it, it is aligned again.
+	s, cur := []rune(after+"\n"), []rune(current+"\n")
+	bc = append(bc, len(c))
+	valid := len(bc)
+	for _, sp := range runeSplices(before, after) {
+		ia, ib := middle(s, bc, sp.at, sp.at+len(sp.ins))
+		if ib >= valid {
+			bc = append(notebook.Align(notebook.Lines(string(s[:len(s)-1])), notebook.Lines(string(cur[:len(cur)-1]))), strings.Count(string(cur), "\n"))
+			ia, ib = middle(s, bc, sp.at, sp.at+len(sp.ins))
+		}
+		out, ok := undoSplice(s, cur, bc, sp, ia, ib)
+		if !ok {
+			bs, cs := notebook.Lines(string(s[:len(s)-1])), notebook.Lines(string(cur[:len(cur)-1]))
+			conflicts = append(conflicts, conflictAt(spanOf(s, sp), bs, cs, notebook.Align(bs, cs)))
+			continue
+		}
+		s = slices.Concat(s[:sp.at], sp.deleted, s[sp.at+len(sp.ins):])
+		cur, valid = out, ia+1
 	}
-	return strings.TrimSuffix(string(out), "\n"), nil
+	if len(conflicts) > 0 {
+		slices.Reverse(conflicts) // first to last
+		return current, conflicts
+	}
+	return strings.TrimSuffix(string(cur), "\n"), nil
 }
 
-// undoSplice undoes the splice that turned before into after on current
-// (after and current end with an extra newline, so that every line has
-// one; bc aligns their lines). It answers the result, or the lines of
-// after the splice spans when it cannot be undone unambiguously.
+// runeSplice is a splice of the edit in runes: at at, in after, the edit
+// inserted ins in place of deleted.
+type runeSplice struct {
+	at           int
+	ins, deleted []rune
+}
+
+// runeSplices returns notebook.Splices(before, after) in runes, last
+// first, each at its place in after.
+func runeSplices(before, after string) []runeSplice {
+	ss := notebook.Splices(before, after)
+	b16 := utf16.Encode([]rune(before))
+	out := make([]runeSplice, len(ss))
+	shift, from, at := 0, 0, 0 // runes inserted less deleted so far; b16[from:] starts at rune at
+	for k := len(ss) - 1; k >= 0; k-- {
+		sp := ss[k]
+		at += len(utf16.Decode(b16[from:sp.Index]))
+		deleted := utf16.Decode(b16[sp.Index : sp.Index+sp.Delete])
+		ins := []rune(sp.Insert)
+		out[k] = runeSplice{at: at + shift, ins: ins, deleted: deleted}
+		at, from = at+len(deleted), sp.Index+sp.Delete
+		shift += len(ins) - len(deleted)
+	}
+	return out
+}
+
+// spanOf returns the lines of after (s) that splice sp spans.
+func spanOf(s []rune, sp runeSplice) notebook.Hunk {
+	as := lineStarts(s)
+	lineOf := func(i int) int { return sort.SearchInts(as, i+1) - 1 }
+	e := sp.at + len(sp.ins)
+	return notebook.Hunk{B0: lineOf(sp.at), B1: lineOf(max(e-1, sp.at)) + 1}
+}
+
+// middle returns the lines of after, ia before and ib after the splice
+// after[h:e], kept wholly (bc aligns them with current's): the middle
+// runs between them. There is one after: the extra last line.
+func middle(after []rune, bc []int, h, e int) (ia, ib int) {
+	as := lineStarts(after)
+	lineOf := func(i int) int { return sort.SearchInts(as, i+1) - 1 }
+	ia = lineOf(h) - 1
+	for ia >= 0 && bc[ia] < 0 {
+		ia--
+	}
+	ib = lineOf(e)
+	if as[ib] < e {
+		ib++
+	}
+	for bc[ib] < 0 {
+		ib++
+	}
+	return ia, ib
+}
+
+// undoSplice undoes splice sp on current, given after (both end with an
+// extra newline, so that every line has one; bc aligns their lines, and
+// ia and ib are the middle's bounds). It answers the result, or false
+// when the splice cannot be undone unambiguously.
 //
 // Yjs puts the deleted text back right after the character before the
 // splice, ahead of anything typed since between the two; and the texts
@@ -166,27 +162,10 @@ func Revert(before, after, current string) (string, []Conflict) {
 // So with the person's edits placed as close to the splice as they can
 // go, nothing may touch it from before if text comes back, and nothing
 // that could slide into the inserted text may touch it.
-func undoSplice(before, after, current []rune, bc []int) ([]rune, hunk, bool) {
-	head, tail := notebook.CommonEnds(before, after[:len(after)-1])
-	h, e := head, len(after)-1-tail // after[h:e] replaced before[h:len(before)-tail]
-	ins, deleted := after[h:e], before[h:len(before)-tail]
+func undoSplice(after, current []rune, bc []int, sp runeSplice, ia, ib int) ([]rune, bool) {
+	h, e := sp.at, sp.at+len(sp.ins)
+	ins, deleted := sp.ins, sp.deleted
 	as, cs := lineStarts(after), lineStarts(current)
-	lineOf := func(i int) int { return sort.SearchInts(as, i+1) - 1 }
-	span := hunk{B0: lineOf(h), B1: lineOf(max(e-1, h)) + 1}
-
-	// The middle: from the last line kept wholly before the splice to the
-	// next one kept wholly after it (there is one: the extra last line).
-	ia := lineOf(h) - 1
-	for ia >= 0 && bc[ia] < 0 {
-		ia--
-	}
-	ib := lineOf(e)
-	if as[ib] < e {
-		ib++
-	}
-	for bc[ib] < 0 {
-		ib++
-	}
 	a0, c0 := as[ia+1], 0
 	if ia >= 0 {
 		c0 = cs[bc[ia]+1]
@@ -195,7 +174,7 @@ func undoSplice(before, after, current []rune, bc []int) ([]rune, hunk, bool) {
 	preA, postA := ma[:h-a0], ma[e-a0:]
 	// Each candidate place below costs a pass over the middle.
 	if len(mc) > maxMiddle || len(ma) > maxMiddle {
-		return nil, span, false
+		return nil, false
 	}
 	// Each place the inserted text is (for a deletion, each place between
 	// two characters) that the person's edits do not touch; all must give
@@ -219,14 +198,14 @@ func undoSplice(before, after, current []rune, bc []int) ([]rune, hunk, bool) {
 	}
 	for _, r := range results[min(1, len(results)):] {
 		if r != results[0] {
-			return nil, span, false
+			return nil, false
 		}
 	}
 	if len(results) == 0 {
-		return nil, span, false
+		return nil, false
 	}
 	out := append(append([]rune(nil), current[:c0]...), []rune(results[0])...)
-	return append(out, current[cs[bc[ib]]:]...), span, true
+	return append(out, current[cs[bc[ib]]:]...), true
 }
 
 // edge returns what the person's edits insert and remove between the
@@ -303,7 +282,7 @@ func lineStarts(s []rune) []int {
 // place finds where hunk h's lines of b are in c: every line of b[B0:B1]
 // must still be there, consecutive; for an empty region (the edit only
 // removed lines) the lines on both sides must still be adjacent.
-func place(h hunk, bc []int, nb, nc int) (int, int, bool) {
+func place(h notebook.Hunk, bc []int, nb, nc int) (int, int, bool) {
 	if h.B1 > h.B0 {
 		for k := h.B0; k < h.B1; k++ {
 			if bc[k] < 0 || (k > h.B0 && bc[k] != bc[k-1]+1) {
@@ -330,7 +309,7 @@ func place(h hunk, bc []int, nb, nc int) (int, int, bool) {
 
 // conflictAt describes what became of hunk h's region of b in c: the
 // lines of c between the nearest lines kept on either side.
-func conflictAt(h hunk, b, c []string, bc []int) Conflict {
+func conflictAt(h notebook.Hunk, b, c []string, bc []int) Conflict {
 	lo := h.B0 - 1
 	for lo >= 0 && bc[lo] < 0 {
 		lo--

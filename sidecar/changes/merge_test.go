@@ -25,9 +25,11 @@ func TestRevert(t *testing.T) {
 		{"line typed above an inserted line, starting like it", "a\nc", "a\nb\nc", "a\nbb\nb\nc", "", "line 2"},
 		{"line typed above an inserted line", "a\nc", "a\nb\nc", "a\nz\nb\nc", "a\nz\nc", ""},
 		{"agent appended, person edited the start of the line before", "ab", "ab\nc", "Xab\nc", "Xab", ""},
-		// The change is one splice, 2..5 -> X..Y, as the sidecar writes it;
-		// Yjs's UndoManager would move " edited" to the end.
-		{"two hunks, person between them", "1\n2\n3\n4\n5", "1\nX\n3\n4\nY", "1\nX\n3 edited\n4\nY", "", "lines 2-5"},
+		// The change is two splices, one per changed line, as the sidecar
+		// writes it: the person's line between them is outside both.
+		{"two hunks, person between them", "1\n2\n3\n4\n5", "1\nX\n3\n4\nY", "1\nX\n3 edited\n4\nY", "1\n2\n3 edited\n4\n5", ""},
+		{"two hunks, person added lines between them", "1\n2\n3\n4\n5", "1\nX\n3\n4\nY", "1\nX\n3\nmine\n4\nY", "1\n2\n3\nmine\n4\n5", ""},
+		{"two hunks, person rewrote both", "1\n2\n3\n4\n5", "1\nX\n3\n4\nY", "1\nmine\n3\n4\nmine too", "", `line 2, which the change made "X", now read "mine"; line 5`},
 		// "w\n" typed at the start of the replaced line reads as "\nw" typed
 		// at the end of the line before; Yjs puts "b" back after the first.
 		{"line typed just above a line replaced from its start", "a\nb\nc", "a\nX\nc", "a\nw\nX\nc", "", "line 2"},

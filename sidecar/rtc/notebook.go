@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"unicode/utf16"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/yjs"
@@ -358,25 +357,21 @@ func setMapJSON(parent *yjs.Map, key string, before, after json.RawMessage) erro
 	return nil
 }
 
-// spliceText turns t from before into after by one delete and one insert
-// around the common head and tail, in UTF-16 units as Yjs counts.
+// spliceText turns t from before into after by notebook.Splices: one
+// delete and insert per changed region of lines, so a person's edit in a
+// line between two regions is not deleted and written back under them.
 func spliceText(t *yjs.Text, before, after string) error {
-	a, b := utf16.Encode([]rune(before)), utf16.Encode([]rune(after))
-	head, tail := notebook.CommonEnds(a, b)
-	// Never split a surrogate pair.
-	if head > 0 && utf16.IsSurrogate(rune(a[head-1])) && head < len(a) && utf16.IsSurrogate(rune(a[head])) {
-		head--
-	}
-	if tail > 0 && len(a)-tail > 0 && utf16.IsSurrogate(rune(a[len(a)-tail])) && utf16.IsSurrogate(rune(a[len(a)-tail-1])) {
-		tail--
-	}
-	if n := len(a) - head - tail; n > 0 {
-		if err := t.Delete(head, n); err != nil {
-			return err
+	for _, s := range notebook.Splices(before, after) {
+		if s.Delete > 0 {
+			if err := t.Delete(s.Index, s.Delete); err != nil {
+				return err
+			}
 		}
-	}
-	if ins := b[head : len(b)-tail]; len(ins) > 0 {
-		return t.Insert(head, string(utf16.Decode(ins)))
+		if s.Insert != "" {
+			if err := t.Insert(s.Index, s.Insert); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -161,15 +161,7 @@ func TestStreamAppendsInPlace(t *testing.T) {
 func TestConcurrentEditsMerge(t *testing.T) {
 	agent, person := yjs.NewDoc(), yjs.NewDoc()
 	load(t, agent, sample)
-	sync := func(from, to *yjs.Doc) {
-		u, err := from.EncodeStateAsUpdateFromEncoded(to.EncodeStateVector())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := to.ApplyUpdate(u, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sync := func(from, to *yjs.Doc) { syncDocs(t, from, to) }
 	sync(agent, person)
 
 	// Concurrently: the person edits c1's source, the agent edits c2 and
@@ -218,3 +210,63 @@ func TestLongestIncreasing(t *testing.T) {
 }
 
 func ptr(i int) *int { return &i }
+
+// The agent rewrites lines 2 and 8 of a cell while a person types at the
+// end of line 5: each changed line is its own splice, so the person's text
+// stays where it was typed, in line 5, and both edits are kept.
+func TestAgentRegionsLeaveLinesBetween(t *testing.T) {
+	agent, person := yjs.NewDoc(), yjs.NewDoc()
+	load(t, agent, `{"cells": [{"cell_type": "code", "id": "c", "metadata": {}, "execution_count": null, "outputs": [],
+	  "source": "1\n2\n3\n4\n5\n6\n7\n8\n9"}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}`)
+	sync := func(from, to *yjs.Doc) { syncDocs(t, from, to) }
+	sync(agent, person)
+	c, _ := cellAt(person.GetArray("cells"), 0)
+	src, _ := c.GetText("source")
+	if err := src.Insert(len("1\n2\n3\n4\n5"), " # mine"); err != nil {
+		t.Fatal(err)
+	}
+	edit(t, agent, func(nb *notebook.Notebook) { nb.Cells[0].Source = "1\nX\n3\n4\n5\n6\n7\nY\n9" })
+	sync(agent, person)
+	sync(person, agent)
+	for _, d := range []*yjs.Doc{agent, person} {
+		nb, err := notebookOf(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := nb.Cells[0].Source, "1\nX\n3\n4\n5 # mine\n6\n7\nY\n9"; got != want {
+			t.Fatalf("merged source %q, want %q", got, want)
+		}
+	}
+}
+
+// Text typed between two emoji keeps both: the splice does not split
+// either surrogate pair.
+func TestSpliceTextBetweenEmoji(t *testing.T) {
+	for _, tc := range []struct{ before, after string }{
+		{"😀😀", "😀x😀"}, {"a😀b", "a😁b"}, {"😀😀", "😀"}, {"x😀😀", "😀😀"},
+	} {
+		doc := yjs.NewDoc()
+		text := doc.GetText("t")
+		var err error
+		doc.Transact(func(*yjs.Transaction) {
+			if err = text.Insert(0, tc.before); err == nil {
+				err = spliceText(text, tc.before, tc.after)
+			}
+		})
+		if err != nil || text.String() != tc.after {
+			t.Errorf("%q -> %q: the text reads %q (%v)", tc.before, tc.after, text.String(), err)
+		}
+	}
+}
+
+// syncDocs sends to what from has that to lacks.
+func syncDocs(t *testing.T, from, to *yjs.Doc) {
+	t.Helper()
+	u, err := from.EncodeStateAsUpdateFromEncoded(to.EncodeStateVector())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := to.ApplyUpdate(u, nil); err != nil {
+		t.Fatal(err)
+	}
+}

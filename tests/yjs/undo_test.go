@@ -141,8 +141,9 @@ func personAction(r *rand.Rand, text string, word func() string) (string, [][]sp
 	return kind, kept
 }
 
-// newHistory makes 1–3 agent changes (line-level edits written as one
-// splice, as the sidecar writes them) with the person's editor actions
+// newHistory makes 1–3 agent changes (line-level edits written as
+// notebook.Splices, one splice per changed region, as the sidecar writes
+// them) with the person's editor actions
 // before, between and after them.
 func newHistory(r *rand.Rand) *history {
 	n := 0
@@ -220,7 +221,12 @@ func newHistory(r *rand.Rand) *history {
 			}
 			text = strings.Join(ls, "\n")
 		}
-		record(step{Origin: fmt.Sprintf("agent%d", a+1), Splices: []splice{spliceOf(before, text)}}, a+1)
+		// The very splices the sidecar's room writer makes.
+		var sps []splice
+		for _, sp := range notebook.Splices(before, text) {
+			sps = append(sps, splice(sp))
+		}
+		record(step{Origin: fmt.Sprintf("agent%d", a+1), Splices: sps}, a+1)
 		hs.agents = append(hs.agents, &changes.Change{ID: a + 1, Cells: []changes.Cell{{Op: changes.Edit, CellID: "c", Before: before, After: text}}})
 		if a < agents-1 {
 			person(r.Intn(3))
@@ -252,7 +258,8 @@ type undoCounts struct{ queries, compared, conflicts, retyped, near, separated i
 // or more away from the lines the agent's splice touches.
 //
 // Each history has one to three agent changes, each its own transaction
-// origin ("agent1", ...) written as one splice on the agent's peer, and the
+// origin ("agent1", ...) written as the sidecar writes it (a splice per
+// changed region of lines, notebook.Splices) on the agent's peer, and the
 // person's editor actions (keystrokes, Enter at a line's start or end,
 // selections typed over, lines deleted, pastes, and smallest splices) on a
 // second peer before, between and after them. Two queries per history:
@@ -426,19 +433,30 @@ func deliverInOrder(t *testing.T, where string, rep historyReply, order []int, n
 }
 
 // separated says whether every edit since change c (all of after -> now)
-// is at least one untouched line away from the lines c's splice touches,
-// with the characters either side of it (the splice, as the sidecar writes
-// it, may take in the start or end of a line c did not change), and a line
-// with text in it: an empty line is only a newline, which an insertion next
-// to it can slide across.
+// is at least one untouched line away from the lines each of c's splices
+// touches, with the characters either side of it (a splice, as the sidecar
+// writes it, may take in the start or end of a line c did not change), and
+// a line with text in it: an empty line is only a newline, which an
+// insertion next to it can slide across. An edit between two splices
+// counts when it is that far from both.
 func separated(c changes.Cell, now string) bool {
-	head, tail := notebook.CommonEnds([]byte(c.Before), []byte(c.After))
-	lineOf := func(i int) int { return strings.Count(c.After[:i], "\n") }
-	a0, a1 := lineOf(max(head-1, 0)), lineOf(len(c.After)-tail)+1
 	after := strings.Split(c.After, "\n")
 	p0, p1 := region(after, strings.Split(now, "\n"))
 	gap := func(lines []string) bool {
 		return slices.ContainsFunc(lines, func(l string) bool { return l != "" })
 	}
-	return (p1 < a0 && gap(after[p1:a0])) || (p0 > a1 && gap(after[a1:p0]))
+	// The splices go last first, in before's units; shift gives after's.
+	ss := notebook.Splices(c.Before, c.After)
+	shift := 0
+	for k := len(ss) - 1; k >= 0; k-- {
+		sp := ss[k]
+		at, end := sp.Index+shift, sp.Index+shift+len(sp.Insert)
+		shift += len(sp.Insert) - sp.Delete
+		lineOf := func(i int) int { return strings.Count(c.After[:i], "\n") }
+		a0, a1 := lineOf(max(at-1, 0)), lineOf(min(end, len(c.After)))+1
+		if !(p1 < a0 && gap(after[p1:a0])) && !(p0 > a1 && gap(after[a1:p0])) {
+			return false
+		}
+	}
+	return true
 }

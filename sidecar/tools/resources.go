@@ -188,7 +188,9 @@ func parseResourceURI(uri string) (resourceRef, error) {
 // registerResources adds the templates, the paged notebook listing and
 // the subscription bookkeeping (see Subscribe).
 func (t *Tools) registerResources(s *mcp.Server) {
+	t.watch.mu.Lock()
 	t.watch.server = s
+	t.watch.mu.Unlock()
 	for _, rt := range resourceTemplates {
 		s.AddResourceTemplate(rt, t.readResource)
 	}
@@ -350,9 +352,10 @@ func decodeCursor(c string) (int, error) {
 // to notify and what holds its room, and sends notifications off the
 // goroutine that reported the change.
 type watch struct {
-	server *mcp.Server
-
-	mu       sync.Mutex
+	mu sync.Mutex
+	// server is set once, under mu: the Jupyter server's events may come
+	// (ContentsChanged) before the MCP server is built.
+	server   *mcp.Server
 	subs     map[*mcp.ServerSession]map[string]func() // session → URI → release
 	byPath   map[string]map[string]int                // notebook → URI → subscribers
 	pending  map[string]bool                          // notebooks changed, not yet notified
@@ -575,8 +578,11 @@ func mayHoldNotebooks(p string) bool {
 // is added again: the same resource, and a notification (debounced by
 // go-sdk) to every client that listens.
 func (t *Tools) listChanged() {
-	if t.watch.server != nil {
-		addViewResource(t.watch.server)
+	t.watch.mu.Lock()
+	s := t.watch.server
+	t.watch.mu.Unlock()
+	if s != nil {
+		addViewResource(s)
 	}
 }
 

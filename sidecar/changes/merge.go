@@ -228,20 +228,27 @@ func edge(a, c []rune) (inserted, removed []rune) {
 		if len(q) == 0 {
 			moved = slices.Clone(x)
 		}
-		for k > 0 && moved[len(moved)-1] == a[k-1] {
+		j := k
+		for j > 0 && moved[len(moved)-1] == a[j-1] {
 			copy(moved[1:], moved[:len(moved)-1])
-			moved[0] = a[k-1]
-			k--
+			moved[0] = a[j-1]
+			j--
 		}
-		if k == 0 {
+		// Or it is several edits, read as one.
+		if j == 0 || severalReach(q, x, a[:k]) || severalReach(moved, nil, a[:j]) {
 			return q, x
 		}
-	case contains(q, a[:k]) || contains(x, a[:k]):
-		// Several edits: one of them may end with a[:k] and slide to the
-		// splice.
+	case severalReach(q, x, a[:k]):
 		return q, x
 	}
 	return nil, nil
+}
+
+// severalReach says whether edits that insert q and remove x after the
+// text between them and the splice, gap, could be several, one of which
+// ends with gap and so slides to the splice.
+func severalReach(q, x, gap []rune) bool {
+	return contains(q, gap) || contains(x, gap)
 }
 
 // contains says whether t occurs in s.

@@ -42,6 +42,10 @@ func TestRevert(t *testing.T) {
 		{"agent appended a line, person typed at its end", "a", "a\nb", "a\nb!", "", "line 2"},
 		{"agent appended a line, person added one after", "a", "a\nb", "a\nb\nc", "a\nc", ""},
 		{"two hunks, one clashes", "1\n2\n3\n4\n5", "1\nX\n3\n4\nY", "1\nX\n3\n4\nmine", "", `now read "mine"`},
+		// The agent's splice is "8\nw" after the first "w"; "w10\n" typed
+		// before its last "w" and "w9\n" below read as "10\nw" typed right
+		// after it (inside, for Yjs), or as "0\nw1\nw9" typed after "w1".
+		{"lines typed inside a line inserted at the top, read as after it", "w1\nw2", "w8\nw1\nw2", "w8\nw10\nw1\nw9\nw2", "", "lines 1-2"},
 		{"whole source replaced, untouched", "old", "new\ntext", "new\ntext", "old", ""},
 		{"from empty", "", "x", "x", "", ""},
 	}

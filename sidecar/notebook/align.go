@@ -28,10 +28,24 @@ func Align(a, b []string) []int {
 	for k := range tail {
 		m[len(a)-1-k] = len(b) - 1 - k
 	}
-	x, y := a[head:len(a)-tail], b[head:len(b)-tail]
-	if len(x) == 0 || len(y) == 0 || len(x)*len(y) > maxCells {
+	if len(a)-head-tail == 0 || len(b)-head-tail == 0 || (len(a)-head-tail)*(len(b)-head-tail) > maxCells {
 		return m
 	}
+	// Compare numbers, not strings, in the table.
+	ids := map[string]int32{}
+	intern := func(ls []string) []int32 {
+		out := make([]int32, len(ls))
+		for i, l := range ls {
+			id, ok := ids[l]
+			if !ok {
+				id = int32(len(ids))
+				ids[l] = id
+			}
+			out[i] = id
+		}
+		return out
+	}
+	x, y := intern(a[head:len(a)-tail]), intern(b[head:len(b)-tail])
 	// lcs[i][j] is the LCS length of x[i:] and y[j:].
 	w := len(y) + 1
 	lcs := make([]int32, (len(x)+1)*w)

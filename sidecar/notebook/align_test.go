@@ -122,3 +122,20 @@ func TestDiffRegions(t *testing.T) {
 		t.Fatalf("Diff =\n%s\nwant\n%s", got, want)
 	}
 }
+
+// A long cell (1500 lines) where the agent changed a line near each end:
+// the alignment table spans the lines between them.
+func BenchmarkSplices(b *testing.B) {
+	var ls []string
+	for i := range 1500 {
+		ls = append(ls, "    value_"+strings.Repeat("x", i%40)+" = compute(value)")
+	}
+	before := strings.Join(ls, "\n")
+	ls[10], ls[1490] = "# changed", "# changed too"
+	after := strings.Join(ls, "\n")
+	for b.Loop() {
+		if ss := Splices(before, after); len(ss) != 2 {
+			b.Fatalf("%d splices", len(ss))
+		}
+	}
+}

@@ -250,7 +250,12 @@ type historyReply struct {
 }
 
 // undoCounts tallies one kind of undo query.
-type undoCounts struct{ queries, compared, conflicts, retyped, near, separated int }
+type undoCounts struct {
+	queries, compared, conflicts, retyped, near, separated int
+	// several: queries undoing a change written as several splices; of
+	// them, severalCompared equal to Yjs's.
+	several, severalCompared int
+}
 
 // Undoing agents' changes with changes.Undo (changes.Revert per cell) gives
 // what Yjs's UndoManager gives on the same history, unless Revert reports a
@@ -343,6 +348,12 @@ func TestRevertAgainstYjsUndoManager(t *testing.T) {
 			if sep {
 				q.counts.separated++
 			}
+			several := slices.ContainsFunc(q.undo, func(c *changes.Change) bool {
+				return len(notebook.Splices(c.Cells[0].Before, c.Cells[0].After)) > 1
+			})
+			if several {
+				q.counts.several++
+			}
 			// Whether a later step outside the undo deleted some of the text
 			// an undone change inserted (the person rewrote it), or deleted
 			// the character before its splice or typed right after that
@@ -366,6 +377,9 @@ func TestRevertAgainstYjsUndoManager(t *testing.T) {
 				q.counts.conflicts++
 			case nb.Cells[0].Source == rep.Text:
 				q.counts.compared++
+				if several {
+					q.counts.severalCompared++
+				}
 			case rewritten:
 				q.counts.retyped++
 			case near:
@@ -392,11 +406,12 @@ func TestRevertAgainstYjsUndoManager(t *testing.T) {
 		n    undoCounts
 	}{{"undo one change", one}, {"undo all since change k", since}} {
 		t.Logf("%s: %d queries: %d equal to Yjs's UndoManager, %d conflicts; differing, where the texts cannot show what a later edit did: %d where it deleted some of the agent's text and typed it back, %d where it deleted the character before the agent's splice or typed right after it; %d queries with every later edit a line with text or more away from the splice's lines, none a conflict", c.name, c.n.queries, c.n.compared, c.n.conflicts, c.n.retyped, c.n.near, c.n.separated)
+		t.Logf("%s: %d queries undo a change written as several splices (one per changed region of lines), %d of them equal to Yjs's UndoManager", c.name, c.n.several, c.n.severalCompared)
 		// Every query without a conflict is compared with Yjs; at least 90%
 		// of them must be equal (the rest are the histories above), and the
 		// floors keep the generator exercising the rule.
-		if clean := c.n.queries - c.n.conflicts; c.n.compared*10 < clean*9 || c.n.compared < c.n.queries/4 || c.n.separated < c.n.queries/20 {
-			t.Errorf("%s: too few queries equal to Yjs's (%d of %d, %d without a conflict, %d separated); the generator no longer exercises the rule", c.name, c.n.compared, c.n.queries, clean, c.n.separated)
+		if clean := c.n.queries - c.n.conflicts; c.n.compared*10 < clean*9 || c.n.compared < c.n.queries/4 || c.n.separated < c.n.queries/20 || c.n.several < c.n.queries/20 || c.n.severalCompared*10 < c.n.several {
+			t.Errorf("%s: too few queries equal to Yjs's (%d of %d, %d without a conflict, %d separated, %d of %d changes of several splices equal); the generator no longer exercises the rule", c.name, c.n.compared, c.n.queries, clean, c.n.separated, c.n.severalCompared, c.n.several)
 		}
 	}
 	if pending < (one.queries+since.queries)/2 {

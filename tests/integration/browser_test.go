@@ -221,6 +221,31 @@ func TestBrowserConcurrentEditing(t *testing.T) {
 	validateNotebook(t, nb)
 }
 
+// The agent rewrites the first and last lines of a cell while the person's
+// cursor is at the end of the line between them: the sidecar writes a
+// splice per changed line, so the line under the cursor is not deleted and
+// written back, the cursor stays, and what the person types next lands
+// there.
+func TestBrowserAgentEditsAroundPersonsLine(t *testing.T) {
+	cs := session(t)
+	nb := livePath("around")
+	codeNotebook(t, nb, "first = 0\nmiddle = 0\nlast = 0")
+	ctx := browser(t, nb)
+	keys := []chromedp.Action[chromedp.Void]{chromedp.Click(chromedp.CSS(firstCell))}
+	for _, k := range []string{kb.ArrowUp, kb.ArrowUp, kb.ArrowUp, kb.ArrowDown, kb.End} {
+		keys = append(keys, chromedp.KeyEvent(k))
+	}
+	if err := chromedp.Do(ctx, keys...); err != nil {
+		t.Fatal(err)
+	}
+	labtest.Call[map[string]any](t, cs, "edit_cell", map[string]any{"path": nb, "cell_id": "c0", "source": "first = 1\nmiddle = 0\nlast = 1"})
+	waitForText(t, ctx, "last = 1")
+	if err := chromedp.Do(ctx, chromedp.KeyEvent(" # mine")); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, cs, nb, "c0", "first = 1\nmiddle = 0 # mine\nlast = 1")
+}
+
 // Code the person runs in the page defines variables the agent's code sees:
 // both use the notebook's one kernel.
 func TestBrowserKernelIsShared(t *testing.T) {

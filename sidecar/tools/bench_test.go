@@ -11,11 +11,16 @@ import (
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
 )
 
-// fixedDocs serves one notebook that never changes, so a benchmark measures
-// the tool's own work and none of the backend's.
-type fixedDocs struct{ nb *notebook.Notebook }
+// fixedDocs serves notebooks, by path, that never change, so a benchmark
+// measures the tool's own work and none of the backend's.
+type fixedDocs map[string]*notebook.Notebook
 
-func (d fixedDocs) Load(context.Context, string) (*notebook.Notebook, error) { return d.nb, nil }
+func (d fixedDocs) Load(_ context.Context, path string) (*notebook.Notebook, error) {
+	if nb, ok := d[path]; ok {
+		return nb, nil
+	}
+	return nil, fmt.Errorf("notebook %q does not exist", path)
+}
 func (d fixedDocs) Update(context.Context, string, func(*notebook.Notebook) error) (*notebook.Notebook, error) {
 	return nil, fmt.Errorf("read-only")
 }
@@ -24,20 +29,26 @@ func (d fixedDocs) Progress(ctx context.Context, p string, e func(*notebook.Note
 	return d.Update(ctx, p, e)
 }
 
-// BenchmarkReadNotebook reads the 200 cells of tests/bench's notebook: the
-// handler alone, and through an MCP session in process (go-sdk's encoding
-// of the result, both ways, included).
-func BenchmarkReadNotebook(b *testing.B) {
-	cs := make([]string, 200)
+// benchNotebook is tests/bench's notebook: n code cells, each with a
+// two-line source, an execution count and one stream output.
+func benchNotebook(tb testing.TB, n int) *notebook.Notebook {
+	cs := make([]string, n)
 	for i := range cs {
 		cs[i] = fmt.Sprintf(`{"cell_type":"code","id":"c%d","metadata":{},"execution_count":%d,"outputs":[{"output_type":"stream","name":"stdout","text":"line %d\n"}],"source":"x%d = %d\nprint(x%d)"}`, i, i+1, i, i, i, i)
 	}
 	nb, err := notebook.Parse([]byte(`{"cells":[` + strings.Join(cs, ",") + `],"metadata":{},"nbformat":4,"nbformat_minor":5}`))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	tools := &Tools{Docs: fixedDocs{nb}, Sessions: NewSessions()}
-	in := ReadNotebookIn{Path: "n.ipynb", Limit: len(cs)}
+	return nb
+}
+
+// BenchmarkReadNotebook reads the 200 cells of tests/bench's notebook: the
+// handler alone, and through an MCP session in process (go-sdk's encoding
+// of the result, both ways, included).
+func BenchmarkReadNotebook(b *testing.B) {
+	tools := &Tools{Docs: fixedDocs{"n.ipynb": benchNotebook(b, 200)}, Sessions: NewSessions()}
+	in := ReadNotebookIn{Path: "n.ipynb", Limit: 200}
 	b.Run("handler", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
@@ -31,17 +32,29 @@ func TestLargeOutputToolsMatchGoSDK(t *testing.T) {
 	addLargeOutputTool(ours, readNotebookTool, tools.readNotebook)
 	want, got := connect(t, theirs, nil), connect(t, ours, nil)
 
+	var listed []*mcp.Tool
 	listing := func(cs *mcp.ClientSession) string {
 		res, err := cs.ListTools(t.Context(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
+		listed = res.Tools
 		data, _ := json.Marshal(res.Tools)
 		return string(data)
 	}
 	if w, g := listing(want), listing(got); w != g {
 		t.Fatalf("tools/list:\n%s\nwant (go-sdk's):\n%s", g, w)
 	}
+	// The check go-sdk makes of each result, made here of ours.
+	var schema jsonschema.Schema
+	if data, err := json.Marshal(listed[0].OutputSchema); err != nil || json.Unmarshal(data, &schema) != nil {
+		t.Fatalf("output schema: %v", err)
+	}
+	output, err := schema.Resolve(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := 0
 
 	calls := []any{
 		map[string]any{"path": "n.ipynb"},
@@ -82,11 +95,22 @@ func TestLargeOutputToolsMatchGoSDK(t *testing.T) {
 		if werr != nil {
 			continue
 		}
+		if !g.IsError {
+			results++
+			var v any
+			data, _ := json.Marshal(g.StructuredContent)
+			if err := json.Unmarshal(data, &v); err != nil || output.Validate(v) != nil {
+				t.Errorf("%v: the result %s does not fit the output schema: %v", args, data, output.Validate(v))
+			}
+		}
 		if w.IsError != g.IsError || !sameJSON(t, w.Content, g.Content) || !sameJSON(t, w.StructuredContent, g.StructuredContent) {
 			wd, _ := json.Marshal(w)
 			gd, _ := json.Marshal(g)
 			t.Errorf("%v:\n%s\nwant (go-sdk's):\n%s", args, gd, wd)
 		}
+	}
+	if results < 5 {
+		t.Errorf("only %d calls had a result to compare", results)
 	}
 }
 

@@ -17,14 +17,33 @@ import (
 // an "outputs" array (stream text as a text), execution_count and
 // execution_state.
 
-// Notebook returns the live notebook.
+// Notebook returns the live notebook, the caller's to change.
 func (r *Room) Notebook() (*notebook.Notebook, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	nb, err := r.notebook()
+	r.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	// Cloned outside the lock: the read is never changed (see Room.read).
+	return nb.Clone(), nil
+}
+
+// notebook is the document read into the model, read again only after the
+// document changed. The result is shared: never change it. Call with r.mu
+// held.
+func (r *Room) notebook() (*notebook.Notebook, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	return notebookOf(r.doc)
+	if r.read == nil {
+		nb, err := notebookOf(r.doc)
+		if err != nil {
+			return nil, err
+		}
+		r.read = nb
+	}
+	return r.read, nil
 }
 
 // Edit applies edit to the live notebook in one transaction: the change is
@@ -49,14 +68,11 @@ func (r *Room) Edit(edit func(nb *notebook.Notebook) error) (*notebook.Notebook,
 func (r *Room) edit(edit func(nb *notebook.Notebook) error) (*notebook.Notebook, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.err != nil {
-		return nil, r.err
-	}
-	before, err := notebookOf(r.doc)
+	before, err := r.notebook()
 	if err != nil {
 		return nil, err
 	}
-	after := before.Clone() // for edit to change
+	after := before.Clone() // for edit to change; before is shared
 	if err := edit(after); err != nil {
 		return nil, err
 	}

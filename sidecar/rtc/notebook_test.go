@@ -22,7 +22,7 @@ const sample = `{"cells": [
 
 // load writes a notebook into an empty document, as the server does when it
 // opens a room.
-func load(t *testing.T, doc *yjs.Doc, src string) *notebook.Notebook {
+func load(t testing.TB, doc *yjs.Doc, src string) *notebook.Notebook {
 	t.Helper()
 	nb, err := notebook.Parse([]byte(src))
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/yjs"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/yjs/yproto"
 )
@@ -83,6 +84,12 @@ type Room struct {
 	// called outside mu, from the goroutine that made the change.
 	onChange func()
 	dirty    bool
+
+	// read is the document read into the model (notebookOf), kept until
+	// the document changes: reading a large notebook is most of the cost
+	// of read_notebook, and reads far outnumber changes. Never changed
+	// once set: readers get clones (see Notebook).
+	read *notebook.Notebook
 }
 
 // Join connects to the room of the notebook at path and waits until the
@@ -121,18 +128,7 @@ func (r *Room) connect(ctx context.Context) error {
 		return errors.New("the room was closed")
 	}
 	if r.doc == nil || r.sessionID != s.SessionID {
-		r.doc = yjs.NewDoc()
-		r.awareness = yproto.NewAwareness(r.doc.ClientID())
-		r.doc.OnUpdate(r.onLocalUpdate)
-		r.doc.OnUpdate(func(_ []byte, txn *yjs.Transaction) {
-			// The "state" root is the room's own bookkeeping (dirty flag,
-			// path), which changes on every save: not a change to the notebook.
-			for _, root := range txn.ChangedRoots() {
-				if root != "state" {
-					r.dirty = true
-				}
-			}
-		})
+		r.setDoc(yjs.NewDoc())
 		r.dirty = true // a new document: what it holds may differ from the old one
 	}
 	r.sessionID = s.SessionID
@@ -160,6 +156,33 @@ func (r *Room) connect(ctx context.Context) error {
 	case <-ctx.Done():
 		r.drop(ws)
 		return ctx.Err()
+	}
+}
+
+// setDoc makes doc the room's document, observed for the room's
+// bookkeeping. Call with r.mu held.
+func (r *Room) setDoc(doc *yjs.Doc) {
+	r.doc = doc
+	r.read = nil
+	r.awareness = yproto.NewAwareness(doc.ClientID())
+	doc.OnUpdate(r.onLocalUpdate)
+	doc.OnUpdate(r.onUpdate)
+}
+
+// onUpdate records what a transaction changed. The "state" root is the
+// room's own bookkeeping (dirty flag, path), which changes on every save:
+// not a change to the notebook. Anything else, or a change whose roots
+// are not known, drops the notebook read so far. It runs with r.mu held.
+func (r *Room) onUpdate(_ []byte, txn *yjs.Transaction) {
+	roots := txn.ChangedRoots()
+	if len(roots) == 0 {
+		r.read = nil
+	}
+	for _, root := range roots {
+		if root != "state" {
+			r.dirty = true
+			r.read = nil
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package rtc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -531,5 +532,214 @@ func TestRoomTellsChanges(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the agent's edit was not told")
+	}
+}
+
+// joined is a room joined to a fake server holding sample.
+func joined(t *testing.T) (*fakeRoom, *Room) {
+	t.Helper()
+	f, jc := newFakeRoom(t, sample)
+	r, err := Join(t.Context(), jc, "n.ipynb", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return f, r
+}
+
+// readOf is the room's kept read of its document (nil if none).
+func readOf(r *Room) *notebook.Notebook {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.read
+}
+
+// waitUpdates waits until the room has applied more than n updates.
+func waitUpdates(t *testing.T, r *Room, n uint64) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		r.mu.Lock()
+		changed, got := r.changed, r.updates
+		r.mu.Unlock()
+		if got > n {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("the room applied no update after the %dth", n)
+		}
+	}
+}
+
+// personTypes is a person inserting text at the start of cell i's source.
+func personTypes(f *fakeRoom, i int, text string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.doc.Transact(func(*yjs.Transaction) {
+		c, _ := cellAt(f.doc.GetArray("cells"), i)
+		src, _ := c.GetText("source")
+		_ = src.Insert(0, text)
+	})
+}
+
+// A read of the live notebook is kept until the document changes, and
+// every change, whoever makes it and however it arrives, is in the next
+// read: the kept read is never stale.
+func TestRoomNotebookReadSeesEveryChange(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(t *testing.T, f *fakeRoom, r *Room)
+		want   func(nb *notebook.Notebook) bool
+	}{
+		{"a person's edit", func(t *testing.T, f *fakeRoom, r *Room) {
+			personTypes(f, 0, "person ")
+		}, func(nb *notebook.Notebook) bool { return nb.Cells[0].Source == "person # Title" }},
+		{"the agent's edit", func(t *testing.T, f *fakeRoom, r *Room) {
+			if _, err := r.Edit(func(nb *notebook.Notebook) error {
+				_, _, err := nb.SetSource(notebook.Ref{ID: "c2"}, "agent")
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}, func(nb *notebook.Notebook) bool { return nb.Cells[2].Source == "agent" }},
+		{"a person's edit while disconnected, synced on reconnecting", func(t *testing.T, f *fakeRoom, r *Room) {
+			f.dropAll()
+			personTypes(f, 1, "# offline\n")
+		}, func(nb *notebook.Notebook) bool { return nb.Cells[1].Source == "# offline\nx = 1\nprint(x)" }},
+		{"a restarted server's new document", func(t *testing.T, f *fakeRoom, r *Room) {
+			f.reset("s2", strings.Replace(sample, "# Title", "# Reloaded", 1))
+			f.dropAll()
+		}, func(nb *notebook.Notebook) bool { return len(nb.Cells) == 3 && nb.Cells[0].Source == "# Reloaded" }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, r := joined(t)
+			before, err := r.Notebook()
+			if err != nil || tc.want(before) {
+				t.Fatalf("before the change: %v, or it is already there", err)
+			}
+			tc.change(t, f, r)
+			waitFor(t, r, "the change", tc.want) // in the document (read without the kept read)
+			nb, err := r.Notebook()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.want(nb) {
+				data, _ := json.Marshal(nb)
+				t.Fatalf("the document has the change, the read does not: %s", data)
+			}
+		})
+	}
+}
+
+// Reads of an unchanged document, and changes to the room's own state (its
+// saved/dirty flag), do not read the document again.
+func TestRoomNotebookReadIsKept(t *testing.T) {
+	f, r := joined(t)
+	first, err := r.Notebook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := readOf(r)
+	second, err := r.Notebook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept == nil || readOf(r) != kept {
+		t.Fatal("a second read of an unchanged document read it again")
+	}
+	if first == second || first == kept || !sameNotebook(first, second) {
+		t.Fatal("two reads share a notebook, or differ")
+	}
+	n := r.Updates()
+	f.mu.Lock()
+	f.doc.Transact(func(*yjs.Transaction) { _ = f.doc.GetMap("state").Set("dirty", true) })
+	f.mu.Unlock()
+	waitUpdates(t, r, n)
+	if readOf(r) != kept {
+		t.Fatal("a change of the room's state dropped the read of the notebook")
+	}
+	n = r.Updates()
+	personTypes(f, 0, "person ")
+	waitUpdates(t, r, n)
+	if readOf(r) != nil {
+		t.Fatal("a change of a cell kept the read of the notebook")
+	}
+}
+
+// scribble changes every part of nb in place, as a careless caller might.
+func scribble(nb *notebook.Notebook) {
+	nb.Metadata[0] = ' '
+	for _, c := range nb.Cells {
+		c.Source += "!"
+		c.Metadata[0] = ' '
+		for _, o := range c.Outputs {
+			o[0] = ' '
+		}
+		if c.ExecutionCount != nil {
+			*c.ExecutionCount = 99
+		}
+	}
+	nb.Cells[0] = &notebook.Cell{ID: "x", Type: notebook.Raw}
+	nb.Cells = append(nb.Cells, &notebook.Cell{ID: "y", Type: notebook.Raw})
+}
+
+// No reader can change what another reads: each read, and each edit's
+// notebook, is its own copy, also while others read and edit at the same
+// time (run with -race).
+func TestRoomNotebookReadsAreNotShared(t *testing.T) {
+	f, r := joined(t)
+	want := f.notebook(t)
+	nb, err := r.Notebook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scribble(nb)
+	failed := errors.New("refused")
+	if _, err := r.Edit(func(nb *notebook.Notebook) error {
+		scribble(nb)
+		return failed
+	}); !errors.Is(err, failed) {
+		t.Fatalf("a failed edit returned %v", err)
+	}
+	if got, err := r.Notebook(); err != nil || !sameNotebook(got, want) {
+		t.Fatalf("a read after others changed their copies differs from the document: %v", err)
+	}
+
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 20 {
+				nb, err := r.Notebook()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				scribble(nb)
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 10 {
+			if _, err := r.Edit(func(nb *notebook.Notebook) error {
+				_, _, err := nb.SetSource(notebook.Ref{ID: "c2"}, fmt.Sprint("edit ", i))
+				return err
+			}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Wait()
+	got, err := r.Notebook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.Cells[2].Source = "edit 9"
+	if !sameNotebook(got, want) {
+		data, _ := json.Marshal(got)
+		t.Fatalf("after concurrent reads and edits the notebook is %s", data)
 	}
 }

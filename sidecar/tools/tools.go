@@ -60,7 +60,7 @@ func (t *Tools) Register(s *mcp.Server) {
 		func(in CreateNotebookIn) string { return in.Path }, nil))
 	mcp.AddTool(s, viewed(useNotebookTool), withView(t, t.useNotebook,
 		func(in UseNotebookIn) string { return in.Path }, nil))
-	mcp.AddTool(s, readNotebookTool, t.readNotebook)
+	addLargeOutputTool(s, readNotebookTool, t.readNotebook)
 	mcp.AddTool(s, readCellTool, t.readCell)
 	// Cells
 	mcp.AddTool(s, viewed(insertCellTool), withView(t, t.insertCell,

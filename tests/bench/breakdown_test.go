@@ -2,6 +2,8 @@ package bench
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,8 +27,10 @@ import (
 // over threads): a load on the machine stretches wall times but hardly
 // CPU. Then the same for a call that does no work (get_execution of an
 // unknown id) back to back, on the socket and through /mcp: the proxy
-// hop's own cost per request. -benchtime Nx runs N×40 rounds (after a
-// first run of 40).
+// hop's own cost per request; beside it GET /api/status, the Jupyter
+// server's own cheapest authenticated request, for what any request
+// through it costs. -benchtime Nx runs N×40 rounds (after a first run of
+// 40).
 func BenchmarkExecuteBreakdown(b *testing.B) {
 	lab, cs := benchLab(b)
 	writeNotebook(b, lab, "exec.ipynb")
@@ -57,9 +61,19 @@ func BenchmarkExecuteBreakdown(b *testing.B) {
 		{name: "/mcp", op: call(cs, "execute_code", execute)},
 	}
 	noop := map[string]any{"execution_id": "x0"}
+	hc := &http.Client{Transport: authTransport{"token " + lab.Token, http.DefaultTransport}}
+	status := func() {
+		resp, err := hc.Get(lab.URL + "api/status")
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("GET /api/status: %v %v", resp, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
 	hops := []path{
 		{name: "no-op, socket", op: call(direct, "get_execution", noop)},
 		{name: "no-op, /mcp", op: call(cs, "get_execution", noop)},
+		{name: "GET /api/status", op: status},
 	}
 	for range 5 { // warm every path
 		for _, p := range append(executes, hops...) {
@@ -84,8 +98,11 @@ func BenchmarkExecuteBreakdown(b *testing.B) {
 		p.print()
 	}
 	ratio := func(a, b path) float64 { return float64(p50(a.wall)) / float64(p50(b.wall)) }
-	fmt.Printf("p50 ratios: /mcp / raw %.2f, socket / raw %.2f; /mcp - socket %.1f ms (the Jupyter server and jupyter-server-proxy)\n\n",
+	fmt.Printf("p50 ratios: /mcp / raw %.2f, socket / raw %.2f; /mcp - socket %.1f ms (the Jupyter server and jupyter-server-proxy)\n",
 		ratio(executes[2], executes[0]), ratio(executes[1], executes[0]), ms(p50(executes[2].wall)-p50(executes[1].wall)))
+	perCall := func(p path) float64 { return ms(p.cpu[0] / time.Duration(len(p.wall))) }
+	fmt.Printf("Jupyter server CPU per request: no-op through /mcp %.2f ms, its own GET /api/status %.2f ms (the proxy hop above that: %.2f ms)\n\n",
+		perCall(hops[1]), perCall(hops[2]), perCall(hops[1])-perCall(hops[2]))
 }
 
 // path is one way of making a call, with its wall times and the CPU its

@@ -1,6 +1,11 @@
 package yjs
 
-import "sort"
+import (
+	"maps"
+	"math"
+	"slices"
+	"sort"
+)
 
 // TypeRef is the kind of a shared type, as numbered on the wire.
 type TypeRef int
@@ -195,7 +200,49 @@ func valueToJSON(v any) any {
 	case *ContentDoc:
 		return map[string]any{"guid": x.GUID}
 	}
-	return v
+	safe, _ := jsonSafe(v)
+	return safe
+}
+
+// jsonSafe returns v with NaN and ±Inf as nil, which JSON.stringify writes
+// as null: JSON has no such numbers, yet a document can hold them (Python
+// writes NaN into notebooks). v is the document's own content and is not
+// changed: what holds such a number is copied. ok says whether anything
+// was replaced.
+func jsonSafe(v any) (_ any, ok bool) {
+	switch x := v.(type) {
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, true
+		}
+	case map[string]any:
+		var out map[string]any
+		for k, e := range x {
+			if safe, ok := jsonSafe(e); ok {
+				if out == nil {
+					out = maps.Clone(x)
+				}
+				out[k] = safe
+			}
+		}
+		if out != nil {
+			return out, true
+		}
+	case []any:
+		var out []any
+		for i, e := range x {
+			if safe, ok := jsonSafe(e); ok {
+				if out == nil {
+					out = slices.Clone(x)
+				}
+				out[i] = safe
+			}
+		}
+		if out != nil {
+			return out, true
+		}
+	}
+	return v, false
 }
 
 // path returns the location of the type from its root: the root name, then

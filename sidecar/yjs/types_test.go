@@ -2,6 +2,7 @@ package yjs
 
 import (
 	"encoding/json"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -512,5 +513,40 @@ func TestMergeUpdatesUnit(t *testing.T) {
 	}
 	if _, err := MergeUpdates([]byte{1}); err == nil {
 		t.Fatal("bad input merged")
+	}
+}
+
+// NaN and ±Inf read as null in ToJSON, as JSON.stringify writes them (a
+// notebook written by Python can hold NaN), at any depth, while the
+// document keeps the numbers: a peer receiving its state reads them too.
+func TestToJSONNonFiniteNumbers(t *testing.T) {
+	d := NewDocWithClientID(1)
+	m := d.GetMap("m")
+	for k, v := range map[string]any{
+		"nan":    math.NaN(),
+		"inf":    math.Inf(-1),
+		"nested": map[string]any{"list": []any{1.5, math.Inf(1)}, "ok": "x"},
+		"plain":  2.5,
+	} {
+		if err := m.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := `{"inf":null,"nan":null,"nested":{"list":[1.5,null],"ok":"x"},"plain":2.5}`
+	for _, doc := range []*Doc{d, func() *Doc {
+		p := NewDoc()
+		p.GetMap("m")
+		if err := p.ApplyUpdate(d.EncodeStateAsUpdate(nil), nil); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}()} {
+		got, err := json.Marshal(doc.GetMap("m").ToJSON())
+		if err != nil || string(got) != want {
+			t.Fatalf("ToJSON = %s (%v), want %s", got, err, want)
+		}
+	}
+	if v, _ := m.Get("nan"); v == nil || !math.IsNaN(v.(float64)) {
+		t.Fatalf("the document's own value changed: %v", v)
 	}
 }

@@ -17,20 +17,31 @@ import (
 // restarted: its state (variables, imports) is gone.
 var ErrKernelDied = errors.New("the kernel died or was restarted while the code ran; its variables are lost")
 
-// conn is one websocket to a kernel's channels, under the sidecar's own
-// session id: a second connection with a browser's id would replace the
-// browser's connection.
+// conn is one connection to a kernel's channels, under the sidecar's own
+// session id (a second websocket with a browser's id would replace the
+// browser's connection): the server's kernel websocket, or the kernel's
+// own ZeroMQ sockets when the kernel runs beside the sidecar.
 type conn struct {
-	ws      *websocket.Conn
+	ch      channels
 	session string
-	v1      bool
-
-	writeMu sync.Mutex
 
 	mu     sync.Mutex
 	subs   map[string]*sub // by parent msg_id
 	closed chan struct{}
 	err    error
+}
+
+// channels carries messages to the kernel; its readers hand the kernel's
+// messages to conn.dispatch and end with conn.shutdown.
+type channels interface {
+	write(m *Message) error
+	close()
+	// name is the transport, for logs and tests.
+	name() string
+}
+
+func newConn(session string, ch channels) *conn {
+	return &conn{ch: ch, session: session, subs: map[string]*sub{}, closed: make(chan struct{})}
 }
 
 // sub receives the messages answering one request.
@@ -44,7 +55,15 @@ type sub struct {
 
 func (s *sub) kill() { s.once.Do(func() { close(s.died) }) }
 
-func dial(ctx context.Context, jc *jupyter.Client, kernelID string) (*conn, error) {
+// websocketChannels is the Jupyter server's kernel websocket, which
+// relays every channel over one connection.
+type websocketChannels struct {
+	ws      *websocket.Conn
+	v1      bool
+	writeMu sync.Mutex
+}
+
+func dialWebsocket(ctx context.Context, jc *jupyter.Client, kernelID string) (*conn, error) {
 	session := newID()
 	ws, err := jc.DialWebsocket(ctx, "api/kernels/"+url.PathEscape(kernelID)+"/channels",
 		url.Values{"session_id": {session}}, []string{Subprotocol})
@@ -52,23 +71,24 @@ func dial(ctx context.Context, jc *jupyter.Client, kernelID string) (*conn, erro
 		return nil, fmt.Errorf("connect to kernel %s: %w", kernelID, err)
 	}
 	ws.SetReadLimit(256 << 20)
-	c := &conn{ws: ws, session: session, v1: ws.Subprotocol() == Subprotocol, subs: map[string]*sub{}, closed: make(chan struct{})}
-	go c.readLoop()
+	wc := &websocketChannels{ws: ws, v1: ws.Subprotocol() == Subprotocol}
+	c := newConn(session, wc)
+	go wc.readLoop(c)
 	return c, nil
 }
 
-func (c *conn) readLoop() {
+func (w *websocketChannels) readLoop(c *conn) {
 	var err error
 	defer func() { c.shutdown(err) }()
 	for {
 		var kind int
 		var data []byte
-		kind, data, err = c.ws.ReadMessage()
+		kind, data, err = w.ws.ReadMessage()
 		if err != nil {
 			return
 		}
 		var m *Message
-		if c.v1 && kind == websocket.BinaryMessage {
+		if w.v1 && kind == websocket.BinaryMessage {
 			m, err = decodeV1(data)
 		} else {
 			m, err = decodeLegacy(data)
@@ -80,6 +100,28 @@ func (c *conn) readLoop() {
 		c.dispatch(m)
 	}
 }
+
+func (w *websocketChannels) write(m *Message) error {
+	var data []byte
+	var err error
+	kind := websocket.TextMessage
+	if w.v1 {
+		data, err = encodeV1(m)
+		kind = websocket.BinaryMessage
+	} else {
+		data, err = encodeLegacy(m)
+	}
+	if err != nil {
+		return err
+	}
+	w.writeMu.Lock()
+	defer w.writeMu.Unlock()
+	return w.ws.WriteMessage(kind, data)
+}
+
+func (w *websocketChannels) close() { _ = w.ws.Close() }
+
+func (w *websocketChannels) name() string { return "websocket" }
 
 // dispatch routes a message to the request it answers, waiting for a slow
 // requester (backpressure on the websocket, not dropped outputs). A status
@@ -129,7 +171,7 @@ func (c *conn) shutdown(err error) {
 		s.kill()
 		delete(c.subs, id)
 	}
-	_ = c.ws.Close()
+	c.ch.close()
 }
 
 // closeErr is why the connection closed.
@@ -167,23 +209,7 @@ func (c *conn) send(m *Message) (*sub, error) {
 }
 
 // write sends a message without expecting answers (input_reply).
-func (c *conn) write(m *Message) error {
-	var data []byte
-	var err error
-	kind := websocket.TextMessage
-	if c.v1 {
-		data, err = encodeV1(m)
-		kind = websocket.BinaryMessage
-	} else {
-		data, err = encodeLegacy(m)
-	}
-	if err != nil {
-		return err
-	}
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	return c.ws.WriteMessage(kind, data)
-}
+func (c *conn) write(m *Message) error { return c.ch.write(m) }
 
 func (c *conn) unsubscribe(s *sub) {
 	c.mu.Lock()

@@ -11,9 +11,14 @@ import (
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 )
 
-// Manager hands out kernels by notebook, one websocket per kernel.
+// Manager hands out kernels by notebook, one connection per kernel.
 type Manager struct {
 	Jupyter *jupyter.Client
+	// ConnectionDir is where the local Jupyter server writes its kernels'
+	// connection files (its runtime dir): a kernel with one there is
+	// reached on its own sockets. Empty, or for kernels without one
+	// (remote kernels, a gateway), the server's kernel websocket is used.
+	ConnectionDir string
 
 	mu      sync.Mutex
 	kernels map[string]*Kernel // by kernel id
@@ -26,8 +31,9 @@ type Kernel struct {
 	ID   string
 	Name string
 
-	jc    *jupyter.Client
-	queue fifo
+	jc      *jupyter.Client
+	connDir string
+	queue   fifo
 
 	mu   sync.Mutex // guards conn; never held across network I/O
 	conn *conn
@@ -85,7 +91,7 @@ func (m *Manager) byID(id, name string) *Kernel {
 	}
 	k, ok := m.kernels[id]
 	if !ok {
-		k = &Kernel{ID: id, Name: name, jc: m.Jupyter}
+		k = &Kernel{ID: id, Name: name, jc: m.Jupyter, connDir: m.ConnectionDir}
 		m.kernels[id] = k
 	}
 	return k
@@ -114,7 +120,7 @@ func (k *Kernel) connection(ctx context.Context) (*conn, error) {
 	if c := k.open(); c != nil { // another caller dialed meanwhile
 		return c, nil
 	}
-	c, err := dial(ctx, k.jc, k.ID)
+	c, err := k.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +130,45 @@ func (k *Kernel) connection(ctx context.Context) (*conn, error) {
 	return c, nil
 }
 
-// open returns the websocket if it is up.
+// dial connects to the kernel's own sockets when its connection file is
+// at hand, else (or if they do not answer) to the server's kernel
+// websocket. A kernel the server still starts or restarts has not opened
+// its ports yet: dial waits for them.
+func (k *Kernel) dial(ctx context.Context) (*conn, error) {
+	for k.connDir != "" {
+		info, err := readConnectionFile(k.connDir, k.ID)
+		if err != nil {
+			break
+		}
+		c, err := dialZMQ(ctx, info)
+		if err == nil || ctx.Err() != nil {
+			return c, err
+		}
+		if state, err := k.State(ctx); err != nil || (state != "starting" && state != "restarting") {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(startPoll):
+		}
+	}
+	return dialWebsocket(ctx, k.jc, k.ID)
+}
+
+// startPoll is how often dial looks for the ports of a starting kernel.
+const startPoll = 50 * time.Millisecond
+
+// Transport names how the sidecar reaches the kernel now: "zmq" (its own
+// sockets), "websocket" (through the server), or "" (not connected).
+func (k *Kernel) Transport() string {
+	if c := k.open(); c != nil {
+		return c.ch.name()
+	}
+	return ""
+}
+
+// open returns the connection if it is up.
 func (k *Kernel) open() *conn {
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -1,7 +1,7 @@
-// Package kernel talks to Jupyter kernels over the server's kernel
-// websocket: message framing, one connection per kernel with its own
-// session id, in-order execution, and turning IOPub messages into nbformat
-// outputs.
+// Package kernel talks to Jupyter kernels — on a local kernel's own
+// ZeroMQ sockets, or over the server's kernel websocket: message framing
+// and signing, one connection per kernel with its own session id,
+// in-order execution, and turning IOPub messages into nbformat outputs.
 package kernel
 
 import (
@@ -67,14 +67,11 @@ const Subprotocol = "v1.kernel.websocket.jupyter.org"
 // channel, header, parent header, metadata, content and buffers. The server
 // signs the message for the kernel; the client needs no key.
 func encodeV1(m *Message) ([]byte, error) {
-	parts := [][]byte{[]byte(m.Channel)}
-	for _, v := range []any{m.Header, parentOrEmpty(m.ParentHeader), m.Metadata, m.Content} {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		parts = append(parts, b)
+	signed, err := jsonParts(m)
+	if err != nil {
+		return nil, err
 	}
+	parts := append([][]byte{[]byte(m.Channel)}, signed...)
 	parts = append(parts, m.Buffers...)
 	n := len(parts) + 1 // offsets: start of each part, then the end
 	out := make([]byte, 8*(n+1))
@@ -131,15 +128,38 @@ func decodeV1(b []byte) (*Message, error) {
 		}
 		parts = append(parts, p)
 	}
-	m := &Message{Channel: string(parts[0])}
-	if err := json.Unmarshal(parts[1], &m.Header); err != nil {
+	return fromParts(string(parts[0]), parts[1:])
+}
+
+// fromParts reads a message from its header, parent header, metadata,
+// content and buffers, as both framings carry them.
+func fromParts(channel string, parts [][]byte) (*Message, error) {
+	if len(parts) < 4 {
+		return nil, errFrame
+	}
+	m := &Message{Channel: channel}
+	if err := json.Unmarshal(parts[0], &m.Header); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", errFrame, err)
 	}
-	_ = json.Unmarshal(parts[2], &m.ParentHeader) // {} for unsolicited messages
-	m.Metadata = json.RawMessage(parts[3])
-	m.Content = json.RawMessage(parts[4])
-	m.Buffers = parts[5:]
+	_ = json.Unmarshal(parts[1], &m.ParentHeader) // {} for unsolicited messages
+	m.Metadata = json.RawMessage(parts[2])
+	m.Content = json.RawMessage(parts[3])
+	m.Buffers = parts[4:]
 	return m, nil
+}
+
+// jsonParts encodes a message's header, parent header, metadata and
+// content, the parts that are signed.
+func jsonParts(m *Message) ([][]byte, error) {
+	var parts [][]byte
+	for _, v := range []any{m.Header, parentOrEmpty(m.ParentHeader), m.Metadata, m.Content} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, b)
+	}
+	return parts, nil
 }
 
 // decodeLegacy reads the JSON text framing used without a subprotocol.

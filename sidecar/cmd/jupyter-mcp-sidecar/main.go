@@ -43,6 +43,7 @@ type config struct {
 	logLevel       string
 	limits         tools.Limits
 	documents      string
+	kernels        string
 	token          string
 }
 
@@ -57,6 +58,7 @@ func main() {
 	flag.IntVar(&cfg.limits.MaxOutputChars, "max-output-chars", tools.DefaultLimits.MaxOutputChars, "cap on the text of one tool result (the middle of longer output is left out)")
 	flag.IntVar(&cfg.limits.MaxImageBytes, "max-image-bytes", tools.DefaultLimits.MaxImageBytes, "cap on one image returned to the agent; larger ones are replaced by a note")
 	flag.StringVar(&cfg.documents, "documents", envOr("JUPYTER_MCP_DOCUMENTS", "auto"), `where notebooks are edited: "rooms" (live collaboration rooms), "files" (Contents API), or "auto" (rooms when jupyter-collaboration is installed)`)
+	flag.StringVar(&cfg.kernels, "kernel-transport", envOr("JUPYTER_MCP_KERNEL_TRANSPORT", "auto"), `how to reach kernels: "auto" (a local kernel's own ZeroMQ sockets, named in its connection file in Jupyter's runtime dir; others through the server) or "websocket" (always through the server's kernel websocket)`)
 	flag.StringVar(&cfg.token, "token", "", "token MCP clients must send (Authorization: token <t>); required to serve on TCP, where no proxy authenticates requests (default $JUPYTER_MCP_TOKEN)")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
@@ -75,6 +77,10 @@ func main() {
 		os.Exit(2)
 	}
 	log = log.Level(lvl)
+	if cfg.kernels != "auto" && cfg.kernels != "websocket" {
+		log.Error().Str("kernel_transport", cfg.kernels).Msg(`fatal: --kernel-transport must be "auto" or "websocket"`)
+		os.Exit(2)
+	}
 	if err := run(cfg, log); err != nil {
 		log.Error().Err(err).Msg("fatal")
 		os.Exit(1) // non-zero: jupyter-server-proxy restarts only failed processes
@@ -129,6 +135,9 @@ func run(cfg config, log zerolog.Logger) error {
 	}()
 
 	kernels := &kernel.Manager{Jupyter: client}
+	if cfg.kernels == "auto" {
+		kernels.ConnectionDir = jupyter.RuntimeDir(os.Getenv)
+	}
 	defer kernels.Close()
 	// With jupyter-collaboration, notebooks open in JupyterLab live in
 	// shared rooms: the sidecar joins them as a peer instead of writing

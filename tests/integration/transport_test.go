@@ -1,0 +1,106 @@
+package integration
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
+)
+
+// The sidecar reaches a kernel the lab started on the kernel's own ZeroMQ
+// sockets (the server then counts no websocket of ours to it) and, with
+// JUPYTER_MCP_KERNEL_TRANSPORT=websocket, through the server's kernel
+// websocket. Both run code, answer input() and report a kernel that dies
+// mid-run, and the kernel works after a restart.
+func TestKernelTransports(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		env         []string
+		connections int // the server's count of websockets to the kernel
+	}{
+		{"zmq", nil, 0},
+		{"websocket", []string{"JUPYTER_MCP_KERNEL_TRANSPORT=websocket"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lab := shared
+			if tc.env != nil {
+				var err error
+				lab, err = labtest.Start(sidecarBin, filepath.Join(labsDir, "transport-"+tc.name), "transport-token", tc.env...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer lab.Stop()
+			}
+			cs, err := lab.Connect(t.Context(), "mcp", "token "+lab.Token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			nb := "transport-" + tc.name + ".ipynb"
+			labtest.Call[notebookRef](t, cs, "create_notebook", map[string]any{"path": nb})
+
+			run := func(code string) (execOut, string) {
+				t.Helper()
+				res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_code", Arguments: map[string]any{"path": nb, "code": code}})
+				if err != nil || res.IsError {
+					t.Fatalf("execute_code %q: %v %s", code, err, labtest.ResultText(res))
+				}
+				return decode[execOut](t, res), labtest.ResultText(res)
+			}
+			if out, text := run("print(6*7)"); out.Status != "ok" || !strings.Contains(text, "42") {
+				t.Fatalf("print(6*7): %+v %s", out, text)
+			}
+			if got := kernelConnections(t, lab, nb); got != tc.connections {
+				t.Errorf("the server counts %d websockets to the kernel, want %d", got, tc.connections)
+			}
+
+			asked, _ := run("print('hello', input('Name? '))")
+			if asked.Status != "needs_input" || asked.InputPrompt != "Name? " {
+				t.Fatalf("input(): %+v, want needs_input", asked)
+			}
+			res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "send_input", Arguments: map[string]any{"execution_id": asked.ExecutionID, "text": "Ada"}})
+			if err != nil || res.IsError || !strings.Contains(labtest.ResultText(res), "hello Ada") {
+				t.Fatalf("send_input: %v %s", err, labtest.ResultText(res))
+			}
+
+			if died, text := run("import os\nos.kill(os.getpid(), 9)"); died.Status != "kernel_died" {
+				t.Fatalf("a kernel killed mid-run: %+v %s", died, text)
+			}
+			labtest.Call[map[string]any](t, cs, "restart_kernel", map[string]any{"path": nb})
+			if out, text := run("print(6*7)"); out.Status != "ok" || !strings.Contains(text, "42") {
+				t.Fatalf("after restart: %+v %s", out, text)
+			}
+		})
+	}
+}
+
+// kernelConnections is the server's count of websocket connections to the
+// kernel of the notebook at rel.
+func kernelConnections(t *testing.T, lab *labtest.Lab, rel string) int {
+	t.Helper()
+	resp, err := labtest.AuthClient("token " + lab.Token).Get(lab.URL + "api/sessions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sessions []struct {
+		Path   string `json:"path"`
+		Kernel struct {
+			Connections int `json:"connections"`
+		} `json:"kernel"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&sessions); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sessions {
+		if s.Path == rel {
+			return s.Kernel.Connections
+		}
+	}
+	t.Fatalf("no session for %s", rel)
+	return 0
+}

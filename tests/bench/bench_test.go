@@ -118,20 +118,25 @@ func BenchmarkExecute(b *testing.B) {
 	}
 
 	for range b.N {
-		// Spaced: interleaved, so both see the same machine load.
-		var rawSpaced, mcpSpaced []time.Duration
-		for range samples {
+		// Interleaved, spaced and back to back, so every path sees the
+		// same machine load; more samples than elsewhere, as these p50s
+		// are a few milliseconds apart.
+		var rawSpaced, mcpSpaced, rawB2B, mcpB2B, socketB2B []time.Duration
+		for range executeSamples {
 			time.Sleep(spacing)
 			rawSpaced = append(rawSpaced, timed(viaRaw))
 			time.Sleep(spacing)
 			mcpSpaced = append(mcpSpaced, timed(viaMCP))
 		}
-		rawB2B := measureN(samples, viaRaw)
-		mcpB2B := measureN(samples, viaMCP)
-		socketB2B := measureN(samples, viaSocket)
-		slices.Sort(rawSpaced)
-		slices.Sort(mcpSpaced)
-		printTable(fmt.Sprintf("execute 1+1 on one kernel, %d samples each; spaced = %v apart", samples, spacing),
+		for range executeSamples {
+			rawB2B = append(rawB2B, timed(viaRaw))
+			mcpB2B = append(mcpB2B, timed(viaMCP))
+			socketB2B = append(socketB2B, timed(viaSocket))
+		}
+		for _, s := range [][]time.Duration{rawSpaced, mcpSpaced, rawB2B, mcpB2B, socketB2B} {
+			slices.Sort(s)
+		}
+		printTable(fmt.Sprintf("execute 1+1 on one kernel, %d samples each; spaced = %v apart, back to back = the three paths in turn", executeSamples, spacing),
 			series{"raw websocket, spaced", rawSpaced}, series{"raw websocket, back to back", rawB2B},
 			series{"execute_code /mcp, spaced", mcpSpaced}, series{"execute_code /mcp, b2b", mcpB2B},
 			series{"sidecar socket, b2b", socketB2B})
@@ -146,6 +151,9 @@ func BenchmarkExecute(b *testing.B) {
 		fmt.Println()
 	}
 }
+
+// executeSamples is BenchmarkExecute's samples per path.
+const executeSamples = 100
 
 // spacing separates "spaced" calls.
 const spacing = 150 * time.Millisecond
@@ -188,11 +196,9 @@ func buildShipped(b *testing.B, dir string) string {
 	return dir
 }
 
-func measure(op func()) []time.Duration { return measureN(samples, op) }
-
-// measureN times n back-to-back calls of op, sorted.
-func measureN(n int, op func()) []time.Duration {
-	d := make([]time.Duration, n)
+// measure times back-to-back calls of op, sorted.
+func measure(op func()) []time.Duration {
+	d := make([]time.Duration, samples)
 	for i := range d {
 		d[i] = timed(op)
 	}
@@ -305,10 +311,41 @@ func goalLine(what, unit string, measured, baseline float64, cmp string, target 
 // socket (read from its command line), skipping the Jupyter server and
 // jupyter-server-proxy: the difference to /mcp is the proxy hop's cost.
 func sidecarDirect(b *testing.B, lab *labtest.Lab) *mcp.ClientSession {
-	sock := sidecarSocket(b, lab.SidecarPID())
+	return socketClient(b, sidecarSocket(b, lab.SidecarPID()), lab.Token)
+}
+
+// websocketSidecar starts a second sidecar, the lab's own binary, on the
+// lab with --kernel-transport websocket, and connects to its socket.
+func websocketSidecar(b *testing.B, lab *labtest.Lab) (int, *mcp.ClientSession) {
+	bin, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", lab.SidecarPID()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sock := filepath.Join(b.TempDir(), "ws.sock")
+	cmd := exec.Command(bin, "--listen", "unix:"+sock, "--jupyter-url", lab.URL, "--kernel-transport", "websocket")
+	cmd.Env = append(os.Environ(), "JUPYTER_TOKEN="+lab.Token)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// It listens once it has reached the server: wait for the socket.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the second sidecar did not listen within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return cmd.Process.Pid, socketClient(b, sock, lab.Token)
+}
+
+// socketClient is an MCP session on a sidecar's unix socket.
+func socketClient(b *testing.B, sock, token string) *mcp.ClientSession {
 	// The Authorization header the proxy would forward: the sidecar wants
 	// one on POSTs (else it asks for a cookie's XSRF token).
-	hc := &http.Client{Transport: authTransport{"token " + lab.Token, &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+	hc := &http.Client{Transport: authTransport{"token " + token, &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", sock)
 	}}}}

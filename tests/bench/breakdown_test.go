@@ -20,7 +20,10 @@ import (
 // BenchmarkExecuteBreakdown splits a spaced execute_code("1+1") into its
 // hops, for judging where the time over the raw websocket goes: the raw
 // websocket client (the baseline), the sidecar's own unix socket (skipping
-// the Jupyter server and jupyter-server-proxy) and /mcp, one call of each
+// the Jupyter server and jupyter-server-proxy), the same with a second
+// sidecar that reaches the kernel through the server's kernel websocket
+// (--kernel-transport websocket) instead of the kernel's own sockets, and
+// /mcp, one call of each
 // per round, each call spacing after the one before, so all three see the
 // same load. Besides wall time it prints the CPU each call cost the
 // Jupyter server, the sidecar and the kernel, from schedstat (ns, summed
@@ -48,16 +51,20 @@ func BenchmarkExecuteBreakdown(b *testing.B) {
 	raw := dialRawKernel(b, lab, kernelOf(b, lab, "exec.ipynb"))
 	direct := sidecarDirect(b, lab)
 	sidecar := lab.SidecarPID()
-	procs := []int{lab.PID, sidecar, 0} // the server, the sidecar, the kernel
+	wsPID, wsDirect := websocketSidecar(b, lab)
+	call(wsDirect, "execute_code", execute)()
+	// CPU columns: the server, the sidecars, the kernel.
+	procs := [][]int{{lab.PID}, {sidecar, wsPID}, nil}
 	for _, pid := range labtest.ChildPIDs(lab.PID) {
 		if pid != sidecar {
-			procs[2] = pid
+			procs[2] = []int{pid}
 		}
 	}
 
 	executes := []path{
 		{name: "raw websocket", op: func() { raw.execute(b, "1+1") }},
 		{name: "sidecar socket", op: call(direct, "execute_code", execute)},
+		{name: "socket, ws kernel", op: call(wsDirect, "execute_code", execute)},
 		{name: "/mcp", op: call(cs, "execute_code", execute)},
 	}
 	noop := map[string]any{"execution_id": "x0"}
@@ -98,8 +105,8 @@ func BenchmarkExecuteBreakdown(b *testing.B) {
 		p.print()
 	}
 	ratio := func(a, b path) float64 { return float64(p50(a.wall)) / float64(p50(b.wall)) }
-	fmt.Printf("p50 ratios: /mcp / raw %.2f, socket / raw %.2f; /mcp - socket %.1f ms (the Jupyter server and jupyter-server-proxy)\n",
-		ratio(executes[2], executes[0]), ratio(executes[1], executes[0]), ms(p50(executes[2].wall)-p50(executes[1].wall)))
+	fmt.Printf("p50 ratios: /mcp / raw %.2f, socket / raw %.2f, socket with the kernel through the server's websocket / raw %.2f; /mcp - socket %.1f ms (the Jupyter server and jupyter-server-proxy)\n",
+		ratio(executes[3], executes[0]), ratio(executes[1], executes[0]), ratio(executes[2], executes[0]), ms(p50(executes[3].wall)-p50(executes[1].wall)))
 	perCall := func(p path) float64 { return ms(p.cpu[0] / time.Duration(len(p.wall))) }
 	fmt.Printf("Jupyter server CPU per request: no-op through /mcp %.2f ms, its own GET /api/status %.2f ms (the proxy hop above that: %.2f ms)\n\n",
 		perCall(hops[1]), perCall(hops[2]), perCall(hops[1])-perCall(hops[2]))
@@ -114,7 +121,7 @@ type path struct {
 	cpu  [3]time.Duration
 }
 
-func (p *path) run(procs []int) {
+func (p *path) run(procs [][]int) {
 	before := cpuNanos(procs)
 	p.wall = append(p.wall, timed(p.op))
 	after := cpuNanos(procs)
@@ -129,12 +136,17 @@ func (p *path) print() {
 	fmt.Printf("%-16s %6.1f ms %6.1f ms %11s %11s %11s\n", p.name, ms(p50(p.wall)), ms(quantile(p.wall, 0.95)), per(0), per(1), per(2))
 }
 
-// cpuNanos is the CPU time each process has run, summed over its threads
-// (the first field of /proc/<pid>/task/<tid>/schedstat, in ns).
-func cpuNanos(pids []int) []time.Duration {
-	out := make([]time.Duration, len(pids))
-	for i, pid := range pids {
-		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+// cpuNanos is the CPU time each group of processes has run, summed over
+// their threads (the first field of /proc/<pid>/task/<tid>/schedstat, in
+// ns).
+func cpuNanos(groups [][]int) []time.Duration {
+	out := make([]time.Duration, len(groups))
+	for i, pids := range groups {
+		var tasks []string
+		for _, pid := range pids {
+			t, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+			tasks = append(tasks, t...)
+		}
 		for _, t := range tasks {
 			data, err := os.ReadFile(t)
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
@@ -132,20 +133,35 @@ func (k *Kernel) connection(ctx context.Context) (*conn, error) {
 
 // dial connects to the kernel's own sockets when its connection file is
 // at hand, else (or if they do not answer) to the server's kernel
-// websocket. A kernel the server still starts or restarts has not opened
-// its ports yet: dial waits for them.
+// websocket.
 func (k *Kernel) dial(ctx context.Context) (*conn, error) {
-	for k.connDir != "" {
-		info, err := readConnectionFile(k.connDir, k.ID)
-		if err != nil {
-			break
-		}
-		c, err := dialZMQ(ctx, info)
+	if k.connDir != "" {
+		c, err := k.dialOwnSockets(ctx)
 		if err == nil || ctx.Err() != nil {
 			return c, err
 		}
-		if state, err := k.State(ctx); err != nil || (state != "starting" && state != "restarting") {
-			break
+	}
+	return dialWebsocket(ctx, k.jc, k.ID)
+}
+
+// dialOwnSockets connects to the sockets named in the kernel's connection
+// file. A kernel the server still starts or restarts refuses connections
+// until it has opened its ports: that is waited for, up to startWait.
+func (k *Kernel) dialOwnSockets(ctx context.Context) (*conn, error) {
+	deadline := time.Now().Add(startWait)
+	for {
+		info, err := readConnectionFile(k.connDir, k.ID)
+		if err != nil {
+			return nil, err
+		}
+		c, err := dialZMQ(ctx, info)
+		if err == nil || ctx.Err() != nil || !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) {
+			return c, err
+		}
+		// Refused while starting: wait. (The server says "starting"
+		// until the kernel first answers anyone, hence the deadline.)
+		if state, serr := k.State(ctx); serr != nil || (state != "starting" && state != "restarting") {
+			return nil, err
 		}
 		select {
 		case <-ctx.Done():
@@ -153,11 +169,14 @@ func (k *Kernel) dial(ctx context.Context) (*conn, error) {
 		case <-time.After(startPoll):
 		}
 	}
-	return dialWebsocket(ctx, k.jc, k.ID)
 }
 
-// startPoll is how often dial looks for the ports of a starting kernel.
-const startPoll = 50 * time.Millisecond
+// startPoll is how often dial looks for the ports of a starting kernel,
+// and startWait how long at most.
+const (
+	startPoll = 50 * time.Millisecond
+	startWait = 20 * time.Second
+)
 
 // Transport names how the sidecar reaches the kernel now: "zmq" (its own
 // sockets), "websocket" (through the server), or "" (not connected).

@@ -80,15 +80,19 @@ type zmqChannels struct {
 func dialZMQ(ctx context.Context, info *connectionInfo) (*conn, error) {
 	session := newID()
 	z := &zmqChannels{sign: newSigner(info.Key)}
+	// A kernel on another host (a remote provisioner writing its address
+	// here) may not answer at all: give up soon and use the websocket.
+	dctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
 	var err error
-	if z.iopub, err = zmtp.Dial(ctx, info.addr(info.IOPubPort), zmtp.Sub, nil); err != nil {
+	if z.iopub, err = zmtp.Dial(dctx, info.addr(info.IOPubPort), zmtp.Sub, nil); err != nil {
 		return nil, err
 	}
-	if z.shell, err = zmtp.Dial(ctx, info.addr(info.ShellPort), zmtp.Dealer, []byte(session)); err != nil {
+	if z.shell, err = zmtp.Dial(dctx, info.addr(info.ShellPort), zmtp.Dealer, []byte(session)); err != nil {
 		z.close()
 		return nil, err
 	}
-	if z.stdin, err = zmtp.Dial(ctx, info.addr(info.StdinPort), zmtp.Dealer, []byte(session)); err != nil {
+	if z.stdin, err = zmtp.Dial(dctx, info.addr(info.StdinPort), zmtp.Dealer, []byte(session)); err != nil {
 		z.close()
 		return nil, err
 	}
@@ -102,6 +106,9 @@ func dialZMQ(ctx context.Context, info *connectionInfo) (*conn, error) {
 	}
 	return c, nil
 }
+
+// connectTimeout bounds connecting to the kernel's three sockets.
+const connectTimeout = 3 * time.Second
 
 // awaitSubscription asks for kernel_info until an IOPub message about the
 // request arrives: a kernel publishes busy and idle for every request, so

@@ -2,8 +2,11 @@ package integration
 
 import (
 	"encoding/json"
+	"net"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -78,9 +81,82 @@ func TestKernelTransports(t *testing.T) {
 	}
 }
 
+// A kernel whose own sockets do not answer (here its connection file names
+// ports nothing listens on, as for a kernel on another host) is reached
+// through the server's websocket instead.
+func TestKernelTransportFallsBack(t *testing.T) {
+	cs := session(t)
+	nb := "transport-fallback.ipynb"
+	labtest.Call[notebookRef](t, cs, "create_notebook", map[string]any{"path": nb})
+	// A first run starts the kernel (it reads its connection file as it
+	// starts, and would take the ports written there).
+	labtest.Call[execOut](t, cs, "execute_code", map[string]any{"path": nb, "code": "1"})
+	if got := kernelConnections(t, shared, nb); got != 0 {
+		t.Fatalf("the server counts %d websockets to the kernel before the change, want 0", got)
+	}
+	id := kernelID(t, shared, nb)
+	file := filepath.Join(shared.RuntimeDir, "kernel-"+id+".json")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info map[string]any
+	if err := json.Unmarshal(data, &info); err != nil {
+		t.Fatal(err)
+	}
+	closed := closedPort(t)
+	for _, k := range []string{"shell_port", "iopub_port", "stdin_port"} {
+		info[k] = closed
+	}
+	data, _ = json.Marshal(info)
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A new sidecar process reads the file again.
+	old := shared.SidecarPID()
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the killed sidecar has exited", func() bool { return shared.SidecarPID() != old })
+
+	res := labtest.Call[execOut](t, session(t), "execute_code", map[string]any{"path": nb, "code": "print(6*7)"})
+	if res.Status != "ok" {
+		t.Fatalf("execute_code: %+v", res)
+	}
+	if got := kernelConnections(t, shared, nb); got != 1 {
+		t.Errorf("the server counts %d websockets to the kernel, want the sidecar's 1", got)
+	}
+}
+
+// closedPort is a loopback port nothing listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
 // kernelConnections is the server's count of websocket connections to the
 // kernel of the notebook at rel.
 func kernelConnections(t *testing.T, lab *labtest.Lab, rel string) int {
+	return sessionKernel(t, lab, rel).Connections
+}
+
+func kernelID(t *testing.T, lab *labtest.Lab, rel string) string {
+	return sessionKernel(t, lab, rel).ID
+}
+
+type kernelModel struct {
+	ID          string `json:"id"`
+	Connections int    `json:"connections"`
+}
+
+// sessionKernel is the kernel of the notebook at rel, as the Sessions API
+// lists it.
+func sessionKernel(t *testing.T, lab *labtest.Lab, rel string) kernelModel {
 	t.Helper()
 	resp, err := labtest.AuthClient("token " + lab.Token).Get(lab.URL + "api/sessions")
 	if err != nil {
@@ -88,19 +164,17 @@ func kernelConnections(t *testing.T, lab *labtest.Lab, rel string) int {
 	}
 	defer resp.Body.Close()
 	var sessions []struct {
-		Path   string `json:"path"`
-		Kernel struct {
-			Connections int `json:"connections"`
-		} `json:"kernel"`
+		Path   string      `json:"path"`
+		Kernel kernelModel `json:"kernel"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&sessions); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range sessions {
 		if s.Path == rel {
-			return s.Kernel.Connections
+			return s.Kernel
 		}
 	}
 	t.Fatalf("no session for %s", rel)
-	return 0
+	return kernelModel{}
 }

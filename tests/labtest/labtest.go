@@ -44,6 +44,9 @@ type Lab struct {
 	URL   string // e.g. http://127.0.0.1:41234/
 	Token string
 	Root  string // the server's root_dir
+	// RuntimeDir holds the server's runtime files and its kernels'
+	// connection files.
+	RuntimeDir string
 	// LogPath is the lab's combined stdout and stderr (the sidecar logs there too).
 	LogPath string
 	PID     int
@@ -197,7 +200,7 @@ func StartFrom(s Setup, dir, token string, env ...string) (*Lab, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	lab := &Lab{Token: token, Root: filepath.Join(dir, "root"), LogPath: logPath, PID: cmd.Process.Pid,
+	lab := &Lab{Token: token, Root: filepath.Join(dir, "root"), RuntimeDir: filepath.Join(dir, "runtime"), LogPath: logPath, PID: cmd.Process.Pid,
 		cmd: cmd, done: make(chan struct{}), logFile: logFile}
 	var waitErr error
 	go func() { waitErr = cmd.Wait(); close(lab.done) }()

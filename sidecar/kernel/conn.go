@@ -36,8 +36,6 @@ type conn struct {
 type channels interface {
 	write(m *Message) error
 	close()
-	// name is the transport, for logs and tests.
-	name() string
 }
 
 func newConn(session string, ch channels) *conn {
@@ -121,10 +119,8 @@ func (w *websocketChannels) write(m *Message) error {
 
 func (w *websocketChannels) close() { _ = w.ws.Close() }
 
-func (w *websocketChannels) name() string { return "websocket" }
-
 // dispatch routes a message to the request it answers, waiting for a slow
-// requester (backpressure on the websocket, not dropped outputs). A status
+// requester (backpressure on the connection, not dropped outputs). A status
 // of "dead" or "restarting" injected by the server ends every request in
 // flight.
 func (c *conn) dispatch(m *Message) {

@@ -69,7 +69,7 @@ func (m *Manager) ForNotebook(ctx context.Context, path, kernelName string) (*Ke
 
 // Known returns the kernel last found for a notebook, if its connection is
 // still up. A kernel that is shut down (also when a person switches the
-// notebook to another kernel) closes its websocket, so the next call asks
+// notebook to another kernel) closes its connection, so the next call asks
 // the server again.
 func (m *Manager) Known(path string) *Kernel {
 	m.mu.Lock()
@@ -111,7 +111,7 @@ func (m *Manager) Close() {
 	}
 }
 
-// connection returns the open websocket, reconnecting after a drop.
+// connection returns the open connection, reconnecting after a drop.
 func (k *Kernel) connection(ctx context.Context) (*conn, error) {
 	if c := k.open(); c != nil {
 		return c, nil
@@ -177,15 +177,6 @@ const (
 	startPoll = 50 * time.Millisecond
 	startWait = 20 * time.Second
 )
-
-// Transport names how the sidecar reaches the kernel now: "zmq" (its own
-// sockets), "websocket" (through the server), or "" (not connected).
-func (k *Kernel) Transport() string {
-	if c := k.open(); c != nil {
-		return c.ch.name()
-	}
-	return ""
-}
 
 // open returns the connection if it is up.
 func (k *Kernel) open() *conn {

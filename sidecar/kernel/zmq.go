@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,6 +43,9 @@ type connectionInfo struct {
 // readConnectionFile reads the connection file of kernel id in dir, if
 // the kernel is one the sidecar can reach directly.
 func readConnectionFile(dir, id string) (*connectionInfo, error) {
+	if id == "" || strings.ContainsAny(id, `/\`) || strings.Contains(id, "..") {
+		return nil, fmt.Errorf("kernel id %q cannot name a connection file", id)
+	}
 	b, err := os.ReadFile(filepath.Join(dir, "kernel-"+id+".json"))
 	if err != nil {
 		return nil, err
@@ -223,8 +227,6 @@ func (z *zmqChannels) close() {
 		}
 	}
 }
-
-func (z *zmqChannels) name() string { return "zmq" }
 
 // signer signs messages with the kernel's key (HMAC-SHA256 over header,
 // parent, metadata and content, hex encoded); an empty key signs nothing.

@@ -90,7 +90,9 @@ func TestReadConnectionFile(t *testing.T) {
 			}
 		})
 	}
-	if _, err := readConnectionFile(dir, "missing"); err == nil {
-		t.Fatal("a missing file read without error")
+	for _, id := range []string{"missing", "../loopback", "a/b", ""} {
+		if _, err := readConnectionFile(dir, id); err == nil {
+			t.Fatalf("kernel id %q: read without error", id)
+		}
 	}
 }

@@ -37,11 +37,11 @@ func (r *Room) notebook() (*notebook.Notebook, error) {
 		return nil, r.err
 	}
 	if r.read == nil {
-		nb, err := notebookOf(r.doc)
+		nb, cells, err := readNotebook(r.doc, r.cells)
 		if err != nil {
 			return nil, err
 		}
-		r.read = nb
+		r.read, r.cells = nb, cells
 	}
 	return r.read, nil
 }
@@ -86,29 +86,65 @@ func (r *Room) edit(edit func(nb *notebook.Notebook) error) (*notebook.Notebook,
 
 // notebookOf reads the document into the nbformat model.
 func notebookOf(doc *yjs.Doc) (*notebook.Notebook, error) {
+	nb, _, err := readNotebook(doc, nil)
+	return nb, err
+}
+
+// readNotebook reads the document into the nbformat model, taking the
+// conversions of cells in known (by their map; it must hold no cell that
+// changed since) and converting the others. It returns the conversions of
+// the document's cells.
+func readNotebook(doc *yjs.Doc, known map[*yjs.Branch]*notebook.Cell) (*notebook.Notebook, map[*yjs.Branch]*notebook.Cell, error) {
 	meta := doc.GetMap("meta").ToJSON()
-	cells := doc.GetArray("cells").ToJSON()
-	states := make([]string, len(cells))
-	for i, c := range cells {
-		if m, ok := c.(map[string]any); ok {
-			states[i], _ = m["execution_state"].(string)
-			delete(m, "execution_state")
+	top, err := json.Marshal(map[string]any{"cells": []any{}, "metadata": orDefault(meta["metadata"], map[string]any{}),
+		"nbformat": orDefault(meta["nbformat"], 4), "nbformat_minor": orDefault(meta["nbformat_minor"], 5)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the live notebook: %w", err)
+	}
+	nb, err := notebook.Parse(top)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the live notebook is not valid: %w", err)
+	}
+	values := doc.GetArray("cells").Values()
+	cells := make(map[*yjs.Branch]*notebook.Cell, len(values))
+	for i, v := range values {
+		m, _ := v.(*yjs.Map)
+		var c *notebook.Cell
+		if m != nil {
+			c = known[m.Branch()]
 		}
+		if c == nil {
+			if c, err = cellOf(m); err != nil {
+				return nil, nil, fmt.Errorf("the live notebook is not valid: cell %d: %w", i, err)
+			}
+		}
+		if m != nil {
+			cells[m.Branch()] = c
+		}
+		nb.Cells = append(nb.Cells, c)
 	}
-	nb := map[string]any{"cells": cells, "metadata": orDefault(meta["metadata"], map[string]any{}),
-		"nbformat": orDefault(meta["nbformat"], 4), "nbformat_minor": orDefault(meta["nbformat_minor"], 5)}
-	data, err := json.Marshal(nb)
+	return nb, cells, nil
+}
+
+// cellOf converts a cell's map (nil: the document holds something else
+// there).
+func cellOf(m *yjs.Map) (*notebook.Cell, error) {
+	if m == nil {
+		return nil, fmt.Errorf("%w: cell is not an object", notebook.ErrCorrupt)
+	}
+	j := m.ToJSON()
+	state, _ := j["execution_state"].(string)
+	delete(j, "execution_state")
+	data, err := json.Marshal(j)
 	if err != nil {
-		return nil, fmt.Errorf("read the live notebook: %w", err)
+		return nil, err
 	}
-	out, err := notebook.Parse(data)
+	c, err := notebook.ParseCell(data)
 	if err != nil {
-		return nil, fmt.Errorf("the live notebook is not valid: %w", err)
+		return nil, err
 	}
-	for i, c := range out.Cells {
-		c.ExecutionState = states[i]
-	}
-	return out, nil
+	c.ExecutionState = state
+	return c, nil
 }
 
 func orDefault(v, def any) any {

@@ -90,6 +90,10 @@ type Room struct {
 	// of read_notebook, and reads far outnumber changes. Never changed
 	// once set: readers get clones (see Notebook).
 	read *notebook.Notebook
+	// cells are the conversions of the document's cells, by their map: a
+	// transaction forgets those of the cells it changed, so reading after
+	// an edit converts the edited cells only. Shared like read.
+	cells map[*yjs.Branch]*notebook.Cell
 }
 
 // Join connects to the room of the notebook at path and waits until the
@@ -163,7 +167,7 @@ func (r *Room) connect(ctx context.Context) error {
 // bookkeeping. Call with r.mu held.
 func (r *Room) setDoc(doc *yjs.Doc) {
 	r.doc = doc
-	r.read = nil
+	r.read, r.cells = nil, nil
 	r.awareness = yproto.NewAwareness(doc.ClientID())
 	doc.OnUpdate(r.onLocalUpdate)
 	doc.OnUpdate(r.onUpdate)
@@ -171,19 +175,42 @@ func (r *Room) setDoc(doc *yjs.Doc) {
 
 // onUpdate records what a transaction changed. The "state" root is the
 // room's own bookkeeping (dirty flag, path), which changes on every save:
-// not a change to the notebook. Anything else, or a change whose roots
-// are not known, drops the notebook read so far. It runs with r.mu held.
+// not a change to the notebook. Anything else drops the notebook read so
+// far, and a change inside a cell the conversion of that cell; a change
+// whose types are not known drops every conversion. It runs with r.mu
+// held.
 func (r *Room) onUpdate(_ []byte, txn *yjs.Transaction) {
-	roots := txn.ChangedRoots()
-	if len(roots) == 0 {
-		r.read = nil
+	changes := txn.Changes()
+	if len(changes) == 0 {
+		r.read, r.cells = nil, nil
 	}
-	for _, root := range roots {
-		if root != "state" {
-			r.dirty = true
-			r.read = nil
+	for _, c := range changes {
+		if len(c.Path) > 0 && c.Path[0] == "state" {
+			continue
+		}
+		r.dirty = true
+		r.read = nil
+		if len(c.Path) > 1 && c.Path[0] == "cells" {
+			r.forgetCell(c.Path[1])
 		}
 	}
+}
+
+// forgetCell drops the conversion of the cell at index (as of the end of
+// the transaction); anything unexpected drops them all.
+func (r *Room) forgetCell(index any) {
+	i, ok := index.(int)
+	if !ok {
+		r.cells = nil
+		return
+	}
+	v, _ := r.doc.GetArray("cells").Get(i)
+	m, ok := v.(*yjs.Map)
+	if !ok {
+		r.cells = nil
+		return
+	}
+	delete(r.cells, m.Branch())
 }
 
 // drop closes a connection that failed to sync; its read loop then ends

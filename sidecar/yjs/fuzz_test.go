@@ -54,6 +54,16 @@ func FuzzApplyUpdate(f *testing.F) {
 		if twice := mustJSON(t, d.ToJSON()); twice != once {
 			t.Fatalf("a duplicate delivery changed the document:\n%s\n%s", once, twice)
 		}
+		// Structs still pending (an origin or parent never arrived) are
+		// encoded with the rest and integrate in another order in a fresh
+		// document, so such a document does not survive a round trip in
+		// Yjs either: the seed ebed5306d9b79fec reads "001000000" and,
+		// encoded and applied to a fresh document, "010000000", in Yjs
+		// 13.6.33 as here. The round trip is checked for documents that
+		// integrated everything.
+		if d.HasPending() {
+			return
+		}
 		// A root's type comes from how it is accessed, not from the encoding
 		// (a root whose content is all deleted reads as an array otherwise).
 		p := NewDoc()

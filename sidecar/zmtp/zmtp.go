@@ -60,7 +60,9 @@ func Dial(ctx context.Context, addr, socketType string, identity []byte) (*Conn,
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{nc: nc, r: bufio.NewReaderSize(nc, 64<<10), w: bufio.NewWriterSize(nc, 64<<10)}
+	// Small buffers: a kernel client holds three connections per kernel,
+	// and frames larger than a buffer pass straight through it.
+	c := &Conn{nc: nc, r: bufio.NewReaderSize(nc, 8<<10), w: bufio.NewWriterSize(nc, 8<<10)}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
 	}

@@ -186,9 +186,14 @@ func (c *conn) isClosed() bool {
 	}
 }
 
-// send writes a request and returns the subscription to its answers. The
-// caller must call c.unsubscribe(s) when done.
-func (c *conn) send(m *Message) (*sub, error) {
+// request sends a shell request of this session and returns the
+// subscription to its answers. The caller must call c.unsubscribe(s) when
+// done.
+func (c *conn) request(msgType string, content any) (*sub, error) {
+	m, err := newMessage("shell", msgType, c.session, content, nil)
+	if err != nil {
+		return nil, err
+	}
 	s := &sub{id: m.Header.MsgID, msgs: make(chan *Message, 256), died: make(chan struct{}), ended: make(chan struct{})}
 	c.mu.Lock()
 	if c.isClosed() {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -36,8 +37,11 @@ type Kernel struct {
 	connDir string
 	queue   fifo
 
-	mu   sync.Mutex // guards conn; never held across network I/O
+	mu   sync.Mutex // guards conn and direct; never held across network I/O
 	conn *conn
+	// direct is whether the kernel was reached on its own sockets: if they
+	// refuse later, it is restarting.
+	direct bool
 	// dialing makes one dial at a time, so concurrent callers share it.
 	dialing sync.Mutex
 }
@@ -145,23 +149,37 @@ func (k *Kernel) dial(ctx context.Context) (*conn, error) {
 }
 
 // dialOwnSockets connects to the sockets named in the kernel's connection
-// file. A kernel the server still starts or restarts refuses connections
-// until it has opened its ports: that is waited for, up to startWait.
+// file. A kernel that is starting has not opened its ports yet (and while
+// the server restarts it, its connection file may be gone or name the old
+// ports): that is waited for, up to startWait, when the kernel was reached
+// on its own sockets before or the server says it is starting. The
+// server's state alone does not tell: it reads "idle" right after a
+// restart, before the new kernel listens.
 func (k *Kernel) dialOwnSockets(ctx context.Context) (*conn, error) {
 	deadline := time.Now().Add(startWait)
 	for {
 		info, err := readConnectionFile(k.connDir, k.ID)
-		if err != nil {
+		var c *conn
+		if err == nil {
+			c, err = dialZMQ(ctx, info)
+		}
+		if err == nil {
+			k.mu.Lock()
+			k.direct = true
+			k.mu.Unlock()
+			return c, nil
+		}
+		starting := errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist)
+		if ctx.Err() != nil || !starting || time.Now().After(deadline) {
 			return nil, err
 		}
-		c, err := dialZMQ(ctx, info)
-		if err == nil || ctx.Err() != nil || !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) {
-			return c, err
-		}
-		// Refused while starting: wait. (The server says "starting"
-		// until the kernel first answers anyone, hence the deadline.)
-		if state, serr := k.State(ctx); serr != nil || (state != "starting" && state != "restarting") {
-			return nil, err
+		k.mu.Lock()
+		direct := k.direct
+		k.mu.Unlock()
+		if !direct {
+			if state, serr := k.State(ctx); serr != nil || (state != "starting" && state != "restarting") {
+				return nil, err
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -267,14 +285,10 @@ func (k *Kernel) execute(ctx context.Context, code string, h Hooks) (*Result, er
 	if err != nil {
 		return res, err
 	}
-	req, err := newMessage("shell", "execute_request", c.session, map[string]any{
+	s, err := c.request("execute_request", map[string]any{
 		"code": code, "silent": false, "store_history": true,
 		"user_expressions": map[string]any{}, "allow_stdin": h.Input != nil, "stop_on_error": true,
-	}, nil)
-	if err != nil {
-		return res, err
-	}
-	s, err := c.send(req)
+	})
 	if err != nil {
 		return res, err
 	}

@@ -135,11 +135,7 @@ const maxProbes = 20
 // probe sends one kernel_info_request; live is whether an IOPub message
 // about it arrived by shortly after its reply.
 func (z *zmqChannels) probe(ctx context.Context, c *conn) (live bool, err error) {
-	req, err := newMessage("shell", "kernel_info_request", c.session, map[string]any{}, nil)
-	if err != nil {
-		return false, err
-	}
-	s, err := c.send(req)
+	s, err := c.request("kernel_info_request", map[string]any{})
 	if err != nil {
 		return false, err
 	}

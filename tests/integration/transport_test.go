@@ -17,8 +17,9 @@ import (
 // The sidecar reaches a kernel the lab started on the kernel's own ZeroMQ
 // sockets (the server then counts no websocket of ours to it) and, with
 // JUPYTER_MCP_KERNEL_TRANSPORT=websocket, through the server's kernel
-// websocket. Both run code, answer input() and report a kernel that dies
-// mid-run, and the kernel works after a restart.
+// websocket. Both run code, answer input(), run again after restart_kernel,
+// report a kernel that dies mid-run, and run on the kernel the server
+// starts in its place.
 func TestKernelTransports(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
@@ -70,12 +71,24 @@ func TestKernelTransports(t *testing.T) {
 				t.Fatalf("send_input: %v %s", err, labtest.ResultText(res))
 			}
 
+			// A restart, then a death (after which the server restarts the
+			// kernel itself). Not the other way round: restart_kernel right
+			// after a death kills the kernel the server is starting, and
+			// a request sent through the websocket then can be lost.
+			labtest.Call[map[string]any](t, cs, "restart_kernel", map[string]any{"path": nb})
+			if out, text := run("x = 6*7\nprint(x)"); out.Status != "ok" || !strings.Contains(text, "42") {
+				t.Fatalf("after restart: %+v %s", out, text)
+			}
 			if died, text := run("import os\nos.kill(os.getpid(), 9)"); died.Status != "kernel_died" {
 				t.Fatalf("a kernel killed mid-run: %+v %s", died, text)
 			}
-			labtest.Call[map[string]any](t, cs, "restart_kernel", map[string]any{"path": nb})
-			if out, text := run("print(6*7)"); out.Status != "ok" || !strings.Contains(text, "42") {
-				t.Fatalf("after restart: %+v %s", out, text)
+			if out, text := run("print('x' in dir())"); out.Status != "ok" || !strings.Contains(text, "False") {
+				t.Fatalf("after the kernel died and the server restarted it: %+v %s", out, text)
+			}
+			// Restarted kernels are reached the same way (the server's
+			// state reads "idle" before a restarted kernel listens).
+			if got := kernelConnections(t, lab, nb); got != tc.connections {
+				t.Errorf("after the restarts the server counts %d websockets to the kernel, want %d", got, tc.connections)
 			}
 		})
 	}

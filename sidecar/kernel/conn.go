@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -72,6 +73,15 @@ func dialWebsocket(ctx context.Context, jc *jupyter.Client, kernelID string) (*c
 	wc := &websocketChannels{ws: ws, v1: ws.Subprotocol() == Subprotocol}
 	c := newConn(session, wc)
 	go wc.readLoop(c)
+	// The server proves the new connection's IOPub subscription itself
+	// (kernel_info requests until IOPub answers), except while it takes the
+	// kernel for busy, which it does right after a kernel died mid-run and
+	// was restarted (its last state, jupyter_server 2.21): the request sent
+	// next then ran without a single IOPub message reaching the sidecar.
+	if err := c.awaitSubscription(ctx); err != nil {
+		c.shutdown(err)
+		return nil, fmt.Errorf("connect to kernel %s: %w", kernelID, err)
+	}
 	return c, nil
 }
 
@@ -222,3 +232,50 @@ func (c *conn) unsubscribe(s *sub) {
 }
 
 func (c *conn) close() { c.shutdown(errors.New("closed by the sidecar")) }
+
+// awaitSubscription asks for kernel_info until an IOPub message about the
+// request arrives: a kernel publishes busy and idle for every request, so
+// that message proves the subscription reached the kernel (a message
+// published before it would be lost). A kernel busy with earlier code
+// answers when that code ends.
+func (c *conn) awaitSubscription(ctx context.Context) error {
+	for range maxProbes {
+		if live, err := c.probe(ctx); err != nil || live {
+			return err
+		}
+	}
+	return errors.New("the kernel answers on shell but publishes nothing on IOPub")
+}
+
+// maxProbes bounds the kernel_info requests of awaitSubscription (each
+// waits 100 ms after its reply): the subscription takes well under a
+// millisecond on loopback.
+const maxProbes = 20
+
+// probe sends one kernel_info_request; live is whether an IOPub message
+// about it arrived by shortly after its reply.
+func (c *conn) probe(ctx context.Context) (live bool, err error) {
+	s, err := c.request("kernel_info_request", map[string]any{})
+	if err != nil {
+		return false, err
+	}
+	defer c.unsubscribe(s)
+	var settle <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-s.died:
+			return false, c.closeErr()
+		case <-settle:
+			return false, nil // published before the subscription took
+		case m := <-s.msgs:
+			if m.Channel == "iopub" {
+				return true, nil
+			}
+			// The reply; the status messages travel on another
+			// socket and may still be on their way.
+			settle = time.After(100 * time.Millisecond)
+		}
+	}
+}

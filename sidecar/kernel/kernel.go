@@ -141,11 +141,26 @@ func (k *Kernel) connection(ctx context.Context) (*conn, error) {
 func (k *Kernel) dial(ctx context.Context) (*conn, error) {
 	if k.connDir != "" {
 		c, err := k.dialOwnSockets(ctx)
-		if err == nil || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || errors.Is(err, ErrKernelGone) {
 			return c, err
 		}
 	}
-	return dialWebsocket(ctx, k.jc, k.ID)
+	c, err := dialWebsocket(ctx, k.jc, k.ID)
+	if notFound(err) {
+		return nil, k.gone()
+	}
+	return c, err
+}
+
+// ErrKernelGone means the server no longer has the kernel.
+var ErrKernelGone = errors.New("the kernel no longer exists: it was shut down, or it died again and again and the server stopped restarting it; " +
+	"run the code again to start a new kernel (its variables are lost)")
+
+func (k *Kernel) gone() error { return fmt.Errorf("kernel %s: %w", k.ID, ErrKernelGone) }
+
+func notFound(err error) bool {
+	var ae *jupyter.APIError
+	return errors.As(err, &ae) && ae.Status == 404
 }
 
 // dialOwnSockets connects to the sockets named in the kernel's connection
@@ -157,6 +172,7 @@ func (k *Kernel) dial(ctx context.Context) (*conn, error) {
 // restart, before the new kernel listens.
 func (k *Kernel) dialOwnSockets(ctx context.Context) (*conn, error) {
 	deadline := time.Now().Add(startWait)
+	var asked time.Time // when the server was last asked about the kernel
 	for {
 		info, err := readConnectionFile(k.connDir, k.ID)
 		var c *conn
@@ -176,8 +192,16 @@ func (k *Kernel) dialOwnSockets(ctx context.Context) (*conn, error) {
 		k.mu.Lock()
 		direct := k.direct
 		k.mu.Unlock()
-		if !direct {
-			if state, serr := k.State(ctx); serr != nil || (state != "starting" && state != "restarting") {
+		// Ask the server about the kernel at once if it was never reached
+		// directly, then every second: a kernel that died too often in a
+		// row is not restarted again, and no ports will open.
+		if !direct || time.Since(asked) >= time.Second {
+			asked = time.Now()
+			state, serr := k.State(ctx)
+			if notFound(serr) || state == "dead" {
+				return nil, k.gone()
+			}
+			if !direct && (serr != nil || (state != "starting" && state != "restarting")) {
 				return nil, err
 			}
 		}
@@ -209,8 +233,22 @@ func (k *Kernel) open() *conn {
 // Interrupt interrupts the code running on the kernel.
 func (k *Kernel) Interrupt(ctx context.Context) error { return k.jc.InterruptKernel(ctx, k.ID) }
 
-// Restart restarts the kernel; its variables are lost.
-func (k *Kernel) Restart(ctx context.Context) error { return k.jc.RestartKernel(ctx, k.ID) }
+// Restart restarts the kernel; its variables are lost. The connection is
+// dropped: the server tells a websocket nothing of a restart it was asked
+// for, and its IOPub subscription to the new kernel may not have joined
+// yet (outputs of the next run were lost); the next request dials afresh.
+func (k *Kernel) Restart(ctx context.Context) error {
+	if err := k.jc.RestartKernel(ctx, k.ID); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	c := k.conn
+	k.mu.Unlock()
+	if c != nil {
+		c.shutdown(ErrKernelDied)
+	}
+	return nil
+}
 
 // State is the kernel's execution state as the server reports it (idle,
 // busy, starting, dead...).
@@ -279,6 +317,12 @@ var errUnacknowledged = errors.New("the kernel did not receive the request (was 
 // kernel before it is considered lost.
 const ackTimeout = 5 * time.Second
 
+// afterReplyWait is how long IOPub may stay silent after the execute
+// reply before the execution ends without its idle status. A kernel
+// publishes every output before it replies, so only messages already on
+// their way are still to come.
+var afterReplyWait = 10 * time.Second // a variable for the tests
+
 func (k *Kernel) execute(ctx context.Context, code string, h Hooks) (*Result, error) {
 	res := &Result{Outputs: &Outputs{}}
 	c, err := k.connection(ctx)
@@ -301,9 +345,16 @@ func (k *Kernel) execute(ctx context.Context, code string, h Hooks) (*Result, er
 	var idle, replied bool
 	var cancelled error
 	var grace <-chan time.Time
+	// quiet fires when IOPub has been silent for afterReplyWait after the
+	// reply: its idle is lost, and waiting longer would hang the call.
+	quiet := time.NewTimer(time.Hour)
+	quiet.Stop()
+	defer quiet.Stop()
 	done := ctx.Done()
 	for !(idle && replied) {
 		select {
+		case <-quiet.C:
+			return res, cancelled
 		case <-done:
 			cancelled = ctx.Err()
 			done = nil // interrupt once, then drain until idle
@@ -328,6 +379,9 @@ func (k *Kernel) execute(ctx context.Context, code string, h Hooks) (*Result, er
 			return res, ErrKernelDied
 		case m := <-s.msgs:
 			acked = true
+			if replied || (m.Channel == "shell" && m.Header.MsgType == "execute_reply") {
+				quiet.Reset(afterReplyWait)
+			}
 			switch {
 			case m.Channel == "iopub" && m.Header.MsgType == "status":
 				var st struct {

@@ -104,7 +104,7 @@ func dialZMQ(ctx context.Context, info *connectionInfo) (*conn, error) {
 	go z.readLoop(c, "shell", z.shell)
 	go z.readLoop(c, "stdin", z.stdin)
 	go z.readLoop(c, "iopub", z.iopub)
-	if err := z.awaitSubscription(ctx, c); err != nil {
+	if err := c.awaitSubscription(ctx); err != nil {
 		c.shutdown(err)
 		return nil, err
 	}
@@ -113,52 +113,6 @@ func dialZMQ(ctx context.Context, info *connectionInfo) (*conn, error) {
 
 // connectTimeout bounds connecting to the kernel's three sockets.
 const connectTimeout = 3 * time.Second
-
-// awaitSubscription asks for kernel_info until an IOPub message about the
-// request arrives: a kernel publishes busy and idle for every request, so
-// that message proves the subscription reached the kernel. A kernel busy
-// with earlier code answers when that code ends.
-func (z *zmqChannels) awaitSubscription(ctx context.Context, c *conn) error {
-	for range maxProbes {
-		if live, err := z.probe(ctx, c); err != nil || live {
-			return err
-		}
-	}
-	return errors.New("the kernel answers on shell but publishes nothing on IOPub")
-}
-
-// maxProbes bounds the kernel_info requests of awaitSubscription (each
-// waits 100 ms after its reply): the subscription takes well under a
-// millisecond on loopback.
-const maxProbes = 20
-
-// probe sends one kernel_info_request; live is whether an IOPub message
-// about it arrived by shortly after its reply.
-func (z *zmqChannels) probe(ctx context.Context, c *conn) (live bool, err error) {
-	s, err := c.request("kernel_info_request", map[string]any{})
-	if err != nil {
-		return false, err
-	}
-	defer c.unsubscribe(s)
-	var settle <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-s.died:
-			return false, c.closeErr()
-		case <-settle:
-			return false, nil // published before the subscription took
-		case m := <-s.msgs:
-			if m.Channel == "iopub" {
-				return true, nil
-			}
-			// The reply; the status messages travel on another
-			// connection and may still be on their way.
-			settle = time.After(100 * time.Millisecond)
-		}
-	}
-}
 
 func (z *zmqChannels) readLoop(c *conn, channel string, zc *zmtp.Conn) {
 	for {

@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,8 +19,8 @@ import (
 // sockets (the server then counts no websocket of ours to it) and, with
 // JUPYTER_MCP_KERNEL_TRANSPORT=websocket, through the server's kernel
 // websocket. Both run code, answer input(), run again after restart_kernel,
-// report a kernel that dies mid-run, and run on the kernel the server
-// starts in its place.
+// report a kernel that dies mid-run, run on the kernel the server starts in
+// its place, and say so when the server stops restarting one.
 func TestKernelTransports(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
@@ -89,6 +90,28 @@ func TestKernelTransports(t *testing.T) {
 			// state reads "idle" before a restarted kernel listens).
 			if got := kernelConnections(t, lab, nb); got != tc.connections {
 				t.Errorf("after the restarts the server counts %d websockets to the kernel, want %d", got, tc.connections)
+			}
+
+			// A kernel that dies again and again: the server restarts it
+			// restart_limit times (5), then removes it. A run that meets
+			// the removed kernel says so (on its own sockets the sidecar
+			// sees a death before the server does), and the next run
+			// starts a new kernel.
+			old := kernelID(t, lab, nb)
+			for deaths := 1; kernelExists(t, lab, old); deaths++ {
+				out, text := run("import os\nos.kill(os.getpid(), 9)")
+				if out.Status == "failed" && strings.Contains(text, "no longer exists: it was shut down, or it died again and again") {
+					break
+				}
+				if out.Status != "kernel_died" || deaths == 10 {
+					t.Fatalf("kill number %d: %+v %s; want kernel_died until the server removes the kernel, or a run that says it no longer exists", deaths, out, text)
+				}
+			}
+			if out, text := run("print(6*7)"); out.Status != "ok" || !strings.Contains(text, "42") {
+				t.Fatalf("after the kernel was gone: %+v %s", out, text)
+			}
+			if kernelID(t, lab, nb) == old {
+				t.Error("the run after the kernel was gone did not start a new kernel")
 			}
 		})
 	}
@@ -165,6 +188,20 @@ func kernelID(t *testing.T, lab *labtest.Lab, rel string) string {
 type kernelModel struct {
 	ID          string `json:"id"`
 	Connections int    `json:"connections"`
+}
+
+// kernelExists is whether the server still has kernel id.
+func kernelExists(t *testing.T, lab *labtest.Lab, id string) bool {
+	t.Helper()
+	resp, err := labtest.AuthClient("token " + lab.Token).Get(lab.URL + "api/kernels/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET api/kernels/%s: %s", id, resp.Status)
+	}
+	return resp.StatusCode == http.StatusOK
 }
 
 // sessionKernel is the kernel of the notebook at rel, as the Sessions API

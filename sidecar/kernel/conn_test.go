@@ -1,0 +1,98 @@
+package kernel
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+)
+
+// scripted is a kernel behind fake channels: answer returns the messages
+// the kernel sends back for each request.
+type scripted struct {
+	c      *conn
+	mu     sync.Mutex
+	sent   []string // msg types, in order
+	answer func(n int, m *Message) []*Message
+}
+
+func newScripted(answer func(n int, m *Message) []*Message) *scripted {
+	f := &scripted{answer: answer}
+	f.c = newConn("test-session", f)
+	return f
+}
+
+func (f *scripted) write(m *Message) error {
+	f.mu.Lock()
+	f.sent = append(f.sent, m.Header.MsgType)
+	n := len(f.sent)
+	f.mu.Unlock()
+	for _, r := range f.answer(n, m) {
+		f.c.dispatch(r)
+	}
+	return nil
+}
+
+func (f *scripted) close() {}
+
+func reply(to *Message, channel, msgType, content string) *Message {
+	return &Message{Channel: channel, Header: Header{MsgID: newID(), MsgType: msgType}, ParentHeader: to.Header, Content: json.RawMessage(content)}
+}
+
+// The subscription counts as live at the first request whose IOPub
+// message arrives, however many replies came without one.
+func TestAwaitSubscription(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		liveFrom   int // first request whose IOPub messages arrive; 0: none
+		wantErr    bool
+		wantProbes int
+	}{
+		{"live at once", 1, false, 1},
+		{"joins at the third request", 3, false, 3},
+		{"never", 0, true, maxProbes},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newScripted(func(n int, m *Message) []*Message {
+				out := []*Message{reply(m, "shell", "kernel_info_reply", `{"status":"ok"}`)}
+				if tc.liveFrom != 0 && n >= tc.liveFrom {
+					out = append(out, reply(m, "iopub", "status", `{"execution_state":"idle"}`))
+				}
+				return out
+			})
+			err := k.c.awaitSubscription(t.Context())
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("awaitSubscription: %v, want an error: %v", err, tc.wantErr)
+			}
+			if len(k.sent) != tc.wantProbes {
+				t.Fatalf("%d kernel_info requests, want %d", len(k.sent), tc.wantProbes)
+			}
+		})
+	}
+}
+
+// An execution whose reply came but whose IOPub messages stopped (its idle
+// lost) ends afterReplyWait after the last of them, with the reply's status
+// and the outputs that arrived, instead of waiting forever.
+func TestExecuteEndsWhenIOPubFallsSilentAfterTheReply(t *testing.T) {
+	defer func(d time.Duration) { afterReplyWait = d }(afterReplyWait)
+	afterReplyWait = 50 * time.Millisecond
+	k := newScripted(func(_ int, m *Message) []*Message {
+		return []*Message{
+			reply(m, "iopub", "status", `{"execution_state":"busy"}`),
+			reply(m, "iopub", "stream", `{"name":"stdout","text":"hi\n"}`),
+			reply(m, "shell", "execute_reply", `{"status":"ok","execution_count":3}`),
+		}
+	})
+	kern := &Kernel{ID: "k", conn: k.c}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	res, err := kern.Execute(ctx, "print('hi')", Hooks{})
+	if err != nil || res.Status != "ok" || res.ExecutionCount == nil || *res.ExecutionCount != 3 {
+		t.Fatalf("Execute = %+v, %v; want ok, count 3", res, err)
+	}
+	if got := res.Outputs.List(); len(got) != 1 {
+		t.Fatalf("outputs %+v, want the one stream", got)
+	}
+}

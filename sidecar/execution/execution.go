@@ -170,6 +170,16 @@ type Executions struct {
 
 	mu   sync.Mutex
 	byID map[string]*Execution
+	// ended holds the finished executions still in byID, oldest first,
+	// and endedBytes the size of their outputs.
+	ended      []ended
+	endedBytes int
+}
+
+type ended struct {
+	e     *Execution
+	at    time.Time
+	bytes int
 }
 
 // RunCells starts running cells of the notebook at path on k, in the
@@ -195,12 +205,20 @@ func (x *Executions) start(k *kernel.Kernel, steps []*Step, w *cellWriter) *Exec
 	e := &Execution{ID: newExecutionID(), kernel: k, started: now, updated: now, cancel: cancel,
 		steps: steps, status: StatusQueued, changed: make(chan struct{}), done: make(chan struct{})}
 	x.add(e)
-	go e.run(ctx, w)
+	go func() {
+		e.run(ctx, w)
+		x.retire(e)
+	}()
 	return e
 }
 
-// keepFinished is how long a finished execution stays available.
-const keepFinished = time.Hour
+// A finished execution stays available for keepFinished, or until the
+// outputs of those finished after it pass keepBytes: they are held in
+// memory, and an agent in a loop runs thousands of cells an hour.
+const (
+	keepFinished = time.Hour
+	keepBytes    = 64 << 20
+)
 
 func (x *Executions) add(e *Execution) {
 	x.mu.Lock()
@@ -208,15 +226,41 @@ func (x *Executions) add(e *Execution) {
 	if x.byID == nil {
 		x.byID = map[string]*Execution{}
 	}
-	for id, old := range x.byID {
-		old.mu.Lock()
-		expired := !old.finished.IsZero() && time.Since(old.finished) > keepFinished
-		old.mu.Unlock()
-		if expired {
-			delete(x.byID, id)
+	x.byID[e.ID] = e
+	x.dropEnded(time.Now())
+}
+
+// retire queues a finished execution to be dropped in its turn.
+func (x *Executions) retire(e *Execution) {
+	e.mu.Lock()
+	r := ended{e: e, at: e.finished}
+	for _, st := range e.steps {
+		r.bytes += len(st.Code) + len(st.Note)
+		for _, o := range st.Outputs {
+			r.bytes += len(o)
 		}
 	}
-	x.byID[e.ID] = e
+	e.mu.Unlock()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.ended = append(x.ended, r)
+	x.endedBytes += r.bytes
+	x.dropEnded(time.Now())
+}
+
+// dropEnded drops the finished executions past keeping, oldest first; the
+// newest stays however large.
+func (x *Executions) dropEnded(now time.Time) {
+	for len(x.ended) > 0 {
+		r := x.ended[0]
+		if now.Sub(r.at) <= keepFinished && (x.endedBytes <= keepBytes || len(x.ended) == 1) {
+			return
+		}
+		delete(x.byID, r.e.ID)
+		x.endedBytes -= r.bytes
+		x.ended[0] = ended{}
+		x.ended = x.ended[1:]
+	}
 }
 
 // Get finds an execution by id.

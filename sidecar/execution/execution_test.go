@@ -1,6 +1,7 @@
 package execution
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 )
@@ -9,24 +10,46 @@ func newTestExecution(id string) *Execution {
 	return &Execution{ID: id, started: time.Now(), status: StatusQueued, changed: make(chan struct{}), done: make(chan struct{}), cancel: func() {}}
 }
 
-// A finished execution stays findable for keepFinished, then the next run
-// started drops it, so the table does not grow with every call.
+// A finished execution stays findable for keepFinished, and while the
+// outputs of those finished after it stay under keepBytes; running ones
+// always, and the newest finished one however large.
 func TestExecutionsForgetOldFinishedRuns(t *testing.T) {
-	var x Executions
-	old, recent, running := newTestExecution("old"), newTestExecution("recent"), newTestExecution("running")
-	old.finished = time.Now().Add(-keepFinished - time.Minute)
-	recent.finished = time.Now().Add(-time.Minute)
-	for _, e := range []*Execution{old, recent, running} {
-		x.add(e)
+	big := json.RawMessage(make([]byte, keepBytes/2)) // shared: the test holds 32 MiB once
+	finished := func(id string, ago time.Duration, outputs ...json.RawMessage) *Execution {
+		e := newTestExecution(id)
+		e.finished = time.Now().Add(-ago)
+		e.steps = []*Step{{Outputs: outputs}}
+		return e
 	}
-	x.add(newTestExecution("new"))
-	if x.Get("old") != nil {
-		t.Error("an execution finished more than keepFinished ago is still kept")
-	}
-	for _, id := range []string{"recent", "running", "new"} {
-		if x.Get(id) == nil {
-			t.Errorf("execution %s was dropped", id)
-		}
+	for _, tc := range []struct {
+		name       string
+		finished   []*Execution // retired in this order
+		kept, gone []string
+	}{
+		{"an hour", []*Execution{finished("old", keepFinished+time.Minute), finished("recent", time.Minute)}, []string{"recent"}, []string{"old"}},
+		{"bytes", []*Execution{finished("a", 3*time.Minute, big), finished("b", 2*time.Minute, big), finished("c", time.Minute, big)}, []string{"b", "c"}, []string{"a"}},
+		{"the newest stays", []*Execution{finished("small", 2*time.Minute), finished("huge", time.Minute, big, big, big)}, []string{"huge"}, []string{"small"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var x Executions
+			running := newTestExecution("running")
+			x.add(running)
+			for _, e := range tc.finished {
+				x.add(e)
+				x.retire(e)
+			}
+			x.add(newTestExecution("new"))
+			for _, id := range append(tc.kept, "running", "new") {
+				if x.Get(id) == nil {
+					t.Errorf("execution %s was dropped", id)
+				}
+			}
+			for _, id := range tc.gone {
+				if x.Get(id) != nil {
+					t.Errorf("execution %s is still kept", id)
+				}
+			}
+		})
 	}
 }
 

@@ -240,7 +240,7 @@ func (t *Tools) sendInput(ctx context.Context, req *mcp.CallToolRequest, in Send
 // in the sidecar's memory, so one started before it restarted (it crashed,
 // or the lab restarted) is gone, though its code may have run on.
 func unknownExecution(id string) error {
-	return fmt.Errorf("no execution has id %q: finished executions are kept for an hour, and none started before the sidecar restarted is known "+
+	return fmt.Errorf("no execution has id %q: finished executions are kept for an hour (the oldest go sooner once all their outputs pass 64 MiB), and none started before the sidecar restarted is known "+
 		"(its code may have run on: read the cell's outputs in the notebook, or run it again)", id)
 }
 

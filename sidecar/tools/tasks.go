@@ -442,6 +442,6 @@ func (t *Tools) taskState(tk *task) *TaskResult {
 	return r
 }
 
-// keepTasks is how long an ended task stays (its execution's record does,
-// execution.Executions drops it an hour after it ends).
+// keepTasks is how long an ended task stays (it holds its execution, which
+// execution.Executions may drop sooner).
 const keepTasks = time.Hour

@@ -8,9 +8,13 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// contentsSchema is the Jupyter server's event schema for Contents API
-// actions (create, save, rename, copy, delete, upload, get).
-const contentsSchema = "https://events.jupyter.org/jupyter_server/contents_service/v1"
+// The Jupyter server's event schemas the sidecar follows: Contents API
+// actions (create, save, rename, copy, delete, upload, get) and kernel
+// actions (start, interrupt, restart, shutdown).
+const (
+	contentsSchema      = "https://events.jupyter.org/jupyter_server/contents_service/v1"
+	kernelActionsSchema = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
+)
 
 // ContentsEvent is one Contents API action the server reports on its event
 // bus: a notebook created, renamed or deleted by a person in JupyterLab or
@@ -22,13 +26,27 @@ type ContentsEvent struct {
 	SourcePath string `json:"source_path"` // rename and copy: where from
 }
 
-// WatchContents follows the server's event bus (/api/events/subscribe) and
-// calls on for every Contents API action but reads, until ctx ends,
-// connecting again whenever the connection drops.
-func (c *Client) WatchContents(ctx context.Context, log zerolog.Logger, on func(ContentsEvent)) {
+// KernelEvent is one kernel action the server reports, asked for by anyone
+// (a person restarting the kernel in JupyterLab, say).
+type KernelEvent struct {
+	KernelID string `json:"kernel_id"`
+	Action   string `json:"action"` // start, interrupt, restart, shutdown
+	Status   string `json:"status"` // success or error
+}
+
+// EventHandlers are told of the server's events; a nil one is skipped.
+type EventHandlers struct {
+	// Contents gets every Contents API action but reads.
+	Contents func(ContentsEvent)
+	Kernel   func(KernelEvent)
+}
+
+// WatchEvents follows the server's event bus (/api/events/subscribe) until
+// ctx ends, connecting again whenever the connection drops.
+func (c *Client) WatchEvents(ctx context.Context, log zerolog.Logger, h EventHandlers) {
 	backoff := time.Second
 	for ctx.Err() == nil {
-		if err := c.watchContents(ctx, on); err != nil && ctx.Err() == nil {
+		if err := c.watchEvents(ctx, h); err != nil && ctx.Err() == nil {
 			log.Debug().Err(err).Msg("event bus")
 		}
 		select {
@@ -39,7 +57,7 @@ func (c *Client) WatchContents(ctx context.Context, log zerolog.Logger, on func(
 	}
 }
 
-func (c *Client) watchContents(ctx context.Context, on func(ContentsEvent)) error {
+func (c *Client) watchEvents(ctx context.Context, h EventHandlers) error {
 	ws, err := c.DialWebsocket(ctx, "api/events/subscribe", nil, nil)
 	if err != nil {
 		return err
@@ -54,11 +72,21 @@ func (c *Client) watchContents(ctx context.Context, on func(ContentsEvent)) erro
 		}
 		var ev struct {
 			SchemaID string `json:"schema_id"`
-			ContentsEvent
 		}
-		if json.Unmarshal(data, &ev) != nil || ev.SchemaID != contentsSchema || ev.Action == "get" {
+		if json.Unmarshal(data, &ev) != nil {
 			continue
 		}
-		on(ev.ContentsEvent)
+		switch {
+		case ev.SchemaID == contentsSchema && h.Contents != nil:
+			var ce ContentsEvent
+			if json.Unmarshal(data, &ce) == nil && ce.Action != "get" {
+				h.Contents(ce)
+			}
+		case ev.SchemaID == kernelActionsSchema && h.Kernel != nil:
+			var ke KernelEvent
+			if json.Unmarshal(data, &ke) == nil && ke.KernelID != "" {
+				h.Kernel(ke)
+			}
+		}
 	}
 }

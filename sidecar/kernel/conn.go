@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -30,6 +31,10 @@ type conn struct {
 	subs   map[string]*sub // by parent msg_id
 	closed chan struct{}
 	err    error
+
+	// recheck asks for the IOPub subscription to be proven again before
+	// the next request (the kernel was restarted).
+	recheck atomic.Bool
 }
 
 // channels carries messages to the kernel; its readers hand the kernel's

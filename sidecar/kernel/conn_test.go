@@ -3,9 +3,12 @@ package kernel
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 )
 
 // scripted is a kernel behind fake channels: answer returns the messages
@@ -94,5 +97,41 @@ func TestExecuteEndsWhenIOPubFallsSilentAfterTheReply(t *testing.T) {
 	}
 	if got := res.Outputs.List(); len(got) != 1 {
 		t.Fatalf("outputs %+v, want the one stream", got)
+	}
+}
+
+// After a restart reported on the event bus, the next execution proves the
+// connection's IOPub subscription again before it sends its request; other
+// actions and other kernels change nothing.
+func TestKernelChangedRechecksTheConnection(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ev   jupyter.KernelEvent
+		want []string
+	}{
+		{"restart", jupyter.KernelEvent{KernelID: "k", Action: "restart", Status: "success"}, []string{"kernel_info_request", "execute_request"}},
+		{"interrupt", jupyter.KernelEvent{KernelID: "k", Action: "interrupt", Status: "success"}, []string{"execute_request"}},
+		{"another kernel", jupyter.KernelEvent{KernelID: "other", Action: "restart", Status: "success"}, []string{"execute_request"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newScripted(func(_ int, m *Message) []*Message {
+				if m.Header.MsgType == "kernel_info_request" {
+					return []*Message{reply(m, "iopub", "status", `{"execution_state":"busy"}`), reply(m, "shell", "kernel_info_reply", `{"status":"ok"}`)}
+				}
+				return []*Message{
+					reply(m, "shell", "execute_reply", `{"status":"ok","execution_count":1}`),
+					reply(m, "iopub", "status", `{"execution_state":"idle"}`),
+				}
+			})
+			k := &Kernel{ID: "k", conn: f.c}
+			m := &Manager{kernels: map[string]*Kernel{"k": k}}
+			m.KernelChanged(tc.ev)
+			if res, err := k.Execute(t.Context(), "1", Hooks{}); err != nil || res.Status != "ok" {
+				t.Fatalf("Execute = %+v, %v", res, err)
+			}
+			if !slices.Equal(f.sent, tc.want) {
+				t.Fatalf("sent %v, want %v", f.sent, tc.want)
+			}
+		})
 	}
 }

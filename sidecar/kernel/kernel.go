@@ -71,6 +71,27 @@ func (m *Manager) ForNotebook(ctx context.Context, path, kernelName string) (*Ke
 	return k, nil
 }
 
+// KernelChanged is told of a kernel action on the server, by anyone. After
+// a restart a connection proves its IOPub subscription again before its
+// next request: the server tells a websocket nothing of a restart (a person
+// restarting the kernel in JupyterLab), and the subscription of the
+// server's relay to the new kernel can lag behind, losing the outputs of a
+// run sent at once.
+func (m *Manager) KernelChanged(ev jupyter.KernelEvent) {
+	if ev.Action != "restart" {
+		return
+	}
+	m.mu.Lock()
+	k := m.kernels[ev.KernelID]
+	m.mu.Unlock()
+	if k == nil {
+		return
+	}
+	if c := k.open(); c != nil {
+		c.recheck.Store(true)
+	}
+}
+
 // Known returns the kernel last found for a notebook, if its connection is
 // still up. A kernel that is shut down (also when a person switches the
 // notebook to another kernel) closes its connection, so the next call asks
@@ -328,6 +349,12 @@ func (k *Kernel) execute(ctx context.Context, code string, h Hooks) (*Result, er
 	c, err := k.connection(ctx)
 	if err != nil {
 		return res, err
+	}
+	if c.recheck.Swap(false) {
+		if err := c.awaitSubscription(ctx); err != nil {
+			c.shutdown(err)
+			return res, err
+		}
 	}
 	s, err := c.request("execute_request", map[string]any{
 		"code": code, "silent": false, "store_history": true,

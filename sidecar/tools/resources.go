@@ -505,7 +505,7 @@ func (w *watch) flush() {
 }
 
 // ContentsChanged is told of a Contents API action the server reported on
-// its event bus (jupyter.Client.WatchContents): by a person in JupyterLab,
+// its event bus (jupyter.Client.WatchEvents): by a person in JupyterLab,
 // another client, or the sidecar. A notebook (or folder) that appears,
 // moves or goes changes the resource list, which clients are told
 // (notifications/resources/list_changed); the subscribers of a notebook

@@ -18,9 +18,10 @@ import (
 // The sidecar reaches a kernel the lab started on the kernel's own ZeroMQ
 // sockets (the server then counts no websocket of ours to it) and, with
 // JUPYTER_MCP_KERNEL_TRANSPORT=websocket, through the server's kernel
-// websocket. Both run code, answer input(), run again after restart_kernel,
-// report a kernel that dies mid-run, run on the kernel the server starts in
-// its place, and say so when the server stops restarting one.
+// websocket. Both run code, answer input(), run again after restart_kernel
+// and after a restart by someone else, report a kernel that dies mid-run,
+// run on the kernel the server starts in its place, and say so when the
+// server stops restarting one.
 func TestKernelTransports(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
@@ -79,6 +80,12 @@ func TestKernelTransports(t *testing.T) {
 			labtest.Call[map[string]any](t, cs, "restart_kernel", map[string]any{"path": nb})
 			if out, text := run("x = 6*7\nprint(x)"); out.Status != "ok" || !strings.Contains(text, "42") {
 				t.Fatalf("after restart: %+v %s", out, text)
+			}
+			// A person restarts the kernel in JupyterLab (the same REST
+			// call, which the server tells a kernel websocket nothing of).
+			restartKernel(t, lab, kernelID(t, lab, nb))
+			if out, text := run("print('x' in dir(), 6*7)"); out.Status != "ok" || !strings.Contains(text, "False 42") {
+				t.Fatalf("after a restart by someone else: %+v %s", out, text)
 			}
 			if died, text := run("import os\nos.kill(os.getpid(), 9)"); died.Status != "kernel_died" {
 				t.Fatalf("a kernel killed mid-run: %+v %s", died, text)
@@ -188,6 +195,19 @@ func kernelID(t *testing.T, lab *labtest.Lab, rel string) string {
 type kernelModel struct {
 	ID          string `json:"id"`
 	Connections int    `json:"connections"`
+}
+
+// restartKernel restarts kernel id as JupyterLab does.
+func restartKernel(t *testing.T, lab *labtest.Lab, id string) {
+	t.Helper()
+	resp, err := labtest.AuthClient("token "+lab.Token).Post(lab.URL+"api/kernels/"+id+"/restart", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("restart kernel %s: %s", id, resp.Status)
+	}
 }
 
 // kernelExists is whether the server still has kernel id.

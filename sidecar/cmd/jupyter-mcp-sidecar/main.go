@@ -189,8 +189,8 @@ func run(cfg config, log zerolog.Logger) error {
 		rooms.OnChange = t.NotebookChanged
 	}
 	// Notebooks created, renamed and deleted by anyone change the resource
-	// list.
-	go client.WatchContents(ctx, log, t.ContentsChanged)
+	// list; a kernel restarted by anyone is checked again before its next run.
+	go client.WatchEvents(ctx, log, jupyter.EventHandlers{Contents: t.ContentsChanged, Kernel: kernels.KernelChanged})
 	var origins []string
 	for _, o := range strings.Split(cfg.allowOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {

@@ -255,9 +255,9 @@ func (k *Kernel) open() *conn {
 func (k *Kernel) Interrupt(ctx context.Context) error { return k.jc.InterruptKernel(ctx, k.ID) }
 
 // Restart restarts the kernel; its variables are lost. The connection is
-// dropped: the server tells a websocket nothing of a restart it was asked
-// for, and its IOPub subscription to the new kernel may not have joined
-// yet (outputs of the next run were lost); the next request dials afresh.
+// dropped, so the next request dials afresh and proves its IOPub
+// subscription (as KernelChanged has it do after a restart by someone
+// else, which the event bus tells later, and only servers that have one).
 func (k *Kernel) Restart(ctx context.Context) error {
 	if err := k.jc.RestartKernel(ctx, k.ID); err != nil {
 		return err

@@ -72,7 +72,7 @@ func newStore(t *testing.T, f *fakeContents) *Store {
 
 // appendLine is an edit that keeps whatever is in the cell.
 func appendLine(nb *notebook.Notebook) error {
-	_, _, err := nb.SetSource(notebook.Ref{ID: "c1"}, nb.Cells[0].Source+"\nagent")
+	_, err := nb.SetSource(notebook.Ref{ID: "c1"}, nb.Cells[0].Source+"\nagent")
 	return err
 }
 
@@ -112,7 +112,7 @@ func TestUpdateEditErrorWritesNothing(t *testing.T) {
 	f := &fakeContents{source: "v1", modified: time.Unix(1000, 0)}
 	s := newStore(t, f)
 	_, err := s.Update(t.Context(), "n.ipynb", func(nb *notebook.Notebook) error {
-		_, _, err := nb.SetSource(notebook.Ref{ID: "nope"}, "x")
+		_, err := nb.SetSource(notebook.Ref{ID: "nope"}, "x")
 		return err
 	})
 	if err == nil || len(f.puts) != 0 {

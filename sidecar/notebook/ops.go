@@ -122,47 +122,45 @@ func (nb *Notebook) Insert(p Position, cellType, source string) (*Cell, int, err
 	return c, at, nil
 }
 
-// SetSource replaces a cell's whole source and returns its old source.
-func (nb *Notebook) SetSource(r Ref, source string) (*Cell, string, error) {
+// SetSource replaces a cell's whole source.
+func (nb *Notebook) SetSource(r Ref, source string) (*Cell, error) {
 	if err := checkSource(source); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	i, err := nb.Locate(r)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	c := nb.Cells[i]
-	old := c.Source
 	c.Source = source
-	return c, old, nil
+	return c, nil
 }
 
 // ReplaceOnce replaces the one occurrence of old in a cell's source by new.
 // It fails if old occurs zero or several times, so an edit never lands in
 // the wrong place.
-func (nb *Notebook) ReplaceOnce(r Ref, old, new string) (*Cell, string, error) {
+func (nb *Notebook) ReplaceOnce(r Ref, old, new string) (*Cell, error) {
 	if old == "" {
-		return nil, "", fmt.Errorf("old_text is empty; to replace the whole source, give source instead")
+		return nil, fmt.Errorf("old_text is empty; to replace the whole source, give source instead")
 	}
 	i, err := nb.Locate(r)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	c := nb.Cells[i]
 	switch n := strings.Count(c.Source, old); n {
 	case 0:
-		return nil, "", fmt.Errorf("old_text does not occur in %s; read the cell and copy the exact text, including whitespace", r)
+		return nil, fmt.Errorf("old_text does not occur in %s; read the cell and copy the exact text, including whitespace", r)
 	case 1:
 	default:
-		return nil, "", fmt.Errorf("old_text occurs %d times in %s; include more surrounding text so it occurs once", n, r)
+		return nil, fmt.Errorf("old_text occurs %d times in %s; include more surrounding text so it occurs once", n, r)
 	}
 	updated := strings.Replace(c.Source, old, new, 1)
 	if err := checkSource(updated); err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	before := c.Source
 	c.Source = updated
-	return c, before, nil
+	return c, nil
 }
 
 // Delete removes the referenced cells (all or none) and returns them.

@@ -109,9 +109,9 @@ func TestEditsRoundTrip(t *testing.T) {
 		"move up":   func(nb *notebook.Notebook) { _, _ = nb.Move(notebook.Ref{ID: "c2"}, 0) },
 		"move down": func(nb *notebook.Notebook) { _, _ = nb.Move(notebook.Ref{ID: "m1"}, 2) },
 		"edit source": func(nb *notebook.Notebook) {
-			_, _, _ = nb.ReplaceOnce(notebook.Ref{ID: "c1"}, "print(x)", "print(x * 2)")
+			_, _ = nb.ReplaceOnce(notebook.Ref{ID: "c1"}, "print(x)", "print(x * 2)")
 		},
-		"emoji splice": func(nb *notebook.Notebook) { _, _, _ = nb.ReplaceOnce(notebook.Ref{ID: "c2"}, "😀", "🎉") },
+		"emoji splice": func(nb *notebook.Notebook) { _, _ = nb.ReplaceOnce(notebook.Ref{ID: "c2"}, "😀", "🎉") },
 		"clear":        func(nb *notebook.Notebook) { _, _ = nb.ClearOutputs(nil) },
 		"metadata": func(nb *notebook.Notebook) {
 			nb.Cells[0].Metadata = json.RawMessage(`{"tags": ["u"], "collapsed": true}`)
@@ -172,8 +172,8 @@ func TestConcurrentEditsMerge(t *testing.T) {
 		t.Fatal(err)
 	}
 	edit(t, agent, func(nb *notebook.Notebook) {
-		_, _, _ = nb.ReplaceOnce(notebook.Ref{ID: "c2"}, "+ 1", "+ 2")
-		_, _, _ = nb.ReplaceOnce(notebook.Ref{ID: "c1"}, "print(x)", "print(x)  # agent")
+		_, _ = nb.ReplaceOnce(notebook.Ref{ID: "c2"}, "+ 1", "+ 2")
+		_, _ = nb.ReplaceOnce(notebook.Ref{ID: "c1"}, "print(x)", "print(x)  # agent")
 		_, _, _ = nb.Insert(notebook.Position{AfterID: "c2"}, notebook.Markdown, "agent notes")
 	})
 	sync(agent, person)

@@ -130,7 +130,7 @@ func agentEdit(rng *rand.Rand, nb *notebook.Notebook) error {
 	ref := notebook.Ref{ID: c.ID}
 	switch rng.IntN(7) {
 	case 0:
-		_, _, err := nb.SetSource(ref, c.Source+words[rng.IntN(len(words))])
+		_, err := nb.SetSource(ref, c.Source+words[rng.IntN(len(words))])
 		return err
 	case 1:
 		_, _, err := nb.Insert(notebook.Position{Index: ptr(rng.IntN(len(nb.Cells) + 1))}, notebook.Code, words[rng.IntN(len(words))])

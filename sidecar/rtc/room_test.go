@@ -265,7 +265,7 @@ func TestRoomResyncsAfterReconnect(t *testing.T) {
 	})
 	f.mu.Unlock()
 	if _, err := r.Edit(func(nb *notebook.Notebook) error {
-		_, _, err := nb.SetSource(notebook.Ref{ID: "c2"}, "agent offline")
+		_, err := nb.SetSource(notebook.Ref{ID: "c2"}, "agent offline")
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -520,7 +520,7 @@ func TestRoomTellsChanges(t *testing.T) {
 		t.Fatal("the person's edit was not told")
 	}
 	if _, err := r.Edit(func(nb *notebook.Notebook) error {
-		_, _, err := nb.SetSource(notebook.Ref{ID: "m1"}, "agent")
+		_, err := nb.SetSource(notebook.Ref{ID: "m1"}, "agent")
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -598,7 +598,7 @@ func TestRoomNotebookReadSeesEveryChange(t *testing.T) {
 		}, func(nb *notebook.Notebook) bool { return nb.Cells[0].Source == "person # Title" }},
 		{"the agent's edit", func(t *testing.T, f *fakeRoom, r *Room) {
 			if _, err := r.Edit(func(nb *notebook.Notebook) error {
-				_, _, err := nb.SetSource(notebook.Ref{ID: "c2"}, "agent")
+				_, err := nb.SetSource(notebook.Ref{ID: "c2"}, "agent")
 				return err
 			}); err != nil {
 				t.Fatal(err)
@@ -724,7 +724,7 @@ func TestRoomNotebookReadsAreNotShared(t *testing.T) {
 	wg.Go(func() {
 		for i := range 10 {
 			if _, err := r.Edit(func(nb *notebook.Notebook) error {
-				_, _, err := nb.SetSource(notebook.Ref{ID: "c2"}, fmt.Sprint("edit ", i))
+				_, err := nb.SetSource(notebook.Ref{ID: "c2"}, fmt.Sprint("edit ", i))
 				return err
 			}); err != nil {
 				t.Error(err)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/changes"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/execution"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
 )
@@ -53,7 +54,7 @@ func (t *Tools) insertCell(ctx context.Context, req *mcp.CallToolRequest, in Ins
 		return nil, InsertCellOut{}, fmt.Errorf("execute=true needs a code cell, not %s", typ)
 	}
 	var out InsertCellOut
-	nb, err := t.update(ctx, req, p, func(nb *notebook.Notebook) error {
+	nb, _, err := t.update(ctx, req, p, func(nb *notebook.Notebook) error {
 		c, at, err := nb.Insert(notebook.Position{Index: in.Index, BeforeID: in.BeforeCellID, AfterID: in.AfterCellID}, typ, in.Source)
 		if err != nil {
 			return err
@@ -134,24 +135,29 @@ func (t *Tools) editCell(ctx context.Context, req *mcp.CallToolRequest, in EditC
 	}
 	ref := notebook.Ref{ID: in.CellID, Index: in.Index}
 	var out EditCellOut
-	_, err = t.update(ctx, req, p, func(nb *notebook.Notebook) error {
+	_, changed, err := t.update(ctx, req, p, func(nb *notebook.Notebook) error {
 		var c *notebook.Cell
-		var before string
 		var err error
 		if in.Source != nil {
-			c, before, err = nb.SetSource(ref, *in.Source)
+			c, err = nb.SetSource(ref, *in.Source)
 		} else {
-			c, before, err = nb.ReplaceOnce(ref, in.OldText, *in.NewText)
+			c, err = nb.ReplaceOnce(ref, in.OldText, *in.NewText)
 		}
 		if err != nil {
 			return err
 		}
 		i, _ := nb.Locate(notebook.Ref{ID: c.ID})
-		out = EditCellOut{CellID: c.ID, Index: i, Diff: notebook.Diff(before, c.Source, 2)}
+		out = EditCellOut{CellID: c.ID, Index: i}
 		return nil
 	})
 	if err != nil {
 		return nil, EditCellOut{}, err
+	}
+	// The diff of the change record (an unchanged source has none).
+	for _, cc := range changed {
+		if cc.Op == changes.Edit && cc.CellID == out.CellID {
+			out.Diff = cc.Diff
+		}
 	}
 	return nil, out, nil
 }
@@ -187,7 +193,7 @@ func (t *Tools) deleteCells(ctx context.Context, req *mcp.CallToolRequest, in De
 		return nil, DeleteCellsOut{}, fmt.Errorf("name the cells to delete with cell_ids or indexes")
 	}
 	var out DeleteCellsOut
-	nb, err := t.update(ctx, req, p, func(nb *notebook.Notebook) error {
+	nb, _, err := t.update(ctx, req, p, func(nb *notebook.Notebook) error {
 		gone, err := nb.Delete(refs)
 		out.Deleted = nil
 		for _, c := range gone {
@@ -244,7 +250,7 @@ func (t *Tools) moveCell(ctx context.Context, req *mcp.CallToolRequest, in MoveC
 	}
 	ref := notebook.Ref{ID: in.CellID, Index: in.Index}
 	var out MoveCellOut
-	_, err = t.update(ctx, req, p, func(nb *notebook.Notebook) error {
+	_, _, err = t.update(ctx, req, p, func(nb *notebook.Notebook) error {
 		from, err := nb.Locate(ref)
 		if err != nil {
 			return err
@@ -286,7 +292,7 @@ func (t *Tools) clearOutputs(ctx context.Context, req *mcp.CallToolRequest, in C
 	}
 	refs, _ := cellRefs(in.CellIDs, nil)
 	var out ClearOutputsOut
-	_, err = t.update(ctx, req, p, func(nb *notebook.Notebook) error {
+	_, _, err = t.update(ctx, req, p, func(nb *notebook.Notebook) error {
 		n, err := nb.ClearOutputs(refs)
 		out.ClearedCells = n
 		return err

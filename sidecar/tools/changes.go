@@ -18,7 +18,7 @@ import (
 
 // update is Docs.Update for an agent's call that changes a notebook: what
 // the edit did is recorded, attributed to the call's client and session.
-func (t *Tools) update(ctx context.Context, req *mcp.CallToolRequest, path string, edit func(*notebook.Notebook) error) (*notebook.Notebook, error) {
+func (t *Tools) update(ctx context.Context, req *mcp.CallToolRequest, path string, edit func(*notebook.Notebook) error) (*notebook.Notebook, []changes.Cell, error) {
 	var cells []changes.Cell
 	nb, err := t.Docs.Update(ctx, path, func(nb *notebook.Notebook) error {
 		before := changes.Snapshot(nb)
@@ -29,9 +29,9 @@ func (t *Tools) update(ctx context.Context, req *mcp.CallToolRequest, path strin
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return nb, t.record(req, path, cells)
+	return nb, cells, t.record(req, path, cells)
 }
 
 func (t *Tools) record(req *mcp.CallToolRequest, path string, cells []changes.Cell) error {

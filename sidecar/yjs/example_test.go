@@ -24,13 +24,17 @@ func Example() {
 	})
 
 	lab := yjs.NewDocWithClientID(2)
-	lab.OnAfterTransaction(func(txn *yjs.Transaction) { fmt.Println("changed roots:", txn.ChangedRoots()) })
+	lab.OnAfterTransaction(func(txn *yjs.Transaction) {
+		for _, c := range txn.Changes() {
+			fmt.Println("changed:", c.Path, "list:", c.List)
+		}
+	})
 	if err := lab.ApplyUpdate(update, "websocket"); err != nil {
 		panic(err)
 	}
 	out, _ := json.Marshal(lab.GetArray("cells").ToJSON())
 	fmt.Println(string(out))
 	// Output:
-	// changed roots: [cells]
+	// changed: [cells] list: true
 	// [{"cell_type":"code","execution_count":null,"id":"c1","metadata":{},"outputs":[],"source":"print('hi')"}]
 }

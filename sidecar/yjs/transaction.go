@@ -87,25 +87,6 @@ func (t *Transaction) Changes() []Change {
 	return out
 }
 
-// ChangedRoots returns the names of root types that changed, directly or in
-// a nested type, sorted.
-func (t *Transaction) ChangedRoots() []string {
-	seen := map[string]bool{}
-	for _, c := range t.Changes() {
-		if len(c.Path) > 0 {
-			if s, ok := c.Path[0].(string); ok {
-				seen[s] = true
-			}
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for s := range seen {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func isUnreachable(b *Branch) bool {
 	for cur := b; cur.item != nil; cur = cur.item.parent {
 		if cur.item.deleted || cur.item.parent == nil {

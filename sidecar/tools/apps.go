@@ -173,7 +173,7 @@ func appsOnly(next mcp.MethodHandler) mcp.MethodHandler {
 // registerApps adds the view resource, the view's tool and the filter.
 func (t *Tools) registerApps(s *mcp.Server) {
 	addViewResource(s)
-	mcp.AddTool(s, viewNotebookTool, t.viewNotebook)
+	addTool(s, viewNotebookTool, t.viewNotebook)
 	s.AddReceivingMiddleware(appsOnly)
 }
 

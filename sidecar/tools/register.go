@@ -11,17 +11,49 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// addLargeOutputTool is mcp.AddTool for a tool whose structured output is
-// large, without go-sdk's check of every result against the output schema:
-// that check decodes the JSON just encoded and walks the schema over it,
-// which for read_notebook of 200 cells took several times the tool's own
-// work. The schemas advertised, the input's validation and defaults and
-// the result are go-sdk's; TestLargeOutputToolsMatchGoSDK compares them,
-// and checks the outputs against the schema instead.
+// addTool is mcp.AddTool with the input schema handed to go-sdk as JSON.
+// For a client speaking MCP 2026-07-28, go-sdk re-encodes the called tool's
+// input schema on every tools/call to look for x-mcp-header annotations
+// (validateParamHeaders); encoding a *jsonschema.Schema walks it by
+// reflection, and was about two fifths of the sidecar's CPU for a call
+// that does nothing (BenchmarkToolCallHTTP). Already-encoded JSON is copied
+// instead. What clients see, and how arguments are validated, is the same:
+// go-sdk decodes the JSON once to resolve it.
+func addTool[In, Out any](s *mcp.Server, t *mcp.Tool, h mcp.ToolHandlerFor[In, Out]) {
+	tt := *t
+	tt.InputSchema = encodedSchema[In](tt.InputSchema)
+	mcp.AddTool(s, &tt, h)
+}
+
+// encodedSchema is schema (by default the one go-sdk infers for In) as
+// JSON.
+func encodedSchema[In any](schema any) json.RawMessage {
+	if schema == nil {
+		schema = mustSchema[In]()
+	}
+	data, err := json.Marshal(schema)
+	if err != nil {
+		panic(err) // a programming error in a tool's schema
+	}
+	return data
+}
+
+// addUncheckedOutputTool is addTool for a tool whose structured output can be
+// large (a notebook), or that answers right after a kernel did (the
+// execution tools, whose outputs are content blocks), without go-sdk's
+// check of every result against the output schema: that check decodes the
+// JSON just encoded and walks the schema over it, which for read_notebook
+// of 200 cells took several times the tool's own work, and for
+// execute_code("1+1"), with go-sdk's decoding of the arguments, 9% of the
+// sidecar's CPU (decodeArguments takes 5%). The schemas advertised, the
+// input's validation and defaults and the result are go-sdk's;
+// TestUncheckedOutputToolsMatchGoSDK compares them and checks the outputs
+// against the schema instead, as go-sdk's client does with every result
+// in the integration tests.
 //
 // Out is a struct type, not a pointer (go-sdk turns a nil pointer into the
 // zero value; no tool here needs that).
-func addLargeOutputTool[In, Out any](s *mcp.Server, t *mcp.Tool, h mcp.ToolHandlerFor[In, Out]) {
+func addUncheckedOutputTool[In, Out any](s *mcp.Server, t *mcp.Tool, h mcp.ToolHandlerFor[In, Out]) {
 	if reflect.TypeFor[Out]().Kind() != reflect.Struct {
 		panic(fmt.Errorf("tool %s: the output type must be a struct", t.Name))
 	}
@@ -36,6 +68,7 @@ func addLargeOutputTool[In, Out any](s *mcp.Server, t *mcp.Tool, h mcp.ToolHandl
 	if err != nil {
 		panic(fmt.Errorf("tool %s: input schema: %w", t.Name, err)) // a programming error in the tool's input type
 	}
+	tt.InputSchema = encodedSchema[In](tt.InputSchema) // as addTool
 	s.AddTool(&tt, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		in, err := decodeArguments[In](req.Params.Arguments, input)
 		if err != nil {

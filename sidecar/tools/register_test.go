@@ -12,13 +12,13 @@ import (
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
 )
 
-// A tool added with addLargeOutputTool is, to a client, the tool go-sdk's
+// A tool added with addUncheckedOutputTool is, to a client, the tool go-sdk's
 // mcp.AddTool makes: the same listing, and for every call the same error
 // or the same content and structured content (go-sdk's client checks the
 // latter against the output schema). The same handler is registered both
 // ways on servers reading the same notebook, and the answers compared.
 // (The one difference: see notObjects.)
-func TestLargeOutputToolsMatchGoSDK(t *testing.T) {
+func TestUncheckedOutputToolsMatchGoSDK(t *testing.T) {
 	nb := benchNotebook(t, 7)
 	nb.Cells[1].Source = strings.Repeat("line\n", 30) // shortened when brief
 	nb.Cells[2].ExecutionCount, nb.Cells[2].Outputs = nil, nil
@@ -29,7 +29,7 @@ func TestLargeOutputToolsMatchGoSDK(t *testing.T) {
 	theirs := mcp.NewServer(&mcp.Implementation{Name: "go-sdk"}, nil)
 	mcp.AddTool(theirs, readNotebookTool, tools.readNotebook)
 	ours := mcp.NewServer(&mcp.Implementation{Name: "ours"}, nil)
-	addLargeOutputTool(ours, readNotebookTool, tools.readNotebook)
+	addUncheckedOutputTool(ours, readNotebookTool, tools.readNotebook)
 	want, got := connect(t, theirs, nil), connect(t, ours, nil)
 
 	var listed []*mcp.Tool
@@ -132,4 +132,47 @@ func sameJSON(t *testing.T, a, b any) bool {
 		}
 	}
 	return reflect.DeepEqual(va, vb)
+}
+
+// A tool added with addTool (its input schema handed over as JSON) is
+// listed as mcp.AddTool lists it, and refuses bad arguments in the same
+// words: go-sdk resolves the same schema from the JSON.
+func TestAddToolMatchesGoSDK(t *testing.T) {
+	tools := &Tools{Docs: fixedDocs{}, Sessions: NewSessions()}
+	theirs := mcp.NewServer(&mcp.Implementation{Name: "go-sdk"}, nil)
+	mcp.AddTool(theirs, insertCellTool, tools.insertCell) // an input schema of its own (enums)
+	mcp.AddTool(theirs, getExecutionTool, tools.getExecution)
+	ours := mcp.NewServer(&mcp.Implementation{Name: "ours"}, nil)
+	addTool(ours, insertCellTool, tools.insertCell)
+	addTool(ours, getExecutionTool, tools.getExecution)
+	want, got := connect(t, theirs, nil), connect(t, ours, nil)
+	list := func(cs *mcp.ClientSession) string {
+		res, err := cs.ListTools(t.Context(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := json.Marshal(res.Tools)
+		return string(data)
+	}
+	if w, g := list(want), list(got); w != g {
+		t.Fatalf("tools/list:\n%s\nwant (go-sdk's):\n%s", g, w)
+	}
+	for _, call := range []struct {
+		tool string
+		args any
+	}{
+		{"insert_cell", map[string]any{"path": "n.ipynb", "cell_type": "sql", "source": "x"}},
+		{"insert_cell", map[string]any{"path": "n.ipynb", "source": 3}},
+		{"insert_cell", map[string]any{"path": "n.ipynb", "source": "x", "extra": true}},
+		{"get_execution", map[string]any{}},
+		{"get_execution", map[string]any{"execution_id": "x0", "timeout": "soon"}},
+	} {
+		w, werr := want.CallTool(t.Context(), &mcp.CallToolParams{Name: call.tool, Arguments: call.args})
+		g, gerr := got.CallTool(t.Context(), &mcp.CallToolParams{Name: call.tool, Arguments: call.args})
+		if werr != nil || gerr != nil || !w.IsError || !g.IsError || !sameJSON(t, w.Content, g.Content) {
+			wd, _ := json.Marshal(w)
+			gd, _ := json.Marshal(g)
+			t.Errorf("%s %v:\n%s %v\nwant (go-sdk's):\n%s %v", call.tool, call.args, gd, gerr, wd, werr)
+		}
+	}
 }

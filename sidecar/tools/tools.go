@@ -52,49 +52,49 @@ type Tools struct {
 // Register adds every tool to s. This list is the whole tool surface.
 func (t *Tools) Register(s *mcp.Server) {
 	// Files
-	mcp.AddTool(s, listFilesTool, t.listFiles)
-	mcp.AddTool(s, listNotebooksTool, t.listNotebooks)
+	addTool(s, listFilesTool, t.listFiles)
+	addTool(s, listNotebooksTool, t.listNotebooks)
 	// Notebooks. Tools that pick or change a notebook show it in an MCP
 	// Apps view (apps.go); a view gets the notebook and the changed cells.
-	mcp.AddTool(s, viewed(createNotebookTool), withView(t, t.createNotebook,
+	addTool(s, viewed(createNotebookTool), withView(t, t.createNotebook,
 		func(in CreateNotebookIn) string { return in.Path }, nil))
-	mcp.AddTool(s, viewed(useNotebookTool), withView(t, t.useNotebook,
+	addTool(s, viewed(useNotebookTool), withView(t, t.useNotebook,
 		func(in UseNotebookIn) string { return in.Path }, nil))
-	addLargeOutputTool(s, readNotebookTool, t.readNotebook)
-	mcp.AddTool(s, readCellTool, t.readCell)
+	addUncheckedOutputTool(s, readNotebookTool, t.readNotebook)
+	addTool(s, readCellTool, t.readCell)
 	// Cells
-	mcp.AddTool(s, viewed(insertCellTool), withView(t, t.insertCell,
+	addTool(s, viewed(insertCellTool), withView(t, t.insertCell,
 		func(in InsertCellIn) string { return in.Path },
 		func(_ InsertCellIn, o InsertCellOut) ([]string, []string) { return []string{o.CellID}, nil }))
-	mcp.AddTool(s, viewed(editCellTool), withView(t, t.editCell,
+	addTool(s, viewed(editCellTool), withView(t, t.editCell,
 		func(in EditCellIn) string { return in.Path },
 		func(_ EditCellIn, o EditCellOut) ([]string, []string) { return []string{o.CellID}, nil }))
-	mcp.AddTool(s, viewed(deleteCellsTool), withView(t, t.deleteCells,
+	addTool(s, viewed(deleteCellsTool), withView(t, t.deleteCells,
 		func(in DeleteCellsIn) string { return in.Path },
 		func(_ DeleteCellsIn, o DeleteCellsOut) ([]string, []string) { return nil, o.Deleted }))
-	mcp.AddTool(s, viewed(moveCellTool), withView(t, t.moveCell,
+	addTool(s, viewed(moveCellTool), withView(t, t.moveCell,
 		func(in MoveCellIn) string { return in.Path },
 		func(_ MoveCellIn, o MoveCellOut) ([]string, []string) { return []string{o.CellID}, nil }))
-	mcp.AddTool(s, viewed(clearOutputsTool), withView(t, t.clearOutputs,
+	addTool(s, viewed(clearOutputsTool), withView(t, t.clearOutputs,
 		func(in ClearOutputsIn) string { return in.Path },
 		func(in ClearOutputsIn, _ ClearOutputsOut) ([]string, []string) { return in.CellIDs, nil }))
 	// Review and undo (changes.go); the edits above are recorded.
-	mcp.AddTool(s, listChangesTool, t.listChanges)
-	mcp.AddTool(s, undoChangesTool, t.undoChanges)
+	addTool(s, listChangesTool, t.listChanges)
+	addTool(s, undoChangesTool, t.undoChanges)
 	// Execution
-	mcp.AddTool(s, viewed(executeCellTool), withView(t, t.executeCell,
+	addUncheckedOutputTool(s, viewed(executeCellTool), withView(t, t.executeCell,
 		func(in ExecuteCellIn) string { return in.Path }, ranCells[ExecuteCellIn]))
-	mcp.AddTool(s, viewed(executeCellsTool), withView(t, t.executeCells,
+	addUncheckedOutputTool(s, viewed(executeCellsTool), withView(t, t.executeCells,
 		func(in ExecuteCellsIn) string { return in.Path }, ranCells[ExecuteCellsIn]))
-	mcp.AddTool(s, executeCodeTool, t.executeCode)
-	mcp.AddTool(s, getExecutionTool, t.getExecution)
-	mcp.AddTool(s, sendInputTool, t.sendInput)
+	addUncheckedOutputTool(s, executeCodeTool, t.executeCode)
+	addUncheckedOutputTool(s, getExecutionTool, t.getExecution)
+	addUncheckedOutputTool(s, sendInputTool, t.sendInput)
 	// Kernels
-	mcp.AddTool(s, listKernelsTool, t.listKernels)
-	mcp.AddTool(s, interruptKernelTool, t.interruptKernel)
-	mcp.AddTool(s, restartKernelTool, t.restartKernel)
+	addTool(s, listKernelsTool, t.listKernels)
+	addTool(s, interruptKernelTool, t.interruptKernel)
+	addTool(s, restartKernelTool, t.restartKernel)
 	// The person's view
-	mcp.AddTool(s, linkViewTool, t.linkView)
+	addTool(s, linkViewTool, t.linkView)
 	// MCP Apps: the view's resource and tool
 	t.registerApps(s)
 	// Notebooks, cells and outputs as resources (resources.go); the server

@@ -3,6 +3,10 @@ package kernel
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -131,6 +135,65 @@ func TestKernelChangedRechecksTheConnection(t *testing.T) {
 			}
 			if !slices.Equal(f.sent, tc.want) {
 				t.Fatalf("sent %v, want %v", f.sent, tc.want)
+			}
+		})
+	}
+}
+
+// A run the kernel has not answered for ackTimeout is judged by the
+// server's word on the kernel: while it is busy the run goes on; once it
+// is idle, a request it never acknowledged was lost, and a run it started
+// was lost to a restart (which the server's websocket does not tell), so
+// it ends and the connection is dropped for the next run to dial afresh.
+func TestExecuteJudgesASilentRunByTheKernelsState(t *testing.T) {
+	defer func(d time.Duration) { ackTimeout = d }(ackTimeout)
+	ackTimeout = 30 * time.Millisecond
+	for _, tc := range []struct {
+		name      string
+		acked     bool   // the kernel published busy for the request
+		state     string // what the server says
+		finishes  bool   // the kernel answers the rest later
+		wantErr   error
+		wantAlive bool // the connection stays up
+	}{
+		{"started, then the kernel restarted", true, "idle", false, ErrKernelDied, false},
+		{"never acknowledged by an idle kernel", false, "idle", false, errUnacknowledged, false},
+		{"started and still busy", true, "busy", true, nil, true},
+		{"queued behind other code", false, "busy", true, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprintf(w, `{"id":"k","name":"python3","execution_state":%q}`, tc.state)
+			}))
+			defer server.Close()
+			jc, err := jupyter.NewClient(&jupyter.ServerInfo{URL: server.URL + "/"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var f *scripted
+			f = newScripted(func(_ int, m *Message) []*Message {
+				if tc.finishes { // after several of the sidecar's checks
+					time.AfterFunc(5*ackTimeout, func() {
+						f.c.dispatch(reply(m, "shell", "execute_reply", `{"status":"ok","execution_count":2}`))
+						f.c.dispatch(reply(m, "iopub", "status", `{"execution_state":"idle"}`))
+					})
+				}
+				if tc.acked {
+					return []*Message{reply(m, "iopub", "status", `{"execution_state":"busy"}`)}
+				}
+				return nil
+			})
+			k := &Kernel{ID: "k", jc: jc, conn: f.c}
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			// execute, not Execute: Execute sends an unacknowledged request
+			// again on a new connection.
+			res, err := k.execute(ctx, "import time; time.sleep(60)", Hooks{Started: func() {}})
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && res.Status != "ok") {
+				t.Fatalf("Execute = %+v, %v; want error %v", res, err, tc.wantErr)
+			}
+			if f.c.isClosed() == tc.wantAlive {
+				t.Fatalf("connection closed: %v, want %v", f.c.isClosed(), !tc.wantAlive)
 			}
 		})
 	}

@@ -336,7 +336,7 @@ var errUnacknowledged = errors.New("the kernel did not receive the request (was 
 
 // ackTimeout is how long a request may go without any sign from an idle
 // kernel before it is considered lost.
-const ackTimeout = 5 * time.Second
+var ackTimeout = 5 * time.Second // a variable for the tests
 
 // afterReplyWait is how long IOPub may stay silent after the execute
 // reply before the execution ends without its idle status. A kernel
@@ -366,7 +366,7 @@ func (k *Kernel) execute(ctx context.Context, code string, h Hooks) (*Result, er
 	defer c.unsubscribe(s)
 	h.Started()
 
-	acked := false
+	acked, lastMsg := false, time.Time{}
 	ack := time.NewTimer(ackTimeout)
 	defer ack.Stop()
 	var idle, replied bool
@@ -392,11 +392,21 @@ func (k *Kernel) execute(ctx context.Context, code string, h Hooks) (*Result, er
 		case <-grace:
 			return res, cancelled
 		case <-ack.C:
-			// No message about the request yet: fine if the kernel is busy
-			// with earlier code, lost if it sits idle.
-			if state, err := k.State(ctx); err == nil && state == "idle" && !acked {
-				c.close()
-				return res, errUnacknowledged
+			// The server's word on the kernel. Busy: with earlier code, or
+			// with this run. Idle: a request it never acknowledged is lost;
+			// a run it started that neither ended nor said anything for as
+			// long was lost to a restart, which the server's websocket does
+			// not tell (someone else restarted the kernel; on its own
+			// sockets the sidecar sees the old kernel go at once).
+			if state, err := k.State(ctx); err == nil && state == "idle" {
+				if !acked {
+					c.close()
+					return res, errUnacknowledged
+				}
+				if !replied && time.Since(lastMsg) >= ackTimeout {
+					c.shutdown(ErrKernelDied)
+					return res, ErrKernelDied
+				}
 			}
 			ack.Reset(ackTimeout)
 		case <-s.died:
@@ -405,7 +415,7 @@ func (k *Kernel) execute(ctx context.Context, code string, h Hooks) (*Result, er
 			}
 			return res, ErrKernelDied
 		case m := <-s.msgs:
-			acked = true
+			acked, lastMsg = true, time.Now()
 			if replied || (m.Channel == "shell" && m.Header.MsgType == "execute_reply") {
 				quiet.Reset(afterReplyWait)
 			}

@@ -87,6 +87,26 @@ func TestKernelTransports(t *testing.T) {
 			if out, text := run("print('x' in dir(), 6*7)"); out.Status != "ok" || !strings.Contains(text, "False 42") {
 				t.Fatalf("after a restart by someone else: %+v %s", out, text)
 			}
+			// A run still going when a person restarts the kernel ends as
+			// if the kernel died (on the websocket, once the server reports
+			// the new kernel idle and the run has been silent for 5 s),
+			// instead of holding every later run on this kernel behind it.
+			res, err = cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_code", Arguments: map[string]any{"path": nb, "code": "import time\ntime.sleep(600)", "timeout": 1}})
+			if err != nil || res.IsError {
+				t.Fatalf("a long run: %v %s", err, labtest.ResultText(res))
+			}
+			if long := decode[execOut](t, res); long.Status != "running" {
+				t.Fatalf("a long run after 1 s: %+v, want running", long)
+			} else {
+				restartKernel(t, lab, kernelID(t, lab, nb))
+				res, err = cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "get_execution", Arguments: map[string]any{"execution_id": long.ExecutionID, "timeout": 30}})
+				if err != nil || res.IsError {
+					t.Fatalf("get_execution: %v %s", err, labtest.ResultText(res))
+				}
+				if out := decode[execOut](t, res); out.Status != "kernel_died" {
+					t.Fatalf("a run whose kernel someone restarted: %+v %s, want kernel_died", out, labtest.ResultText(res))
+				}
+			}
 			if died, text := run("import os\nos.kill(os.getpid(), 9)"); died.Status != "kernel_died" {
 				t.Fatalf("a kernel killed mid-run: %+v %s", died, text)
 			}

@@ -140,11 +140,12 @@ func TestKernelChangedRechecksTheConnection(t *testing.T) {
 	}
 }
 
-// A run the kernel has not answered for ackTimeout is judged by the
-// server's word on the kernel: while it is busy the run goes on; once it
-// is idle, a request it never acknowledged was lost, and a run it started
-// was lost to a restart (which the server's websocket does not tell), so
-// it ends and the connection is dropped for the next run to dial afresh.
+// A run is judged every ackTimeout by the server's word on the kernel:
+// while it is busy the run goes on; once it is idle, a request it never
+// acknowledged was lost, and a run it started that stays silent until the
+// next check was lost to a restart (which the server's websocket does not
+// tell), so it ends and the connection is dropped for the next run to dial
+// afresh.
 func TestExecuteJudgesASilentRunByTheKernelsState(t *testing.T) {
 	defer func(d time.Duration) { ackTimeout = d }(ackTimeout)
 	ackTimeout = 30 * time.Millisecond

@@ -366,7 +366,10 @@ func (k *Kernel) execute(ctx context.Context, code string, h Hooks) (*Result, er
 	defer c.unsubscribe(s)
 	h.Started()
 
-	acked, lastMsg := false, time.Time{}
+	acked := false
+	// lastMsg is when the run's last message arrived; idleSince when the
+	// server first said idle in a row of checks.
+	var lastMsg, idleSince time.Time
 	ack := time.NewTimer(ackTimeout)
 	defer ack.Stop()
 	var idle, replied bool
@@ -394,19 +397,27 @@ func (k *Kernel) execute(ctx context.Context, code string, h Hooks) (*Result, er
 		case <-ack.C:
 			// The server's word on the kernel. Busy: with earlier code, or
 			// with this run. Idle: a request it never acknowledged is lost;
-			// a run it started that neither ended nor said anything for as
-			// long was lost to a restart, which the server's websocket does
-			// not tell (someone else restarted the kernel; on its own
-			// sockets the sidecar sees the old kernel go at once).
-			if state, err := k.State(ctx); err == nil && state == "idle" {
-				if !acked {
-					c.close()
-					return res, errUnacknowledged
-				}
-				if !replied && time.Since(lastMsg) >= ackTimeout {
-					c.shutdown(ErrKernelDied)
-					return res, ErrKernelDied
-				}
+			// a run it started that has said nothing since the server
+			// last said idle was lost to a restart, which the server's
+			// websocket does not tell (someone else restarted the kernel;
+			// on its own sockets the sidecar sees the old kernel go at
+			// once). One look at the server is not enough for that: under
+			// load its idle can come before the run's last messages reach
+			// the sidecar.
+			state, err := k.State(ctx)
+			switch {
+			case err != nil || state != "idle":
+				idleSince = time.Time{}
+			case len(s.msgs) > 0: // messages not read yet: judge after them
+			case !acked:
+				c.close()
+				return res, errUnacknowledged
+			case replied: // its idle is on its way (quiet ends the wait)
+			case idleSince.IsZero() || lastMsg.After(idleSince):
+				idleSince = time.Now()
+			default:
+				c.shutdown(ErrKernelDied)
+				return res, ErrKernelDied
 			}
 			ack.Reset(ackTimeout)
 		case <-s.died:

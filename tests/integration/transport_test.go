@@ -88,9 +88,10 @@ func TestKernelTransports(t *testing.T) {
 				t.Fatalf("after a restart by someone else: %+v %s", out, text)
 			}
 			// A run still going when a person restarts the kernel ends as
-			// if the kernel died (on the websocket, once the server reports
-			// the new kernel idle and the run has been silent for 5 s),
-			// instead of holding every later run on this kernel behind it.
+			// if the kernel died (on the websocket, once the server has
+			// reported the new kernel idle at two of the run's checks, 5 s
+			// apart, with the run silent in between), instead of holding
+			// every later run on this kernel behind it.
 			res, err = cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_code", Arguments: map[string]any{"path": nb, "code": "import time\ntime.sleep(600)", "timeout": 1}})
 			if err != nil || res.IsError {
 				t.Fatalf("a long run: %v %s", err, labtest.ResultText(res))

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -200,6 +201,11 @@ func run(cfg config, log zerolog.Logger) error {
 	}
 	srv := server.New(server.Config{BaseURL: cfg.baseURL, AllowedOrigins: origins, SessionTimeout: cfg.sessionTimeout, Version: version, Token: cfg.token,
 		Embed: &embed.Handler{Hub: t.Views, Notebooks: t.NotebookPaths}, Review: &review.Handler{Changes: t}}, t, log)
+	// Building the tool surface (every schema inferred, encoded, decoded
+	// again and resolved by go-sdk, each decode with a 32 KiB buffer)
+	// leaves about a megabyte of garbage: hand it back to the OS now, not
+	// over minutes by the scavenger, so an idle sidecar is at its smallest.
+	debug.FreeOSMemory()
 	where := backend
 	if where == jupyter.NoCollaboration {
 		where = "files"

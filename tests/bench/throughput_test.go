@@ -131,7 +131,7 @@ func burst(b *testing.B, lab *labtest.Lab, sessions []*mcp.ClientSession, n int,
 					// Not mustCall: b.Fatal must not be called from another goroutine.
 					res, err := cs.CallTool(b.Context(), &mcp.CallToolParams{Name: tool, Arguments: in})
 					if err != nil || res.IsError {
-						b.Errorf("%s: %v %v", tool, err, res)
+						b.Errorf("%s: %v %s", tool, err, labtest.ResultText(res))
 					}
 				})
 				mu.Lock()

@@ -191,7 +191,7 @@ func TestExecuteJudgesASilentRunByTheKernelsState(t *testing.T) {
 			// again on a new connection.
 			res, err := k.execute(ctx, "import time; time.sleep(60)", Hooks{Started: func() {}})
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && res.Status != "ok") {
-				t.Fatalf("Execute = %+v, %v; want error %v", res, err, tc.wantErr)
+				t.Fatalf("execute = %+v, %v; want error %v", res, err, tc.wantErr)
 			}
 			if f.c.isClosed() == tc.wantAlive {
 				t.Fatalf("connection closed: %v, want %v", f.c.isClosed(), !tc.wantAlive)

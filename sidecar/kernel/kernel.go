@@ -334,8 +334,8 @@ func (k *Kernel) Execute(ctx context.Context, code string, h Hooks) (*Result, er
 // errUnacknowledged means the kernel never saw a request.
 var errUnacknowledged = errors.New("the kernel did not receive the request (was it restarting?); try again")
 
-// ackTimeout is how long a request may go without any sign from an idle
-// kernel before it is considered lost.
+// ackTimeout is how often a run asks the server about its kernel: a
+// request an idle kernel has not acknowledged by then is lost.
 var ackTimeout = 5 * time.Second // a variable for the tests
 
 // afterReplyWait is how long IOPub may stay silent after the execute

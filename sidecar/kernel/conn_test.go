@@ -152,7 +152,7 @@ func TestExecuteJudgesASilentRunByTheKernelsState(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		acked     bool   // the kernel published busy for the request
-		state     string // what the server says
+		state     string // what the server says; "": 404
 		finishes  bool   // the kernel answers the rest later
 		wantErr   error
 		wantAlive bool // the connection stays up
@@ -161,9 +161,14 @@ func TestExecuteJudgesASilentRunByTheKernelsState(t *testing.T) {
 		{"never acknowledged by an idle kernel", false, "idle", false, errUnacknowledged, false},
 		{"started and still busy", true, "busy", true, nil, true},
 		{"queued behind other code", false, "busy", true, nil, true},
+		{"the kernel was removed", true, "", false, ErrKernelGone, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.state == "" {
+					http.Error(w, `{"message":"Kernel does not exist: k"}`, http.StatusNotFound)
+					return
+				}
 				fmt.Fprintf(w, `{"id":"k","name":"python3","execution_state":%q}`, tc.state)
 			}))
 			defer server.Close()

@@ -406,6 +406,11 @@ func (k *Kernel) execute(ctx context.Context, code string, h Hooks) (*Result, er
 			// the sidecar.
 			state, err := k.State(ctx)
 			switch {
+			case notFound(err):
+				// Removed (it died again and again): the server may not
+				// close the websocket or say "dead" on it first.
+				c.shutdown(ErrKernelGone)
+				return res, k.gone()
 			case err != nil || state != "idle":
 				idleSince = time.Time{}
 			case len(s.msgs) > 0: // messages not read yet: judge after them

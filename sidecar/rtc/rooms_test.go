@@ -59,7 +59,7 @@ func TestRoomsUpdateSavesInBackground(t *testing.T) {
 		{name: "made read-only after the check", after: func(f *fakeRoom) { f.file.readOnly = true },
 			reported: "read-only on disk"},
 		{name: "deleted after the check", after: func(f *fakeRoom) { f.file.gone = true },
-			reported: "does not exist"},
+			reported: "no longer exists: it was deleted or renamed after the edit"},
 		{name: "undone by a reload of the file", after: func(f *fakeRoom) {
 			f.doc.Transact(func(*yjs.Transaction) { _ = f.doc.GetArray("cells").Delete(3, 1) })
 		}, reported: "did not last"},

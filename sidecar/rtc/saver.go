@@ -177,7 +177,7 @@ func (rs *Rooms) saveBatch(ctx context.Context, path string, batch []unsavedEdit
 	for quiet := 0; ; {
 		before, err := rs.stat(ctx, path)
 		if err != nil {
-			return unsavedError(path, batch, jupyter.NotebookError(path, err).Error())
+			return unsavedError(path, batch, statFailure(path, err))
 		}
 		if !before.Writable {
 			return unsavedError(path, batch, "the file is read-only on disk, so the server cannot save it (make it writable: the next save then writes the edit)")
@@ -191,7 +191,7 @@ func (rs *Rooms) saveBatch(ctx context.Context, path string, batch []unsavedEdit
 		}
 		after, err := rs.stat(ctx, path)
 		if err != nil {
-			return unsavedError(path, batch, jupyter.NotebookError(path, err).Error())
+			return unsavedError(path, batch, statFailure(path, err))
 		}
 		written := after.Hash != before.Hash || !after.LastModified.Equal(before.LastModified)
 		if written || r.Updates() != seen {
@@ -229,6 +229,16 @@ func (rs *Rooms) stat(ctx context.Context, path string) (*jupyter.Entry, error) 
 		case <-retry.C:
 		}
 	}
+}
+
+// statFailure says why the file could not be looked at. It existed when
+// the edit came (the edit checked), so a 404 means it was deleted or
+// renamed since, maybe right after the room wrote the edit to it.
+func statFailure(path string, err error) string {
+	if jupyter.IsNotFound(err) {
+		return fmt.Sprintf("notebook %q no longer exists: it was deleted or renamed after the edit", path)
+	}
+	return jupyter.NotebookError(path, err).Error()
 }
 
 // unsavedError tells the agent which edits did not reach the file, why, and

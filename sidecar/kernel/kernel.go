@@ -206,13 +206,19 @@ func (k *Kernel) dialOwnSockets(ctx context.Context) (*conn, error) {
 			k.mu.Unlock()
 			return c, nil
 		}
-		starting := errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist)
-		if ctx.Err() != nil || !starting || time.Now().After(deadline) {
-			return nil, err
-		}
 		k.mu.Lock()
 		direct := k.direct
 		k.mu.Unlock()
+		// Ports that refuse, or no connection file: the kernel is not up
+		// yet. A kernel reached directly before is being restarted, and
+		// then anything can meet the dial for a moment (the connection
+		// file half rewritten with new ports, a new kernel that does not
+		// answer yet): that is waited out too, not taken as a reason to
+		// fall back to the websocket.
+		starting := errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist)
+		if ctx.Err() != nil || !(starting || direct) || time.Now().After(deadline) {
+			return nil, err
+		}
 		// Ask the server about the kernel at once if it was never reached
 		// directly, then every second: a kernel that died too often in a
 		// row is not restarted again, and no ports will open.

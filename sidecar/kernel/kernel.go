@@ -167,7 +167,7 @@ func (k *Kernel) dial(ctx context.Context) (*conn, error) {
 		}
 	}
 	c, err := dialWebsocket(ctx, k.jc, k.ID)
-	if notFound(err) {
+	if jupyter.IsNotFound(err) {
 		return nil, k.gone()
 	}
 	return c, err
@@ -178,11 +178,6 @@ var ErrKernelGone = errors.New("the kernel no longer exists: it was shut down, o
 	"run the code again to start a new kernel (its variables are lost)")
 
 func (k *Kernel) gone() error { return fmt.Errorf("kernel %s: %w", k.ID, ErrKernelGone) }
-
-func notFound(err error) bool {
-	var ae *jupyter.APIError
-	return errors.As(err, &ae) && ae.Status == 404
-}
 
 // dialOwnSockets connects to the sockets named in the kernel's connection
 // file. A kernel that is starting has not opened its ports yet (and while
@@ -225,7 +220,7 @@ func (k *Kernel) dialOwnSockets(ctx context.Context) (*conn, error) {
 		if !direct || time.Since(asked) >= time.Second {
 			asked = time.Now()
 			state, serr := k.State(ctx)
-			if notFound(serr) || state == "dead" {
+			if jupyter.IsNotFound(serr) || state == "dead" {
 				return nil, k.gone()
 			}
 			if !direct && (serr != nil || (state != "starting" && state != "restarting")) {
@@ -412,7 +407,7 @@ func (k *Kernel) execute(ctx context.Context, code string, h Hooks) (*Result, er
 			// the sidecar.
 			state, err := k.State(ctx)
 			switch {
-			case notFound(err):
+			case jupyter.IsNotFound(err):
 				// Removed (it died again and again): the server may not
 				// close the websocket or say "dead" on it first.
 				c.shutdown(ErrKernelGone)

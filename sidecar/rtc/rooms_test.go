@@ -160,3 +160,39 @@ func TestRoomsSaveBurstAndFlushOnClose(t *testing.T) {
 		t.Fatal("Close left the last edit unsaved")
 	}
 }
+
+// A save waits for the agent's edits to settle, or for the oldest to have
+// waited saveMaxDelay; and after a save the server was slow to answer, for
+// a pause of savePace times that answer's time (at most saveMaxPause).
+func TestSaveWait(t *testing.T) {
+	now := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	for _, tc := range []struct {
+		name            string
+		firstEdit, last time.Duration // ago: the oldest unsaved edit, the latest
+		saveEnded       time.Duration // ago; 0: no save yet
+		saveTook        time.Duration
+		want            time.Duration
+	}{
+		{name: "one edit, just made", firstEdit: 0, last: 0, want: saveSettle},
+		{name: "edits settled", firstEdit: 300 * time.Millisecond, last: 150 * time.Millisecond, want: -50 * time.Millisecond},
+		{name: "edits keep coming: the oldest waits at most saveMaxDelay", firstEdit: 950 * time.Millisecond, last: 0, want: 50 * time.Millisecond},
+		{name: "after a quick save", firstEdit: 0, last: 0, saveEnded: 10 * time.Millisecond, saveTook: 20 * time.Millisecond, want: saveSettle},
+		{name: "after a slow save: paced", firstEdit: 950 * time.Millisecond, last: 0, saveEnded: 100 * time.Millisecond, saveTook: 500 * time.Millisecond,
+			want: savePace*500*time.Millisecond - 100*time.Millisecond},
+		{name: "pause over", firstEdit: 500 * time.Millisecond, last: 200 * time.Millisecond, saveEnded: 3 * time.Second, saveTook: 500 * time.Millisecond,
+			want: -100 * time.Millisecond},
+		{name: "after a save that timed out: at most saveMaxPause", firstEdit: 0, last: 0, saveEnded: time.Second, saveTook: saveTimeout,
+			want: saveMaxPause - time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := saveState{unsaved: []unsavedEdit{{at: ago(tc.firstEdit)}}, lastEdit: ago(tc.last), lastSaveTook: tc.saveTook}
+			if tc.saveEnded != 0 {
+				s.lastSaveEnd = ago(tc.saveEnded)
+			}
+			if got := s.saveWait(now); got != tc.want {
+				t.Errorf("saveWait = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -25,8 +25,18 @@ const (
 	// is asked to save: a burst of edits is written once, not once per edit.
 	saveSettle = 100 * time.Millisecond
 	// saveMaxDelay bounds how long an edit waits for its save while edits
-	// keep coming.
+	// keep coming, unless the server is slow to save (savePace).
 	saveMaxDelay = time.Second
+	// savePace spaces a notebook's saves: the next one starts no sooner
+	// than savePace times the server's answer to the last one took, after
+	// it ended (at most saveMaxPause), so saves take at most a fifth of the
+	// server's time. That answer includes the wait behind other rooms'
+	// saves: ten agents streaming edits into ten notebooks space their
+	// saves out, rather than keep the server writing whole notebooks while
+	// their edits wait behind the writes, which made the edits slower and
+	// the saves more frequent still.
+	savePace     = 4
+	saveMaxPause = 10 * time.Second
 	// writableFor is how long a check that the file exists and is writable
 	// is trusted before the next edit checks again. A file made read-only
 	// (or deleted) within that time takes the edit live, and the failed
@@ -62,9 +72,13 @@ type saveState struct {
 	checked  time.Time // when the file was last seen to exist and be writable
 	unsaved  []unsavedEdit
 	lastEdit time.Time
-	saving   bool          // a save goroutine runs
-	flush    chan struct{} // closed to skip the settling delay (Close)
-	done     chan struct{} // closed when the save goroutine ends
+	// lastSaveEnd and lastSaveTook: when the last save ended and how long
+	// the server took to answer it (for savePace).
+	lastSaveEnd  time.Time
+	lastSaveTook time.Duration
+	saving       bool          // a save goroutine runs
+	flush        chan struct{} // closed to skip the settling delay (Close)
+	done         chan struct{} // closed when the save goroutine ends
 }
 
 // checkWritable refuses an edit, changing nothing, when the file is gone or
@@ -121,7 +135,7 @@ func (rs *Rooms) saveLoop(path string, e *entry, flush, done chan struct{}) {
 			e.mu.Unlock()
 			return
 		}
-		wait := min(saveSettle-time.Since(e.lastEdit), saveMaxDelay-time.Since(e.unsaved[0].at))
+		wait := e.saveWait(time.Now())
 		e.mu.Unlock()
 		if wait > 0 && !flushing {
 			t := time.NewTimer(wait)
@@ -138,9 +152,10 @@ func (rs *Rooms) saveLoop(path string, e *entry, flush, done chan struct{}) {
 		e.unsaved = nil
 		e.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
-		err := rs.saveBatch(ctx, path, batch)
+		took, err := rs.saveBatch(ctx, path, batch)
 		cancel()
 		e.mu.Lock()
+		e.lastSaveEnd, e.lastSaveTook = time.Now(), took
 		if err == nil {
 			e.checked = time.Now() // the file was just written, so it is writable
 		} else {
@@ -159,8 +174,19 @@ func (rs *Rooms) saveLoop(path string, e *entry, flush, done chan struct{}) {
 	}
 }
 
+// saveWait is how long the save of the unsaved edits waits: until the
+// agent's edits settle, or the oldest has waited saveMaxDelay; and in any
+// case until the pause after the last save is over (savePace). Call with
+// the entry's mu held and edits unsaved.
+func (s *saveState) saveWait(now time.Time) time.Duration {
+	wait := min(saveSettle-now.Sub(s.lastEdit), saveMaxDelay-now.Sub(s.unsaved[0].at))
+	pause := min(savePace*s.lastSaveTook, saveMaxPause)
+	return max(wait, s.lastSaveEnd.Add(pause).Sub(now))
+}
+
 // saveBatch has the room save the edits of batch and checks that the file
-// was written and still holds them.
+// was written and still holds them. took is how long the server took to
+// answer the save requests.
 //
 // The server answers a save "success" even when it wrote nothing: a newer
 // change cancelled it (its autosave cancels the save in progress on every
@@ -172,26 +198,29 @@ func (rs *Rooms) saveLoop(path string, e *entry, flush, done chan struct{}) {
 // else changed the document proves nothing either way; the edit is in the
 // room and the server's autosave writes it once the room pauses, so the
 // save is taken as done rather than retried against a person's typing.
-func (rs *Rooms) saveBatch(ctx context.Context, path string, batch []unsavedEdit) error {
+func (rs *Rooms) saveBatch(ctx context.Context, path string, batch []unsavedEdit) (took time.Duration, err error) {
 	r := batch[len(batch)-1].room
 	for quiet := 0; ; {
 		before, err := rs.stat(ctx, path)
 		if err != nil {
-			return unsavedError(path, batch, statFailure(path, err))
+			return took, unsavedError(path, batch, statFailure(path, err))
 		}
 		if !before.Writable {
-			return unsavedError(path, batch, "the file is read-only on disk, so the server cannot save it (make it writable: the next save then writes the edit)")
+			return took, unsavedError(path, batch, "the file is read-only on disk, so the server cannot save it (make it writable: the next save then writes the edit)")
 		}
 		seen := r.Updates()
-		if err := r.Save(ctx); err != nil {
+		start := time.Now()
+		err = r.Save(ctx)
+		took += time.Since(start)
+		if err != nil {
 			if errors.Is(err, ErrRoomGone) {
-				return unsavedError(path, batch, err.Error())
+				return took, unsavedError(path, batch, err.Error())
 			}
-			return unsavedError(path, batch, "asking the server to save failed: "+err.Error())
+			return took, unsavedError(path, batch, "asking the server to save failed: "+err.Error())
 		}
 		after, err := rs.stat(ctx, path)
 		if err != nil {
-			return unsavedError(path, batch, statFailure(path, err))
+			return took, unsavedError(path, batch, statFailure(path, err))
 		}
 		written := after.Hash != before.Hash || !after.LastModified.Equal(before.LastModified)
 		if written || r.Updates() != seen {
@@ -199,12 +228,12 @@ func (rs *Rooms) saveBatch(ctx context.Context, path string, batch []unsavedEdit
 			// disk), which takes edits back out of the live notebook. The
 			// reload's updates reach the room before a barrier's answer.
 			if err := r.Barrier(ctx); err != nil {
-				return unsavedError(path, batch, err.Error())
+				return took, unsavedError(path, batch, err.Error())
 			}
-			return survived(r, batch, path)
+			return took, survived(r, batch, path)
 		}
 		if quiet++; quiet == quietSaveRounds {
-			return unsavedError(path, batch, "the server could not write the file (is the disk full, or did the file change on disk meanwhile?), and the file on disk is unchanged")
+			return took, unsavedError(path, batch, "the server could not write the file (is the disk full, or did the file change on disk meanwhile?), and the file on disk is unchanged")
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,16 +22,20 @@ import (
 const (
 	agents         = 10
 	insertsEach    = 20
+	sustainedEach  = 100 // inserts each in the sustained burst
 	executionsEach = 5
 )
 
 // BenchmarkThroughput runs agents MCP sessions at once, each on a notebook
 // of its own: insertsEach insert_cell calls each, then executionsEach
-// execute_code("1+1") each (one kernel per notebook). For each burst it
-// prints the calls' latency and the CPU time the sidecar, the Jupyter
-// server and the kernels spent in it (from /proc): the sidecar is not the
-// bottleneck when it spends less CPU than the server it waits on. Then it
-// prints the top frames of the sidecar's CPU profile of the whole run.
+// execute_code("1+1") each (one kernel per notebook), then sustainedEach
+// inserts each, long enough for the rooms to save while the edits go on.
+// For each burst it prints the calls' latency, the CPU time the sidecar,
+// the Jupyter server and the kernels spent in it (from /proc) and how many
+// times the rooms wrote their notebook (from the server's log): the
+// sidecar is not the bottleneck when it spends less CPU than the server it
+// waits on. Then it prints the top frames of the sidecar's CPU profile of
+// the whole run.
 func BenchmarkThroughput(b *testing.B) {
 	profile := filepath.Join(b.TempDir(), "sidecar.pprof")
 	lab, _ := benchLab(b, "JUPYTER_MCP_CPUPROFILE="+profile)
@@ -48,7 +53,7 @@ func BenchmarkThroughput(b *testing.B) {
 		// Each agent's notebook's room joined and kernel started first.
 		burst(b, lab, sessions, 1, "execute_code", func(int) map[string]any { return map[string]any{"code": "0"} })
 		fmt.Printf("\nthroughput: %d agents at once, each on its own %d-cell notebook\n", agents, cells)
-		fmt.Printf("%-30s %8s %10s %10s %10s %12s %10s %10s\n", "burst", "calls/s", "p50", "p95", "wall", "sidecar CPU", "server CPU", "kernel CPU")
+		fmt.Printf("%-30s %8s %10s %10s %10s %12s %10s %10s %6s\n", "burst", "calls/s", "p50", "p95", "wall", "sidecar CPU", "server CPU", "kernel CPU", "saves")
 		var goals []string
 		for _, c := range []struct {
 			name string
@@ -60,11 +65,13 @@ func BenchmarkThroughput(b *testing.B) {
 				func(i int) map[string]any { return map[string]any{"source": fmt.Sprintf("y = %d", i)} }},
 			{fmt.Sprintf("%d×%d execute_code 1+1", agents, executionsEach), "execute_code", executionsEach,
 				func(int) map[string]any { return map[string]any{"code": "1+1"} }},
+			{fmt.Sprintf("%d×%d insert_cell", agents, sustainedEach), "insert_cell", sustainedEach,
+				func(i int) map[string]any { return map[string]any{"source": fmt.Sprintf("z = %d", i)} }},
 		} {
 			r := burst(b, lab, sessions, c.n, c.tool, c.args)
-			fmt.Printf("%-30s %8.1f %7.1f ms %7.1f ms %8.2f s %10.2f s %8.2f s %8.2f s\n", c.name,
+			fmt.Printf("%-30s %8.1f %7.1f ms %7.1f ms %8.2f s %10.2f s %8.2f s %8.2f s %6d\n", c.name,
 				float64(len(r.latency))/r.wall.Seconds(), ms(p50(r.latency)), ms(quantile(r.latency, 0.95)),
-				r.wall.Seconds(), r.sidecar.Seconds(), r.server.Seconds(), r.kernels.Seconds())
+				r.wall.Seconds(), r.sidecar.Seconds(), r.server.Seconds(), r.kernels.Seconds(), r.saves)
 			goals = append(goals, goalLine(c.name+": sidecar CPU vs Jupyter server CPU", "s", r.sidecar.Seconds(), r.server.Seconds(), "<=", 1))
 		}
 		lab.Stop() // the sidecar writes its profile as it stops
@@ -101,6 +108,7 @@ type burstResult struct {
 	latency                  []time.Duration // sorted
 	wall                     time.Duration
 	sidecar, server, kernels time.Duration // CPU time (user+system) during the burst
+	saves                    int           // notebook writes by the rooms during the burst
 }
 
 // burst has every session call tool n times on its own notebook, all
@@ -115,7 +123,13 @@ func burst(b *testing.B, lab *labtest.Lab, sessions []*mcp.ClientSession, n int,
 		}
 		return cpuTime(sidecarPID), cpuTime(lab.PID), kernels
 	}
+	// jupyter-collaboration logs each write of a room's notebook.
+	saves := func() int {
+		log, _ := os.ReadFile(lab.LogPath)
+		return bytes.Count(log, []byte("Saving the content from room"))
+	}
 	s0, j0, k0 := cpu()
+	w0 := saves()
 	start := time.Now()
 	var mu sync.Mutex
 	var latency []time.Duration
@@ -147,7 +161,7 @@ func burst(b *testing.B, lab *labtest.Lab, sessions []*mcp.ClientSession, n int,
 	}
 	s1, j1, k1 := cpu()
 	slices.Sort(latency)
-	return burstResult{latency: latency, wall: wall, sidecar: s1 - s0, server: j1 - j0, kernels: k1 - k0}
+	return burstResult{latency: latency, wall: wall, sidecar: s1 - s0, server: j1 - j0, kernels: k1 - k0, saves: saves() - w0}
 }
 
 // cpuTime is the user+system CPU time process pid has used (from

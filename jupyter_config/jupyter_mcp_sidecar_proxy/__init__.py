@@ -121,6 +121,7 @@ def _load_jupyter_server_extension(serverapp):
     # Other extensions (collaboration rooms) add their handlers after this
     # one loads; the loop runs this before it serves the first request.
     serverapp.io_loop.add_callback(_nodelay_websockets, serverapp)
+    serverapp.io_loop.add_callback(_create_collaboration_store, serverapp)
     _end_idle_worker_threads_at_exit(serverapp)
     _stop_through_jupyter_on_signal(serverapp)
     serverapp.log.info("jupyter-mcp-sidecar %s: MCP served at %s by %s", __version__, prefix, cfg.command)
@@ -521,3 +522,24 @@ def _nodelay_websockets(serverapp):
         "jupyter-mcp-sidecar: TCP_NODELAY on websocket handlers: %s",
         ", ".join(sorted(c.__name__ for c in wrapped)) or "none found",
     )
+
+
+async def _create_collaboration_store(serverapp):
+    """Create jupyter-collaboration's update store before any room opens.
+
+    Every room opens the store (by default one SQLite file shared by all
+    rooms) on its own, and creates it when it is missing, with no lock
+    shared between rooms. When several rooms open at once on a new lab, as
+    when an agent reads notebooks in parallel, they all create it: all but
+    one fail ("table yupdates already exists"), and their writes then fail
+    for the life of the room ("no such table", "attempt to write a readonly
+    database", "database is locked"). Opened once here, as the server
+    starts, the store exists before any room can open it."""
+    store_class = serverapp.web_app.settings.get("collaborative_ystore_class")
+    if store_class is None or not hasattr(store_class, "db_path"):
+        return  # no collaboration, or a store that is not one shared file
+    try:
+        async with store_class(config=serverapp.config, path="jupyter-mcp-sidecar", log=serverapp.log) as store:
+            await store.db_initialized.wait()
+    except Exception:
+        serverapp.log.warning("jupyter-mcp-sidecar: could not create the collaboration store", exc_info=True)

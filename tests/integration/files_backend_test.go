@@ -17,16 +17,7 @@ import (
 // and write notebook files through the Contents API; edits and outputs land
 // in the file.
 func TestFilesBackend(t *testing.T) {
-	lab, err := labtest.Start(sidecarBin, filepath.Join(labsDir, "files-lab"), "files-token", "JUPYTER_MCP_DOCUMENTS=files")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lab.Stop()
-	cs, err := lab.Connect(t.Context(), "mcp", "token "+lab.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
+	lab, cs := ownLab(t, "files-lab", "JUPYTER_MCP_DOCUMENTS=files")
 
 	created := labtest.Call[notebookRef](t, cs, "create_notebook", map[string]any{"path": "files.ipynb"})
 	labtest.Call[map[string]any](t, cs, "edit_cell", map[string]any{"cell_id": created.FirstCellID, "source": "x = 20"})

@@ -19,11 +19,7 @@ import (
 // without the proxy extension creating it at start-up they raced: all but
 // one failed to create it, and their writes to it failed from then on.
 func TestNotebooksOpenedAtOnceOnANewLab(t *testing.T) {
-	lab, err := labtest.Start(sidecarBin, filepath.Join(labsDir, "new-lab"), "new-lab-token")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lab.Stop()
+	lab, cs := ownLab(t, "new-lab")
 	const notebooks = 8
 	for i := range notebooks {
 		nb := fmt.Sprintf(`{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [`+
@@ -32,11 +28,6 @@ func TestNotebooksOpenedAtOnceOnANewLab(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cs, err := lab.Connect(t.Context(), "mcp", "token "+lab.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
 	var wg sync.WaitGroup
 	for i := range notebooks {
 		wg.Go(func() {

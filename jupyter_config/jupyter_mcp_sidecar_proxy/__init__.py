@@ -19,6 +19,10 @@ MCP responses are written with TCP_NODELAY (``_nodelay_websockets``,
 ``_streaming``). Without it each back-to-back kernel round trip stalls about
 40 ms: Tornado writes a reply as several small frames, Nagle holds the
 second until the first is acknowledged, and the client delays that ACK.
+
+As the server starts, the extension also creates jupyter-collaboration's
+update store, which the rooms would otherwise race to create when an agent
+opens several notebooks at once (``_create_collaboration_store``).
 """
 
 import asyncio

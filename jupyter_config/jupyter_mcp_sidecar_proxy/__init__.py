@@ -355,7 +355,7 @@ class _SidecarClient:
         loop = IOLoop.current()
         start, start_wall = loop.time(), time.time()
         stream = self.pool.take()
-        reused = stream is not None
+        tries = 0
         timed_out = []
         timeout = None
         try:
@@ -370,16 +370,23 @@ class _SidecarClient:
                     response = await exchange.run()
                     break
                 except StreamClosedError as e:
-                    # A kept connection the sidecar closed (it stopped, or
-                    # crashed and came back) before it read this request:
-                    # the write failed (EPIPE), or the socket was closed with
-                    # the request unread (ECONNRESET). Nothing was handled,
-                    # so the request goes again on a new connection.
+                    # The sidecar closed the connection before it read this
+                    # request: the write failed (EPIPE), or the socket was
+                    # closed with the request unread (ECONNRESET). Either a
+                    # kept connection of a sidecar that stopped, or crashed
+                    # and came back; or a new one that a dying sidecar's
+                    # listening socket took in as the process exited (killed
+                    # with SIGKILL, its socket outlives its /proc/<pid>/exe
+                    # for a moment). Nothing was handled, so the request goes
+                    # again on a new connection; connect waits for a sidecar
+                    # that is restarting. Twice at most: a stale kept
+                    # connection, then a dying sidecar's.
                     unread = isinstance(e.real_error, (BrokenPipeError, ConnectionResetError))
-                    if not (reused and unread and exchange.code is None and not timed_out):
+                    tries += 1
+                    if not (unread and exchange.code is None and not timed_out and tries <= 2):
                         raise
                     self.in_use.remove(stream)
-                    stream, reused = None, False
+                    stream = None
         except StreamClosedError as e:
             if timed_out:
                 raise HTTPTimeoutError("Timeout during request") from None

@@ -162,6 +162,88 @@ func TestFaultSidecarKilledMidCall(t *testing.T) {
 	labtest.CallErr(t, fresh, "get_execution", map[string]any{"execution_id": run}, "the sidecar restarted")
 }
 
+// Requests that reach a sidecar as it dies are sent again to the one the
+// proxy starts next, not answered 500: the dying sidecar closes their
+// connections unread. Stopped (SIGSTOP), the sidecar takes new connections
+// into its listening socket's queue without accepting them; killed then,
+// it closes them with the requests unread — as a sidecar that crashes does
+// with the requests that arrive while it exits.
+func TestFaultRequestsToADyingSidecarGoToTheNextOne(t *testing.T) {
+	session(t) // a sidecar runs
+	pid := shared.SidecarPID()
+	socket := sidecarSocket(t, pid)
+	queued := func() int { return socketEnds(t, socket) }
+	before := queued()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	const requests = 24 // more than the proxy keeps open (16): some connect anew
+	status := make(chan string, requests)
+	for i := range requests {
+		go func() {
+			body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"dying","version":"0"}}}`, i)
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, shared.URL+"mcp", strings.NewReader(body))
+			req.Header.Set("Authorization", "token "+shared.Token)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				status <- err.Error()
+				return
+			}
+			resp.Body.Close()
+			status <- resp.Status
+		}()
+	}
+	eventually(t, "new connections wait in the stopped sidecar's queue", func() bool { return queued() > before })
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for range requests {
+		if got := <-status; got != "200 OK" {
+			t.Errorf("a request sent as the sidecar died: %s, want 200 OK from the next sidecar", got)
+		}
+	}
+	if now := shared.SidecarPID(); now == 0 || now == pid {
+		t.Errorf("sidecar pid %d after the kill of %d, want a new process", now, pid)
+	}
+}
+
+// sidecarSocket is the unix socket the sidecar with pid listens on (its
+// --listen unix:<path> argument).
+func sidecarSocket(t *testing.T, pid int) string {
+	t.Helper()
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, arg := range strings.Split(string(cmdline), "\x00") {
+		if path, ok := strings.CutPrefix(arg, "unix:"); ok {
+			return path
+		}
+	}
+	t.Fatalf("no unix:<path> among the sidecar's arguments %q", cmdline)
+	return ""
+}
+
+// socketEnds counts the sockets bound to the unix socket path: the
+// listening one, and the server end of every connection to it, accepted or
+// still queued (from /proc/net/unix).
+func socketEnds(t *testing.T, path string) int {
+	t.Helper()
+	table, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(table), "\n") {
+		if f := strings.Fields(line); len(f) == 8 && f[7] == path {
+			n++
+		}
+	}
+	return n
+}
+
 // The kernel killed with SIGKILL from outside while a cell waits: the run
 // ends as kernel_died with a note saying so, and the next execution works
 // without restart_kernel, on the kernel Jupyter restarts by itself

@@ -173,17 +173,7 @@ func timed(op func()) time.Duration {
 func benchLab(b *testing.B, env ...string) (*labtest.Lab, *mcp.ClientSession) {
 	tmp := b.TempDir()
 	binDir := buildShipped(b, filepath.Join(tmp, "bin"))
-	lab, err := labtest.Start(binDir, filepath.Join(tmp, "lab"), "bench-token", env...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(lab.Stop)
-	cs, err := lab.Connect(b.Context(), "mcp", "token "+lab.Token)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cs.Close() })
-	return lab, cs
+	return labtest.Open(b, binDir, filepath.Join(tmp, "lab"), "bench-token", env...)
 }
 
 // buildShipped builds the sidecar into dir as `make build` and the wheels

@@ -34,8 +34,8 @@ const (
 // the Jupyter server and the kernels spent in it (from /proc) and how many
 // times the rooms wrote their notebook (from the server's log): the
 // sidecar is not the bottleneck when it spends less CPU than the server it
-// waits on. Then it prints the top frames of the sidecar's CPU profile of
-// the whole run.
+// waits on. Then it prints how many collaboration store errors the lab
+// logged and the top frames of the sidecar's CPU profile of the whole run.
 func BenchmarkThroughput(b *testing.B) {
 	profile := filepath.Join(b.TempDir(), "sidecar.pprof")
 	lab, _ := benchLab(b, "JUPYTER_MCP_CPUPROFILE="+profile)
@@ -75,6 +75,10 @@ func BenchmarkThroughput(b *testing.B) {
 			goals = append(goals, goalLine(c.name+": sidecar CPU vs Jupyter server CPU", "s", r.sidecar.Seconds(), r.server.Seconds(), "<=", 1))
 		}
 		lab.Stop() // the sidecar writes its profile as it stops
+		// Rooms opened at once on a new lab (the first burst) used to race
+		// to create jupyter-collaboration's SQLite store.
+		log, _ := os.ReadFile(lab.LogPath)
+		fmt.Printf("collaboration store errors in the lab's log (sqlite3.OperationalError): %d\n", bytes.Count(log, []byte("sqlite3.OperationalError")))
 		fmt.Printf("sidecar CPU profile, whole run (warm-up included), top frames:\n%s", pprofTop(b, profile, "-nodecount=12"))
 		// Which of the sidecar's own functions the time above is spent under.
 		fmt.Printf("the same, the sidecar's own functions by cumulative time:\n%s",

@@ -77,17 +77,7 @@ func runTests(m *testing.M) (int, error) {
 // env) and opens an MCP session to it; both end with the test.
 func ownLab(t *testing.T, name string, env ...string) (*labtest.Lab, *mcp.ClientSession) {
 	t.Helper()
-	lab, err := labtest.Start(sidecarBin, filepath.Join(labsDir, name), name+"-token", env...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(lab.Stop)
-	cs, err := lab.Connect(t.Context(), "mcp", "token "+lab.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cs.Close() })
-	return lab, cs
+	return labtest.Open(t, sidecarBin, filepath.Join(labsDir, name), name+"-token", env...)
 }
 
 // session opens an authenticated MCP session at <lab>/mcp, closed at the

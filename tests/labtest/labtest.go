@@ -276,6 +276,23 @@ func (l *Lab) Connect(ctx context.Context, endpoint, auth string) (*mcp.ClientSe
 	return l.ConnectWith(ctx, endpoint, auth, nil)
 }
 
+// Open starts a lab (as Start) and an MCP session to it with the lab's
+// token, both ended with the test or benchmark.
+func Open(tb testing.TB, binDir, dir, token string, env ...string) (*Lab, *mcp.ClientSession) {
+	tb.Helper()
+	lab, err := Start(binDir, dir, token, env...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(lab.Stop)
+	cs, err := lab.Connect(tb.Context(), "mcp", "token "+lab.Token)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cs.Close() })
+	return lab, cs
+}
+
 // SessionProtocol is the protocol version tests speak unless they test
 // another: the newest one with sessions, which most clients in use speak and
 // whose "current notebook" many tests rely on. (go-sdk's client would pick

@@ -312,21 +312,34 @@ class _UpstreamPool:
         self.idle.append(stream)
         stream.set_close_callback(lambda: self.idle.remove(stream) if stream in self.idle else None)
 
-    async def connect(self):
+    async def connect(self, after_loss=False):
         """A new connection. When the sidecar refuses it, waits until the
         sidecar listens and connects once more: jupyter-server-proxy waits
         for the sidecar to be ready only when it first starts it; when the
         sidecar dies (a crash, the OOM killer) simpervisor restarts it, and
         until the new process listens requests found the socket dead and got
-        500, although the sidecar was back a moment later. A refused
-        connection carried no request, so nothing is sent twice."""
+        500, although the sidecar was back a moment later. A connection reset
+        while it was being made is the same: a dying sidecar's listening
+        socket took it into its queue, then closed. Neither carried a
+        request, so nothing is sent twice. With `after_loss` (a request was
+        just lost unread on a connection: the sidecar died) it waits first,
+        as the dying one's socket may still take connections in."""
+        if after_loss:
+            await self._answering()
+            return await self._open()
         try:
             return await self._open()
-        except (ConnectionRefusedError, FileNotFoundError):
-            proc = self.state.get("proc")
-            if not (hasattr(proc, "ready") and await proc.ready()):
+        except (ConnectionRefusedError, ConnectionResetError, FileNotFoundError):
+            if not await self._answering():
                 raise
         return await self._open()
+
+    async def _answering(self):
+        """Whether a sidecar answers HTTP on the socket, waiting up to the
+        proxy's ready timeout for one that is starting. Only a live process
+        answers: a dying one's socket resets the probe."""
+        proc = self.state.get("proc")
+        return hasattr(proc, "ready") and await proc.ready()
 
     async def _open(self):
         stream = IOStream(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
@@ -361,7 +374,7 @@ class _SidecarClient:
         try:
             while True:
                 if stream is None:
-                    stream = await self.pool.connect()
+                    stream = await self.pool.connect(after_loss=tries > 0)
                 self.in_use.append(stream)
                 if timeout is None and request.request_timeout:
                     timeout = loop.call_at(start + request.request_timeout, lambda: (timed_out.append(True), self._close()))
@@ -378,9 +391,9 @@ class _SidecarClient:
                     # listening socket took in as the process exited (killed
                     # with SIGKILL, its socket outlives its /proc/<pid>/exe
                     # for a moment). Nothing was handled, so the request goes
-                    # again on a new connection; connect waits for a sidecar
-                    # that is restarting. Twice at most: a stale kept
-                    # connection, then a dying sidecar's.
+                    # again on a new connection, once a sidecar answers.
+                    # Twice at most: a stale kept connection, then a dying
+                    # sidecar's.
                     unread = isinstance(e.real_error, (BrokenPipeError, ConnectionResetError))
                     tries += 1
                     if not (unread and exchange.code is None and not timed_out and tries <= 2):

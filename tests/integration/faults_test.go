@@ -177,6 +177,10 @@ func TestFaultRequestsToADyingSidecarGoToTheNextOne(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// kill returns before the signal takes effect: a sidecar still running
+	// could read a request, and one it read and dies with is rightly not
+	// sent again (it may have acted on it).
+	eventually(t, "every thread of the sidecar is stopped", func() bool { return stopped(t, pid) })
 	const requests = 24 // more than the proxy keeps open (16): some connect anew
 	status := make(chan string, requests)
 	for i := range requests {
@@ -191,11 +195,25 @@ func TestFaultRequestsToADyingSidecarGoToTheNextOne(t *testing.T) {
 				status <- err.Error()
 				return
 			}
+			// The whole response: the request counts as answered only when
+			// it is.
+			_, err = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+			if err != nil {
+				status <- fmt.Sprintf("%s, then reading the body: %v", resp.Status, err)
+				return
+			}
 			status <- resp.Status
 		}()
 	}
-	eventually(t, "new connections wait in the stopped sidecar's queue", func() bool { return queued() > before })
+	// Killed as soon as the first new connection waits, while the proxy is
+	// still making others: those are reset as they are made.
+	for deadline := time.Now().Add(60 * time.Second); queued() == before; {
+		if time.Now().After(deadline) {
+			t.Fatal("no new connection waits in the stopped sidecar's queue after 60 s")
+		}
+		time.Sleep(time.Millisecond) // polling a condition with a deadline
+	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -224,6 +242,28 @@ func sidecarSocket(t *testing.T, pid int) string {
 	}
 	t.Fatalf("no unix:<path> among the sidecar's arguments %q", cmdline)
 	return ""
+}
+
+// stopped reports whether every thread of the process is stopped by a
+// signal (state T in /proc/<pid>/task/<tid>/stat).
+func stopped(t *testing.T, pid int) bool {
+	t.Helper()
+	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(stats) == 0 {
+		t.Fatalf("the sidecar's threads: %v (%d found)", err, len(stats))
+	}
+	for _, path := range stats {
+		stat, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The state follows the command name, in parentheses.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 || i+2 >= len(stat) || stat[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
 }
 
 // socketEnds counts the sockets bound to the unix socket path: the

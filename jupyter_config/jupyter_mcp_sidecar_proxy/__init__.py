@@ -8,7 +8,10 @@ the sidecar in ``c.ServerProxy.servers`` this extension builds the same
 process state: ``<base>/mcp`` and ``<base>/mcp/`` both reach the sidecar's
 ``/``. Authentication stays jupyter-server-proxy's (the Jupyter token or login
 cookie); the sidecar listens on a unix socket in a 0700 directory, so nothing
-but this proxy (and the lab's own user) can call it. Responses that an MCP
+but this proxy (and the lab's own user) can call it. The proxy tells the
+sidecar how Jupyter authenticated each request (``AUTH_HEADER``), forwards no
+``?token=`` to it, and puts the lab's own security headers (its
+frame-ancestors) back on the sidecar's responses. Responses that an MCP
 client reads as an event stream are streamed, not buffered (``_streaming``),
 over connections to the sidecar that are kept open between requests
 (``_UpstreamPool``).
@@ -238,6 +241,45 @@ def _streaming(handler):
     unchanged: it happens before either way is taken."""
 
     class StreamingProxyHandler(handler):
+        async def prepare(self, *args, **kwargs):
+            # Before Jupyter authenticates the request: a token in the URL
+            # counts as one in the header. A plain Jupyter Server takes
+            # either; JupyterHub's servers ignore URL tokens unless
+            # JUPYTERHUB_ALLOW_TOKEN_IN_URL is set for the whole server, and
+            # MCP clients that take only a URL need them here alone.
+            token = self.request.query_arguments.get("token")
+            if token and "Authorization" not in self.request.headers:
+                self.request.headers["Authorization"] = "token " + token[-1].decode("utf-8", "replace")
+            return await super().prepare(*args, **kwargs)
+
+        def proxy_request_headers(self):
+            # Replaces any copy the client sent: only Jupyter's answer counts.
+            headers = super().proxy_request_headers()
+            headers[AUTH_HEADER] = _how_authenticated(self)
+            return headers
+
+        def get_client_uri(self, protocol, host, port, proxied_path):
+            return _without_token(super().get_client_uri(protocol, host, port, proxied_path))
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            # jupyter-server-proxy drops the headers Jupyter set before it
+            # copies the sidecar's; the lab's own (frame-ancestors above
+            # all, for the embed page) go back on where the sidecar set none
+            # of its own. Its websocket mixin makes flush an attribute of
+            # each handler, so the hook goes there too.
+            lab_headers = _lab_security_headers(self)
+            flush = self.flush
+
+            def flush_with_lab_headers(*args, **kwargs):
+                if not self._headers_written:
+                    for name, value in lab_headers:
+                        if name not in self._headers:
+                            self.set_header(name, value)
+                return flush(*args, **kwargs)
+
+            self.flush = flush_with_lab_headers
+
         async def _proxy_buffered(self, host, port, proxied_path, body, client):
             client = self._sidecar_client(client)
             if "text/event-stream" in self.request.headers.get("Accept", ""):
@@ -276,6 +318,41 @@ def _streaming(handler):
             super().on_connection_close()
 
     return StreamingProxyHandler
+
+
+# Tells the sidecar how Jupyter authenticated the request it forwards:
+# "token" (a token in the Authorization header or the URL: needs no XSRF
+# token, as Jupyter's own handlers rule), "cookie" (the login cookie: the
+# sidecar asks for the XSRF token) or "unchecked" (the lab checks no XSRF
+# tokens: c.ServerApp.disable_check_xsrf).
+AUTH_HEADER = "X-Jupyter-MCP-Auth"
+
+
+def _how_authenticated(handler):
+    if handler.token_authenticated:
+        return "token"
+    if handler.settings.get("disable_check_xsrf", False):
+        return "unchecked"
+    return "cookie"
+
+
+def _without_token(uri):
+    """The proxied URL without ``token`` query parameters: Jupyter has used
+    the token, and the sidecar (and any log line naming the URL) must not
+    see it."""
+    base, sep, query = uri.partition("?")
+    if not sep:
+        return uri
+    kept = [p for p in query.split("&") if p.partition("=")[0] != "token"]
+    return base + ("?" + "&".join(kept) if kept else "")
+
+
+def _lab_security_headers(handler):
+    """The headers Jupyter Server puts on every page of the lab: its
+    Content-Security-Policy, X-Content-Type-Options and those of
+    ``c.ServerApp.tornado_settings["headers"]``."""
+    names = {"content-security-policy", "x-content-type-options", *map(str.lower, handler.settings.get("headers", {}))}
+    return [(k, v) for k, v in handler._headers.get_all() if k.lower() in names]
 
 
 class _UpstreamPool:

@@ -122,9 +122,15 @@ func (r *Router) rewrite(pr *httputil.ProxyRequest) {
 	// and checks Origin against it.
 	pr.Out.Host = pr.In.Host
 	pr.Out.Header.Del("Cookie")
+	// The router's own parameters stay here; a token from the URL goes on
+	// in the header, where the server takes it and no URL (or log) holds it.
 	q := pr.Out.URL.Query()
-	if q.Has("profile") { // the router's own parameter
+	if q.Has("profile") || q.Has("token") {
+		if tok := q.Get("token"); tok != "" && pr.Out.Header.Get("Authorization") == "" {
+			pr.Out.Header.Set("Authorization", "token "+tok)
+		}
 		q.Del("profile")
+		q.Del("token")
 		pr.Out.URL.RawQuery = q.Encode()
 	}
 	if p := pr.In.Header.Get("X-Forwarded-Proto"); p != "" {
@@ -240,9 +246,12 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		return
 	}
 	token := clientToken(req.Header.Get("Authorization"))
+	if token == "" && req.Header.Get("Authorization") == "" {
+		token = req.URL.Query().Get("token") // clients that take only a URL
+	}
 	if token == "" {
 		r.fail(w, req, &errHub{Status: http.StatusForbidden, Code: codeUnauthorized,
-			Message: "no JupyterHub token: send the header 'Authorization: token <your hub API token>' (or Bearer)"})
+			Message: "no JupyterHub token: send the header 'Authorization: token <your hub API token>' (or Bearer), or add ?token=<your hub API token> to the URL"})
 		return
 	}
 	u, err := r.hub.whoami(req.Context(), token)

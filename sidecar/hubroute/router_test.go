@@ -190,18 +190,19 @@ const initBody = `{"jsonrpc":"2.0","id":7,"method":"initialize","params":{}}`
 
 func TestRouter(t *testing.T) {
 	for _, tc := range []struct {
-		name       string
-		setup      func(f *fakeHub)
-		method     string
-		path       string
-		auth       string
-		status     int
-		want       string // in the body
-		forwardTo  string // path the request reached, "" for none
-		startBody  string // what the start sent the hub
-		starts     int
-		retryAfter string
-		timeout    time.Duration // StartTimeout (300 ms if 0)
+		name        string
+		setup       func(f *fakeHub)
+		method      string
+		path        string
+		auth        string
+		status      int
+		want        string // in the body
+		forwardTo   string // path the request reached, "" for none
+		forwardAuth string // its Authorization header, if not auth
+		startBody   string // what the start sent the hub
+		starts      int
+		retryAfter  string
+		timeout     time.Duration // StartTimeout (300 ms if 0)
 	}{
 		{name: "no token", auth: "", status: 403, want: "no JupyterHub token"},
 		{name: "basic auth", auth: "Basic eDp5", status: 403, want: "no JupyterHub token"},
@@ -209,6 +210,9 @@ func TestRouter(t *testing.T) {
 		{name: "service token", auth: "token tok-svc", status: 403, want: "not to a user"},
 		{name: "running, token", auth: "token tok-alice", status: 200, forwardTo: "/user/alice/mcp"},
 		{name: "running, bearer, slash", path: "/services/mcp/", auth: "bearer tok-alice", status: 200, forwardTo: "/user/alice/mcp"},
+		{name: "token in the URL", path: "/services/mcp?token=tok-alice", status: 200, forwardTo: "/user/alice/mcp", forwardAuth: "token tok-alice"},
+		{name: "wrong token in the URL", path: "/services/mcp?token=nope", status: 403, want: "does not accept this token"},
+		{name: "header wins over the URL", path: "/services/mcp?token=nope", auth: "token tok-alice", status: 200, forwardTo: "/user/alice/mcp"},
 		{name: "other path", path: "/services/mcp/embed", auth: "token tok-alice", status: 404, want: "the MCP endpoint is /services/mcp/"},
 		{name: "stopped, POST starts it", auth: "token tok-bob", status: 200, forwardTo: "/user/bob/mcp", starts: 1},
 		{name: "stopped, GET does not", method: http.MethodGet, auth: "token tok-bob", status: 404, want: "bob's server is not running"},
@@ -298,10 +302,14 @@ func TestRouter(t *testing.T) {
 				t.Fatalf("forwarded %d requests, want 1", len(f.forwarded))
 			}
 			fw := f.forwarded[0]
-			if fw.URL.Path != tc.forwardTo || fw.URL.Query().Has("profile") {
-				t.Fatalf("forwarded to %s, want %s (without profile)", fw.URL, tc.forwardTo)
+			if fw.URL.Path != tc.forwardTo || fw.URL.Query().Has("profile") || fw.URL.Query().Has("token") {
+				t.Fatalf("forwarded to %s, want %s (without profile or token)", fw.URL, tc.forwardTo)
 			}
-			if fw.Header.Get("Authorization") != tc.auth || fw.Header.Get("Cookie") != "" || fw.Header.Get("Mcp-Session-Id") != "abc" {
+			wantAuth := tc.auth
+			if tc.forwardAuth != "" {
+				wantAuth = tc.forwardAuth
+			}
+			if fw.Header.Get("Authorization") != wantAuth || fw.Header.Get("Cookie") != "" || fw.Header.Get("Mcp-Session-Id") != "abc" {
 				t.Fatalf("forwarded headers: %v", fw.Header)
 			}
 			if fw.Host != strings.TrimPrefix(srv.URL, "http://") {

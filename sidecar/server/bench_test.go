@@ -53,7 +53,7 @@ func benchToolCall(b *testing.B, protocol string) {
 			body = fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"get_execution","arguments":{"execution_id":"x0"}}}`, id)
 		}
 		req, _ := http.NewRequestWithContext(b.Context(), http.MethodPost, srv.URL, bytes.NewBufferString(body))
-		req.Header.Set("Authorization", "token lab-token")
+		req.Header.Set(AuthHeader, "token")
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
 		req.Header.Set("Mcp-Protocol-Version", version)

@@ -54,7 +54,7 @@ func FuzzJSONRPC(f *testing.F) {
 
 	post := func(t *testing.T, session string, body []byte) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("POST", "http://127.0.0.1/", bytes.NewReader(body))
-		req.Header.Set("Authorization", "token lab-token")
+		req.Header.Set(AuthHeader, "token")
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
 		if session != "" {
@@ -81,7 +81,7 @@ func FuzzJSONRPC(f *testing.F) {
 			t.Fatalf("answer to %q is not JSON: %s", body, rec.Body)
 		}
 		del := httptest.NewRequest("DELETE", "http://127.0.0.1/", nil)
-		del.Header.Set("Authorization", "token lab-token")
+		del.Header.Set(AuthHeader, "token")
 		del.Header.Set("Mcp-Session-Id", session)
 		h.ServeHTTP(httptest.NewRecorder(), del)
 	})

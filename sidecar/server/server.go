@@ -193,15 +193,21 @@ func byProtocol(stateful, stateless http.Handler) http.Handler {
 	})
 }
 
+// AuthHeader is how the proxy extension tells the sidecar how Jupyter
+// authenticated a request: "token" (a token in the Authorization header or
+// in the URL), "cookie" (the login cookie alone) or "unchecked" (the lab
+// checks no XSRF tokens). The extension replaces any copy a client sent.
+const AuthHeader = "X-Jupyter-Mcp-Auth"
+
 // cookieXSRF refuses state-changing requests that Jupyter let through on
 // its login cookie unless they carry Jupyter's XSRF token, as JupyterLab's
 // own requests do (header X-XSRFToken equal to the _xsrf cookie).
 // jupyter-server-proxy does no XSRF check, and on a JupyterHub served from
 // one domain every user's server shares the origin, so the Origin check
 // cannot tell a page of user A's server from B's own: without this, A's page
-// could drive B's MCP with B's cookie. Requests with an Authorization header
-// (MCP clients with a token) need no XSRF token: a page cannot add that
-// header to a request to another server without CORS.
+// could drive B's MCP with B's cookie. Requests Jupyter authenticated by a
+// token need no XSRF token, as on Jupyter's own endpoints: a page cannot
+// know the token.
 func cookieXSRF(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
@@ -209,9 +215,13 @@ func cookieXSRF(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if r.Header.Get("Authorization") == "" && !xsrfMatches(r) {
-			http.Error(w, "Forbidden: a request authenticated by the login cookie needs the X-XSRFToken header (the _xsrf cookie); MCP clients send \"Authorization: token <token>\" instead", http.StatusForbidden)
-			return
+		switch r.Header.Get(AuthHeader) {
+		case "token", "unchecked":
+		default:
+			if !xsrfMatches(r) {
+				http.Error(w, "Forbidden: a request authenticated by the login cookie needs the X-XSRFToken header (the _xsrf cookie); MCP clients send the token instead: \"Authorization: token <token>\" or ?token=<token>", http.StatusForbidden)
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -272,6 +282,7 @@ func requireToken(token string, next http.Handler) http.Handler {
 			http.Error(w, "Forbidden: send the sidecar's token as \"Authorization: token <token>\"", http.StatusForbidden)
 			return
 		}
+		r.Header.Set(AuthHeader, "token")
 		next.ServeHTTP(w, r)
 	})
 }

@@ -26,8 +26,8 @@ const (
 )
 
 // The lab has authenticated these requests already (token or login cookie);
-// an Authorization header says it was a token.
-var tokenAuth = map[string]string{"Authorization": "token lab-token"}
+// the proxy extension's header says it was a token.
+var tokenAuth = map[string]string{AuthHeader: "token"}
 
 func with(h map[string]string, k, v string) map[string]string {
 	out := map[string]string{k: v}
@@ -56,6 +56,10 @@ func TestRequestPolicy(t *testing.T) {
 		{"login cookie, another secret", "POST", "/", map[string]string{"Cookie": "_xsrf=" + xsrfV2, "X-XSRFToken": xsrfOther}, 403},
 		{"login cookie, XSRF header without cookie", "POST", "/", map[string]string{"X-XSRFToken": xsrfV2}, 403},
 		{"hub-style signed token", "POST", "/", map[string]string{"Cookie": "_xsrf=c2lnbmVk", "X-XSRFToken": "c2lnbmVk"}, 200},
+		{"authenticated by the login cookie, as the proxy says", "POST", "/", map[string]string{AuthHeader: "cookie", "Cookie": "_xsrf=" + xsrfV2}, 403},
+		{"an Authorization header the proxy did not vouch for", "POST", "/", map[string]string{"Authorization": "token lab-token"}, 403},
+		{"a lab that checks no XSRF tokens", "POST", "/", map[string]string{AuthHeader: "unchecked"}, 200},
+		{"sidebar undo by token", "POST", "/changes/undo", tokenAuth, 400},
 		{"cookie GET needs no XSRF token", "GET", "/healthz", nil, 200},
 		{"embed state by cookie without XSRF token", "POST", "/embed/state", nil, 403},
 		{"sidebar list by cookie", "GET", "/changes?path=a.ipynb", with(nil, "Origin", "https://hub.example"), 200},
@@ -171,6 +175,6 @@ type authed struct{}
 
 func (authed) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", tokenAuth["Authorization"])
+	r.Header.Set(AuthHeader, tokenAuth[AuthHeader])
 	return http.DefaultTransport.RoundTrip(r)
 }

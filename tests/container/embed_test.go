@@ -112,14 +112,19 @@ func embeddedFrame(t *testing.T, ctx context.Context, labOrigin string) bool {
 // labOrigin is the lab's origin: http://127.0.0.1:<port>.
 func (l *lab) origin() string { return strings.TrimSuffix(l.URL, "/") }
 
-// By default another origin cannot frame the lab (CSP frame-ancestors 'self').
+// By default another origin cannot frame the lab (CSP frame-ancestors
+// 'self'), nor the embed page that holds it.
 func TestFrameBlockedByDefault(t *testing.T) {
-	ctx := browser(t)
-	if err := chromedp.Do(ctx, chromedp.Navigate(framePage.pageFraming(shared.URL+"lab?token="+shared.Token))); err != nil {
-		t.Fatal(err)
-	}
-	if embeddedFrame(t, ctx, shared.origin()) {
-		t.Fatalf("a page of %s framed the lab; want it refused", framePage.Origin)
+	for _, path := range []string{"lab", "mcp/embed"} {
+		t.Run(path, func(t *testing.T) {
+			ctx := browser(t)
+			if err := chromedp.Do(ctx, chromedp.Navigate(framePage.pageFraming(shared.URL+path+"?token="+shared.Token))); err != nil {
+				t.Fatal(err)
+			}
+			if embeddedFrame(t, ctx, shared.origin()) {
+				t.Fatalf("a page of %s framed %s; want it refused", framePage.Origin, path)
+			}
+		})
 	}
 }
 
@@ -168,6 +173,15 @@ func TestFrameAllowedOrigin(t *testing.T) {
 	}
 	if acao := resp.Header.Get("Access-Control-Allow-Origin"); acao != "" {
 		t.Fatalf("Access-Control-Allow-Origin = %q, want none", acao)
+	}
+	// The embed page's policy is the lab's.
+	resp, err = client.Get(l.URL + "mcp/embed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(csp, want) {
+		t.Fatalf("embed page: %s, Content-Security-Policy = %q, want it to start with %q", resp.Status, csp, want)
 	}
 	// A cookie-authenticated POST without the XSRF token is still refused.
 	resp, err = client.Post(l.URL+"api/contents", "application/json", strings.NewReader(`{"type":"notebook"}`))

@@ -134,5 +134,5 @@ func TestCookieNeedsXSRFOnHub(t *testing.T) {
 	}
 	navigate(http.MethodPost, "/hub/login?next=", url.Values{"_xsrf": {m[1]}, "username": {"alice"}, "password": {"any-password"}})
 	navigate(http.MethodGet, "/user/alice/lab", nil)
-	labtest.CheckCookieXSRF(t, browser, theHub.URL+"/user/alice/")
+	labtest.CheckCookieXSRF(t, browser, theHub.URL+"/user/alice/", tokens["alice"])
 }

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"cmp"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -148,5 +149,109 @@ func TestCookieNeedsXSRF(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	labtest.CheckCookieXSRF(t, browser, shared.URL)
+	labtest.CheckCookieXSRF(t, browser, shared.URL, shared.Token)
+}
+
+// A client that takes only a URL connects with <lab>/mcp?token=<token>:
+// Jupyter takes a token in the URL as in the header, and so does the
+// sidecar, with either protocol generation; the sidebar's POSTs too. A
+// wrong token in the URL opens nothing. The token goes no further than
+// Jupyter's authentication: no line the lab logs meanwhile (its proxy's
+// at debug level included) holds it.
+func TestURLToken(t *testing.T) {
+	dir := filepath.Join(labsDir, "url-token")
+	config := filepath.Join(dir, "config")
+	if err := os.MkdirAll(config, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(config, "jupyter_server_config.json"), []byte(`{"ServerApp": {"log_level": "DEBUG"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const token = "url-token-3f9a1c"
+	lab, err := labtest.Start(sidecarBin, dir, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lab.Stop)
+	logged, err := os.Stat(lab.LogPath) // Jupyter prints its own URL, token and all, as it starts
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, version := range []string{labtest.SessionProtocol, ""} {
+		t.Run("protocol "+version, func(t *testing.T) {
+			cs, err := lab.ConnectProtocol(t.Context(), "mcp?token="+token, "", version, nil)
+			if err != nil {
+				t.Fatalf("connect with the token in the URL: %v", err)
+			}
+			defer cs.Close()
+			path := "url-token-" + strings.ReplaceAll(cmp.Or(version, "newest"), "-", "") + ".ipynb"
+			labtest.Call[map[string]any](t, cs, "create_notebook", map[string]any{"path": path})
+			labtest.Call[map[string]any](t, cs, "insert_cell", map[string]any{"path": path, "source": "1 + 1", "execute": true})
+		})
+	}
+	t.Run("sidebar", func(t *testing.T) {
+		resp, err := http.Post(lab.URL+"mcp/changes/undo?token="+token, "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(data), "path") {
+			t.Fatalf("undo with the token in the URL: %s %s, want 400 asking for a path (past the XSRF check)", resp.Status, data)
+		}
+	})
+	t.Run("wrong token", func(t *testing.T) {
+		cs, err := lab.Connect(t.Context(), "mcp?token=wrong-"+token, "")
+		if err == nil {
+			cs.Close()
+			t.Fatal("connected with a wrong token in the URL")
+		}
+	})
+
+	data, err := os.ReadFile(lab.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := string(data[logged.Size():])
+	if !strings.Contains(since, "Proxying request to") {
+		t.Fatalf("the lab logged no proxied request at debug level; the check below would prove nothing:\n%s", labtest.Tail([]byte(since), 4<<10))
+	}
+	for _, line := range strings.Split(since, "\n") {
+		if strings.Contains(line, token) {
+			t.Errorf("the token is in the lab's log: %s", line)
+		}
+	}
+}
+
+// The sidecar's pages carry the lab's own security headers, so that
+// whoever may not frame the lab may not frame the embed page either: the
+// proxy copies none of Jupyter's headers by itself.
+func TestLabHeadersOnSidecarPages(t *testing.T) {
+	get := func(path string) http.Header {
+		t.Helper()
+		resp, err := http.Get(shared.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s", path, resp.Status)
+		}
+		return resp.Header
+	}
+	lab := get("lab?token=" + shared.Token)
+	want := lab.Get("Content-Security-Policy")
+	if !strings.Contains(want, "frame-ancestors 'self'") {
+		t.Fatalf("the lab's Content-Security-Policy is %q; expected Jupyter's frame-ancestors", want)
+	}
+	for _, path := range []string{"mcp/embed?token=", "mcp/changes?path=x.ipynb&token="} {
+		h := get(path + shared.Token)
+		if got := h.Get("Content-Security-Policy"); got != want {
+			t.Errorf("%s: Content-Security-Policy %q, want the lab's %q", path, got, want)
+		}
+		if got := h.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s: X-Content-Type-Options %q, want nosniff", path, got)
+		}
+	}
 }

@@ -386,11 +386,14 @@ func ResultText(res *mcp.CallToolResult) string {
 }
 
 // CheckCookieXSRF POSTs an MCP initialize to serverURL+"mcp" with browser
-// (a client whose jar holds the server's login and _xsrf cookies) three
-// ways and checks the sidecar's XSRF rule: the cookie alone and the cookie
-// with a wrong token are refused with 403 and open no session; with the
-// _xsrf cookie's value as X-XSRFToken it goes through.
-func CheckCookieXSRF(t *testing.T, browser *http.Client, serverURL string) {
+// (a client whose jar holds the server's login and _xsrf cookies) and
+// checks the sidecar's XSRF rule: the cookie alone, the cookie with a wrong
+// token and the cookie with a forged copy of the proxy's verdict header are
+// refused with 403 and open no session; with the _xsrf cookie's value as
+// X-XSRFToken it goes through. So does a request without cookies that
+// carries token (the server's or the user's) in the URL, as Jupyter needs
+// no XSRF token with a token.
+func CheckCookieXSRF(t *testing.T, browser *http.Client, serverURL, token string) {
 	t.Helper()
 	server, err := url.Parse(serverURL)
 	if err != nil {
@@ -408,20 +411,25 @@ func CheckCookieXSRF(t *testing.T, browser *http.Client, serverURL string) {
 	mcpURL := serverURL + "mcp"
 	const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"page","version":"0"}}}`
 	for _, tc := range []struct {
-		name, xsrf string
-		want       int
+		name   string
+		client *http.Client
+		query  string
+		header map[string]string
+		want   int
 	}{
-		{"login cookie only", "", http.StatusForbidden},
-		{"login cookie and another token", "2|00|00|0", http.StatusForbidden},
-		{"login cookie and its XSRF token", xsrf, http.StatusOK},
+		{"login cookie only", browser, "", nil, http.StatusForbidden},
+		{"login cookie and another token", browser, "", map[string]string{"X-XSRFToken": "2|00|00|0"}, http.StatusForbidden},
+		{"login cookie and a forged proxy verdict", browser, "", map[string]string{"X-Jupyter-MCP-Auth": "token"}, http.StatusForbidden},
+		{"login cookie and its XSRF token", browser, "", map[string]string{"X-XSRFToken": xsrf}, http.StatusOK},
+		{"token in the URL", http.DefaultClient, "?token=" + url.QueryEscape(token), nil, http.StatusOK},
 	} {
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, mcpURL, strings.NewReader(initialize))
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, mcpURL+tc.query, strings.NewReader(initialize))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
-		if tc.xsrf != "" {
-			req.Header.Set("X-XSRFToken", tc.xsrf)
+		for k, v := range tc.header {
+			req.Header.Set(k, v)
 		}
-		resp, err := browser.Do(req)
+		resp, err := tc.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -134,6 +134,12 @@ func (s *Server) Handler() http.Handler {
 		// POSTs are answered with an event stream that carries the call's
 		// progress and then its result; the proxy extension streams it.
 		SessionTimeout: s.cfg.SessionTimeout,
+		// A broken stream (a proxy or hub restart, the client's network)
+		// cancels nothing under these protocols: the call runs on, and the
+		// client that reconnects with Last-Event-ID is sent what it missed,
+		// from the last events of every stream (10 MiB in all). Past that,
+		// the run's result stays with get_execution.
+		EventStore: mcp.NewMemoryEventStore(nil),
 		// The go-sdk guard 403s every request whose Host is not loopback,
 		// i.e. every proxied one; originPolicy replaces it.
 		DisableLocalhostProtection: true,

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -726,3 +728,143 @@ func TestFaultLabRestarted(t *testing.T) {
 	labtest.Call[insertOut](t, fresh, "insert_cell", map[string]any{"path": "kept.ipynb", "source": "after_restart = 1"})
 	validateLabNotebook(t, lab, "kept.ipynb")
 }
+
+// The client's connection to the lab reset mid-call (its network, or a
+// proxy in between, fails): under the 2025 protocols that cancels nothing.
+// The cell runs on, and the client, reconnecting with Last-Event-ID as
+// go-sdk's does, receives the progress it missed and the call's result on
+// the same call.
+func TestFaultClientConnectionDroppedMidCall(t *testing.T) {
+	path := faultPath("client-dropped")
+	lab, err := url.Parse(shared.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := newCuttableLink(t, lab.Host)
+	resumed := &lastEventIDs{base: labtest.AuthClient("token " + shared.Token).Transport}
+	events := make(chan progressEvent, 1000)
+	client := mcp.NewClient(&mcp.Implementation{Name: "fault-test", Version: "v0"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+			events <- progressEvent{at: time.Now(), message: r.Params.Message}
+		},
+	})
+	cs, err := client.Connect(t.Context(), &mcp.StreamableClientTransport{
+		Endpoint:   "http://" + link.Addr() + lab.Path + "mcp",
+		HTTPClient: &http.Client{Transport: resumed},
+		MaxRetries: 5,
+	}, &mcp.ClientSessionOptions{ProtocolVersion: labtest.SessionProtocol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	g := newGate(t)
+	t.Cleanup(func() { g.open(t, 0); g.open(t, 1) }) // a failed test must not leave the kernel waiting
+	codeNotebook(t, path, g.code("step", 2))
+	done := callAsync(t.Context(), cs, "execute_cell", map[string]any{"path": path, "cell_id": "c0", "timeout": 120})
+	waitProgress := func(line string) {
+		t.Helper()
+		deadline := time.After(60 * time.Second)
+		for {
+			select {
+			case ev := <-events:
+				if strings.Contains(ev.message, "last: "+line) {
+					return
+				}
+			case r := <-done:
+				t.Fatalf("execute_cell ended before the cell printed %q: %v %+v", line, r.err, r.res)
+			case <-deadline:
+				t.Fatalf("no progress naming %q within 60 s", line)
+			}
+		}
+	}
+	waitProgress("step 0")
+
+	if n := link.cut(); n == 0 {
+		t.Fatal("the client had no connection to cut")
+	}
+	g.open(t, 0) // the cell goes on while the client reconnects
+	waitProgress("step 1")
+	g.open(t, 1)
+	select {
+	case r := <-done:
+		if r.err != nil || r.res.IsError {
+			t.Fatalf("the call whose connection was reset: %v %s", r.err, labtest.ResultText(r.res))
+		}
+		out := decode[execOut](t, r.res)
+		if text := labtest.ResultText(r.res); out.Status != "ok" || !strings.Contains(text, "step 0") || !strings.Contains(text, "step 1") {
+			t.Fatalf("result %+v %s; want the cell run to the end, both lines in its outputs", out, text)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the call never returned after its connection was reset")
+	}
+	if resumed.count() == 0 {
+		t.Fatal("the client never resumed a stream with Last-Event-ID; the test proves nothing")
+	}
+}
+
+// cuttableLink forwards TCP connections to target (host:port); cut resets
+// every connection open through it, as a failing network does.
+type cuttableLink struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []*net.TCPConn
+}
+
+func newCuttableLink(t *testing.T, target string) *cuttableLink {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &cuttableLink{Listener: ln}
+	t.Cleanup(func() { ln.Close(); l.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			l.mu.Lock()
+			l.conns = append(l.conns, c.(*net.TCPConn), up.(*net.TCPConn))
+			l.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return l
+}
+
+// Addr is where clients connect: 127.0.0.1:<port>.
+func (l *cuttableLink) Addr() string { return l.Listener.Addr().String() }
+
+func (l *cuttableLink) cut() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(l.conns)
+	for _, c := range l.conns {
+		_ = c.SetLinger(0) // close with a reset, not a goodbye
+		_ = c.Close()
+	}
+	l.conns = nil
+	return n
+}
+
+// lastEventIDs counts the requests that resume a stream (Last-Event-ID).
+type lastEventIDs struct {
+	base http.RoundTripper
+	n    atomic.Int64
+}
+
+func (r *lastEventIDs) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Header.Get("Last-Event-ID") != "" {
+		r.n.Add(1)
+	}
+	return r.base.RoundTrip(req)
+}
+
+func (r *lastEventIDs) count() int64 { return r.n.Load() }

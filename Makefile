@@ -110,6 +110,7 @@ run: venv build ## start JupyterLab on 127.0.0.1:$(PORT) with MCP at /mcp
 	echo ""; \
 	echo "JupyterLab:  $$url/lab?token=$$token"; \
 	echo "MCP:         $$url/mcp   (header  Authorization: token $$token)"; \
+	echo "             $$url/mcp?token=$$token   (for clients that take only a URL)"; \
 	echo ""; \
 	echo "Claude Code: claude mcp add --transport http jupyter $$url/mcp --header \"Authorization: token $$token\""; \
 	echo "Cursor, VS Code and other clients (mcp.json):"; \

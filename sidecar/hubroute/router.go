@@ -14,9 +14,11 @@ package hubroute
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -62,7 +64,27 @@ type Router struct {
 	drained  chan struct{} // closed when closing and no call is in flight
 	stopped  context.Context
 	stopCuts context.CancelFunc
+	// id names this router process to the servers (RouterHeader), and
+	// servers holds, per server with calls in flight, a token that reaches
+	// it: Stop hands those calls back before it cuts them.
+	id      string
+	servers map[string]*inFlight
 }
+
+// RouterHeader carries the router's id on every request it forwards; the
+// sidecar (tools.RouterHeader) answers the calls of a router that hands
+// them back.
+const RouterHeader = "X-Jupyter-Mcp-Router"
+
+// inFlight is a server's calls in flight and a token of one of them.
+type inFlight struct {
+	calls int
+	token string
+}
+
+// handBackWait bounds how long Stop waits, once it has handed the calls
+// back, for the servers' answers to go out.
+const handBackWait = 3 * time.Second
 
 // errStopping is the cause of the requests Stop ends.
 var errStopping = errors.New("the router is stopping")
@@ -87,6 +109,7 @@ func New(cfg Config) *Router {
 	r := &Router{cfg: cfg, hub: &hubAPI{base: cfg.HubAPI.JoinPath("/"), client: &http.Client{Transport: cfg.Transport}}}
 	r.stopped, r.stopCuts = context.WithCancel(context.Background())
 	r.drained = make(chan struct{})
+	r.id = rand.Text()
 	r.proxy = &httputil.ReverseProxy{
 		Rewrite:   r.rewrite,
 		Transport: cfg.Transport,
@@ -122,6 +145,7 @@ func (r *Router) rewrite(pr *httputil.ProxyRequest) {
 	// and checks Origin against it.
 	pr.Out.Host = pr.In.Host
 	pr.Out.Header.Del("Cookie")
+	pr.Out.Header.Set(RouterHeader, r.id)
 	// The router's own parameters stay here; a token from the URL goes on
 	// in the header, where the server takes it and no URL (or log) holds it.
 	q := pr.Out.URL.Query()
@@ -142,9 +166,12 @@ func (r *Router) rewrite(pr *httputil.ProxyRequest) {
 // service stops (503, Retry-After) instead of having their connections
 // cut; the calls in flight may finish until ctx ends (a client's
 // connection cut would cancel its call and interrupt its cell), then those
-// still running are answered so too, and open streams end. The hub stops
-// its services while its proxy still runs, so clients read the answers.
-// Call it before http.Server.Shutdown, which then waits for those answers.
+// still running are handed back (handBack): their servers answer them with
+// their execution handles, the runs going on. What is left after
+// handBackWait is answered that the service stops, and open streams end.
+// The hub stops its services while its proxy still runs, so clients read
+// the answers. Call it before http.Server.Shutdown, which then waits for
+// those answers.
 func (r *Router) Stop(ctx context.Context) {
 	r.mu.Lock()
 	if !r.closing {
@@ -157,8 +184,72 @@ func (r *Router) Stop(ctx context.Context) {
 	select {
 	case <-r.drained:
 	case <-ctx.Done():
+		r.handBack()
+		wait := time.NewTimer(handBackWait)
+		defer wait.Stop()
+		select {
+		case <-r.drained:
+		case <-wait.C:
+		}
 	}
 	r.stopCuts()
+}
+
+// handBack asks every server with calls in flight to answer them now with
+// their execution handles (POST <server>/mcp/handoff): cut, they would be
+// cancelled and their cells interrupted; handed back, the runs go on.
+func (r *Router) handBack() {
+	r.mu.Lock()
+	servers := maps.Clone(r.servers)
+	r.mu.Unlock()
+	body, _ := json.Marshal(map[string]string{"router": r.id})
+	var wg sync.WaitGroup
+	for server, f := range servers {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), handBackWait)
+			defer cancel()
+			u := *r.cfg.Proxy
+			u.Path = strings.TrimRight(u.Path, "/") + server + "mcp/handoff"
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+			req.Header.Set("Authorization", "token "+f.token)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := r.hub.client.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNoContent {
+					err = errors.New(resp.Status)
+				}
+			}
+			if err != nil {
+				r.cfg.Log.Warn().Err(err).Str("server", server).Msg("could not hand the calls in flight back; they are cut")
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// track counts a call in flight to the server at target (/user/<name>/)
+// until the returned func is called.
+func (r *Router) track(target, token string) (done func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.servers == nil {
+		r.servers = map[string]*inFlight{}
+	}
+	f := r.servers[target]
+	if f == nil {
+		f = &inFlight{}
+		r.servers[target] = f
+	}
+	f.calls++
+	f.token = token
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if f.calls--; f.calls == 0 {
+			delete(r.servers, target)
+		}
+	}
 }
 
 // begin counts a call in flight, unless the router stops; end uncounts it.
@@ -294,7 +385,7 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 					r.fail(tail, req, err)
 					return
 				}
-				r.forward(tail, req, target)
+				r.forward(tail, req, target, token)
 				return
 			}
 			if err != nil {
@@ -303,13 +394,16 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 			}
 		}
 	}
-	r.forward(w, req, target)
+	r.forward(w, req, target, token)
 }
 
 // forward sends req to the user's server at target (/user/<name>/). Without
 // read:servers the token cannot tell whether the server runs: forward
 // anyway, the hub answers for a stopped one.
-func (r *Router) forward(w http.ResponseWriter, req *http.Request, target string) {
+func (r *Router) forward(w http.ResponseWriter, req *http.Request, target, token string) {
+	if req.Method == http.MethodPost {
+		defer r.track(target, token)()
+	}
 	out := req.Clone(req.Context())
 	out.URL.Path, out.URL.RawPath = target+"mcp", ""
 	r.proxy.ServeHTTP(w, out)

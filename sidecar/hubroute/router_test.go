@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -415,25 +416,40 @@ func TestClientToken(t *testing.T) {
 // it stops (503, Retry-After, their own id): never a cut connection.
 func TestRouterStop(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		finishes bool // the call in flight ends while the router waits
+		name      string
+		finishes  bool // the call in flight ends while the router waits
+		handsBack bool // the server answers it with its handle when asked to
 	}{
-		{"a call that finishes in time gets its answer", true},
-		{"a call still running is answered that the service stops", false},
+		{"a call that finishes in time gets its answer", true, false},
+		{"a call still running is handed back with its handle", false, true},
+		{"a call still running that cannot be handed back is answered that the service stops", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			reached, release := make(chan struct{}), make(chan struct{})
+			reached, release, handle := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			var routerSeen string
 			f := newFakeHub()
 			hub := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path != "/user/alice/mcp" {
+				switch {
+				case r.URL.Path == "/user/alice/mcp/handoff" && tc.handsBack:
+					var in struct{ Router string }
+					if json.NewDecoder(r.Body).Decode(&in) != nil || in.Router != routerSeen || r.Header.Get("Authorization") != "token tok-alice" {
+						t.Errorf("hand-back request: router %q (the call carried %q), Authorization %q", in.Router, routerSeen, r.Header.Get("Authorization"))
+					}
+					close(handle)
+					w.WriteHeader(http.StatusNoContent)
+					return
+				case r.URL.Path != "/user/alice/mcp":
 					f.ServeHTTP(w, r)
 					return
 				}
 				_, _ = io.ReadAll(r.Body)
+				routerSeen = r.Header.Get(RouterHeader)
 				close(reached)
 				select {
 				case <-release:
 					fmt.Fprint(w, `{"jsonrpc":"2.0","id":42,"result":{"done":true}}`)
+				case <-handle:
+					fmt.Fprint(w, `{"jsonrpc":"2.0","id":42,"result":{"execution_id":"x1","status":"running"}}`)
 				case <-r.Context().Done(): // a long run: only the router's stop ends it
 				}
 			})
@@ -473,6 +489,12 @@ func TestRouterStop(t *testing.T) {
 			draining, stopWaiting := context.WithCancel(ctx)
 			stopped := make(chan struct{})
 			go func() { router.Stop(draining); close(stopped) }()
+			for closing := false; !closing; { // Stop has begun
+				router.mu.Lock()
+				closing = router.closing
+				router.mu.Unlock()
+				runtime.Gosched()
+			}
 			// A new call while the router waits: refused at once.
 			stopping := func(body string, id int, message string) bool {
 				var msg struct {
@@ -506,9 +528,13 @@ func TestRouterStop(t *testing.T) {
 			}
 			stopWaiting()
 			switch {
+			case routerSeen == "":
+				t.Fatalf("the forwarded call carried no %s", RouterHeader)
 			case tc.finishes && (a.status != http.StatusOK || !strings.Contains(a.body, `"done":true`)):
 				t.Fatalf("the call that finished in time: %d %.300s", a.status, a.body)
-			case !tc.finishes && (a.status != http.StatusServiceUnavailable || a.retry == "" || !stopping(a.body, 42, "the hub's MCP service is stopping (the hub restarts or shuts down) and this call ran longer")):
+			case tc.handsBack && (a.status != http.StatusOK || !strings.Contains(a.body, `"execution_id":"x1"`)):
+				t.Fatalf("the call handed back: %d %.300s, want its handle", a.status, a.body)
+			case !tc.finishes && !tc.handsBack && (a.status != http.StatusServiceUnavailable || a.retry == "" || !stopping(a.body, 42, "the hub's MCP service is stopping (the hub restarts or shuts down) and this call ran longer")):
 				t.Fatalf("the call cut off: %d Retry-After=%q %.300s", a.status, a.retry, a.body)
 			}
 			if status, _, body := call(initBody); status != http.StatusServiceUnavailable || !stopping(body, 7, stoppingError.Message) {

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"runtime"
 	"strings"
 	"time"
@@ -50,14 +51,15 @@ type Config struct {
 
 // Server serves MCP over HTTP.
 type Server struct {
-	cfg Config
-	mcp *mcp.Server
-	log zerolog.Logger
+	cfg     Config
+	mcp     *mcp.Server
+	log     zerolog.Logger
+	handOff func(router string) // tools.Tools.HandOff
 }
 
 // New builds the MCP server with every tool registered.
 func New(cfg Config, t *tools.Tools, log zerolog.Logger) *Server {
-	s := &Server{cfg: cfg, log: log}
+	s := &Server{cfg: cfg, log: log, handOff: t.HandOff}
 	s.mcp = mcp.NewServer(
 		&mcp.Implementation{Name: "jupyter-mcp-sidecar", Title: "Jupyter", Version: cfg.Version},
 		&mcp.ServerOptions{
@@ -167,6 +169,7 @@ func (s *Server) Handler() http.Handler {
 		_ = json.NewEncoder(w).Encode(map[string]uint64{"goroutines": uint64(runtime.NumGoroutine()), "heap_bytes": m.HeapAlloc})
 	})
 	mux.Handle("/{$}", s.originPolicy(s.publicBase(byProtocol(streamable, stateless))))
+	mux.Handle("POST /handoff", s.originPolicy(http.HandlerFunc(s.serveHandoff)))
 	if s.cfg.Embed != nil {
 		mux.Handle("/embed", s.originPolicy(s.cfg.Embed))
 		mux.Handle("/embed/", s.originPolicy(s.cfg.Embed))
@@ -180,6 +183,24 @@ func (s *Server) Handler() http.Handler {
 		h = requireToken(s.cfg.Token, h)
 	}
 	return drainBody(h)
+}
+
+// routerID is what a hub router calls itself (RouterHeader).
+var routerID = regexp.MustCompile(`^[A-Za-z0-9]{16,64}$`)
+
+// serveHandoff ends the calls a stopping hub router forwarded, answering
+// each with its execution handle: POST /handoff {"router": "<id>"}.
+func (s *Server) serveHandoff(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Router string `json:"router"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&in); err != nil || !routerID.MatchString(in.Router) {
+		http.Error(w, `expected JSON {"router": "<the router's id: 16 to 64 letters and digits>"}`, http.StatusBadRequest)
+		return
+	}
+	s.handOff(in.Router)
+	s.log.Info().Str("router", in.Router).Msg("calls handed back to a stopping hub router")
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // statelessSince is the first protocol version without sessions.

@@ -314,6 +314,7 @@ func (t *Tools) await(ctx context.Context, req *mcp.CallToolRequest, e *executio
 	heartbeat := time.NewTicker(heartbeatInterval)
 	defer heartbeat.Stop()
 	p := progress{req: req}
+	handedOff := t.handedOff(req)
 	for {
 		snap := e.Snapshot()
 		if snap.Status == execution.StatusInput {
@@ -336,6 +337,8 @@ func (t *Tools) await(ctx context.Context, req *mcp.CallToolRequest, e *executio
 				return handOff()
 			}
 			return t.executionResult(e, e.Snapshot(), fmt.Sprintf("still running after %s: call get_execution with this execution_id to wait again (it keeps running and its outputs are saved in the notebook), or interrupt_kernel to stop it", wait))
+		case <-handedOff:
+			return t.executionResult(e, e.Snapshot(), "the hub's MCP service is restarting, so this call ends here; the run goes on: call get_execution with this execution_id to wait for its result")
 		case <-ctx.Done():
 			if owner {
 				e.Interrupt("cancelled by the client")

@@ -47,6 +47,8 @@ type Tools struct {
 	watch watch
 	// tasks are executions handed to clients as tasks (tasks.go).
 	tasks taskTable
+	// handoffs end the calls of a stopping hub router (handoff.go).
+	handoffs handoffs
 }
 
 // Register adds every tool to s. This list is the whole tool surface.

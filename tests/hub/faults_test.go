@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -175,12 +174,13 @@ func TestRevokedToken(t *testing.T) {
 // once the hub is down. The hub stops its services before its proxy, and
 // the router lets calls in flight finish for a while (--drain): the first
 // call gets its result; the second, still running when the router may wait
-// no longer, ends with the router's precise 503 ("the hub's MCP service is
-// stopping"), not a cut connection nor a hang (the test's context bounds
-// it). The hub comes back with the users' servers running (cleanup_servers
-// = False), and the next call through the hub URL reaches the same
-// container and kernel, with what it held before. (The cut call's cell is
-// interrupted, as for any call its client cancels.)
+// no longer, is handed back: answered with its execution handle, not cut
+// (under the client's protocol, 2026-07-28, a cut stream cancels the call
+// and interrupts its cell). Its cell runs on to the end, and get_execution
+// through the hub URL, once the hub is back, has its result. The hub comes
+// back with the users' servers running (cleanup_servers = False), and the
+// next call through the hub URL reaches the same container and kernel,
+// with what it held before.
 func TestHubRestartMidCall(t *testing.T) {
 	aliceRunning(t)
 	before := container(theHub, "alice")
@@ -271,16 +271,28 @@ func TestHubRestartMidCall(t *testing.T) {
 	if !ok || !strings.Contains(stopping, `"user":"alice","status":200`) {
 		t.Fatalf("the router's log from the restart on shows no call answered while it stopped:\n%s", labtest.Tail([]byte(log), 4<<10))
 	}
-	// The long one was answered, through the proxy still there, that the
-	// service stops.
+	// The long one was handed back with its execution handle.
+	var handle struct {
+		ExecutionID string `json:"execution_id"`
+		Status      string `json:"status"`
+	}
+	var inserted struct { // insert_cell's result, its run under "execution"
+		Execution *struct {
+			ExecutionID string `json:"execution_id"`
+			Status      string `json:"status"`
+		} `json:"execution"`
+	}
 	select {
 	case o := <-long:
-		if errors.Is(o.err, context.DeadlineExceeded) {
-			t.Fatalf("the call in flight hung until the test's bound: %v", o.err)
+		if o.err != nil || o.res.IsError || !strings.Contains(labtest.ResultText(o.res), "the hub's MCP service is restarting") {
+			t.Fatalf("the long call in flight: %v %s (HTTP answers of an error status: %q); want it handed back with its handle", o.err, labtest.ResultText(o.res), rec.answers())
 		}
-		answers := rec.answers()
-		if o.err == nil || len(answers) != 1 || !strings.HasPrefix(answers[0], "503 ") || !strings.Contains(rpcError(strings.TrimPrefix(answers[0], "503 ")), "the hub's MCP service is stopping") {
-			t.Fatalf("the long call in flight: %v %v, HTTP answers %q; want an error, 503 and the router's message that it stops", o.err, o.res, answers)
+		data, _ := json.Marshal(o.res.StructuredContent)
+		if err := json.Unmarshal(data, &inserted); err == nil && inserted.Execution != nil {
+			handle = *inserted.Execution
+		}
+		if handle.ExecutionID == "" || handle.Status != "running" {
+			t.Fatalf("the handed-back call's result %s: want a running execution's id", data)
 		}
 	case <-ctx.Done():
 		t.Fatal("the long call in flight hung until the test's bound (3 min)")
@@ -290,11 +302,16 @@ func TestHubRestartMidCall(t *testing.T) {
 		t.Fatalf("alice's server after the hub's restart: %q %v, want ready", s, err)
 	}
 	after := connect(t, "/services/mcp", "token "+tokens["alice"])
+	// The handed-back run went on to its end.
+	res, err := after.CallTool(t.Context(), &mcp.CallToolParams{Name: "get_execution", Arguments: map[string]any{"execution_id": handle.ExecutionID, "timeout": 120}})
+	if err != nil || res.IsError || !strings.Contains(labtest.ResultText(res), "long finished") {
+		t.Fatalf("get_execution of the handed-back run after the restart: %v %s; want it finished", err, labtest.ResultText(res))
+	}
 	if who := whoami(t, after, "restart.ipynb"); who != "alice" {
 		t.Fatalf("JUPYTERHUB_USER after the restart = %q, want alice", who)
 	}
 	// The same kernel: what it held before the restart is there.
-	res, err := after.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_code", Arguments: map[string]any{"path": "restart.ipynb", "code": "print(kept)"}})
+	res, err = after.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_code", Arguments: map[string]any{"path": "restart.ipynb", "code": "print(kept)"}})
 	if err != nil || res.IsError || !strings.Contains(labtest.ResultText(res), "from before the restart") {
 		t.Fatalf("the kernel after the restart: %v %v", err, res)
 	}

@@ -33,7 +33,7 @@ func main() {
 	prefix := flag.String("prefix", envOr("JUPYTERHUB_SERVICE_PREFIX", "/services/mcp/"), "the service's URL path")
 	startTimeout := flag.Duration("start-timeout", 2*time.Minute, "longest wait for a user's server that a request starts")
 	// JupyterHub waits 10 s after SIGINT before it terminates a service.
-	drain := flag.Duration("drain", 8*time.Second, "on SIGINT/SIGTERM, how long the calls in flight may finish before they are cut (their cells interrupted)")
+	drain := flag.Duration("drain", 8*time.Second, "on SIGINT/SIGTERM, how long the calls in flight may finish before they are handed back with their execution handles (their runs go on)")
 	logLevel := flag.String("log-level", envOr("JUPYTER_MCP_LOG_LEVEL", "info"), "debug, info, warn or error")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
@@ -83,9 +83,10 @@ func run(listen, hubAPI, proxyURL, prefix string, startTimeout, drain time.Durat
 		defer close(shutDown)
 		<-ctx.Done()
 		// The hub stops its services before its proxy: the calls in flight
-		// may finish within drain, then answer that the service stops
-		// (their clients read it through the proxy); open streams end;
-		// replicas behind the hub's proxy take the next requests.
+		// may finish within drain, then are handed back with their
+		// execution handles (their clients read them through the proxy);
+		// open streams end; replicas behind the hub's proxy take the next
+		// requests.
 		log.Info().Dur("drain", drain).Msg("stopping: letting the calls in flight finish")
 		draining, cancel := context.WithTimeout(context.Background(), drain)
 		defer cancel()

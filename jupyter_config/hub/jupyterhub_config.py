@@ -33,6 +33,8 @@ Everything is set from the environment (the Makefile and tests/hub pass it):
   HUB_CHP             path of configurable-http-proxy (node_modules/.bin beside this file)
   HUB_MCP_ROUTER      path of jupyter-mcp-hub; when set, <hub>/services/mcp is served
   HUB_MCP_PORT        port of the MCP router on 127.0.0.1 (8002)
+  HUB_PUBLIC_URL      the hub's URL as clients reach it (http://127.0.0.1:HUB_PORT):
+                      MCP clients sign in (OAuth) at HUB_PUBLIC_URL/services/mcp
   HUB_STATE_DIR       database, cookie secret, pid files (the working directory)
 """
 
@@ -263,10 +265,20 @@ roles.append({
 })
 
 # One MCP URL for the whole hub: <hub>/services/mcp. The router acts with
-# each client's own token (who it is, start its server, reach it), so its
-# own role needs no scope at all.
+# each client's own hub token (who it is, start its server, reach it), so
+# its own role needs no scope at all. MCP clients that sign in (OAuth) get
+# that hub token from the hub's login: the router is the hub's OAuth
+# client, allowed to ask for no more than reaching, reading and starting
+# the signed-in person's own server, and it shows its own consent page (so
+# not the hub's). Every user may authorize it.
 if env("HUB_MCP_ROUTER"):
     mcp_port = port("HUB_MCP_PORT", 8002)
+    # The key sealing the sign-in's tokens; made once, kept with the
+    # hub's state (replicas of the router share it).
+    oauth_key = os.path.join(state_dir, "mcp-oauth-key")
+    if not os.path.exists(oauth_key):
+        with os.fdopen(os.open(oauth_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+            f.write(os.urandom(32))
     services.append({
         "name": "mcp",
         "url": f"http://127.0.0.1:{mcp_port}",
@@ -275,9 +287,20 @@ if env("HUB_MCP_ROUTER"):
             f"--listen=127.0.0.1:{mcp_port}",
             f"--proxy-url=http://127.0.0.1:{hub_port}",
             f"--start-timeout={seconds('HUB_START_TIMEOUT', 120)}s",
+            f"--public-url={env('HUB_PUBLIC_URL', f'http://127.0.0.1:{hub_port}')}",
+            f"--oauth-key-file={oauth_key}",
         ],
         "display": False,
+        "oauth_client_allowed_scopes": ["access:servers!user", "read:servers!user", "start:servers!user"],
+        "oauth_no_confirm": True,
     })
+    c.JupyterHub.extra_user_scopes = {"access:services!service=mcp"}
+    # Clients look for the sign-in's metadata at the hub's root too
+    # (RFC 9728, RFC 8414: the path-inserted well-known URLs).
+    c.Proxy.extra_routes = {
+        "/.well-known/oauth-protected-resource/services/mcp": f"http://127.0.0.1:{mcp_port}",
+        "/.well-known/oauth-authorization-server/services/mcp": f"http://127.0.0.1:{mcp_port}",
+    }
 
 c.JupyterHub.services = services
 c.JupyterHub.load_roles = roles

@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/hubauth"
 )
 
 // Config is what the router needs to know.
@@ -47,7 +49,12 @@ type Config struct {
 	// Transport carries hub API calls and forwarded requests
 	// (http.DefaultTransport if nil).
 	Transport http.RoundTripper
-	Log       zerolog.Logger
+	// Auth, when set, lets MCP clients sign in through the hub (OAuth):
+	// its endpoints are served here, a request without a token gets the
+	// 401 that starts the sign-in, and its access tokens are taken besides
+	// hub API tokens.
+	Auth *hubauth.Server
+	Log  zerolog.Logger
 }
 
 // Router serves the hub-wide MCP endpoint.
@@ -146,13 +153,10 @@ func (r *Router) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Host = pr.In.Host
 	pr.Out.Header.Del("Cookie")
 	pr.Out.Header.Set(RouterHeader, r.id)
-	// The router's own parameters stay here; a token from the URL goes on
-	// in the header, where the server takes it and no URL (or log) holds it.
+	// The router's own parameters stay here; a token from the URL went
+	// into the header (forward), where no URL (or log) holds it.
 	q := pr.Out.URL.Query()
 	if q.Has("profile") || q.Has("token") {
-		if tok := q.Get("token"); tok != "" && pr.Out.Header.Get("Authorization") == "" {
-			pr.Out.Header.Set("Authorization", "token "+tok)
-		}
 		q.Del("profile")
 		q.Del("token")
 		pr.Out.URL.RawQuery = q.Encode()
@@ -325,6 +329,10 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 	defer end()
 
+	if r.cfg.Auth != nil && r.cfg.Auth.Handles(req.URL.Path) {
+		r.cfg.Auth.ServeHTTP(w, req)
+		return
+	}
 	if req.URL.Path != r.cfg.Prefix && req.URL.Path != strings.TrimSuffix(r.cfg.Prefix, "/") {
 		r.fail(w, req, &errHub{Status: http.StatusNotFound, Code: codeNotRunning,
 			Message: "not found: the MCP endpoint is " + r.cfg.Prefix})
@@ -340,13 +348,20 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	if token == "" && req.Header.Get("Authorization") == "" {
 		token = req.URL.Query().Get("token") // clients that take only a URL
 	}
-	if token == "" {
-		r.fail(w, req, &errHub{Status: http.StatusForbidden, Code: codeUnauthorized,
-			Message: "no JupyterHub token: send the header 'Authorization: token <your hub API token>' (or Bearer), or add ?token=<your hub API token> to the URL"})
+	grant, token, err := r.signedIn(w, token)
+	if err != nil {
+		r.fail(w, req, err)
 		return
 	}
 	u, err := r.hub.whoami(req.Context(), token)
 	if err != nil {
+		if e := (*errHub)(nil); grant != nil && errors.As(err, &e) && e.Code == codeUnauthorized {
+			// The hub no longer takes the login behind the grant (revoked,
+			// logged out, the user deleted): the client should refresh,
+			// which fails, and sign in again.
+			r.cfg.Auth.Challenge(w, "the hub no longer accepts this sign-in")
+			err = &errHub{Status: http.StatusUnauthorized, Code: codeUnauthorized, Message: "the hub no longer accepts this sign-in (revoked, logged out, or the user was deleted): sign in again"}
+		}
 		r.fail(w, req, err)
 		return
 	}
@@ -397,6 +412,30 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	r.forward(w, req, target, token)
 }
 
+// signedIn resolves the client's token into the hub token that reaches
+// its server: a hub API token as it is, an access token of the sign-in
+// (Auth) into the person's hub token and the grant. Without any token,
+// the sign-in's 401 starts it, if there is one.
+func (r *Router) signedIn(w http.ResponseWriter, token string) (*hubauth.Grant, string, error) {
+	switch {
+	case token == "" && r.cfg.Auth != nil:
+		r.cfg.Auth.Challenge(w, "")
+		return nil, "", &errHub{Status: http.StatusUnauthorized, Code: codeUnauthorized,
+			Message: "sign in: this MCP server takes OAuth (your client can sign in through the hub), or a hub API token in the header 'Authorization: token <token>'"}
+	case token == "":
+		return nil, "", &errHub{Status: http.StatusForbidden, Code: codeUnauthorized,
+			Message: "no JupyterHub token: send the header 'Authorization: token <your hub API token>' (or Bearer), or add ?token=<your hub API token> to the URL"}
+	case r.cfg.Auth != nil && hubauth.IsAccessToken(token):
+		g, err := r.cfg.Auth.Verify(token)
+		if err != nil {
+			r.cfg.Auth.Challenge(w, err.Error())
+			return nil, "", &errHub{Status: http.StatusUnauthorized, Code: codeUnauthorized, Message: err.Error()}
+		}
+		return g, g.HubToken, nil
+	}
+	return nil, token, nil
+}
+
 // forward sends req to the user's server at target (/user/<name>/). Without
 // read:servers the token cannot tell whether the server runs: forward
 // anyway, the hub answers for a stopped one.
@@ -406,6 +445,9 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, target, token
 	}
 	out := req.Clone(req.Context())
 	out.URL.Path, out.URL.RawPath = target+"mcp", ""
+	// The hub token that reaches the server, never the client's own
+	// credential when that is a sign-in's access token.
+	out.Header.Set("Authorization", "token "+token)
 	r.proxy.ServeHTTP(w, out)
 }
 

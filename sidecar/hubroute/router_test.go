@@ -210,7 +210,7 @@ func TestRouter(t *testing.T) {
 		{name: "wrong token", auth: "token nope", status: 403, want: "does not accept this token"},
 		{name: "service token", auth: "token tok-svc", status: 403, want: "not to a user"},
 		{name: "running, token", auth: "token tok-alice", status: 200, forwardTo: "/user/alice/mcp"},
-		{name: "running, bearer, slash", path: "/services/mcp/", auth: "bearer tok-alice", status: 200, forwardTo: "/user/alice/mcp"},
+		{name: "running, bearer, slash", path: "/services/mcp/", auth: "bearer tok-alice", status: 200, forwardTo: "/user/alice/mcp", forwardAuth: "token tok-alice"},
 		{name: "token in the URL", path: "/services/mcp?token=tok-alice", status: 200, forwardTo: "/user/alice/mcp", forwardAuth: "token tok-alice"},
 		{name: "wrong token in the URL", path: "/services/mcp?token=nope", status: 403, want: "does not accept this token"},
 		{name: "header wins over the URL", path: "/services/mcp?token=nope", auth: "token tok-alice", status: 200, forwardTo: "/user/alice/mcp"},

@@ -483,6 +483,13 @@ func whoami(t *testing.T, cs *mcp.ClientSession, path string) string {
 // post sends one JSON-RPC message to <hub><path> and returns the status.
 func post(t *testing.T, path, auth, sessionID, body string) (int, string) {
 	t.Helper()
+	code, data, _ := postHeader(t, path, auth, sessionID, body)
+	return code, data
+}
+
+// postHeader is post with the answer's headers.
+func postHeader(t *testing.T, path, auth, sessionID, body string) (int, string, http.Header) {
+	t.Helper()
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, theHub.URL+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
@@ -498,7 +505,7 @@ func post(t *testing.T, path, auth, sessionID, body string) (int, string) {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(data)
+	return resp.StatusCode, string(data), resp.Header
 }
 
 // memory is the container's memory use as docker stats reports it.

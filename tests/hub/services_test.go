@@ -3,6 +3,7 @@ package hub
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -48,22 +49,40 @@ func TestHubURLRunningServer(t *testing.T) {
 }
 
 // Requests the hub URL cannot attribute to a user are refused with a
-// JSON-RPC error naming the reason, and start nothing.
+// JSON-RPC error naming the reason, and start nothing. Those without a
+// usable token get the 401 that tells an MCP client where to sign in
+// (WWW-Authenticate naming the protected resource metadata, which the
+// hub's proxy serves at the root's well-known URL).
 func TestHubURLRefuses(t *testing.T) {
+	// The metadata the challenge names is served, through the hub's proxy.
+	metadata := theHub.URL + "/.well-known/oauth-protected-resource/services/mcp"
+	resp, err := http.Get(metadata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prm, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(prm), `"resource":"`+theHub.URL+`/services/mcp"`) {
+		t.Fatalf("protected resource metadata: %s %s", resp.Status, prm)
+	}
 	for _, tc := range []struct {
 		name, auth string
 		status     int
 		want       string
 	}{
-		{"no token", "", http.StatusForbidden, "no JupyterHub token"},
-		{"not a token scheme", "Basic YWxpY2U6eA==", http.StatusForbidden, "no JupyterHub token"},
+		{"no token", "", http.StatusUnauthorized, "sign in"},
+		{"not a token scheme", "Basic YWxpY2U6eA==", http.StatusUnauthorized, "sign in"},
+		{"a forged sign-in token", "Bearer mcpat_" + randomHex(40), http.StatusUnauthorized, "not issued by this server"},
 		{"wrong token", "token " + randomHex(16), http.StatusForbidden, "does not accept this token"},
 		{"a service's token", "token " + theHub.AdminToken, http.StatusForbidden, "not to a user"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, body := post(t, "/services/mcp", tc.auth, "", initialize)
+			code, body, header := postHeader(t, "/services/mcp", tc.auth, "", initialize)
 			if code != tc.status {
 				t.Fatalf("status %d, want %d: %s", code, tc.status, body)
+			}
+			if challenge := header.Get("WWW-Authenticate"); code == http.StatusUnauthorized && !strings.Contains(challenge, `resource_metadata="`+metadata+`"`) {
+				t.Fatalf("WWW-Authenticate %q, want it to name %s", challenge, metadata)
 			}
 			var msg struct {
 				ID    int `json:"id"`

@@ -84,7 +84,7 @@ const spinCell = "print('spinning', flush=True)\nwhile True:\n    pass"
 // 2025-11-25 (params.task on tools/call), and the server's tasks are the
 // 2026-07-28 extension (SEP-2663), which must not be enabled before it.
 func TestTypeScriptSDK(t *testing.T) {
-	node := conformanceNode(t) // the SDK needs Node >= 18: the suite's Node does
+	node := labtest.Node(t) // the SDK needs Node >= 18: the suite's Node does
 	script := filepath.Join(labtest.RepoRoot(), "tests", "conformance", "ts_client.mjs")
 	versions := []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
 	gates := make([]gate, len(versions))

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -118,18 +117,6 @@ var conformanceApplicable = []string{
 	"tasks-capability-negotiation", "tasks-dispatch-and-envelope",
 }
 
-// conformanceNode is the pinned Node 22 that tests/conformance installs
-// (the suite needs fs.globSync, which Node 20 lacks).
-func conformanceNode(t *testing.T) string {
-	t.Helper()
-	arch := map[string]string{"amd64": "x64", "arm64": "arm64"}[runtime.GOARCH]
-	node := filepath.Join(labtest.RepoRoot(), "tests", "conformance", "node_modules", "node-linux-"+arch, "bin", "node")
-	if _, err := os.Stat(node); err != nil {
-		t.Fatalf("%s is missing: run `make clients` (or `make test`)", node)
-	}
-	return node
-}
-
 // Scenarios whose requests drop the query of the URL they are given (they
 // send its path alone), so the token cannot ride in the URL: they run again
 // on their own through authProxy, and their verdicts come from that run.
@@ -169,7 +156,7 @@ func authProxy(t *testing.T) string {
 // The CLI takes only a URL, as some clients do, so the token rides in it:
 // <lab>/mcp?token=<token>.
 func TestConformanceSuite(t *testing.T) {
-	node := conformanceNode(t)
+	node := labtest.Node(t)
 	cli := filepath.Join(labtest.RepoRoot(), "tests", "conformance", "node_modules", "@modelcontextprotocol", "conformance", "dist", "index.js")
 	var log []byte
 	run := func(url string, args ...string) string {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -447,4 +448,17 @@ func CheckCookieXSRF(t *testing.T, browser *http.Client, serverURL, token string
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// Node is the pinned Node 22 that tests/conformance installs (`make
+// clients`), which runs the official TypeScript SDK's client scripts and
+// the conformance suite (it needs fs.globSync, which Node 20 lacks).
+func Node(t testing.TB) string {
+	t.Helper()
+	arch := map[string]string{"amd64": "x64", "arm64": "arm64"}[runtime.GOARCH]
+	node := filepath.Join(RepoRoot(), "tests", "conformance", "node_modules", "node-linux-"+arch, "bin", "node")
+	if _, err := os.Stat(node); err != nil {
+		t.Fatalf("%s is missing: run `make clients` (or `make test`)", node)
+	}
+	return node
 }

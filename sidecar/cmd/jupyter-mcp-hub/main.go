@@ -16,11 +16,13 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/hubauth"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/hubroute"
 )
 
@@ -34,6 +36,10 @@ func main() {
 	startTimeout := flag.Duration("start-timeout", 2*time.Minute, "longest wait for a user's server that a request starts")
 	// JupyterHub waits 10 s after SIGINT before it terminates a service.
 	drain := flag.Duration("drain", 8*time.Second, "on SIGINT/SIGTERM, how long the calls in flight may finish before they are handed back with their execution handles (their runs go on)")
+	var signIn signInFlags
+	flag.StringVar(&signIn.publicURL, "public-url", "", "the hub's public URL, e.g. https://hub.example.org: with it, MCP clients sign in through the hub (OAuth) at <public-url>/services/mcp")
+	flag.StringVar(&signIn.keyFile, "oauth-key-file", "", "file of 32 or more random bytes sealing the OAuth tokens (every replica the same); required with --public-url")
+	flag.DurationVar(&signIn.accessTTL, "oauth-access-ttl", time.Hour, "life of an OAuth access token (refresh tokens renew it)")
 	logLevel := flag.String("log-level", envOr("JUPYTER_MCP_LOG_LEVEL", "info"), "debug, info, warn or error")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
@@ -48,13 +54,13 @@ func main() {
 		os.Exit(2)
 	}
 	log = log.Level(lvl)
-	if err := run(*listen, *hubAPI, *proxyURL, *prefix, *startTimeout, *drain, log); err != nil {
+	if err := run(*listen, *hubAPI, *proxyURL, *prefix, *startTimeout, *drain, signIn, log); err != nil {
 		log.Error().Err(err).Msg("fatal")
 		os.Exit(1)
 	}
 }
 
-func run(listen, hubAPI, proxyURL, prefix string, startTimeout, drain time.Duration, log zerolog.Logger) error {
+func run(listen, hubAPI, proxyURL, prefix string, startTimeout, drain time.Duration, signIn signInFlags, log zerolog.Logger) error {
 	api, err := absURL("--hub-api (or JUPYTERHUB_API_URL)", hubAPI)
 	if err != nil {
 		return err
@@ -73,7 +79,11 @@ func run(listen, hubAPI, proxyURL, prefix string, startTimeout, drain time.Durat
 	if err != nil {
 		return err
 	}
-	router := hubroute.New(hubroute.Config{HubAPI: api, Proxy: proxy, Prefix: prefix, StartTimeout: startTimeout, Log: log})
+	auth, err := signIn.server(api, prefix, log)
+	if err != nil {
+		return err
+	}
+	router := hubroute.New(hubroute.Config{HubAPI: api, Proxy: proxy, Prefix: prefix, StartTimeout: startTimeout, Auth: auth, Log: log})
 	srv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -121,4 +131,42 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// signInFlags set up the OAuth sign-in (hubauth); without a public URL
+// clients send hub API tokens only.
+type signInFlags struct {
+	publicURL, keyFile string
+	accessTTL          time.Duration
+}
+
+// server is the authorization server the flags describe, nil without
+// --public-url. The router's OAuth client at the hub comes from the
+// environment JupyterHub gives a managed service.
+func (f signInFlags) server(hubAPI *url.URL, prefix string, log zerolog.Logger) (*hubauth.Server, error) {
+	if f.publicURL == "" {
+		return nil, nil
+	}
+	if f.keyFile == "" {
+		return nil, errors.New("--public-url needs --oauth-key-file")
+	}
+	key, err := os.ReadFile(f.keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--oauth-key-file: %w", err)
+	}
+	if f.accessTTL < time.Minute {
+		return nil, fmt.Errorf("--oauth-access-ttl %s: at least a minute", f.accessTTL)
+	}
+	hubBase := envOr("JUPYTERHUB_BASE_URL", "/")
+	return hubauth.New(hubauth.Config{
+		Resource:     strings.TrimRight(f.publicURL, "/") + strings.TrimRight(prefix, "/"),
+		HubAPI:       hubAPI,
+		HubAuthorize: strings.TrimRight(hubBase, "/") + "/hub/api/oauth2/authorize",
+		ClientID:     os.Getenv("JUPYTERHUB_CLIENT_ID"),
+		ClientSecret: os.Getenv("JUPYTERHUB_API_TOKEN"),
+		Callback:     os.Getenv("JUPYTERHUB_OAUTH_CALLBACK_URL"),
+		Key:          key,
+		AccessTTL:    f.accessTTL,
+		Log:          log,
+	})
 }

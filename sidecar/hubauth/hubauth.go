@@ -1,0 +1,321 @@
+// Package hubauth is the MCP authorization server of the hub's router: MCP
+// clients discover it from the router's 401, register (dynamically, or
+// pre-registered by an admin), send the person to log in with JupyterHub's
+// own login page and to consent, and get short-lived access tokens bound
+// to <hub>/services/mcp with rotating refresh tokens. Behind the scenes
+// the router is JupyterHub's OAuth client (the service's own client): the
+// login gives it a hub token of the person's, limited to reaching their
+// server, which it uses upstream — the client's token never leaves the
+// router.
+//
+// Nothing is stored: client ids, codes and tokens are sealed (encrypted
+// and authenticated) with the router's key, so replicas sharing the key
+// need no shared state. Codes and refresh tokens are single-use within a
+// replica.
+package hubauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// The scopes an MCP client may be granted; a grant holds a subset.
+const (
+	ScopeRead    = "mcp:read"    // list and read notebooks, files, changes, kernels
+	ScopeEdit    = "mcp:edit"    // create and change notebooks, undo
+	ScopeExecute = "mcp:execute" // run code, answer input, manage kernels
+)
+
+// Scopes lists every scope, in the order consent pages show them.
+var Scopes = []string{ScopeRead, ScopeEdit, ScopeExecute}
+
+var scopeText = map[string]string{
+	ScopeRead:    "read your notebooks and files, and see their changes",
+	ScopeEdit:    "create and change notebooks, and undo changes",
+	ScopeExecute: "run code on your kernels",
+}
+
+// Config is what the authorization server needs.
+type Config struct {
+	// Resource is the MCP endpoint's public URL, which is also this
+	// server's issuer, e.g. https://hub.example.org/services/mcp.
+	Resource string
+	// HubAPI is the hub's REST API (the token exchange, who a token is).
+	HubAPI *url.URL
+	// HubAuthorize is where browsers log in at the hub and authorize the
+	// router: the hub's /hub/api/oauth2/authorize, relative to its origin.
+	HubAuthorize string
+	// ClientID, ClientSecret and Callback are the router's OAuth client at
+	// the hub (JUPYTERHUB_CLIENT_ID, JUPYTERHUB_API_TOKEN,
+	// JUPYTERHUB_OAUTH_CALLBACK_URL for a managed service).
+	ClientID, ClientSecret, Callback string
+	// Key seals everything handed out: 32 bytes or more, the same on every
+	// replica.
+	Key []byte
+	// AccessTTL is an access token's life (1 h if 0); RefreshTTL a refresh
+	// token's (30 days if 0), never beyond the hub token's.
+	AccessTTL, RefreshTTL time.Duration
+	// Clients are pre-registered by the admin.
+	Clients []Client
+	// Transport carries the calls to the hub (http.DefaultTransport if nil).
+	Transport http.RoundTripper
+	Log       zerolog.Logger
+}
+
+// Client is an MCP client allowed to ask for tokens.
+type Client struct {
+	ID           string   `json:"client_id"`
+	Name         string   `json:"client_name"`
+	RedirectURIs []string `json:"redirect_uris"`
+}
+
+// Server serves the authorization server's endpoints.
+type Server struct {
+	cfg    Config
+	seal   *sealer
+	prefix string // the resource's path, e.g. /services/mcp
+	hub    *http.Client
+	now    func() time.Time
+
+	mu   sync.Mutex
+	used map[string]time.Time // single-use codes and refresh tokens → when they expire
+}
+
+// New checks cfg and returns the server.
+func New(cfg Config) (*Server, error) {
+	u, err := url.Parse(cfg.Resource)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("the public URL %q: expected https://host[:port]/path", cfg.Resource)
+	}
+	cfg.Resource = strings.TrimRight(cfg.Resource, "/")
+	s, err := newSealer(cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ClientID == "" || cfg.ClientSecret == "" || cfg.Callback == "" || cfg.HubAPI == nil {
+		return nil, errors.New("the router's OAuth client at the hub is not set (run it as a hub service with a URL: JUPYTERHUB_CLIENT_ID, JUPYTERHUB_API_TOKEN and JUPYTERHUB_OAUTH_CALLBACK_URL)")
+	}
+	if cfg.AccessTTL <= 0 {
+		cfg.AccessTTL = time.Hour
+	}
+	if cfg.RefreshTTL <= 0 {
+		cfg.RefreshTTL = 30 * 24 * time.Hour
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = http.DefaultTransport
+	}
+	for _, c := range cfg.Clients {
+		if c.ID == "" || strings.HasPrefix(c.ID, clientPrefix) || len(c.RedirectURIs) == 0 {
+			return nil, fmt.Errorf("pre-registered client %q: needs an id (not starting with %q) and redirect URIs", c.ID, clientPrefix)
+		}
+	}
+	return &Server{cfg: cfg, seal: s, prefix: strings.TrimRight(u.Path, "/"), hub: &http.Client{Transport: cfg.Transport},
+		now: time.Now, used: map[string]time.Time{}}, nil
+}
+
+// Prefixes of what the server seals, by kind.
+const (
+	clientPrefix  = "mcpc_" // a dynamically registered client's id
+	codePrefix    = "mcpcode_"
+	accessPrefix  = "mcpat_"
+	refreshPrefix = "mcprt_"
+	statePrefix   = "mcpst_" // the router's state at the hub's login
+	consentPrefix = "mcpcs_" // a consent page's pending grant
+)
+
+// Handles reports whether path is one of the server's endpoints.
+func (s *Server) Handles(path string) bool {
+	switch path {
+	case s.prmPath(), "/.well-known/oauth-protected-resource" + s.prefix,
+		s.prefix + "/.well-known/oauth-authorization-server", "/.well-known/oauth-authorization-server" + s.prefix,
+		s.prefix + "/register", s.prefix + "/authorize", s.prefix + "/oauth_callback", s.prefix + "/consent", s.prefix + "/token":
+		return true
+	}
+	return false
+}
+
+func (s *Server) prmPath() string { return s.prefix + "/.well-known/oauth-protected-resource" }
+
+// ServeHTTP serves the endpoints Handles names.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	switch p := r.URL.Path; {
+	case strings.Contains(p, "/.well-known/oauth-protected-resource"):
+		s.protectedResource(w)
+	case strings.Contains(p, "/.well-known/oauth-authorization-server"):
+		s.serverMetadata(w)
+	case p == s.prefix+"/register":
+		s.register(w, r)
+	case p == s.prefix+"/authorize":
+		s.authorize(w, r)
+	case p == s.prefix+"/oauth_callback":
+		s.hubCallback(w, r)
+	case p == s.prefix+"/consent":
+		s.consent(w, r)
+	case p == s.prefix+"/token":
+		s.token(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// IsAccessToken reports whether token is one this server issues (it may
+// still be invalid); other tokens are the hub's.
+func IsAccessToken(token string) bool { return strings.HasPrefix(token, accessPrefix) }
+
+// Grant is what a valid access token allows.
+type Grant struct {
+	User       string
+	ClientID   string
+	ClientName string
+	Scopes     []string
+	HubToken   string // the person's hub token, for the router's calls upstream
+}
+
+// Allows reports whether the grant holds scope.
+func (g *Grant) Allows(scope string) bool { return slices.Contains(g.Scopes, scope) }
+
+type accessToken struct {
+	sealed
+	Audience   string   `json:"aud"`
+	User       string   `json:"sub"`
+	ClientID   string   `json:"cid"`
+	ClientName string   `json:"cn"`
+	Scopes     []string `json:"scp"`
+	HubToken   string   `json:"ht"`
+}
+
+// Verify checks an access token for this resource. The hub token inside
+// is checked by the router's next call to the hub, so a revocation at the
+// hub stops it there.
+func (s *Server) Verify(token string) (*Grant, error) {
+	var t accessToken
+	if err := s.seal.open(accessPrefix, "access", token, &t, s.now()); err != nil {
+		return nil, fmt.Errorf("the access token is %w", err)
+	}
+	if t.Audience != s.cfg.Resource {
+		return nil, fmt.Errorf("the access token was issued for %s, not for %s", t.Audience, s.cfg.Resource)
+	}
+	return &Grant{User: t.User, ClientID: t.ClientID, ClientName: t.ClientName, Scopes: t.Scopes, HubToken: t.HubToken}, nil
+}
+
+// Challenge answers a request without a usable token: 401 with the
+// WWW-Authenticate header that tells MCP clients where to start (RFC 9728).
+// why is "" for a request without any token.
+func (s *Server) Challenge(w http.ResponseWriter, why string) {
+	h := fmt.Sprintf(`Bearer resource_metadata=%q, scope=%q`, s.origin()+"/.well-known/oauth-protected-resource"+s.prefix, strings.Join(Scopes, " "))
+	if why != "" {
+		h += fmt.Sprintf(`, error="invalid_token", error_description=%q`, why)
+	}
+	w.Header().Set("WWW-Authenticate", h)
+}
+
+// InsufficientScope answers a call the grant does not allow: 403 with the
+// header that lets the client ask the person for more (step-up).
+func (s *Server) InsufficientScope(w http.ResponseWriter, g *Grant, need string) {
+	scopes := slices.Clone(g.Scopes)
+	if !slices.Contains(scopes, need) {
+		scopes = append(scopes, need)
+	}
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="insufficient_scope", scope=%q, resource_metadata=%q, error_description=%q`,
+		strings.Join(scopes, " "), s.origin()+"/.well-known/oauth-protected-resource"+s.prefix, "this call needs the scope "+need))
+}
+
+func (s *Server) origin() string {
+	u, _ := url.Parse(s.cfg.Resource)
+	return u.Scheme + "://" + u.Host
+}
+
+func (s *Server) protectedResource(w http.ResponseWriter) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"resource":                 s.cfg.Resource,
+		"authorization_servers":    []string{s.cfg.Resource},
+		"scopes_supported":         Scopes,
+		"bearer_methods_supported": []string{"header"},
+		"resource_name":            "Jupyter notebooks (JupyterHub)",
+	})
+}
+
+func (s *Server) serverMetadata(w http.ResponseWriter) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                         s.cfg.Resource,
+		"authorization_endpoint":                         s.cfg.Resource + "/authorize",
+		"token_endpoint":                                 s.cfg.Resource + "/token",
+		"registration_endpoint":                          s.cfg.Resource + "/register",
+		"response_types_supported":                       []string{"code"},
+		"grant_types_supported":                          []string{"authorization_code", "refresh_token"},
+		"code_challenge_methods_supported":               []string{"S256"},
+		"token_endpoint_auth_methods_supported":          []string{"none"},
+		"scopes_supported":                               Scopes,
+		"authorization_response_iss_parameter_supported": true,
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// oauthError answers an endpoint's error in OAuth's JSON form.
+func oauthError(w http.ResponseWriter, status int, code, description string) {
+	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
+}
+
+// useOnce marks a single-use value (a code, a refresh token) used,
+// reporting false if it was already.
+func (s *Server) useOnce(id string, until time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if len(s.used) > 4096 {
+		for k, exp := range s.used {
+			if now.After(exp) {
+				delete(s.used, k)
+			}
+		}
+	}
+	if _, ok := s.used[id]; ok {
+		return false
+	}
+	s.used[id] = until
+	return true
+}
+
+// revoked reports whether the grant family was revoked (a refresh token
+// of it used twice).
+func (s *Server) revoked(family string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.used["family:"+family]
+	return ok
+}
+
+// hubUser asks the hub who a hub token belongs to.
+func (s *Server) hubUser(ctx context.Context, hubToken string) (string, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.HubAPI.JoinPath("user").String(), nil)
+	req.Header.Set("Authorization", "token "+hubToken)
+	resp, err := s.hub.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("cannot reach the hub's API: %w", err)
+	}
+	defer resp.Body.Close()
+	var u struct {
+		Name string `json:"name"`
+		Kind string `json:"kind"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&u) != nil || u.Name == "" {
+		return "", fmt.Errorf("the hub does not accept the login's token (%s)", resp.Status)
+	}
+	return u.Name, nil
+}

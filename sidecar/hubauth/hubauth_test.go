@@ -1,0 +1,323 @@
+package hubauth
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// fakeHub is the part of JupyterHub the flow meets: its token endpoint
+// (trading the router's code for a hub token) and /hub/api/user.
+type fakeHub struct {
+	mu      sync.Mutex
+	revoked map[string]bool
+}
+
+func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/hub/api/oauth2/token":
+		_ = r.ParseForm()
+		if r.PostForm.Get("client_secret") != "router-secret" || r.PostForm.Get("code") != "hub-code" || r.PostForm.Get("redirect_uri") != "/services/mcp/oauth_callback" {
+			http.Error(w, `{"error":"invalid_grant"}`, http.StatusBadRequest)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "hub-token-alice", "token_type": "Bearer", "expires_in": 3600})
+	case "/hub/api/user":
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "token ")
+		if tok != "hub-token-alice" || f.revoked[tok] {
+			http.Error(w, "{}", http.StatusForbidden)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"name": "alice", "kind": "user"})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+type flow struct {
+	t      *testing.T
+	srv    *Server
+	url    string // the authorization server's origin
+	hub    *fakeHub
+	client *http.Client // a browser that does not follow redirects
+	now    time.Time
+}
+
+func newFlow(t *testing.T) *flow {
+	hub := &fakeHub{revoked: map[string]bool{}}
+	hubSrv := httptest.NewServer(hub)
+	t.Cleanup(hubSrv.Close)
+	hubAPI, _ := url.Parse(hubSrv.URL + "/hub/api")
+	f := &flow{t: t, hub: hub, now: time.Now()}
+	mux := http.NewServeMux()
+	as := httptest.NewServer(mux)
+	t.Cleanup(as.Close)
+	srv, err := New(Config{Resource: as.URL + "/services/mcp", HubAPI: hubAPI, HubAuthorize: "/hub/api/oauth2/authorize",
+		ClientID: "service-mcp", ClientSecret: "router-secret", Callback: "/services/mcp/oauth_callback",
+		Key: []byte("0123456789abcdef0123456789abcdef"), Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.now = func() time.Time { return f.now }
+	mux.Handle("/", srv)
+	f.srv, f.url = srv, as.URL
+	f.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return f
+}
+
+func (f *flow) register(redirect string) string {
+	f.t.Helper()
+	resp, err := http.Post(f.url+"/services/mcp/register", "application/json", strings.NewReader(`{"client_name":"Test client","redirect_uris":["`+redirect+`"]}`))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		ClientID string `json:"client_id"`
+	}
+	if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&out) != nil {
+		f.t.Fatalf("register: %s", resp.Status)
+	}
+	return out.ClientID
+}
+
+const verifier = "a-verifier-of-enough-length-0123456789-abcdefghij"
+
+func challenge(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func (f *flow) get(u string) (*http.Response, string) {
+	f.t.Helper()
+	resp, err := f.client.Get(u)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, string(data)
+}
+
+var pendingField = regexp.MustCompile(`name="pending" value="([^"]+)"`)
+
+// authorize goes through the authorization endpoint, the hub's login
+// (faked: its answer is the callback with a code) and the consent page,
+// allowing scopes; it returns the redirect to the client.
+func (f *flow) authorize(clientID, redirect string, params url.Values, allow ...string) *url.URL {
+	f.t.Helper()
+	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirect}, "state": {"st-1"},
+		"code_challenge": {challenge(verifier)}, "code_challenge_method": {"S256"}, "resource": {f.url + "/services/mcp"}}
+	for k, v := range params {
+		q[k] = v
+	}
+	resp, body := f.get(f.url + "/services/mcp/authorize?" + q.Encode())
+	if resp.StatusCode != http.StatusFound {
+		f.t.Fatalf("authorize: %s %s", resp.Status, body)
+	}
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if loc.Path != "/hub/api/oauth2/authorize" {
+		return loc // an error sent back to the client
+	}
+	resp, body = f.get(f.url + "/services/mcp/oauth_callback?code=hub-code&state=" + url.QueryEscape(loc.Query().Get("state")))
+	m := pendingField.FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil || !strings.Contains(body, "Test client") || !strings.Contains(body, "alice") {
+		f.t.Fatalf("consent page: %s %s", resp.Status, body)
+	}
+	form := url.Values{"pending": {m[1]}, "action": {"allow"}, "scope": allow}
+	resp, err := f.client.PostForm(f.url+"/services/mcp/consent", form)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	resp.Body.Close()
+	back, _ := url.Parse(resp.Header.Get("Location"))
+	return back
+}
+
+func (f *flow) token(form url.Values) (int, map[string]any) {
+	f.t.Helper()
+	resp, err := http.PostForm(f.url+"/services/mcp/token", form)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+const redirect = "http://127.0.0.1:33418/callback"
+
+// The whole flow: discovery, registration, login and consent (granting
+// less than asked), code for tokens, the grant's scopes in the access
+// token, a rotating refresh.
+func TestFlow(t *testing.T) {
+	f := newFlow(t)
+	for _, path := range []string{"/.well-known/oauth-protected-resource/services/mcp", "/services/mcp/.well-known/oauth-protected-resource"} {
+		_, body := f.get(f.url + path)
+		if !strings.Contains(body, `"resource":"`+f.url+`/services/mcp"`) || !strings.Contains(body, `"authorization_servers":["`+f.url+`/services/mcp"]`) {
+			t.Fatalf("%s: %s", path, body)
+		}
+	}
+	_, body := f.get(f.url + "/.well-known/oauth-authorization-server/services/mcp")
+	if !strings.Contains(body, `"code_challenge_methods_supported":["S256"]`) || !strings.Contains(body, `"issuer":"`+f.url+`/services/mcp"`) {
+		t.Fatalf("authorization server metadata: %s", body)
+	}
+	id := f.register(redirect)
+	back := f.authorize(id, redirect, url.Values{"scope": {"mcp:read mcp:edit mcp:execute"}}, ScopeRead, ScopeEdit)
+	if back.Query().Get("state") != "st-1" || back.Query().Get("iss") != f.url+"/services/mcp" || back.Query().Get("code") == "" {
+		t.Fatalf("back to the client: %s", back)
+	}
+	status, tok := f.token(url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")}, "client_id": {id},
+		"redirect_uri": {redirect}, "code_verifier": {verifier}, "resource": {f.url + "/services/mcp"}})
+	if status != http.StatusOK || tok["scope"] != "mcp:read mcp:edit" {
+		t.Fatalf("token: %d %v", status, tok)
+	}
+	g, err := f.srv.Verify(tok["access_token"].(string))
+	if err != nil || g.User != "alice" || g.HubToken != "hub-token-alice" || !g.Allows(ScopeEdit) || g.Allows(ScopeExecute) || g.ClientName != "Test client" {
+		t.Fatalf("verify: %+v %v", g, err)
+	}
+	status, tok2 := f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": {id}})
+	if status != http.StatusOK || tok2["refresh_token"] == tok["refresh_token"] {
+		t.Fatalf("refresh: %d %v", status, tok2)
+	}
+}
+
+// Each refusal, with nothing issued.
+func TestRefusals(t *testing.T) {
+	f := newFlow(t)
+	id := f.register(redirect)
+	codeFor := func() string {
+		return f.authorize(id, redirect, nil, Scopes...).Query().Get("code")
+	}
+	exchange := func(code string, change url.Values) (int, map[string]any) {
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {id}, "redirect_uri": {redirect}, "code_verifier": {verifier}}
+		for k, v := range change {
+			form[k] = v
+		}
+		return f.token(form)
+	}
+	refused := func(name string, status int, out map[string]any, want string) {
+		t.Helper()
+		if status == http.StatusOK || !strings.Contains(out["error_description"].(string)+" "+out["error"].(string), want) {
+			t.Errorf("%s: %d %v, want refused with %q", name, status, out, want)
+		}
+	}
+
+	code := codeFor()
+	status, out := exchange(code, url.Values{"code_verifier": {"another-verifier-0123456789-0123456789-abcdef"}})
+	refused("PKCE mismatch", status, out, "PKCE")
+	status, out = exchange(code, url.Values{"resource": {"https://elsewhere.example/mcp"}})
+	refused("another resource", status, out, "invalid_target")
+	status, out = exchange(code, url.Values{"redirect_uri": {"http://127.0.0.1:1/other"}})
+	refused("another redirect URI", status, out, "redirect_uri differs")
+	if status, _ := exchange(code, nil); status != http.StatusOK {
+		t.Fatalf("the code itself: %d", status)
+	}
+	status, out = exchange(code, nil)
+	refused("a replayed code", status, out, "used already")
+
+	code = codeFor()
+	f.now = f.now.Add(2 * time.Minute)
+	status, out = exchange(code, nil)
+	refused("an expired code", status, out, "expired")
+	f.now = time.Now()
+
+	// Refresh tokens: one use each; the second use revokes the grant.
+	_, tok := exchange(codeFor(), nil)
+	rt := tok["refresh_token"].(string)
+	refresh := func(token string) (int, map[string]any) {
+		return f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}, "client_id": {id}})
+	}
+	status, next := refresh(rt)
+	if status != http.StatusOK {
+		t.Fatalf("refresh: %d %v", status, next)
+	}
+	status, out = refresh(rt)
+	refused("a refresh token used twice", status, out, "used already")
+	status, out = refresh(next["refresh_token"].(string))
+	refused("the grant's newer refresh token after a reuse", status, out, "revoked")
+
+	// The hub revokes the person's token (the token page, logout, a deleted user).
+	_, tok = exchange(codeFor(), nil)
+	f.hub.mu.Lock()
+	f.hub.revoked["hub-token-alice"] = true
+	f.hub.mu.Unlock()
+	status, out = refresh(tok["refresh_token"].(string))
+	refused("a refresh after the hub revoked the login", status, out, "no longer accepts")
+	f.hub.mu.Lock()
+	f.hub.revoked = map[string]bool{}
+	f.hub.mu.Unlock()
+
+	// Access tokens.
+	_, tok = exchange(codeFor(), nil)
+	access := tok["access_token"].(string)
+	f.now = f.now.Add(2 * time.Hour)
+	if _, err := f.srv.Verify(access); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("an expired access token: %v", err)
+	}
+	f.now = time.Now()
+	if _, err := f.srv.Verify(access[:len(access)-2] + "xx"); err == nil {
+		t.Error("an altered access token was accepted")
+	}
+	if _, err := f.srv.Verify(tok["refresh_token"].(string)); err == nil {
+		t.Error("a refresh token was accepted as an access token")
+	}
+	other, _ := New(Config{Resource: "https://other.example/services/mcp", HubAPI: f.srv.cfg.HubAPI, ClientID: "c", ClientSecret: "s", Callback: "/cb",
+		Key: f.srv.cfg.Key})
+	if _, err := other.Verify(access); err == nil || !strings.Contains(err.Error(), "issued for") {
+		t.Errorf("a token for another resource (same key): %v", err)
+	}
+
+	// Authorization requests: the client and its redirect URI are checked
+	// before anything goes back to it.
+	for _, tc := range []struct {
+		name   string
+		params url.Values
+		want   string
+	}{
+		{"no PKCE", url.Values{"code_challenge": {""}}, "PKCE is required"},
+		{"plain PKCE", url.Values{"code_challenge_method": {"plain"}}, "PKCE is required"},
+		{"another resource", url.Values{"resource": {"https://elsewhere.example/mcp"}}, "invalid_target"},
+		{"an unknown scope", url.Values{"scope": {"mcp:read admin"}}, "unknown scope"},
+	} {
+		back := f.authorize(id, redirect, tc.params)
+		if got := back.Query().Get("error") + " " + back.Query().Get("error_description"); back.Query().Get("code") != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: back to the client with %q, want an error with %q", tc.name, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ name, client, redirect string }{
+		{"an unregistered redirect URI", id, "http://127.0.0.1:9/evil"},
+		{"an unknown client", "mcpc_forged", redirect},
+	} {
+		q := url.Values{"response_type": {"code"}, "client_id": {tc.client}, "redirect_uri": {tc.redirect}, "code_challenge": {challenge(verifier)}, "code_challenge_method": {"S256"}}
+		resp, body := f.get(f.url + "/services/mcp/authorize?" + q.Encode())
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+			t.Errorf("%s: %s, Location %q; want a 400 page and no redirect (%.200s)", tc.name, resp.Status, resp.Header.Get("Location"), body)
+		}
+	}
+	// Registration refuses redirect URIs a public client may not have.
+	for _, bad := range []string{"http://evil.example/cb", "javascript:alert(1)", "https://ok.example/cb#frag", "/relative"} {
+		resp, err := http.Post(f.url+"/services/mcp/register", "application/json", strings.NewReader(`{"redirect_uris":["`+bad+`"]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("register %q: %s, want 400", bad, resp.Status)
+		}
+	}
+}

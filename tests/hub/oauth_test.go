@@ -1,0 +1,134 @@
+package hub
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
+)
+
+// An MCP client given only <hub>/services/mcp signs in as the MCP
+// specification says, here the official TypeScript SDK's OAuth client:
+// the router's 401 names its authorization server, the SDK registers
+// itself, the person logs in with the hub's own login page and consents
+// on the router's page (in headless Chromium), and the SDK's tokens then
+// list the tools and run a cell on the person's server. A refresh gives
+// new tokens that work; the first refresh token, used again, is refused.
+func TestSignInWithTheTypeScriptSDK(t *testing.T) {
+	aliceRunning(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	script := filepath.Join(labtest.RepoRoot(), "tests", "conformance", "ts_oauth_client.mjs")
+	cmd := exec.CommandContext(ctx, labtest.Node(t), script, theHub.URL+"/services/mcp", "oauth-ts.ipynb")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	next := func(key string) string {
+		t.Helper()
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("the client ended before %q; stderr:\n%s", key, stderr.String())
+			}
+			k, v, _ := strings.Cut(line, " ")
+			if k != key {
+				t.Fatalf("client said %q, want %q first", line, key)
+			}
+			return v
+		case <-ctx.Done():
+			t.Fatalf("no %q from the client in time", key)
+		}
+		return ""
+	}
+
+	signIn(t, ctx, next("authorize"), "alice", nil)
+	if got := next("scope"); got != "mcp:read mcp:edit mcp:execute" {
+		t.Fatalf("granted scopes %q, want all three", got)
+	}
+	if tools := next("tools"); !strings.Contains(tools, "execute_code") || !strings.Contains(tools, "insert_cell") {
+		t.Fatalf("tools: %s", tools)
+	}
+	if got := next("result"); !strings.HasPrefix(got, "ok") || !strings.Contains(got, "42") {
+		t.Fatalf("the cell run with the sign-in's token: %s", got)
+	}
+	if got := next("refreshed"); got != "yes" {
+		t.Fatalf("refresh: %s", got)
+	}
+	if got := next("after-refresh"); !strings.HasPrefix(got, "ok") || !strings.Contains(got, "42") {
+		t.Fatalf("the cell run with the refreshed token: %s", got)
+	}
+	if got := next("reuse"); !strings.HasPrefix(got, "refused") || !strings.Contains(got, "used already") {
+		t.Fatalf("the first refresh token used again: %s", got)
+	}
+	// The run happened on alice's server, as alice.
+	if who := whoami(t, connect(t, "/services/mcp", "token "+tokens["alice"]), "oauth-ts.ipynb"); who != "alice" {
+		t.Fatalf("the notebook's kernel runs as %q, want alice", who)
+	}
+}
+
+// signIn plays the person in a headless browser: open the authorization
+// URL, log in at the hub as user (the test hub takes any password), and on
+// the router's consent page untick the scopes in refuse, then allow.
+func signIn(t *testing.T, ctx context.Context, authorizeURL, user string, refuse []string) {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath("/usr/bin/chromium"), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()))
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancelAlloc()
+	page, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	steps := []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(authorizeURL),
+		chromedp.WaitVisible(`input[name=username]`),
+		chromedp.SendKeys(`input[name=username]`, user),
+		chromedp.SendKeys(`input[name=password]`, "any-password"),
+		chromedp.Submit(`input[name=username]`),
+		chromedp.WaitVisible(`button[value=allow]`),
+	}
+	for _, sc := range refuse {
+		steps = append(steps, chromedp.Click(fmt.Sprintf(`input[name=scope][value=%q]`, sc)))
+	}
+	if err := chromedp.Do(page, steps...); err != nil {
+		where, _ := chromedp.Run(page, chromedp.Location())
+		t.Fatalf("signing in in the browser (at %s): %v", where, err)
+	}
+	// Allow: the browser goes on to the client's redirect URI.
+	if _, err := chromedp.Run(page, chromedp.Evaluate[any](`document.querySelector("button[value=allow]").click()`)); err != nil {
+		t.Fatalf("allow: %v", err)
+	}
+	var where string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		where, _ = chromedp.Run(page, chromedp.Location())
+		if strings.Contains(where, "/callback?") {
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // polling the browser's location, with a deadline
+	}
+	t.Fatalf("after Allow the browser is at %s, not the client's redirect URI", where)
+}

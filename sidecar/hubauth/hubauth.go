@@ -45,6 +45,15 @@ var scopeText = map[string]string{
 	ScopeExecute: "run code on your kernels",
 }
 
+// The router forwards a signed-in client's grant to the user's server
+// with each request: its scopes, space-separated, and where its protected
+// resource metadata is (for the server's insufficient_scope answers). A
+// request without them holds its token owner's full rights.
+const (
+	ScopesHeader           = "X-Jupyter-Mcp-Scopes"
+	ResourceMetadataHeader = "X-Jupyter-Mcp-Resource-Metadata"
+)
+
 // Config is what the authorization server needs.
 type Config struct {
 	// Resource is the MCP endpoint's public URL, which is also this
@@ -213,7 +222,7 @@ func (s *Server) Verify(token string) (*Grant, error) {
 // WWW-Authenticate header that tells MCP clients where to start (RFC 9728).
 // why is "" for a request without any token.
 func (s *Server) Challenge(w http.ResponseWriter, why string) {
-	h := fmt.Sprintf(`Bearer resource_metadata=%q, scope=%q`, s.origin()+"/.well-known/oauth-protected-resource"+s.prefix, strings.Join(Scopes, " "))
+	h := fmt.Sprintf(`Bearer resource_metadata=%q, scope=%q`, s.ResourceMetadata(), strings.Join(Scopes, " "))
 	if why != "" {
 		h += fmt.Sprintf(`, error="invalid_token", error_description=%q`, why)
 	}
@@ -228,7 +237,12 @@ func (s *Server) InsufficientScope(w http.ResponseWriter, g *Grant, need string)
 		scopes = append(scopes, need)
 	}
 	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="insufficient_scope", scope=%q, resource_metadata=%q, error_description=%q`,
-		strings.Join(scopes, " "), s.origin()+"/.well-known/oauth-protected-resource"+s.prefix, "this call needs the scope "+need))
+		strings.Join(scopes, " "), s.ResourceMetadata(), "this call needs the scope "+need))
+}
+
+// ResourceMetadata is the URL of the protected resource metadata.
+func (s *Server) ResourceMetadata() string {
+	return s.origin() + "/.well-known/oauth-protected-resource" + s.prefix
 }
 
 func (s *Server) origin() string {

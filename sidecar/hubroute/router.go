@@ -400,7 +400,7 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 					r.fail(tail, req, err)
 					return
 				}
-				r.forward(tail, req, target, token)
+				r.forward(tail, req, target, token, grant)
 				return
 			}
 			if err != nil {
@@ -409,7 +409,7 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 			}
 		}
 	}
-	r.forward(w, req, target, token)
+	r.forward(w, req, target, token, grant)
 }
 
 // signedIn resolves the client's token into the hub token that reaches
@@ -439,15 +439,22 @@ func (r *Router) signedIn(w http.ResponseWriter, token string) (*hubauth.Grant, 
 // forward sends req to the user's server at target (/user/<name>/). Without
 // read:servers the token cannot tell whether the server runs: forward
 // anyway, the hub answers for a stopped one.
-func (r *Router) forward(w http.ResponseWriter, req *http.Request, target, token string) {
+func (r *Router) forward(w http.ResponseWriter, req *http.Request, target, token string, grant *hubauth.Grant) {
 	if req.Method == http.MethodPost {
 		defer r.track(target, token)()
 	}
 	out := req.Clone(req.Context())
 	out.URL.Path, out.URL.RawPath = target+"mcp", ""
 	// The hub token that reaches the server, never the client's own
-	// credential when that is a sign-in's access token.
+	// credential when that is a sign-in's access token; and the sign-in's
+	// grant, which the server enforces.
 	out.Header.Set("Authorization", "token "+token)
+	out.Header.Del(hubauth.ScopesHeader)
+	out.Header.Del(hubauth.ResourceMetadataHeader)
+	if grant != nil {
+		out.Header.Set(hubauth.ScopesHeader, strings.Join(grant.Scopes, " "))
+		out.Header.Set(hubauth.ResourceMetadataHeader, r.cfg.Auth.ResourceMetadata())
+	}
 	r.proxy.ServeHTTP(w, out)
 }
 

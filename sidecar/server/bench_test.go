@@ -35,7 +35,7 @@ func benchToolCall(b *testing.B, protocol string) {
 	srv := httptest.NewServer(New(Config{BaseURL: "/"}, t0, zerolog.Nop()).Handler())
 	defer srv.Close()
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "v0"}, nil).
-		Connect(b.Context(), &mcp.StreamableClientTransport{Endpoint: srv.URL, HTTPClient: &http.Client{Transport: authed{}}},
+		Connect(b.Context(), &mcp.StreamableClientTransport{Endpoint: srv.URL, HTTPClient: &http.Client{Transport: withHeaders{}}},
 			&mcp.ClientSessionOptions{ProtocolVersion: protocol})
 	if err != nil {
 		b.Fatal(err)

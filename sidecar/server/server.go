@@ -4,6 +4,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"net/url"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/embed"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/hubauth"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/tools"
 )
 
@@ -94,7 +97,7 @@ func New(cfg Config, t *tools.Tools, log zerolog.Logger) *Server {
 			UnsubscribeHandler: t.Unsubscribe,
 		})
 	t.Register(s.mcp)
-	s.mcp.AddReceivingMiddleware(s.logToolCalls, noPrompts, progressTokens)
+	s.mcp.AddReceivingMiddleware(s.logToolCalls, noPrompts, progressTokens, tools.ListOnlyGranted)
 	return s
 }
 
@@ -168,7 +171,7 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]uint64{"goroutines": uint64(runtime.NumGoroutine()), "heap_bytes": m.HeapAlloc})
 	})
-	mux.Handle("/{$}", s.originPolicy(s.publicBase(byProtocol(streamable, stateless))))
+	mux.Handle("/{$}", s.originPolicy(s.publicBase(scopeGate(byProtocol(streamable, stateless)))))
 	mux.Handle("POST /handoff", s.originPolicy(http.HandlerFunc(s.serveHandoff)))
 	if s.cfg.Embed != nil {
 		mux.Handle("/embed", s.originPolicy(s.cfg.Embed))
@@ -201,6 +204,64 @@ func (s *Server) serveHandoff(w http.ResponseWriter, r *http.Request) {
 	s.handOff(in.Router)
 	s.log.Info().Str("router", in.Router).Msg("calls handed back to a stopping hub router")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// scopeGate refuses, before anything runs, a request that a signed-in
+// client's grant does not allow (hubauth.ScopesHeader): 403 with the
+// WWW-Authenticate answer that lets the client ask the person for more
+// (step-up).
+func scopeGate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		granted, ok := tools.GrantedScopes(r.Header.Get(hubauth.ScopesHeader))
+		if !ok || r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxDrain))
+		if err != nil {
+			http.Error(w, "reading the request: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		for _, m := range rpcMessages(body) {
+			missing := tools.Missing(tools.ScopesFor(m.Method, m.Params), granted)
+			if len(missing) == 0 {
+				continue
+			}
+			challenge := fmt.Sprintf(`Bearer error="insufficient_scope", scope=%q`, strings.Join(append(slices.Clone(granted), missing...), " "))
+			if md := r.Header.Get(hubauth.ResourceMetadataHeader); md != "" {
+				challenge += fmt.Sprintf(", resource_metadata=%q", md)
+			}
+			w.Header().Set("WWW-Authenticate", challenge)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": m.ID, "error": map[string]any{
+				"code":    jsonrpc.CodeInvalidRequest,
+				"message": fmt.Sprintf("this needs the scope %s, which your sign-in was not granted: sign in again and allow it; nothing was done", strings.Join(missing, " and ")),
+			}})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// rpcMessage is what scopeGate reads of a JSON-RPC message.
+type rpcMessage struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+}
+
+// rpcMessages reads a message or a batch; nothing if body is neither (the
+// SDK answers that).
+func rpcMessages(body []byte) []rpcMessage {
+	var one rpcMessage
+	if json.Unmarshal(body, &one) == nil {
+		return []rpcMessage{one}
+	}
+	var batch []rpcMessage
+	_ = json.Unmarshal(body, &batch)
+	return batch
 }
 
 // statelessSince is the first protocol version without sessions.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/changes"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/embed"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/hubauth"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/review"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/tools"
 )
@@ -149,7 +151,7 @@ func TestUndeclaredPromptsAreNotServed(t *testing.T) {
 	for _, version := range []string{"", "2025-11-25", "2025-03-26"} {
 		client := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil)
 		// As behind the proxy: the lab has authenticated the token.
-		hc := &http.Client{Transport: authed{}}
+		hc := &http.Client{Transport: withHeaders{}}
 		cs, err := client.Connect(t.Context(), &mcp.StreamableClientTransport{Endpoint: srv.URL + "/", HTTPClient: hc},
 			&mcp.ClientSessionOptions{ProtocolVersion: version})
 		if err != nil {
@@ -171,10 +173,80 @@ func TestUndeclaredPromptsAreNotServed(t *testing.T) {
 	}
 }
 
-type authed struct{}
+// A signed-in client's grant (the router's scopes header) decides what it
+// sees and may call: a read-only grant lists only the read tools, and a
+// call beyond it is refused with 403 and the insufficient_scope challenge
+// before it runs; a request without the header keeps every tool.
+func TestScopesOfASignIn(t *testing.T) {
+	s := New(Config{BaseURL: "/"}, &tools.Tools{Sessions: tools.NewSessions(), Views: &embed.Hub{}}, zerolog.Nop())
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	const metadata = "https://hub.example/.well-known/oauth-protected-resource/services/mcp"
+	list := func(scopes string) []string {
+		t.Helper()
+		hc := &http.Client{Transport: withHeaders{hubauth.ScopesHeader: scopes}}
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(t.Context(),
+			&mcp.StreamableClientTransport{Endpoint: srv.URL + "/", HTTPClient: hc}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		var names []string
+		for tool, err := range cs.Tools(t.Context(), nil) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, tool.Name)
+		}
+		return names
+	}
+	all, read := list(""), list(hubauth.ScopeRead)
+	if !slices.Contains(all, "execute_code") || !slices.Contains(read, "read_notebook") || slices.Contains(read, "insert_cell") || slices.Contains(read, "execute_code") {
+		t.Fatalf("tools without a grant: %v; with mcp:read: %v", all, read)
+	}
 
-func (authed) RoundTrip(r *http.Request) (*http.Response, error) {
+	call := func(scopes, params string) (int, string, string) {
+		req := httptest.NewRequest("POST", srv.URL+"/", strings.NewReader(`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":`+params+`}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set(hubauth.ScopesHeader, scopes)
+		req.Header.Set(hubauth.ResourceMetadataHeader, metadata)
+		req.Header.Set(AuthHeader, "token")
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		return rec.Code, rec.Header().Get("WWW-Authenticate"), rec.Body.String()
+	}
+	for _, tc := range []struct {
+		name, scopes, params, missing string
+	}{
+		{"execute with read and edit", "mcp:read mcp:edit", `{"name":"execute_code","arguments":{"code":"1"}}`, "mcp:execute"},
+		{"insert and run with edit", "mcp:read mcp:edit", `{"name":"insert_cell","arguments":{"path":"a.ipynb","source":"1","execute":true}}`, "mcp:execute"},
+		{"edit with read", "mcp:read", `{"name":"edit_cell","arguments":{"path":"a.ipynb","cell_id":"c","source":"x"}}`, "mcp:edit"},
+	} {
+		code, challenge, body := call(tc.scopes, tc.params)
+		if code != http.StatusForbidden || !strings.Contains(challenge, `error="insufficient_scope"`) ||
+			!strings.Contains(challenge, `scope="`+tc.scopes+" "+tc.missing+`"`) || !strings.Contains(challenge, metadata) ||
+			!strings.Contains(body, `"id":9`) || !strings.Contains(body, tc.missing) {
+			t.Errorf("%s: %d %q %s; want 403 with insufficient_scope asking for %s", tc.name, code, challenge, body, tc.missing)
+		}
+	}
+	// Within the grant the call goes on to the SDK (which wants a session).
+	if code, challenge, _ := call("mcp:read", `{"name":"read_notebook","arguments":{"path":"a.ipynb"}}`); code == http.StatusForbidden || challenge != "" {
+		t.Errorf("a read with mcp:read: %d %q, want it past the gate", code, challenge)
+	}
+}
+
+// withHeaders adds headers to every request, as the lab (AuthHeader) and
+// the hub's router would.
+type withHeaders map[string]string
+
+func (h withHeaders) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
-	r.Header.Set(AuthHeader, tokenAuth[AuthHeader])
+	r.Header.Set(AuthHeader, "token")
+	for k, v := range h {
+		if v != "" {
+			r.Header.Set(k, v)
+		}
+	}
 	return http.DefaultTransport.RoundTrip(r)
 }

@@ -14,13 +14,19 @@
 //   reuse <refused|accepted> <why>  the first refresh token, used again
 //   error <message>                 anything else that failed
 //
-// Usage: node ts_oauth_client.mjs URL NOTEBOOK
+// With the mode "read-only" (the test grants mcp:read alone), after tools:
+//
+//   read <ok|error> <text>          read_notebook of NOTEBOOK
+//   insert <ok|error> <text>        insert_cell, which the grant does not allow
+//   step-up <scope>                 if the SDK asks the person for more
+//
+// Usage: node ts_oauth_client.mjs URL NOTEBOOK [read-only]
 import http from "node:http";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError, discoverAuthorizationServerMetadata, refreshAuthorization } from "@modelcontextprotocol/sdk/client/auth.js";
 
-const [url, notebook] = process.argv.slice(2);
+const [url, notebook, mode] = process.argv.slice(2);
 const say = (...words) => console.log(words.join(" "));
 const texts = (res) => (res.content ?? []).filter((c) => c.type === "text").map((c) => c.text).join("\n").replaceAll("\n", "\\n");
 
@@ -52,7 +58,11 @@ const provider = {
   saveClientInformation(info) { this.client = info; },
   tokens() { return this.saved; },
   saveTokens(tokens) { this.saved = tokens; },
-  redirectToAuthorization(authorizationUrl) { say("authorize", authorizationUrl.href); },
+  redirectToAuthorization(authorizationUrl) {
+    if (this.asked) say("step-up", authorizationUrl.searchParams.get("scope"));
+    else say("authorize", authorizationUrl.href);
+    this.asked = true;
+  },
   saveCodeVerifier(v) { this.verifier = v; },
   codeVerifier() { return this.verifier; },
 };
@@ -63,14 +73,16 @@ async function connected() {
   return client;
 }
 
-async function run(client) {
+async function attempt(client, name, args) {
   try {
-    const res = await client.callTool({ name: "execute_code", arguments: { path: notebook, code: "print(6*7)" } }, undefined, { timeout: 300_000 });
+    const res = await client.callTool({ name, arguments: args }, undefined, { timeout: 300_000 });
     return [res.isError ? "error" : "ok", texts(res)];
   } catch (e) {
     return ["error", String(e.message ?? e).replaceAll("\n", "\\n")];
   }
 }
+
+const run = (client) => attempt(client, "execute_code", { path: notebook, code: "print(6*7)" });
 
 try {
   const transport = new StreamableHTTPClientTransport(new URL(url), { authProvider: provider });
@@ -85,6 +97,12 @@ try {
 
   let client = await connected();
   say("tools", (await client.listTools()).tools.map((t) => t.name).join(","));
+  if (mode === "read-only") {
+    say("read", ...(await attempt(client, "read_notebook", { path: notebook })));
+    say("insert", ...(await attempt(client, "insert_cell", { path: notebook, source: "x = 1" })));
+    callback.close();
+    process.exit(0);
+  }
   await client.callTool({ name: "create_notebook", arguments: { path: notebook } });
   say("result", ...(await run(client)));
   await client.close();

@@ -26,45 +26,7 @@ func TestSignInWithTheTypeScriptSDK(t *testing.T) {
 	aliceRunning(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	script := filepath.Join(labtest.RepoRoot(), "tests", "conformance", "ts_oauth_client.mjs")
-	cmd := exec.CommandContext(ctx, labtest.Node(t), script, theHub.URL+"/services/mcp", "oauth-ts.ipynb")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	next := func(key string) string {
-		t.Helper()
-		select {
-		case line, ok := <-lines:
-			if !ok {
-				t.Fatalf("the client ended before %q; stderr:\n%s", key, stderr.String())
-			}
-			k, v, _ := strings.Cut(line, " ")
-			if k != key {
-				t.Fatalf("client said %q, want %q first", line, key)
-			}
-			return v
-		case <-ctx.Done():
-			t.Fatalf("no %q from the client in time", key)
-		}
-		return ""
-	}
-
+	next := tsOAuthClient(t, ctx, "oauth-ts.ipynb")
 	signIn(t, ctx, next("authorize"), "alice", nil)
 	if got := next("scope"); got != "mcp:read mcp:edit mcp:execute" {
 		t.Fatalf("granted scopes %q, want all three", got)
@@ -87,6 +49,86 @@ func TestSignInWithTheTypeScriptSDK(t *testing.T) {
 	// The run happened on alice's server, as alice.
 	if who := whoami(t, connect(t, "/services/mcp", "token "+tokens["alice"]), "oauth-ts.ipynb"); who != "alice" {
 		t.Fatalf("the notebook's kernel runs as %q, want alice", who)
+	}
+}
+
+// A grant the person narrowed to mcp:read on the consent page: the client
+// lists only the tools that read, reads, and its insert is refused with
+// the insufficient_scope answer (the SDK, 1.32.2, then refreshes its token
+// rather than asking the person for more, and gives up, saying so); the
+// notebook is unchanged.
+func TestSignInReadOnly(t *testing.T) {
+	aliceRunning(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	api := connect(t, "/services/mcp", "token "+tokens["alice"])
+	labtest.Call[map[string]any](t, api, "create_notebook", map[string]any{"path": "oauth-read.ipynb"})
+	cells := func() float64 {
+		return labtest.Call[map[string]any](t, api, "read_notebook", map[string]any{"path": "oauth-read.ipynb"})["total_cells"].(float64)
+	}
+	before := cells()
+
+	next := tsOAuthClient(t, ctx, "oauth-read.ipynb", "read-only")
+	signIn(t, ctx, next("authorize"), "alice", []string{"mcp:edit", "mcp:execute"})
+	if got := next("scope"); got != "mcp:read" {
+		t.Fatalf("granted scopes %q, want mcp:read", got)
+	}
+	if tools := next("tools"); !strings.Contains(tools, "read_notebook") || strings.Contains(tools, "insert_cell") || strings.Contains(tools, "execute_code") {
+		t.Fatalf("tools of a read-only grant: %s", tools)
+	}
+	if got := next("read"); !strings.HasPrefix(got, "ok") {
+		t.Fatalf("read_notebook with mcp:read: %s", got)
+	}
+	if got := next("insert"); !strings.HasPrefix(got, "error") || !strings.Contains(got, "403 after trying upscoping") {
+		t.Fatalf("insert_cell with mcp:read: %s, want it refused as insufficient_scope", got)
+	}
+	if after := cells(); after != before {
+		t.Fatalf("the notebook had %v cells, now %v: the refused insert changed it", before, after)
+	}
+}
+
+// tsOAuthClient starts the TypeScript SDK's OAuth client script against
+// <hub>/services/mcp and returns next, which reads its next line and
+// checks that it starts with key.
+func tsOAuthClient(t *testing.T, ctx context.Context, args ...string) (next func(key string) string) {
+	t.Helper()
+	script := filepath.Join(labtest.RepoRoot(), "tests", "conformance", "ts_oauth_client.mjs")
+	cmd := exec.CommandContext(ctx, labtest.Node(t), append([]string{script, theHub.URL + "/services/mcp"}, args...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return func(key string) string {
+		t.Helper()
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("the client ended before %q; stderr:\n%s", key, stderr.String())
+			}
+			k, v, _ := strings.Cut(line, " ")
+			if k != key {
+				t.Fatalf("client said %q, want %q first", line, key)
+			}
+			return v
+		case <-ctx.Done():
+			t.Fatalf("no %q from the client in time", key)
+		}
+		return ""
 	}
 }
 

@@ -56,10 +56,17 @@ const (
 // unchanged before the save is reported failed.
 const quietSaveRounds = 3
 
+// reloadGrace is how long a check that finds an edit undone by someone
+// else waits for the server's announcement of a reload (Reloaded), which
+// comes over another connection than the room's changes.
+const reloadGrace = 2 * time.Second
+
 // unsavedEdit is an edit in the live notebook whose write to the file is
 // not confirmed yet.
 type unsavedEdit struct {
 	at        time.Time
+	seq       uint64 // the entry's count of local edits, this one included
+	reloads   uint64 // reloads announced before it (reloadsOf)
 	room      *Room
 	what      string          // what it did, for the agent: "inserted cell abc"
 	idsBefore map[string]bool // cell ids before and after it, to tell that
@@ -69,9 +76,15 @@ type unsavedEdit struct {
 // saveState is an entry's part in background saving; the entry's mu
 // guards it.
 type saveState struct {
-	checked  time.Time // when the file was last seen to exist and be writable
-	unsaved  []unsavedEdit
-	lastEdit time.Time
+	checked time.Time // when the file was last seen to exist and be writable
+	unsaved []unsavedEdit
+	// seq counts the local edits; removed and added say which local edit
+	// last removed or added a cell, by id, so that a check can tell an edit
+	// the agents undid themselves (a cell inserted, then deleted) from one
+	// the server undid. Kept while edits up to them may still be checked.
+	seq            uint64
+	removed, added map[string]uint64
+	lastEdit       time.Time
 	// lastSaveEnd and lastSaveTook: when the last save ended and how long
 	// the server took to answer it (for savePace).
 	lastSaveEnd  time.Time
@@ -79,6 +92,44 @@ type saveState struct {
 	saving       bool          // a save goroutine runs
 	flush        chan struct{} // closed to skip the settling delay (Close)
 	done         chan struct{} // closed when the save goroutine ends
+}
+
+// recordLocal numbers a local edit just applied and records the cells it
+// removed and added.
+func (e *entry) recordLocal(before, after map[string]bool) uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.seq++
+	if e.removed == nil {
+		e.removed, e.added = map[string]uint64{}, map[string]uint64{}
+	}
+	for id := range before {
+		if !after[id] {
+			e.removed[id] = e.seq
+		}
+	}
+	for id := range after {
+		if !before[id] {
+			e.added[id] = e.seq
+		}
+	}
+	return e.seq
+}
+
+// forgetLocal drops the record of local edits older than every edit left
+// to check: nothing asks about them any more. Call with e.mu held.
+func (e *entry) forgetLocal() {
+	oldest := e.seq + 1
+	if len(e.unsaved) > 0 {
+		oldest = e.unsaved[0].seq
+	}
+	for _, m := range []map[string]uint64{e.removed, e.added} {
+		for id, seq := range m {
+			if seq < oldest {
+				delete(m, id)
+			}
+		}
+	}
 }
 
 // checkWritable refuses an edit, changing nothing, when the file is gone or
@@ -152,9 +203,10 @@ func (rs *Rooms) saveLoop(path string, e *entry, flush, done chan struct{}) {
 		e.unsaved = nil
 		e.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
-		took, err := rs.saveBatch(ctx, path, batch)
+		took, err := rs.saveBatch(ctx, path, e, batch)
 		cancel()
 		e.mu.Lock()
+		e.forgetLocal()
 		e.lastSaveEnd, e.lastSaveTook = time.Now(), took
 		if err == nil {
 			e.checked = time.Now() // the file was just written, so it is writable
@@ -198,7 +250,7 @@ func (s *saveState) saveWait(now time.Time) time.Duration {
 // else changed the document proves nothing either way; the edit is in the
 // room and the server's autosave writes it once the room pauses, so the
 // save is taken as done rather than retried against a person's typing.
-func (rs *Rooms) saveBatch(ctx context.Context, path string, batch []unsavedEdit) (took time.Duration, err error) {
+func (rs *Rooms) saveBatch(ctx context.Context, path string, e *entry, batch []unsavedEdit) (took time.Duration, err error) {
 	r := batch[len(batch)-1].room
 	for quiet := 0; ; {
 		before, err := rs.stat(ctx, path)
@@ -230,7 +282,7 @@ func (rs *Rooms) saveBatch(ctx context.Context, path string, batch []unsavedEdit
 			if err := r.Barrier(ctx); err != nil {
 				return took, unsavedError(path, batch, err.Error())
 			}
-			return took, survived(r, batch, path)
+			return took, rs.survived(ctx, e, batch, path)
 		}
 		if quiet++; quiet == quietSaveRounds {
 			return took, unsavedError(path, batch, "the server could not write the file (is the disk full, or did the file change on disk meanwhile?), and the file on disk is unchanged")
@@ -278,41 +330,105 @@ func unsavedError(path string, batch []unsavedEdit, why string) error {
 }
 
 // survived checks that the cells the edits added are still in the live
-// notebook and the ones they deleted still gone: the server reloading a
-// file that changed on disk takes edits back out (a text change undone that
-// way cannot be told from a person's typing, and is not checked).
-func survived(r *Room, batch []unsavedEdit, path string) error {
+// notebook and the ones they deleted still gone, unless a later local edit
+// did that (an agent deleting a cell it inserted a moment ago). The server
+// reloading a file that changed on disk takes edits back out: that is a
+// failure to save them, reported. A cell removed or brought back by a
+// person is not: the edit reached the room, and the notebook as people
+// left it is what gets saved. So an edit undone by someone else is
+// reported only if the server reloaded the notebook since the edit (a
+// text change undone that way cannot be told from a person's typing, and
+// is not checked).
+func (rs *Rooms) survived(ctx context.Context, e *entry, batch []unsavedEdit, path string) error {
+	r := batch[len(batch)-1].room
 	live, err := r.Notebook()
 	if err != nil {
 		return err
 	}
 	now := cellIDs(live)
+	e.mu.Lock()
 	var undone []unsavedEdit
 	for _, u := range batch {
-		if lasted(u, now) {
-			continue
+		if !lasted(u, now, e.removed, e.added) {
+			undone = append(undone, u)
 		}
-		undone = append(undone, u)
 	}
-	if len(undone) == 0 {
+	e.mu.Unlock()
+	if len(undone) == 0 || !rs.reloadedSince(ctx, path, undone) {
 		return nil
 	}
-	return fmt.Errorf("%s did not last in %q: before it was saved, a cell it added was removed or one it deleted came back (the server reloads a notebook whose file changed on disk, and people edit it too); read the notebook before deciding whether to make it again",
+	return fmt.Errorf("%s did not last in %q: before it was saved, the server reloaded the notebook from its file, which changed on disk, and a cell it added is gone or one it deleted came back; read the notebook before deciding whether to make it again",
 		describeBatch(undone), path)
 }
 
-func lasted(u unsavedEdit, now map[string]bool) bool {
+// lasted tells whether the cells u added are still there and the ones it
+// deleted still gone, or were deleted or added again by a later local edit
+// (removed and added: the local edit that last did, by cell id).
+func lasted(u unsavedEdit, now map[string]bool, removed, added map[string]uint64) bool {
 	for id := range u.idsAfter {
-		if !u.idsBefore[id] && !now[id] {
+		if !u.idsBefore[id] && !now[id] && removed[id] <= u.seq {
 			return false
 		}
 	}
 	for id := range u.idsBefore {
-		if !u.idsAfter[id] && now[id] {
+		if !u.idsAfter[id] && now[id] && added[id] <= u.seq {
 			return false
 		}
 	}
 	return true
+}
+
+// reloadedSince tells whether the server reloaded the notebook from its
+// file after any of the edits, waiting up to reloadGrace for the
+// announcement when nothing says so yet.
+func (rs *Rooms) reloadedSince(ctx context.Context, path string, edits []unsavedEdit) bool {
+	grace := time.NewTimer(reloadGrace)
+	defer grace.Stop()
+	for {
+		rs.reloadMu.Lock()
+		if rs.reloaded == nil {
+			rs.reloaded = make(chan struct{})
+		}
+		signal := rs.reloaded
+		rs.reloadMu.Unlock()
+		for _, u := range edits {
+			if rs.reloadsOf(u.room, path) > u.reloads {
+				return true
+			}
+		}
+		select {
+		case <-signal:
+		case <-grace.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// Reloaded records that the server reloaded the notebook at path from its
+// file, which changed on disk (jupyter-collaboration announces it on the
+// server's event bus: jupyter.CollaborationEvent "overwrite").
+func (rs *Rooms) Reloaded(path string) {
+	rs.reloadMu.Lock()
+	defer rs.reloadMu.Unlock()
+	if rs.reloads == nil {
+		rs.reloads = map[string]uint64{}
+	}
+	rs.reloads[path]++
+	if rs.reloaded != nil {
+		close(rs.reloaded)
+	}
+	rs.reloaded = make(chan struct{})
+}
+
+// reloadsOf counts the reloads of the notebook at path seen so far: those
+// the server announced and those seen in room r's document.
+func (rs *Rooms) reloadsOf(r *Room, path string) uint64 {
+	rs.reloadMu.Lock()
+	n := rs.reloads[path]
+	rs.reloadMu.Unlock()
+	return n + r.Reloads()
 }
 
 func describeBatch(batch []unsavedEdit) string {

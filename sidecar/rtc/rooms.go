@@ -50,12 +50,13 @@ type Rooms struct {
 }
 
 // Rooms is the live documents.Backend, a Holder (a resource subscription
-// keeps the notebook's room, so that others' changes are told) and a
-// Reporter (files are written in the background).
+// keeps the notebook's room, so that others' changes are told), a Reporter
+// (files are written in the background) and a Saver (written on demand).
 var (
 	_ documents.Backend  = (*Rooms)(nil)
 	_ documents.Holder   = (*Rooms)(nil)
 	_ documents.Reporter = (*Rooms)(nil)
+	_ documents.Saver    = (*Rooms)(nil)
 )
 
 type entry struct {

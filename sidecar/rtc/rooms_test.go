@@ -275,3 +275,65 @@ func TestSaveWait(t *testing.T) {
 		})
 	}
 }
+
+// Save returns once the file holds the edits made before it, asking again
+// while the server answers "success" without writing; a file it cannot
+// write is a precise error.
+func TestRoomsSaveNow(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(f *fakeRoom) // the file, once the edit is live
+		err   string            // Save's error, if any
+		saves int               // save requests Save makes, at least
+	}{
+		{name: "written", saves: 1},
+		{name: "saves that wrote nothing are asked again", setup: func(f *fakeRoom) { f.file.skip = 2 }, saves: 3},
+		{name: "read-only", setup: func(f *fakeRoom) { f.file.readOnly = true }, err: `notebook "n.ipynb" is read-only on disk, so the server cannot save it`},
+		{name: "deleted", setup: func(f *fakeRoom) { f.file.gone = true }, err: "the file no longer exists: it was deleted or renamed while the notebook was open"},
+		{name: "disk full", setup: func(f *fakeRoom) { f.file.full = true }, err: "the server could not write the file (is the disk full?), and the file on disk is unchanged after 3 saves"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, rs := openRooms(t)
+			// The background save waits for the edits to settle: hold it
+			// off, so that only Save writes.
+			e := rs.entryOf("n.ipynb")
+			e.mu.Lock()
+			e.lastSaveEnd, e.lastSaveTook = time.Now(), saveMaxPause
+			e.mu.Unlock()
+			nb, err := rs.Update(t.Context(), "n.ipynb", insertCell("now = 1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.mu.Lock()
+			if tc.setup != nil {
+				tc.setup(f)
+			}
+			f.mu.Unlock()
+			entry, err := rs.Save(t.Context(), "n.ipynb")
+			f.mu.Lock()
+			saves, content, version := f.saves, string(f.file.content), f.file.version
+			f.mu.Unlock()
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("Save = %v, want an error saying %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(content, nb.Cells[3].ID) || saves < tc.saves {
+				t.Fatalf("Save returned after %d save requests with the file %s; want the new cell %s, after at least %d", saves, content, nb.Cells[3].ID, tc.saves)
+			}
+			if entry.LastModified.Second() != version%60 {
+				t.Errorf("Save's last_modified %v is not the file's (version %d)", entry.LastModified, version)
+			}
+			e.mu.Lock()
+			left := len(e.unsaved)
+			e.mu.Unlock()
+			if left != 0 {
+				t.Errorf("%d edits still wait for the background save after Save", left)
+			}
+		})
+	}
+}

@@ -10,10 +10,14 @@ package rtc
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
@@ -528,4 +532,167 @@ func (rs *Rooms) flushSaves(entries []*entry) {
 			return
 		}
 	}
+}
+
+// saveNowLimit bounds Save. The server writes a room's whole notebook on
+// each save, and the first save after the call holds every edit made
+// before it; the limit only matters while people keep changing the
+// notebook so fast that no write can be matched with a state of it (see
+// Save).
+const saveNowLimit = 30 * time.Second
+
+// Save writes the live notebook at path to its file now and returns once
+// the file holds every edit made before the call (the sidecar's, and those
+// of people the room had when it was called), with the file's metadata
+// (Content nil). The pending background save of those edits is then done.
+//
+// The server answers a save request "success" whether or not it wrote (see
+// saveBatch), and a write in progress when it was asked may hold an older
+// state; so the proof is the file itself: each round asks the room to
+// save, then reads the file back and compares it with the states the live
+// notebook went through since the call (its cells' ids, types, sources,
+// execution counts and outputs). A person typing makes new states while
+// the file is written and read; the round then goes again, at most until
+// saveNowLimit.
+func (rs *Rooms) Save(ctx context.Context, path string) (*jupyter.Entry, error) {
+	r, e, err := rs.roomEntry(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	bounded, cancel := context.WithTimeout(ctx, saveNowLimit)
+	defer cancel()
+	// What the sidecar sent before is in the room: the edits of calls
+	// that returned, and of calls under way.
+	if err := r.Barrier(bounded); err != nil {
+		return nil, saveNowError(ctx, bounded, path, fmt.Errorf("the room's server did not answer: %w", err))
+	}
+	e.mu.Lock()
+	seq := e.seq
+	e.mu.Unlock()
+	states, stop := r.liveStates()
+	defer stop()
+	for quiet := 0; ; {
+		before, err := rs.stat(bounded, path)
+		if err != nil {
+			return nil, saveNowError(ctx, bounded, path, saveStatFailure(path, err))
+		}
+		if !before.Writable {
+			return nil, fmt.Errorf("notebook %q is read-only on disk, so the server cannot save it; the live notebook (what read_notebook shows and people see) holds the edits: make the file writable and save again, or work on a copy", path)
+		}
+		seen := r.Updates()
+		if err := r.Save(bounded); err != nil {
+			if errors.Is(err, ErrRoomGone) {
+				return nil, fmt.Errorf("notebook %q cannot be saved: %w", path, err)
+			}
+			return nil, saveNowError(ctx, bounded, path, fmt.Errorf("asking the server to save failed: %w", err))
+		}
+		file, err := rs.Jupyter.Get(bounded, path, true)
+		if err != nil && !isUnreadable(err) { // unreadable: caught half written, go again
+			return nil, saveNowError(ctx, bounded, path, saveStatFailure(path, err))
+		}
+		if err == nil {
+			if nb, perr := notebook.Parse(file.Content); perr == nil && states.seen(fingerprint(nb)) {
+				e.mu.Lock()
+				e.unsaved = slices.DeleteFunc(e.unsaved, func(u unsavedEdit) bool { return u.seq <= seq })
+				e.checked = time.Now()
+				e.mu.Unlock()
+				file.Content = nil
+				return file, nil
+			}
+			if file.LastModified.Equal(before.LastModified) && r.Updates() == seen {
+				if quiet++; quiet == quietSaveRounds {
+					return nil, fmt.Errorf("notebook %q was not saved: the server could not write the file (is the disk full?), and the file on disk is unchanged after %d saves; the live notebook (what read_notebook shows and people see) still holds the edits", path, quiet)
+				}
+				continue
+			}
+		}
+		quiet = 0
+	}
+}
+
+// saveNowError is why Save gave up; bounded is ctx limited to
+// saveNowLimit.
+func saveNowError(ctx, bounded context.Context, path string, err error) error {
+	if ctx.Err() == nil && errors.Is(bounded.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("notebook %q: the file did not hold the live notebook within %s: it kept changing faster than the server wrote it (the room writes it once changes pause for a second); the live notebook holds every edit", path, saveNowLimit)
+	}
+	return fmt.Errorf("notebook %q was not saved: %w", path, err)
+}
+
+// saveStatFailure says why Save could not look at the file.
+func saveStatFailure(path string, err error) error {
+	if jupyter.IsNotFound(err) {
+		return fmt.Errorf("the file no longer exists: it was deleted or renamed while the notebook was open (the live notebook, what read_notebook shows and people see, still holds the edits)")
+	}
+	return jupyter.NotebookError(path, err)
+}
+
+func isUnreadable(err error) bool {
+	var ae *jupyter.APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusBadRequest
+}
+
+// fingerprint sums what a save must carry from the live notebook to the
+// file: the cells' ids, types, sources, execution counts and outputs, in
+// order.
+func fingerprint(nb *notebook.Notebook) [sha256.Size]byte {
+	h := sha256.New()
+	for _, c := range nb.Cells {
+		count := -1
+		if c.ExecutionCount != nil {
+			count = *c.ExecutionCount
+		}
+		fmt.Fprintf(h, "%q %q %q %d %d\n", c.ID, c.Type, c.Source, count, len(c.Outputs))
+		for _, o := range c.Outputs {
+			fmt.Fprintf(h, "%q\n", notebook.OutputText(o))
+		}
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// stateLog holds the fingerprints of the states of a live notebook.
+type stateLog struct {
+	mu   sync.Mutex
+	sums map[[sha256.Size]byte]bool
+}
+
+func (l *stateLog) seen(sum [sha256.Size]byte) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sums[sum]
+}
+
+// liveStates records the fingerprint of the live notebook now and after
+// each change, until stop. Changes that come together may be read as one
+// state.
+func (r *Room) liveStates() (*stateLog, func()) {
+	l := &stateLog{sums: map[[sha256.Size]byte]bool{}}
+	record := func() <-chan struct{} {
+		r.mu.Lock()
+		changed := r.changed
+		nb, err := r.notebook() // shared, never changed: read outside the lock
+		r.mu.Unlock()
+		if err == nil {
+			sum := fingerprint(nb)
+			l.mu.Lock()
+			l.sums[sum] = true
+			l.mu.Unlock()
+		}
+		return changed
+	}
+	changed := record()
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-changed:
+				changed = record()
+			}
+		}
+	}()
+	return l, func() { close(done) }
 }

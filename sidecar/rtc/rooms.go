@@ -67,6 +67,9 @@ type entry struct {
 
 	mu sync.Mutex // guards saveState
 	saveState
+	// gate holds the sidecar's edits of the notebook (read-locked while
+	// applied) while Save has the room save it (locked).
+	gate sync.RWMutex
 }
 
 // Room returns the joined room of the notebook at path, joining it if
@@ -321,10 +324,12 @@ func cellIDs(nb *notebook.Notebook) map[string]bool {
 // Progress edits the live notebook without waiting for a save: people
 // watching see the change at once (used for outputs as they arrive).
 func (rs *Rooms) Progress(ctx context.Context, path string, edit func(*notebook.Notebook) error) (*notebook.Notebook, error) {
-	r, err := rs.Room(ctx, path)
+	r, e, err := rs.roomEntry(ctx, path)
 	if err != nil {
 		return nil, err
 	}
+	e.gate.RLock()
+	defer e.gate.RUnlock()
 	nb, err := r.Edit(func(nb *notebook.Notebook) error {
 		nb.Normalize()
 		return edit(nb)

@@ -337,3 +337,42 @@ func TestRoomsSaveNow(t *testing.T) {
 		})
 	}
 }
+
+// A file holds the live notebook as of the first state recorded when each
+// of its cells, and each cell it lacks, is at a version recorded since:
+// edits interleaved otherwise than the sidecar saw them pass, a cell older
+// than the first state does not.
+func TestStateLogHolds(t *testing.T) {
+	cell := func(id, src string) *notebook.Cell { return &notebook.Cell{ID: id, Type: notebook.Code, Source: src} }
+	nbOf := func(cells ...*notebook.Cell) *notebook.Notebook { return &notebook.Notebook{Cells: cells} }
+	// At the call: a (edited by the agent), b. Then a person types in b,
+	// an agent inserts c, another deletes a.
+	states := []*notebook.Notebook{
+		nbOf(cell("a", "agent edit"), cell("b", "")),
+		nbOf(cell("a", "agent edit"), cell("b", "p"), cell("c", "new")),
+		nbOf(cell("b", "p_1"), cell("c", "new")),
+	}
+	for _, tc := range []struct {
+		name string
+		file *notebook.Notebook
+		want bool
+	}{
+		{name: "the first state", file: states[0], want: true},
+		{name: "the last state", file: states[2], want: true},
+		{name: "interleaved: typing seen, insert not yet", file: nbOf(cell("a", "agent edit"), cell("b", "p_1")), want: true},
+		{name: "a cell older than the call", file: nbOf(cell("a", "before the edit"), cell("b", "p")), want: false},
+		{name: "a cell deleted before the call", file: nbOf(cell("a", "agent edit"), cell("b", ""), cell("z", "deleted before")), want: false},
+		{name: "a cell there at the call missing", file: nbOf(cell("a", "agent edit")), want: false},
+		{name: "a version never live", file: nbOf(cell("b", "p_1 typo"), cell("c", "new")), want: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var l stateLog
+			for _, s := range states {
+				l.record(s)
+			}
+			if got := l.holds(tc.file); got != tc.want {
+				t.Errorf("holds = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -534,11 +534,9 @@ func (rs *Rooms) flushSaves(entries []*entry) {
 	}
 }
 
-// saveNowLimit bounds Save. The server writes a room's whole notebook on
-// each save, and the first save after the call holds every edit made
-// before it; the limit only matters while people keep changing the
-// notebook so fast that no write can be matched with a state of it (see
-// Save).
+// saveNowLimit bounds Save: a save rarely takes more than a few rounds;
+// the limit matters only while the notebook keeps changing so fast that no
+// file written can be matched with the versions of its cells (see Save).
 const saveNowLimit = 30 * time.Second
 
 // Save writes the live notebook at path to its file now and returns once
@@ -549,11 +547,13 @@ const saveNowLimit = 30 * time.Second
 // The server answers a save request "success" whether or not it wrote (see
 // saveBatch), and a write in progress when it was asked may hold an older
 // state; so the proof is the file itself: each round asks the room to
-// save, then reads the file back and compares it with the states the live
-// notebook went through since the call (its cells' ids, types, sources,
-// execution counts and outputs). A person typing makes new states while
-// the file is written and read; the round then goes again, at most until
-// saveNowLimit.
+// save, then reads the file back and checks that each of its cells, and
+// each it lacks, is at a version the live notebook's cell had since the
+// call (type, source, execution count and outputs; stateLog). A person
+// typing makes new versions while the file is written and read, and
+// cancels saves; the round then goes again, at most until saveNowLimit.
+// The sidecar's own edits of the notebook wait while a round's save is
+// under way (a few hundred milliseconds at most on a busy server).
 func (rs *Rooms) Save(ctx context.Context, path string) (*jupyter.Entry, error) {
 	r, e, err := rs.roomEntry(ctx, path)
 	if err != nil {
@@ -580,7 +580,13 @@ func (rs *Rooms) Save(ctx context.Context, path string) (*jupyter.Entry, error) 
 			return nil, fmt.Errorf("notebook %q is read-only on disk, so the server cannot save it; the live notebook (what read_notebook shows and people see) holds the edits: make the file writable and save again, or work on a copy", path)
 		}
 		seen := r.Updates()
-		if err := r.Save(bounded); err != nil {
+		// The server cancels a save on every change to the room, until it
+		// starts writing: the sidecar's own edits wait while the save is
+		// under way, so that only people's changes can cancel it.
+		e.gate.Lock()
+		err = r.Save(bounded)
+		e.gate.Unlock()
+		if err != nil {
 			if errors.Is(err, ErrRoomGone) {
 				return nil, fmt.Errorf("notebook %q cannot be saved: %w", path, err)
 			}
@@ -591,7 +597,7 @@ func (rs *Rooms) Save(ctx context.Context, path string) (*jupyter.Entry, error) 
 			return nil, saveNowError(ctx, bounded, path, saveStatFailure(path, err))
 		}
 		if err == nil {
-			if nb, perr := notebook.Parse(file.Content); perr == nil && states.seen(fingerprint(nb)) {
+			if nb, perr := notebook.Parse(file.Content); perr == nil && states.holds(nb) {
 				e.mu.Lock()
 				e.unsaved = slices.DeleteFunc(e.unsaved, func(u unsavedEdit) bool { return u.seq <= seq })
 				e.checked = time.Now()
@@ -632,53 +638,104 @@ func isUnreadable(err error) bool {
 	return errors.As(err, &ae) && ae.Status == http.StatusBadRequest
 }
 
-// fingerprint sums what a save must carry from the live notebook to the
-// file: the cells' ids, types, sources, execution counts and outputs, in
-// order.
-func fingerprint(nb *notebook.Notebook) [sha256.Size]byte {
+// cellSum sums what a save must carry of a cell from the live notebook to
+// the file: its type, source, execution count and outputs.
+func cellSum(c *notebook.Cell) [sha256.Size]byte {
 	h := sha256.New()
-	for _, c := range nb.Cells {
-		count := -1
-		if c.ExecutionCount != nil {
-			count = *c.ExecutionCount
-		}
-		fmt.Fprintf(h, "%q %q %q %d %d\n", c.ID, c.Type, c.Source, count, len(c.Outputs))
-		for _, o := range c.Outputs {
-			fmt.Fprintf(h, "%q\n", notebook.OutputText(o))
-		}
+	count := -1
+	if c.ExecutionCount != nil {
+		count = *c.ExecutionCount
+	}
+	fmt.Fprintf(h, "%q %q %d %d\n", c.Type, c.Source, count, len(c.Outputs))
+	for _, o := range c.Outputs {
+		fmt.Fprintf(h, "%q\n", notebook.OutputText(o))
 	}
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
 	return sum
 }
 
-// stateLog holds the fingerprints of the states of a live notebook.
+// absent stands for a cell not in the notebook, among a cell's versions.
+var absent [sha256.Size]byte
+
+// stateLog holds, cell by cell, the versions the live notebook had since
+// it started: a file whose every cell (and every cell it lacks) is at one
+// of those versions was written from a state at least as new as the first,
+// cell by cell. Cell by cell, because the states the server writes
+// interleave the sidecar's edits under way with others' differently than
+// the sidecar saw them: while three agents edit and a person types, the
+// file hardly ever equals a whole state the sidecar saw.
 type stateLog struct {
-	mu   sync.Mutex
-	sums map[[sha256.Size]byte]bool
+	mu       sync.Mutex
+	versions map[string]map[[sha256.Size]byte]bool // by cell id
+	present  map[string]bool                       // in the last state recorded
+	known    map[*notebook.Cell]bool               // cells recorded (a read shares unchanged cells)
 }
 
-func (l *stateLog) seen(sum [sha256.Size]byte) bool {
+func (l *stateLog) record(nb *notebook.Notebook) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.sums[sum]
+	first := l.versions == nil
+	if first {
+		l.versions, l.known = map[string]map[[sha256.Size]byte]bool{}, map[*notebook.Cell]bool{}
+	}
+	present := make(map[string]bool, len(nb.Cells))
+	for _, c := range nb.Cells {
+		present[c.ID] = true
+		if l.known[c] {
+			continue
+		}
+		l.known[c] = true
+		vs := l.versions[c.ID]
+		if vs == nil {
+			vs = map[[sha256.Size]byte]bool{}
+			if !first { // inserted since: absent at first
+				vs[absent] = true
+			}
+			l.versions[c.ID] = vs
+		}
+		vs[cellSum(c)] = true
+	}
+	for id := range l.present {
+		if !present[id] {
+			l.versions[id][absent] = true
+		}
+	}
+	l.present = present
 }
 
-// liveStates records the fingerprint of the live notebook now and after
-// each change, until stop. Changes that come together may be read as one
-// state.
+// holds tells whether every cell of file, and every cell file lacks, is at
+// a version recorded.
+func (l *stateLog) holds(file *notebook.Notebook) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	in := make(map[string]bool, len(file.Cells))
+	for _, c := range file.Cells {
+		in[c.ID] = true
+		if !l.versions[c.ID][cellSum(c)] {
+			return false
+		}
+	}
+	for id, vs := range l.versions {
+		if !in[id] && !vs[absent] {
+			return false
+		}
+	}
+	return true
+}
+
+// liveStates records the versions of the live notebook's cells from now
+// on, after each change, until stop. Changes that come together may be
+// read as one.
 func (r *Room) liveStates() (*stateLog, func()) {
-	l := &stateLog{sums: map[[sha256.Size]byte]bool{}}
+	l := &stateLog{}
 	record := func() <-chan struct{} {
 		r.mu.Lock()
 		changed := r.changed
 		nb, err := r.notebook() // shared, never changed: read outside the lock
 		r.mu.Unlock()
 		if err == nil {
-			sum := fingerprint(nb)
-			l.mu.Lock()
-			l.sums[sum] = true
-			l.mu.Unlock()
+			l.record(nb)
 		}
 		return changed
 	}

@@ -135,6 +135,19 @@ func (s *Store) Progress(ctx context.Context, path string, edit func(*notebook.N
 	return s.Update(ctx, path, edit)
 }
 
+// Save returns the file's metadata: every Update wrote the file before it
+// returned, so there is nothing left to write.
+func (s *Store) Save(ctx context.Context, path string) (*jupyter.Entry, error) {
+	e, err := s.Jupyter.Get(ctx, path, false)
+	if err != nil {
+		return nil, jupyter.NotebookError(path, err)
+	}
+	if e.Type != "notebook" {
+		return nil, fmt.Errorf("%q is a %s, not a notebook", path, e.Type)
+	}
+	return e, nil
+}
+
 // Create writes a new notebook, refusing to replace an existing file.
 func (s *Store) Create(ctx context.Context, path string, nb *notebook.Notebook) error {
 	unlock := s.lock(path)
@@ -179,6 +192,12 @@ func (r ReadOnly) Update(context.Context, string, func(*notebook.Notebook) error
 	return nil, errors.New(r.Reason + "; nothing was changed")
 }
 
+// Save refuses: the live notebook is in a room the sidecar cannot join,
+// so it cannot have the server write it.
+func (r ReadOnly) Save(context.Context, string) (*jupyter.Entry, error) {
+	return nil, errors.New(r.Reason + "; the sidecar made no edits to save (save from JupyterLab)")
+}
+
 // Progress refuses the edit.
 func (r ReadOnly) Progress(ctx context.Context, path string, edit func(*notebook.Notebook) error) (*notebook.Notebook, error) {
 	return r.Update(ctx, path, edit)
@@ -190,6 +209,13 @@ func (r ReadOnly) Progress(ctx context.Context, path string, edit func(*notebook
 // at path; the tools call it whenever an agent's call touches the notebook.
 type Reporter interface {
 	Unsaved(path string) error
+}
+
+// Saver is a Backend that can be asked to write a notebook's file now.
+// Save returns once the file holds every edit made before the call, with
+// the file's metadata (no content).
+type Saver interface {
+	Save(ctx context.Context, path string) (*jupyter.Entry, error)
 }
 
 // Holder is a Backend that must be told to keep watching a notebook, so

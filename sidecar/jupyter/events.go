@@ -9,11 +9,13 @@ import (
 )
 
 // The Jupyter server's event schemas the sidecar follows: Contents API
-// actions (create, save, rename, copy, delete, upload, get) and kernel
-// actions (start, interrupt, restart, shutdown).
+// actions (create, save, rename, copy, delete, upload, get), kernel
+// actions (start, interrupt, restart, shutdown) and jupyter-collaboration's
+// room actions (initialize, load, save, overwrite, clean).
 const (
 	contentsSchema      = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 	kernelActionsSchema = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
+	collaborationSchema = "https://schema.jupyter.org/jupyter_collaboration/session/v1"
 )
 
 // ContentsEvent is one Contents API action the server reports on its event
@@ -34,11 +36,23 @@ type KernelEvent struct {
 	Status   string `json:"status"` // success or error
 }
 
+// CollaborationEvent is one action in a jupyter-collaboration room. Action
+// "overwrite" is the room replaced with the file's content, which changed
+// on disk (announced as the reload starts, or right after a save found the
+// change and reloaded instead of writing).
+type CollaborationEvent struct {
+	Action string `json:"action"`
+	Path   string `json:"path"`
+	Level  string `json:"level"` // INFO, ERROR...
+	Msg    string `json:"msg"`
+}
+
 // EventHandlers are told of the server's events; a nil one is skipped.
 type EventHandlers struct {
 	// Contents gets every Contents API action but reads.
-	Contents func(ContentsEvent)
-	Kernel   func(KernelEvent)
+	Contents      func(ContentsEvent)
+	Kernel        func(KernelEvent)
+	Collaboration func(CollaborationEvent)
 }
 
 // WatchEvents follows the server's event bus (/api/events/subscribe) until
@@ -81,6 +95,11 @@ func (c *Client) watchEvents(ctx context.Context, h EventHandlers) error {
 			var ce ContentsEvent
 			if json.Unmarshal(data, &ce) == nil && ce.Action != "get" {
 				h.Contents(ce)
+			}
+		case ev.SchemaID == collaborationSchema && h.Collaboration != nil:
+			var ce CollaborationEvent
+			if json.Unmarshal(data, &ce) == nil && ce.Path != "" {
+				h.Collaboration(ce)
 			}
 		case ev.SchemaID == kernelActionsSchema && h.Kernel != nil:
 			var ke KernelEvent

@@ -12,8 +12,8 @@ import (
 )
 
 // The event bus's messages reach the handler of their schema: contents
-// actions but reads, kernel actions with a kernel id; others and malformed
-// ones are skipped.
+// actions but reads, kernel actions with a kernel id, room actions with a
+// path; others and malformed ones are skipped.
 func TestWatchEventsDispatchesBySchema(t *testing.T) {
 	msgs := []string{
 		`not json`,
@@ -22,6 +22,8 @@ func TestWatchEventsDispatchesBySchema(t *testing.T) {
 		`{"schema_id":"https://events.jupyter.org/jupyter_server/kernel_actions/v1","kernel_name":"python3","action":"restart","status":"success","msg":"Kernel k1 was restarted.","kernel_id":"k1"}`,
 		`{"schema_id":"https://events.jupyter.org/jupyter_server/kernel_actions/v1","action":"start","status":"error","msg":"no such kernelspec"}`,
 		`{"schema_id":"https://events.jupyter.org/jupyter_server/gateway_client/v1","msg":"x"}`,
+		`{"schema_id":"https://schema.jupyter.org/jupyter_collaboration/session/v1","level":"INFO","room":"json:notebook:f1","path":"b.ipynb","action":"overwrite","msg":"Out-of-band changes. Overwriting the room."}`,
+		`{"schema_id":"https://schema.jupyter.org/jupyter_collaboration/session/v1","level":"INFO","room":"JupyterLab:globalAwareness","msg":"no path"}`,
 		`{"schema_id":"https://events.jupyter.org/jupyter_server/kernel_actions/v1","action":"shutdown","status":"success","kernel_id":"k2"}`,
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -47,10 +49,12 @@ func TestWatchEventsDispatchesBySchema(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var contents []ContentsEvent
+	var rooms []CollaborationEvent
 	kernels := make(chan KernelEvent, 10)
 	go c.WatchEvents(ctx, zerolog.Nop(), EventHandlers{
-		Contents: func(ev ContentsEvent) { contents = append(contents, ev) },
-		Kernel:   func(ev KernelEvent) { kernels <- ev },
+		Contents:      func(ev ContentsEvent) { contents = append(contents, ev) },
+		Kernel:        func(ev KernelEvent) { kernels <- ev },
+		Collaboration: func(ev CollaborationEvent) { rooms = append(rooms, ev) },
 	})
 	var got []KernelEvent
 	for len(got) < 2 || got[len(got)-1].KernelID != "k2" {
@@ -64,5 +68,9 @@ func TestWatchEventsDispatchesBySchema(t *testing.T) {
 	// The contents events came before, on the same connection.
 	if len(contents) != 1 || contents[0] != (ContentsEvent{Action: "rename", Path: "b.ipynb", SourcePath: "a.ipynb"}) {
 		t.Fatalf("contents events %+v, want the rename only", contents)
+	}
+	want0 := CollaborationEvent{Action: "overwrite", Path: "b.ipynb", Level: "INFO", Msg: "Out-of-band changes. Overwriting the room."}
+	if len(rooms) != 1 || rooms[0] != want0 {
+		t.Fatalf("collaboration events %+v, want the overwrite only", rooms)
 	}
 }

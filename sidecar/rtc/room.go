@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -64,6 +65,7 @@ type Room struct {
 	nextID    uint64
 	edits     uint64 // local transactions that changed the document
 	updates   uint64 // all transactions that changed it, remote ones too
+	reloads   uint64 // remote transactions that replaced it with the file's content (onUpdate)
 	err       error  // set when the room is gone for good
 	closed    bool
 	// life ends with Close: it stops the room's goroutines and any
@@ -174,11 +176,17 @@ func (r *Room) setDoc(doc *yjs.Doc) {
 }
 
 // onUpdate records what a transaction changed. The "state" root is the
-// room's own bookkeeping (dirty flag, path), which changes on every save:
-// not a change to the notebook. Anything else drops the notebook read so
-// far, and a change inside a cell the conversion of that cell; a change
-// whose types are not known drops every conversion. It runs with r.mu
-// held.
+// room's own bookkeeping (dirty flag, path, the hash of the file it last
+// wrote), which changes on every save: not a change to the notebook.
+// Anything else drops the notebook read so far, and a change inside a cell
+// the conversion of that cell; a change whose types are not known drops
+// every conversion. It runs with r.mu held.
+//
+// A remote transaction that removes the state's hash is the server
+// replacing the document with the file's content (jupyter_ydoc's set,
+// which a reload of a file changed on disk uses, drops every state key but
+// dirty, path and document_id in the same transaction as the cells it
+// changes); the server's saves only ever set the hash.
 func (r *Room) onUpdate(_ []byte, txn *yjs.Transaction) {
 	changes := txn.Changes()
 	if len(changes) == 0 {
@@ -186,6 +194,9 @@ func (r *Room) onUpdate(_ []byte, txn *yjs.Transaction) {
 	}
 	for _, c := range changes {
 		if len(c.Path) > 0 && c.Path[0] == "state" {
+			if !txn.Local && len(c.Path) == 1 && slices.Contains(c.Keys, "hash") && !r.doc.GetMap("state").Has("hash") {
+				r.reloads++
+			}
 			continue
 		}
 		r.dirty = true
@@ -579,6 +590,16 @@ func (r *Room) Updates() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.updates
+}
+
+// Reloads counts the times the server replaced the document with the
+// file's content since the room was joined (see onUpdate). A reload before
+// the room's first save leaves no such mark: the server's event bus tells
+// those (Rooms.Reloaded).
+func (r *Room) Reloads() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reloads
 }
 
 // Edits counts the local changes made to the document so far.

@@ -34,13 +34,21 @@ type fakeRoom struct {
 	conns   map[*websocket.Conn]*sync.Mutex
 	saves   int
 	stalled chan struct{} // while set, the server reads nothing more from peers
-	refuse  bool          // while set, joining (the session request) fails
+	// held, while set, keeps the answers to save requests until it is
+	// closed; asked is told of each save request as it comes.
+	held   chan struct{}
+	asked  chan struct{}
+	refuse bool // while set, joining (the session request) fails
 	// The notebook's file: written (version++) by a save unless it is
 	// read-only, gone, or the disk is full (a save then still answers
 	// "success", as jupyter-collaboration does).
 	file struct {
 		version              int
+		content              []byte // the notebook as last written
 		readOnly, gone, full bool
+		// skip is how many of the next save requests write nothing and
+		// answer "success", as a save a change cancelled does.
+		skip int
 		// unavailable is how many of the next reads answer 500, as a
 		// single-user server does while JupyterHub, which checks its
 		// tokens, restarts.
@@ -115,8 +123,12 @@ func (f *fakeRoom) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.NotFound(w, r)
 			return
 		}
-		fmt.Fprintf(w, `{"name":"n.ipynb","path":"n.ipynb","type":"notebook","format":"json","content":null,"writable":%t,"hash":"v%d","last_modified":"2026-01-01T00:00:00Z"}`,
-			!file.readOnly, file.version)
+		content := "null"
+		if r.URL.Query().Get("content") == "1" && file.content != nil {
+			content = string(file.content)
+		}
+		fmt.Fprintf(w, `{"name":"n.ipynb","path":"n.ipynb","type":"notebook","format":"json","content":%s,"writable":%t,"hash":"v%d","last_modified":"2026-01-01T00:00:%02dZ"}`,
+			content, !file.readOnly, file.version, file.version%60)
 	case r.URL.Path == "/api/collaboration/room/json:notebook:f1":
 		f.serveRoom(w, r)
 	default:
@@ -176,14 +188,34 @@ func (f *fakeRoom) serveRoom(w http.ResponseWriter, r *http.Request) {
 				id, _ := d.ReadVarUint()
 				f.mu.Lock()
 				f.saves++
-				if !f.file.readOnly && !f.file.gone && !f.file.full {
+				if f.file.skip > 0 {
+					f.file.skip--
+				} else if !f.file.readOnly && !f.file.gone && !f.file.full {
+					// Written: the room records the file's hash, as
+					// jupyter-collaboration does after each save.
 					f.file.version++
+					nb, err := notebookOf(f.doc)
+					if err != nil {
+						f.t.Errorf("server: read the document to save it: %v", err)
+					}
+					f.file.content, _ = json.Marshal(nb)
+					state := f.doc.GetMap("state")
+					f.doc.Transact(func(*yjs.Transaction) { _ = state.Set("hash", fmt.Sprintf("v%d", f.file.version)) })
 				}
+				held, asked := f.held, f.asked
 				f.mu.Unlock()
 				e := yjs.NewEncoder()
 				e.WriteVarUint(yproto.MessageRaw)
 				e.WriteVarString(fmt.Sprintf(`{"type":"save","responseTo":%d,"status":"success"}`, id))
-				send(e.Bytes())
+				if asked != nil {
+					asked <- struct{}{}
+				}
+				go func() { // held answers wait without stopping the room
+					if held != nil {
+						<-held
+					}
+					send(e.Bytes())
+				}()
 			}
 		}
 	}

@@ -40,15 +40,23 @@ type Rooms struct {
 	// left meanwhile.
 	failMu sync.Mutex
 	failed map[string][]error
+
+	// reloads counts, by notebook, the reloads of a file changed on disk
+	// the server announced (Reloaded); reloaded is closed and replaced on
+	// each.
+	reloadMu sync.Mutex
+	reloads  map[string]uint64
+	reloaded chan struct{}
 }
 
 // Rooms is the live documents.Backend, a Holder (a resource subscription
-// keeps the notebook's room, so that others' changes are told) and a
-// Reporter (files are written in the background).
+// keeps the notebook's room, so that others' changes are told), a Reporter
+// (files are written in the background) and a Saver (written on demand).
 var (
 	_ documents.Backend  = (*Rooms)(nil)
 	_ documents.Holder   = (*Rooms)(nil)
 	_ documents.Reporter = (*Rooms)(nil)
+	_ documents.Saver    = (*Rooms)(nil)
 )
 
 type entry struct {
@@ -59,6 +67,9 @@ type entry struct {
 
 	mu sync.Mutex // guards saveState
 	saveState
+	// gate holds the sidecar's edits of the notebook (read-locked while
+	// applied) while Save has the room save it (locked).
+	gate sync.RWMutex
 }
 
 // Room returns the joined room of the notebook at path, joining it if
@@ -232,18 +243,15 @@ func (rs *Rooms) Load(ctx context.Context, path string) (*notebook.Notebook, err
 // changed: the room would take the edit but could never write it. That is
 // checked with the server at most once per writableFor.
 func (rs *Rooms) Update(ctx context.Context, path string, edit func(*notebook.Notebook) error) (*notebook.Notebook, error) {
-	r, err := rs.Room(ctx, path)
+	r, e, err := rs.roomEntry(ctx, path)
 	if err != nil {
 		return nil, err
-	}
-	e := rs.entryOf(path)
-	if e == nil {
-		return nil, errors.New("the sidecar is shutting down")
 	}
 	if err := rs.checkWritable(ctx, e, path); err != nil {
 		return nil, err
 	}
 	edits := r.Edits()
+	reloads := rs.reloadsOf(r, path)
 	var before map[string]*notebook.Cell
 	var order []string
 	nb, err := rs.Progress(ctx, path, func(nb *notebook.Notebook) error {
@@ -261,6 +269,12 @@ func (rs *Rooms) Update(ctx context.Context, path string, edit func(*notebook.No
 	if r.Edits() == edits {
 		return nb, nil // the edit changed nothing: nothing to write
 	}
+	idsBefore := make(map[string]bool, len(order))
+	for _, id := range order {
+		idsBefore[id] = true
+	}
+	idsAfter := cellIDs(nb)
+	seq := e.recordLocal(idsBefore, idsAfter)
 	// The server handles a peer's messages in order, so the answer to a
 	// barrier sent after the edit means it has applied it, and queued it
 	// for every other peer before the answer (pycrdt-websocket's YRoom.serve
@@ -273,13 +287,23 @@ func (rs *Rooms) Update(ctx context.Context, path string, edit func(*notebook.No
 		e.mu.Unlock()
 		return nil, fmt.Errorf("the edit is in the sidecar's copy of %q but the room's server did not confirm it: %w; read the notebook before trying again", path, err)
 	}
-	idsBefore := make(map[string]bool, len(order))
-	for _, id := range order {
-		idsBefore[id] = true
-	}
-	rs.queueSave(path, e, unsavedEdit{at: time.Now(), room: r, what: describeEdit(before, order, nb),
-		idsBefore: idsBefore, idsAfter: cellIDs(nb)})
+	rs.queueSave(path, e, unsavedEdit{at: time.Now(), seq: seq, reloads: reloads, room: r, what: describeEdit(before, order, nb),
+		idsBefore: idsBefore, idsAfter: idsAfter})
 	return nb, nil
+}
+
+// roomEntry is the room of the notebook at path, joined if needed, and its
+// entry (for saving).
+func (rs *Rooms) roomEntry(ctx context.Context, path string) (*Room, *entry, error) {
+	r, err := rs.Room(ctx, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	e := rs.entryOf(path)
+	if e == nil {
+		return nil, nil, errors.New("the sidecar is shutting down")
+	}
+	return r, e, nil
 }
 
 // entryOf is the entry of a joined notebook, nil once the rooms are closed.
@@ -300,10 +324,12 @@ func cellIDs(nb *notebook.Notebook) map[string]bool {
 // Progress edits the live notebook without waiting for a save: people
 // watching see the change at once (used for outputs as they arrive).
 func (rs *Rooms) Progress(ctx context.Context, path string, edit func(*notebook.Notebook) error) (*notebook.Notebook, error) {
-	r, err := rs.Room(ctx, path)
+	r, e, err := rs.roomEntry(ctx, path)
 	if err != nil {
 		return nil, err
 	}
+	e.gate.RLock()
+	defer e.gate.RUnlock()
 	nb, err := r.Edit(func(nb *notebook.Notebook) error {
 		nb.Normalize()
 		return edit(nb)

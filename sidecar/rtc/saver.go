@@ -10,10 +10,14 @@ package rtc
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
@@ -56,10 +60,17 @@ const (
 // unchanged before the save is reported failed.
 const quietSaveRounds = 3
 
+// reloadGrace is how long a check that finds an edit undone by someone
+// else waits for the server's announcement of a reload (Reloaded), which
+// comes over another connection than the room's changes.
+const reloadGrace = 2 * time.Second
+
 // unsavedEdit is an edit in the live notebook whose write to the file is
 // not confirmed yet.
 type unsavedEdit struct {
 	at        time.Time
+	seq       uint64 // the entry's count of local edits, this one included
+	reloads   uint64 // reloads announced before it (reloadsOf)
 	room      *Room
 	what      string          // what it did, for the agent: "inserted cell abc"
 	idsBefore map[string]bool // cell ids before and after it, to tell that
@@ -69,9 +80,15 @@ type unsavedEdit struct {
 // saveState is an entry's part in background saving; the entry's mu
 // guards it.
 type saveState struct {
-	checked  time.Time // when the file was last seen to exist and be writable
-	unsaved  []unsavedEdit
-	lastEdit time.Time
+	checked time.Time // when the file was last seen to exist and be writable
+	unsaved []unsavedEdit
+	// seq counts the local edits; removed and added say which local edit
+	// last removed or added a cell, by id, so that a check can tell an edit
+	// the agents undid themselves (a cell inserted, then deleted) from one
+	// the server undid. Kept while edits up to them may still be checked.
+	seq            uint64
+	removed, added map[string]uint64
+	lastEdit       time.Time
 	// lastSaveEnd and lastSaveTook: when the last save ended and how long
 	// the server took to answer it (for savePace).
 	lastSaveEnd  time.Time
@@ -79,6 +96,44 @@ type saveState struct {
 	saving       bool          // a save goroutine runs
 	flush        chan struct{} // closed to skip the settling delay (Close)
 	done         chan struct{} // closed when the save goroutine ends
+}
+
+// recordLocal numbers a local edit just applied and records the cells it
+// removed and added.
+func (e *entry) recordLocal(before, after map[string]bool) uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.seq++
+	if e.removed == nil {
+		e.removed, e.added = map[string]uint64{}, map[string]uint64{}
+	}
+	for id := range before {
+		if !after[id] {
+			e.removed[id] = e.seq
+		}
+	}
+	for id := range after {
+		if !before[id] {
+			e.added[id] = e.seq
+		}
+	}
+	return e.seq
+}
+
+// forgetLocal drops the record of local edits older than every edit left
+// to check: nothing asks about them any more. Call with e.mu held.
+func (e *entry) forgetLocal() {
+	oldest := e.seq + 1
+	if len(e.unsaved) > 0 {
+		oldest = e.unsaved[0].seq
+	}
+	for _, m := range []map[string]uint64{e.removed, e.added} {
+		for id, seq := range m {
+			if seq < oldest {
+				delete(m, id)
+			}
+		}
+	}
 }
 
 // checkWritable refuses an edit, changing nothing, when the file is gone or
@@ -152,9 +207,10 @@ func (rs *Rooms) saveLoop(path string, e *entry, flush, done chan struct{}) {
 		e.unsaved = nil
 		e.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), saveTimeout)
-		took, err := rs.saveBatch(ctx, path, batch)
+		took, err := rs.saveBatch(ctx, path, e, batch)
 		cancel()
 		e.mu.Lock()
+		e.forgetLocal()
 		e.lastSaveEnd, e.lastSaveTook = time.Now(), took
 		if err == nil {
 			e.checked = time.Now() // the file was just written, so it is writable
@@ -198,7 +254,7 @@ func (s *saveState) saveWait(now time.Time) time.Duration {
 // else changed the document proves nothing either way; the edit is in the
 // room and the server's autosave writes it once the room pauses, so the
 // save is taken as done rather than retried against a person's typing.
-func (rs *Rooms) saveBatch(ctx context.Context, path string, batch []unsavedEdit) (took time.Duration, err error) {
+func (rs *Rooms) saveBatch(ctx context.Context, path string, e *entry, batch []unsavedEdit) (took time.Duration, err error) {
 	r := batch[len(batch)-1].room
 	for quiet := 0; ; {
 		before, err := rs.stat(ctx, path)
@@ -230,7 +286,7 @@ func (rs *Rooms) saveBatch(ctx context.Context, path string, batch []unsavedEdit
 			if err := r.Barrier(ctx); err != nil {
 				return took, unsavedError(path, batch, err.Error())
 			}
-			return took, survived(r, batch, path)
+			return took, rs.survived(ctx, e, batch, path)
 		}
 		if quiet++; quiet == quietSaveRounds {
 			return took, unsavedError(path, batch, "the server could not write the file (is the disk full, or did the file change on disk meanwhile?), and the file on disk is unchanged")
@@ -278,41 +334,105 @@ func unsavedError(path string, batch []unsavedEdit, why string) error {
 }
 
 // survived checks that the cells the edits added are still in the live
-// notebook and the ones they deleted still gone: the server reloading a
-// file that changed on disk takes edits back out (a text change undone that
-// way cannot be told from a person's typing, and is not checked).
-func survived(r *Room, batch []unsavedEdit, path string) error {
+// notebook and the ones they deleted still gone, unless a later local edit
+// did that (an agent deleting a cell it inserted a moment ago). The server
+// reloading a file that changed on disk takes edits back out: that is a
+// failure to save them, reported. A cell removed or brought back by a
+// person is not: the edit reached the room, and the notebook as people
+// left it is what gets saved. So an edit undone by someone else is
+// reported only if the server reloaded the notebook since the edit (a
+// text change undone that way cannot be told from a person's typing, and
+// is not checked).
+func (rs *Rooms) survived(ctx context.Context, e *entry, batch []unsavedEdit, path string) error {
+	r := batch[len(batch)-1].room
 	live, err := r.Notebook()
 	if err != nil {
 		return err
 	}
 	now := cellIDs(live)
+	e.mu.Lock()
 	var undone []unsavedEdit
 	for _, u := range batch {
-		if lasted(u, now) {
-			continue
+		if !lasted(u, now, e.removed, e.added) {
+			undone = append(undone, u)
 		}
-		undone = append(undone, u)
 	}
-	if len(undone) == 0 {
+	e.mu.Unlock()
+	if len(undone) == 0 || !rs.reloadedSince(ctx, path, undone) {
 		return nil
 	}
-	return fmt.Errorf("%s did not last in %q: before it was saved, a cell it added was removed or one it deleted came back (the server reloads a notebook whose file changed on disk, and people edit it too); read the notebook before deciding whether to make it again",
+	return fmt.Errorf("%s did not last in %q: before it was saved, the server reloaded the notebook from its file, which changed on disk, and a cell it added is gone or one it deleted came back; read the notebook before deciding whether to make it again",
 		describeBatch(undone), path)
 }
 
-func lasted(u unsavedEdit, now map[string]bool) bool {
+// lasted tells whether the cells u added are still there and the ones it
+// deleted still gone, or were deleted or added again by a later local edit
+// (removed and added: the local edit that last did, by cell id).
+func lasted(u unsavedEdit, now map[string]bool, removed, added map[string]uint64) bool {
 	for id := range u.idsAfter {
-		if !u.idsBefore[id] && !now[id] {
+		if !u.idsBefore[id] && !now[id] && removed[id] <= u.seq {
 			return false
 		}
 	}
 	for id := range u.idsBefore {
-		if !u.idsAfter[id] && now[id] {
+		if !u.idsAfter[id] && now[id] && added[id] <= u.seq {
 			return false
 		}
 	}
 	return true
+}
+
+// reloadedSince tells whether the server reloaded the notebook from its
+// file after any of the edits, waiting up to reloadGrace for the
+// announcement when nothing says so yet.
+func (rs *Rooms) reloadedSince(ctx context.Context, path string, edits []unsavedEdit) bool {
+	grace := time.NewTimer(reloadGrace)
+	defer grace.Stop()
+	for {
+		rs.reloadMu.Lock()
+		if rs.reloaded == nil {
+			rs.reloaded = make(chan struct{})
+		}
+		signal := rs.reloaded
+		rs.reloadMu.Unlock()
+		for _, u := range edits {
+			if rs.reloadsOf(u.room, path) > u.reloads {
+				return true
+			}
+		}
+		select {
+		case <-signal:
+		case <-grace.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// Reloaded records that the server reloaded the notebook at path from its
+// file, which changed on disk (jupyter-collaboration announces it on the
+// server's event bus: jupyter.CollaborationEvent "overwrite").
+func (rs *Rooms) Reloaded(path string) {
+	rs.reloadMu.Lock()
+	defer rs.reloadMu.Unlock()
+	if rs.reloads == nil {
+		rs.reloads = map[string]uint64{}
+	}
+	rs.reloads[path]++
+	if rs.reloaded != nil {
+		close(rs.reloaded)
+	}
+	rs.reloaded = make(chan struct{})
+}
+
+// reloadsOf counts the reloads of the notebook at path seen so far: those
+// the server announced and those seen in room r's document.
+func (rs *Rooms) reloadsOf(r *Room, path string) uint64 {
+	rs.reloadMu.Lock()
+	n := rs.reloads[path]
+	rs.reloadMu.Unlock()
+	return n + r.Reloads()
 }
 
 func describeBatch(batch []unsavedEdit) string {
@@ -412,4 +532,224 @@ func (rs *Rooms) flushSaves(entries []*entry) {
 			return
 		}
 	}
+}
+
+// saveNowLimit bounds Save: a save rarely takes more than a few rounds;
+// the limit matters only while the notebook keeps changing so fast that no
+// file written can be matched with the versions of its cells (see Save).
+const saveNowLimit = 30 * time.Second
+
+// Save writes the live notebook at path to its file now and returns once
+// the file holds every edit made before the call (the sidecar's, and those
+// of people the room had when it was called), with the file's metadata
+// (Content nil). The pending background save of those edits is then done.
+//
+// The server answers a save request "success" whether or not it wrote (see
+// saveBatch), and a write in progress when it was asked may hold an older
+// state; so the proof is the file itself: each round asks the room to
+// save, then reads the file back and checks that each of its cells, and
+// each it lacks, is at a version the live notebook's cell had since the
+// call (type, source, execution count and outputs; stateLog). A person
+// typing makes new versions while the file is written and read, and
+// cancels saves; the round then goes again, at most until saveNowLimit.
+// The sidecar's own edits of the notebook wait while a round's save is
+// under way (a few hundred milliseconds at most on a busy server).
+func (rs *Rooms) Save(ctx context.Context, path string) (*jupyter.Entry, error) {
+	r, e, err := rs.roomEntry(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	bounded, cancel := context.WithTimeout(ctx, saveNowLimit)
+	defer cancel()
+	// What the sidecar sent before is in the room: the edits of calls
+	// that returned, and of calls under way.
+	if err := r.Barrier(bounded); err != nil {
+		return nil, saveNowError(ctx, bounded, path, fmt.Errorf("the room's server did not answer: %w", err))
+	}
+	e.mu.Lock()
+	seq := e.seq
+	e.mu.Unlock()
+	states, stop := r.liveStates()
+	defer stop()
+	for quiet := 0; ; {
+		before, err := rs.stat(bounded, path)
+		if err != nil {
+			return nil, saveNowError(ctx, bounded, path, saveStatFailure(path, err))
+		}
+		if !before.Writable {
+			return nil, fmt.Errorf("notebook %q is read-only on disk, so the server cannot save it; the live notebook (what read_notebook shows and people see) holds the edits: make the file writable and save again, or work on a copy", path)
+		}
+		seen := r.Updates()
+		// The server cancels a save on every change to the room, until it
+		// starts writing: the sidecar's own edits wait while the save is
+		// under way, so that only people's changes can cancel it.
+		e.gate.Lock()
+		err = r.Save(bounded)
+		e.gate.Unlock()
+		if err != nil {
+			if errors.Is(err, ErrRoomGone) {
+				return nil, fmt.Errorf("notebook %q cannot be saved: %w", path, err)
+			}
+			return nil, saveNowError(ctx, bounded, path, fmt.Errorf("asking the server to save failed: %w", err))
+		}
+		file, err := rs.Jupyter.Get(bounded, path, true)
+		if err != nil && !isUnreadable(err) { // unreadable: caught half written, go again
+			return nil, saveNowError(ctx, bounded, path, saveStatFailure(path, err))
+		}
+		if err == nil {
+			if nb, perr := notebook.Parse(file.Content); perr == nil && states.holds(nb) {
+				e.mu.Lock()
+				e.unsaved = slices.DeleteFunc(e.unsaved, func(u unsavedEdit) bool { return u.seq <= seq })
+				e.checked = time.Now()
+				e.mu.Unlock()
+				file.Content = nil
+				return file, nil
+			}
+			if file.LastModified.Equal(before.LastModified) && r.Updates() == seen {
+				if quiet++; quiet == quietSaveRounds {
+					return nil, fmt.Errorf("notebook %q was not saved: the server could not write the file (is the disk full?), and the file on disk is unchanged after %d saves; the live notebook (what read_notebook shows and people see) still holds the edits", path, quiet)
+				}
+				continue
+			}
+		}
+		quiet = 0
+	}
+}
+
+// saveNowError is why Save gave up; bounded is ctx limited to
+// saveNowLimit.
+func saveNowError(ctx, bounded context.Context, path string, err error) error {
+	if ctx.Err() == nil && errors.Is(bounded.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("notebook %q: the file did not hold the live notebook within %s: it kept changing faster than the server wrote it (the room writes it once changes pause for a second); the live notebook holds every edit", path, saveNowLimit)
+	}
+	return fmt.Errorf("notebook %q was not saved: %w", path, err)
+}
+
+// saveStatFailure says why Save could not look at the file.
+func saveStatFailure(path string, err error) error {
+	if jupyter.IsNotFound(err) {
+		return fmt.Errorf("the file no longer exists: it was deleted or renamed while the notebook was open (the live notebook, what read_notebook shows and people see, still holds the edits)")
+	}
+	return jupyter.NotebookError(path, err)
+}
+
+func isUnreadable(err error) bool {
+	var ae *jupyter.APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusBadRequest
+}
+
+// cellSum sums what a save must carry of a cell from the live notebook to
+// the file: its type, source, execution count and outputs.
+func cellSum(c *notebook.Cell) [sha256.Size]byte {
+	h := sha256.New()
+	count := -1
+	if c.ExecutionCount != nil {
+		count = *c.ExecutionCount
+	}
+	fmt.Fprintf(h, "%q %q %d %d\n", c.Type, c.Source, count, len(c.Outputs))
+	for _, o := range c.Outputs {
+		fmt.Fprintf(h, "%q\n", notebook.OutputText(o))
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// absent stands for a cell not in the notebook, among a cell's versions.
+var absent [sha256.Size]byte
+
+// stateLog holds, cell by cell, the versions the live notebook had since
+// it started: a file whose every cell (and every cell it lacks) is at one
+// of those versions was written from a state at least as new as the first,
+// cell by cell. Cell by cell, because the states the server writes
+// interleave the sidecar's edits under way with others' differently than
+// the sidecar saw them: while three agents edit and a person types, the
+// file hardly ever equals a whole state the sidecar saw.
+type stateLog struct {
+	mu       sync.Mutex
+	versions map[string]map[[sha256.Size]byte]bool // by cell id
+	present  map[string]bool                       // in the last state recorded
+	known    map[*notebook.Cell]bool               // cells recorded (a read shares unchanged cells)
+}
+
+func (l *stateLog) record(nb *notebook.Notebook) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	first := l.versions == nil
+	if first {
+		l.versions, l.known = map[string]map[[sha256.Size]byte]bool{}, map[*notebook.Cell]bool{}
+	}
+	present := make(map[string]bool, len(nb.Cells))
+	for _, c := range nb.Cells {
+		present[c.ID] = true
+		if l.known[c] {
+			continue
+		}
+		l.known[c] = true
+		vs := l.versions[c.ID]
+		if vs == nil {
+			vs = map[[sha256.Size]byte]bool{}
+			if !first { // inserted since: absent at first
+				vs[absent] = true
+			}
+			l.versions[c.ID] = vs
+		}
+		vs[cellSum(c)] = true
+	}
+	for id := range l.present {
+		if !present[id] {
+			l.versions[id][absent] = true
+		}
+	}
+	l.present = present
+}
+
+// holds tells whether every cell of file, and every cell file lacks, is at
+// a version recorded.
+func (l *stateLog) holds(file *notebook.Notebook) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	in := make(map[string]bool, len(file.Cells))
+	for _, c := range file.Cells {
+		in[c.ID] = true
+		if !l.versions[c.ID][cellSum(c)] {
+			return false
+		}
+	}
+	for id, vs := range l.versions {
+		if !in[id] && !vs[absent] {
+			return false
+		}
+	}
+	return true
+}
+
+// liveStates records the versions of the live notebook's cells from now
+// on, after each change, until stop. Changes that come together may be
+// read as one.
+func (r *Room) liveStates() (*stateLog, func()) {
+	l := &stateLog{}
+	record := func() <-chan struct{} {
+		r.mu.Lock()
+		changed := r.changed
+		nb, err := r.notebook() // shared, never changed: read outside the lock
+		r.mu.Unlock()
+		if err == nil {
+			l.record(nb)
+		}
+		return changed
+	}
+	changed := record()
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-changed:
+				changed = record()
+			}
+		}
+	}()
+	return l, func() { close(done) }
 }

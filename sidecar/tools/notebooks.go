@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/documents"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
 )
 
@@ -297,3 +299,40 @@ func textResult(s string) *mcp.CallToolResult {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+type SaveNotebookIn struct {
+	Path string `json:"path,omitempty" jsonschema:"notebook path; default this session's current notebook"`
+}
+
+type SaveNotebookOut struct {
+	Path          string  `json:"path"`
+	LastModified  string  `json:"last_modified" jsonschema:"the file's modification time after the save (RFC 3339, UTC)"`
+	WaitedSeconds float64 `json:"waited_seconds" jsonschema:"how long the save took"`
+}
+
+var saveNotebookTool = &mcp.Tool{
+	Name:  "save_notebook",
+	Title: "Save notebook",
+	Description: "Write the notebook's file now, and return once the file on disk holds every edit made before this call (yours, other agents', and what people typed), with the file's last_modified. " +
+		"Edits are saved in the background within about a second anyway: call this before something reads the file (nbconvert, papermill, git, code in the kernel). " +
+		"While people keep typing it waits for a write that holds the notebook as it is live, at most 30 s.",
+	Annotations: &mcp.ToolAnnotations{DestructiveHint: ptr(false), IdempotentHint: true},
+}
+
+func (t *Tools) saveNotebook(ctx context.Context, req *mcp.CallToolRequest, in SaveNotebookIn) (*mcp.CallToolResult, SaveNotebookOut, error) {
+	p, err := t.notebookPath(req, in.Path)
+	if err != nil {
+		return nil, SaveNotebookOut{}, err
+	}
+	saver, ok := t.Docs.(documents.Saver)
+	if !ok {
+		return nil, SaveNotebookOut{}, fmt.Errorf("notebook %q cannot be saved by the sidecar on this server", p)
+	}
+	start := time.Now()
+	e, err := saver.Save(ctx, p)
+	if err != nil {
+		return nil, SaveNotebookOut{}, err
+	}
+	out := SaveNotebookOut{Path: p, LastModified: e.LastModified.UTC().Format(time.RFC3339Nano), WaitedSeconds: time.Since(start).Seconds()}
+	return textResult(fmt.Sprintf("%s saved (last modified %s, after %.2f s)", p, out.LastModified, out.WaitedSeconds)), out, nil
+}

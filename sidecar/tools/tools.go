@@ -64,6 +64,7 @@ func (t *Tools) Register(s *mcp.Server) {
 		func(in UseNotebookIn) string { return in.Path }, nil))
 	addUncheckedOutputTool(s, readNotebookTool, t.readNotebook)
 	addTool(s, readCellTool, t.readCell)
+	addTool(s, saveNotebookTool, t.saveNotebook)
 	// Cells
 	addTool(s, viewed(insertCellTool), withView(t, t.insertCell,
 		func(in InsertCellIn) string { return in.Path },
@@ -121,7 +122,7 @@ func ranCells[In any](_ In, o ExecutionOut) ([]string, []string) {
 }
 
 // Instructions teach an agent the workflow; sent once at initialization.
-const Instructions = `Work with the Jupyter notebooks of this JupyterLab. Changes are live at once and saved to the file within about a second; a save that fails is reported by your next call on that notebook.
+const Instructions = `Work with the Jupyter notebooks of this JupyterLab. Changes are live at once and saved to the file within about a second; a save that fails is reported by your next call on that notebook. Before something reads the file (nbconvert, papermill, git, code in the kernel), call save_notebook: it returns once the file holds your edits.
 Workflow: list_notebooks (or create_notebook) -> use_notebook to pick the notebook for this session -> read_notebook to see cells and their ids -> insert_cell / edit_cell / delete_cells / move_cell -> execute_cell (or insert_cell with execute=true).
 Cells are addressed by cell_id (stable across edits; prefer it) or by 0-based index (-1 is the last cell).
 Notebook tools act on this session's current notebook unless you pass path. Paths are relative to the Jupyter root, with "/" separators.

@@ -17,7 +17,7 @@ import (
 var wantTools = []string{
 	"clear_outputs", "create_notebook", "delete_cells", "edit_cell", "execute_cell", "execute_cells",
 	"execute_code", "get_execution", "insert_cell", "interrupt_kernel", "link_view", "list_changes", "list_files", "list_kernels",
-	"list_notebooks", "move_cell", "read_cell", "read_notebook", "restart_kernel", "send_input", "undo_changes", "use_notebook",
+	"list_notebooks", "move_cell", "read_cell", "read_notebook", "restart_kernel", "save_notebook", "send_input", "undo_changes", "use_notebook",
 }
 
 // Both <lab>/mcp and <lab>/mcp/ reach the sidecar, with either header form.

@@ -2,9 +2,12 @@ package integration
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
 
@@ -241,5 +244,70 @@ func TestSessionsHaveTheirOwnCurrentNotebook(t *testing.T) {
 			}
 		}
 		validateNotebook(t, name+".ipynb")
+	}
+}
+
+type saveOut struct {
+	Path          string  `json:"path"`
+	LastModified  string  `json:"last_modified"`
+	WaitedSeconds float64 `json:"waited_seconds"`
+}
+
+// save_notebook returns once the file holds the edits made before it: the
+// file read at once shows each edit, and last_modified is the file's.
+func TestSaveNotebook(t *testing.T) {
+	nb := "work/save-now.ipynb"
+	writeFile(t, "work/.keep", "")
+	codeNotebook(t, nb, "first = 1")
+	cs := session(t)
+	for i := range 5 {
+		src := fmt.Sprintf("saved_now_%d = %d", i, i)
+		labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": nb, "source": src})
+		out := labtest.Call[saveOut](t, cs, "save_notebook", map[string]any{"path": nb})
+		disk := readFile(t, nb)
+		if !strings.Contains(disk, src) {
+			t.Fatalf("save_notebook returned %+v, and the file does not hold the edit %q made before it:\n%s", out, src, disk)
+		}
+		info, err := os.Stat(filepath.Join(shared.Root, nb))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := time.Parse(time.RFC3339Nano, out.LastModified)
+		// The server gives the file's time to the microsecond.
+		if err != nil || out.Path != nb || got.Sub(info.ModTime()).Abs() > time.Microsecond {
+			t.Fatalf("save_notebook = %+v (%v); want path %q and last_modified the file's, %s", out, err, nb, info.ModTime().UTC().Format(time.RFC3339Nano))
+		}
+	}
+	validateNotebook(t, nb)
+}
+
+// save_notebook on a notebook that does not exist, is not a notebook, is
+// read-only, or was deleted while open says so, and writes nothing.
+func TestSaveNotebookBadInput(t *testing.T) {
+	cs := session(t)
+	labtest.CallErr(t, cs, "save_notebook", map[string]any{"path": "work/no-such.ipynb"}, `notebook "work/no-such.ipynb" does not exist`)
+	labtest.CallErr(t, cs, "save_notebook", map[string]any{"path": "work/data.csv"}, `path "work/data.csv" is not a notebook`)
+	labtest.CallErr(t, cs, "save_notebook", map[string]any{}, "no notebook selected")
+
+	readOnly := faultPath("save-readonly")
+	codeNotebook(t, readOnly, "kept = 1")
+	labtest.Call[readOut](t, cs, "read_notebook", map[string]any{"path": readOnly})
+	makeReadOnly(t, readOnly)
+	before := readFile(t, readOnly)
+	labtest.CallErr(t, cs, "save_notebook", map[string]any{"path": readOnly}, fmt.Sprintf("notebook %q is read-only on disk, so the server cannot save it", readOnly))
+	if readFile(t, readOnly) != before {
+		t.Fatal("the read-only file changed")
+	}
+
+	deleted := faultPath("save-deleted")
+	codeNotebook(t, deleted, "gone = 1")
+	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": deleted, "source": "unsaved = 1"})
+	labtest.Call[saveOut](t, cs, "save_notebook", map[string]any{"path": deleted})
+	if err := os.Remove(filepath.Join(shared.Root, deleted)); err != nil {
+		t.Fatal(err)
+	}
+	labtest.CallErr(t, cs, "save_notebook", map[string]any{"path": deleted}, "the file no longer exists: it was deleted or renamed while the notebook was open")
+	if _, err := os.Stat(filepath.Join(shared.Root, deleted)); !os.IsNotExist(err) {
+		t.Fatalf("save_notebook brought the deleted notebook back (%v)", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,7 +32,8 @@ import (
 )
 
 // BenchmarkSoak runs for SOAK_DURATION (default 10m); SOAK_RACE=1 builds the
-// sidecar with the race detector.
+// sidecar with the race detector; SOAK_PACE sets how the three agents of
+// the shared notebook call (see pace).
 func BenchmarkSoak(b *testing.B) {
 	duration := 10 * time.Minute
 	if v := os.Getenv("SOAK_DURATION"); v != "" {
@@ -40,6 +42,10 @@ func BenchmarkSoak(b *testing.B) {
 			b.Fatalf("SOAK_DURATION: %v", err)
 		}
 		duration = d
+	}
+	pace, err := parsePace(os.Getenv("SOAK_PACE"))
+	if err != nil {
+		b.Fatal(err)
 	}
 	race := os.Getenv("SOAK_RACE") == "1"
 	dir := b.TempDir()
@@ -53,7 +59,7 @@ func BenchmarkSoak(b *testing.B) {
 	}
 	defer lab.Stop()
 	for range b.N {
-		s := &soak{b: b, lab: lab, expect: map[string]string{}, deleted: map[string]bool{}}
+		s := &soak{b: b, lab: lab, pace: pace, expect: map[string]string{}, deleted: map[string]bool{}}
 		s.run(duration)
 	}
 	if data, err := os.ReadFile(lab.LogPath); err == nil && strings.Contains(string(data), "WARNING: DATA RACE") {
@@ -67,23 +73,79 @@ const (
 )
 
 type soak struct {
-	b   *testing.B
-	lab *labtest.Lab
+	b    *testing.B
+	lab  *labtest.Lab
+	pace time.Duration // the least time between a shared agent's calls; 0: none
 
 	mu      sync.Mutex
 	expect  map[string]string // agent cell id → the source it must have in shared.ipynb
 	deleted map[string]bool   // agent cells deleted from shared.ipynb
-	counts  map[string]int    // successful calls per tool
-	typed   []string          // lines the person typed, in order
+	calls   map[string]*tally // calls per tool
+	failed  map[string]int    // failed calls by their error, ids and times masked
+	shared  int               // calls the three shared agents made
+	// saveChecks counts the files read right after save_notebook,
+	// saveMisses those that lacked the agent's last edit.
+	saveChecks, saveMisses int
+	typed                  []string // lines the person typed, in order
 }
 
-func (s *soak) count(tool string) {
-	s.mu.Lock()
-	if s.counts == nil {
-		s.counts = map[string]int{}
+// tally counts one tool's calls and how long they took.
+type tally struct {
+	ok, failed int
+	total, max time.Duration
+}
+
+// parsePace reads SOAK_PACE: unset or "max", the shared agents call as
+// fast as calls return; a duration ("300ms"), each waits that long from
+// the start of one call to the start of the next.
+func parsePace(v string) (time.Duration, error) {
+	if v == "" || v == "max" {
+		return 0, nil
 	}
-	s.counts[tool]++
-	s.mu.Unlock()
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("SOAK_PACE %q: use max, or the time between a shared agent's calls (e.g. 300ms)", v)
+	}
+	return d, nil
+}
+
+// record counts a call; a failure is kept by its message, with the parts
+// that differ from call to call (cell ids, times, paths of temporary
+// folders) masked, so that alike failures add up.
+func (s *soak) record(tool string, took time.Duration, shared bool, failure string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.calls == nil {
+		s.calls, s.failed = map[string]*tally{}, map[string]int{}
+	}
+	t := s.calls[tool]
+	if t == nil {
+		t = &tally{}
+		s.calls[tool] = t
+	}
+	t.total += took
+	t.max = max(t.max, took)
+	if shared {
+		s.shared++
+	}
+	if failure == "" {
+		t.ok++
+		return
+	}
+	t.failed++
+	s.failed[tool+": "+maskFailure(failure)]++
+}
+
+var (
+	cellIDPattern = regexp.MustCompile(`\b[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}\b|\b[0-9a-f]{8,32}\b`)
+	clockPattern  = regexp.MustCompile(`\b\d{2}:\d{2}:\d{2}\.\d{3}\b`)
+	editsPattern  = regexp.MustCompile(`(the edit of T UTC \([^)]*\)(, )?)+`)
+)
+
+func maskFailure(msg string) string {
+	msg = cellIDPattern.ReplaceAllString(msg, "ID")
+	msg = clockPattern.ReplaceAllString(msg, "T")
+	return editsPattern.ReplaceAllString(msg, "EDITS")
 }
 
 func (s *soak) run(duration time.Duration) {
@@ -125,7 +187,7 @@ func (s *soak) run(duration time.Duration) {
 	// The page catches up: how long after the load stopped it shows
 	// exactly what the agents read.
 	var problems []string
-	final := s.read(ctx, setup)
+	final := s.read(setup)
 	caughtUp := time.Now()
 	pageLag := "never (5 min)"
 	if _, err := chromedp.Run(page, chromedp.Poll[bool](fmt.Sprintf(`JSON.stringify(jupyterapp.shell.currentWidget.context.model.sharedModel.toJSON().cells.map(c => [c.id, Array.isArray(c.source) ? c.source.join('') : c.source])) === %q`, pairs(final)),
@@ -138,8 +200,8 @@ func (s *soak) run(duration time.Duration) {
 	// Durable: after one more agent edit the room writes the file in the
 	// background (within about a second); it must then be what
 	// read_notebook says. Polled, with a deadline far beyond that second.
-	labtest.Call[map[string]any](b, setup, "edit_cell", map[string]any{"path": shared, "cell_id": personCell, "old_text": "person = 0", "new_text": "person = 1"})
-	final = s.read(ctx, setup)
+	s.after(setup, "edit_cell", map[string]any{"path": shared, "cell_id": personCell, "old_text": "person = 0", "new_text": "person = 1"})
+	final = s.read(setup)
 	var got string
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		disk, err := os.ReadFile(filepath.Join(s.lab.Root, shared))
@@ -170,17 +232,38 @@ func (s *soak) run(duration time.Duration) {
 	minutes := elapsed.Minutes()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fmt.Printf("soak: %s, race detector %v, %d cells in %s at the end\n", elapsed.Round(time.Second), os.Getenv("SOAK_RACE") == "1", len(final), shared)
-	for _, tool := range slices.Sorted(maps.Keys(s.counts)) {
-		fmt.Printf("  %-14s %6d calls  %6.1f / min\n", tool, s.counts[tool], float64(s.counts[tool])/minutes)
+	pace := "max (as fast as calls return)"
+	if s.pace > 0 {
+		pace = fmt.Sprintf("a call every %s per agent", s.pace)
+	}
+	fmt.Printf("soak: %s, race detector %v, pace %s, %d cells in %s at the end\n", elapsed.Round(time.Second), os.Getenv("SOAK_RACE") == "1", pace, len(final), shared)
+	fmt.Printf("  the three agents of %s: %d calls, %.1f / s\n", shared, s.shared, float64(s.shared)/elapsed.Seconds())
+	var failed int
+	for _, tool := range slices.Sorted(maps.Keys(s.calls)) {
+		t := s.calls[tool]
+		n := t.ok + t.failed
+		failed += t.failed
+		fmt.Printf("  %-14s %6d calls  %6.1f / min  %4d failed  mean %5.0f ms  max %6.0f ms\n", tool, t.ok, float64(t.ok)/minutes, t.failed,
+			float64(t.total.Milliseconds())/float64(n), float64(t.max.Milliseconds()))
+	}
+	fmt.Printf("  failed calls %d\n", failed)
+	for _, msg := range slices.Sorted(maps.Keys(s.failed)) {
+		fmt.Printf("    %4d × %s\n", s.failed[msg], msg)
 	}
 	fmt.Printf("  person typed   %6d lines  %6.1f / min\n", len(s.typed), float64(len(s.typed))/minutes)
 	fmt.Printf("  lost edits %d, duplicated cells %d\n", lost, dup)
+	fmt.Printf("  file read right after save_notebook: %d times, %d without the edit\n", s.saveChecks, s.saveMisses)
 	fmt.Printf("  page caught up %s after the load stopped\n", pageLag)
 	fmt.Printf("  sidecar a quarter in → at the end: RSS %.1f → %.1f MiB, heap %.1f → %.1f MiB, goroutines %d → %d\n",
 		startStats.rss/1024, endStats.rss/1024, float64(startStats.Heap)/(1<<20), float64(endStats.Heap)/(1<<20), startStats.Goroutines, endStats.Goroutines)
 	if lost != 0 || dup != 0 {
 		problems = append(problems, fmt.Sprintf("%d lost edits, %d duplicated cells", lost, dup))
+	}
+	if failed != 0 {
+		problems = append(problems, fmt.Sprintf("%d failed calls", failed))
+	}
+	if s.saveMisses != 0 {
+		problems = append(problems, fmt.Sprintf("%d files without the edit right after save_notebook", s.saveMisses))
 	}
 	if len(problems) > 0 {
 		b.Fatal(strings.Join(problems, "\n"))
@@ -230,40 +313,111 @@ func (s *soak) check(final [][2]string, personCell string) (lost, dup int) {
 }
 
 // sharedAgent inserts its own cells, edits them by substring, deletes one
-// now and then and runs one now and then, recording what each must hold.
+// now and then (a recent one) and runs one now and then, recording what
+// each must hold.
+// A failed call is counted and the agent goes on: every failure the
+// sidecar reports says the call did nothing, which check holds it to.
 func (s *soak) sharedAgent(ctx context.Context, agent int) {
 	cs := s.session(s.b.Context())
+	call := s.paced(ctx, cs)
 	var mine []string
 	for n := 0; ctx.Err() == nil; n++ {
 		src := fmt.Sprintf("a%d_%d = %d", agent, n, n)
-		ins, ok := call[struct {
-			CellID string `json:"cell_id"`
-		}](ctx, s, cs, "insert_cell", map[string]any{"path": shared, "source": src, "index": -1})
+		ins, ok := call("insert_cell", map[string]any{"path": shared, "source": src, "index": -1})
 		if !ok {
+			continue
+		}
+		var cell struct {
+			CellID string `json:"cell_id"`
+		}
+		if err := json.Unmarshal(ins, &cell); err != nil || cell.CellID == "" {
+			s.b.Errorf("insert_cell answered %s: %v", ins, err)
 			return
 		}
 		s.mu.Lock()
-		s.expect[ins.CellID] = src
+		s.expect[cell.CellID] = src
 		s.mu.Unlock()
-		mine = append(mine, ins.CellID)
-		if _, ok := call[map[string]any](ctx, s, cs, "edit_cell", map[string]any{"path": shared, "cell_id": ins.CellID, "old_text": fmt.Sprintf("= %d", n), "new_text": fmt.Sprintf("= %d + 1", n)}); ok {
+		mine = append(mine, cell.CellID)
+		if _, ok := call("edit_cell", map[string]any{"path": shared, "cell_id": cell.CellID, "old_text": fmt.Sprintf("= %d", n), "new_text": fmt.Sprintf("= %d + 1", n)}); ok {
 			s.mu.Lock()
-			s.expect[ins.CellID] = fmt.Sprintf("a%d_%d = %d + 1", agent, n, n)
+			s.expect[cell.CellID] = fmt.Sprintf("a%d_%d = %d + 1", agent, n, n)
 			s.mu.Unlock()
 		}
 		switch {
-		case n%5 == 4 && len(mine) > 1: // delete an older cell of its own
-			victim := mine[0]
-			if _, ok := call[map[string]any](ctx, s, cs, "delete_cells", map[string]any{"path": shared, "cell_ids": []string{victim}}); ok {
-				mine = mine[1:]
+		case n%5 == 4 && len(mine) > 1:
+			// Delete its cell of the round before, inserted a moment ago:
+			// maybe before the room saved it, which is no failure to save.
+			victim := mine[len(mine)-2]
+			if _, ok := call("delete_cells", map[string]any{"path": shared, "cell_ids": []string{victim}}); ok {
+				mine = slices.Delete(mine, len(mine)-2, len(mine)-1)
 				s.mu.Lock()
 				delete(s.expect, victim)
 				s.deleted[victim] = true
 				s.mu.Unlock()
 			}
 		case n%3 == 2:
-			call[map[string]any](ctx, s, cs, "execute_cell", map[string]any{"path": shared, "cell_id": ins.CellID, "timeout": 30})
+			call("execute_cell", map[string]any{"path": shared, "cell_id": cell.CellID, "timeout": 30})
+		case n%7 == 6: // the file must hold the cell as it is now, at once
+			if _, ok := call("save_notebook", map[string]any{"path": shared}); ok {
+				s.mu.Lock()
+				want := s.expect[cell.CellID]
+				s.mu.Unlock()
+				s.checkSaved(cell.CellID, want)
+			}
 		}
+	}
+}
+
+// checkSaved reads the shared notebook's file right after save_notebook
+// returned and counts a miss unless cell id holds want. A room save may be
+// writing the file again (in place): it is read until it parses, and such
+// a later write holds the edit too.
+func (s *soak) checkSaved(id, want string) {
+	var got string
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		data, err := os.ReadFile(filepath.Join(s.lab.Root, shared))
+		if err != nil {
+			s.b.Error(err)
+			return
+		}
+		nb, err := notebook.Parse(data)
+		if err == nil {
+			got = "no such cell"
+			for _, c := range nb.Cells {
+				if c.ID == id {
+					got = c.Source
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			got = "not a valid notebook: " + err.Error()
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // polling the file, with a deadline
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.saveChecks++
+	if got != want {
+		s.saveMisses++
+		s.b.Errorf("save_notebook returned, and the file's cell %s is %q, not %q", id, got, want)
+	}
+}
+
+// paced is a shared agent's way to call: call, at most one call per
+// s.pace.
+func (s *soak) paced(load context.Context, cs *mcp.ClientSession) func(string, map[string]any) (json.RawMessage, bool) {
+	var next time.Time
+	return func(tool string, args map[string]any) (json.RawMessage, bool) {
+		if wait := time.Until(next); wait > 0 {
+			select {
+			case <-load.Done():
+			case <-time.After(wait): // the pace asked for, not a synchronisation
+			}
+		}
+		next = time.Now().Add(s.pace)
+		return s.call(load, cs, tool, args, true)
 	}
 }
 
@@ -271,9 +425,7 @@ func (s *soak) sharedAgent(ctx context.Context, agent int) {
 func (s *soak) otherAgent(ctx context.Context) {
 	cs := s.session(s.b.Context())
 	for n := 0; ctx.Err() == nil; n++ {
-		if _, ok := call[map[string]any](ctx, s, cs, "insert_cell", map[string]any{"path": other, "source": fmt.Sprintf("print(%d)", n), "execute": true, "timeout": 30}); !ok {
-			return
-		}
+		s.call(ctx, cs, "insert_cell", map[string]any{"path": other, "source": fmt.Sprintf("print(%d)", n), "execute": true, "timeout": 30}, false)
 	}
 }
 
@@ -306,25 +458,27 @@ func (s *soak) person(ctx context.Context, page context.Context) {
 }
 
 // call makes one tool call unless the load is over (a call is never cut
-// off, so that the soak knows the effect of each one); a failure fails the
-// soak.
-func call[T any](load context.Context, s *soak, cs *mcp.ClientSession, tool string, args map[string]any) (T, bool) {
-	var out T
+// off, so that the soak knows the effect of each one) and records it (a
+// call by one of the shared notebook's agents if shared). It returns the
+// structured result of a call that succeeded.
+func (s *soak) call(load context.Context, cs *mcp.ClientSession, tool string, args map[string]any, shared bool) (json.RawMessage, bool) {
 	if load.Err() != nil {
-		return out, false
+		return nil, false
 	}
+	start := time.Now()
 	res, err := cs.CallTool(s.b.Context(), &mcp.CallToolParams{Name: tool, Arguments: args})
-	if err != nil || res.IsError {
-		s.b.Errorf("%s(%v): %v %s", tool, args, err, labtest.ResultText(res))
-		return out, false
+	took := time.Since(start)
+	switch {
+	case err != nil:
+		s.record(tool, took, shared, "protocol error: "+err.Error())
+		return nil, false
+	case res.IsError:
+		s.record(tool, took, shared, labtest.ResultText(res))
+		return nil, false
 	}
+	s.record(tool, took, shared, "")
 	data, _ := json.Marshal(res.StructuredContent)
-	if err := json.Unmarshal(data, &out); err != nil {
-		s.b.Errorf("%s: %v", tool, err)
-		return out, false
-	}
-	s.count(tool)
-	return out, true
+	return data, true
 }
 
 func (s *soak) session(ctx context.Context) *mcp.ClientSession {
@@ -336,18 +490,35 @@ func (s *soak) session(ctx context.Context) *mcp.ClientSession {
 	return cs
 }
 
+// after makes a call once the load is over: a failure is counted (the
+// sidecar may report an earlier edit not saved, the call then doing
+// nothing) and the call made again, at most three times in all.
+func (s *soak) after(cs *mcp.ClientSession, tool string, args map[string]any) json.RawMessage {
+	for range 3 {
+		if out, ok := s.call(s.b.Context(), cs, tool, args, false); ok {
+			return out
+		}
+	}
+	s.b.Fatalf("%s failed three times in a row", tool)
+	return nil
+}
+
 // read is the shared notebook's cells as (id, source) pairs.
-func (s *soak) read(ctx context.Context, cs *mcp.ClientSession) [][2]string {
+func (s *soak) read(cs *mcp.ClientSession) [][2]string {
 	var all [][2]string
 	for start := 0; ; {
-		r := labtest.Call[struct {
+		var r struct {
 			Total int `json:"total_cells"`
 			Next  int `json:"next_start"`
 			Cells []struct {
 				ID     string `json:"id"`
 				Source string `json:"source"`
 			} `json:"cells"`
-		}](s.b, cs, "read_notebook", map[string]any{"path": shared, "start": start, "limit": 500, "detail": "full"})
+		}
+		out := s.after(cs, "read_notebook", map[string]any{"path": shared, "start": start, "limit": 500, "detail": "full"})
+		if err := json.Unmarshal(out, &r); err != nil {
+			s.b.Fatalf("read_notebook: %v", err)
+		}
 		for _, c := range r.Cells {
 			all = append(all, [2]string{c.ID, c.Source})
 		}

@@ -191,8 +191,17 @@ func run(cfg config, log zerolog.Logger) error {
 		rooms.OnChange = t.NotebookChanged
 	}
 	// Notebooks created, renamed and deleted by anyone change the resource
-	// list; a kernel restarted by anyone is checked again before its next run.
-	go client.WatchEvents(ctx, log, jupyter.EventHandlers{Contents: t.ContentsChanged, Kernel: kernels.KernelChanged})
+	// list; a kernel restarted by anyone is checked again before its next
+	// run; a room reloaded from its file tells the saver edits may be gone.
+	events := jupyter.EventHandlers{Contents: t.ContentsChanged, Kernel: kernels.KernelChanged}
+	if rooms != nil {
+		events.Collaboration = func(e jupyter.CollaborationEvent) {
+			if e.Action == "overwrite" {
+				rooms.Reloaded(e.Path)
+			}
+		}
+	}
+	go client.WatchEvents(ctx, log, events)
 	var origins []string
 	for _, o := range strings.Split(cfg.allowOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {

@@ -143,7 +143,7 @@ preflight:
 # committed with its fix). Runs, not a duration: Go 1.26's fuzz coordinator
 # can fail a timed run with "context deadline exceeded" and no crasher when
 # its workers are starved at the deadline (go.dev/issue/75804, fixed in Go
-# 1.27; a clean-clone CI run hit it). FUZZTIME=30s (or 1000x) runs every
+# 1.27). FUZZTIME=30s (or 1000x) runs every
 # target for that instead.
 FUZZ_TARGETS := ./sidecar/yjs:FuzzApplyUpdate:200000x ./sidecar/yjs:FuzzDecodeAny:300000x \
 	./sidecar/yjs:FuzzConvergence:8000x ./sidecar/kernel:FuzzDecodeV1:200000x \
@@ -174,7 +174,7 @@ $(BENCH_VENV)/.installed: tests/bench/datalayer-requirements.txt
 bench: venv oracles hub-deps bench-deps build base-images ## print the figures: notebook ops, execution, the peer, cold start, memory, the image, ten hub users, CRDT vs Yjs
 	@# -p 1: one package's benchmarks at a time, so they do not load each other.
 	@out=$$(mktemp); go test -p 1 -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./tests/bench/ ./tests/container/ ./tests/hub/ 2>&1 | tee $$out; \
-	status=$${PIPESTATUS[0]}; echo; echo "The goals of issue 13 (from the figures above):"; grep '^goal:' $$out; rm -f $$out; exit $$status
+	status=$${PIPESTATUS[0]}; echo; echo "The performance goals (from the figures above):"; grep '^goal:' $$out; rm -f $$out; exit $$status
 
 lock: ## re-pin jupyter_config/requirements.txt from a fresh environment
 	rm -rf /tmp/sidecar-lock && $(PYTHON) -m venv /tmp/sidecar-lock

@@ -361,7 +361,7 @@ class _UpstreamPool:
     jupyter-server-proxy makes a new HTTP client, and a new connection, for
     every request, and closes it after the response ("Connection: close").
     Connecting (socket, connect, a loop turn for writability, the sidecar's
-    accept) was about a fifth of the Jupyter server's CPU time for a proxied
+    accept) is a large share of the Jupyter server's CPU time for a proxied
     MCP request. The sidecar keeps idle HTTP/1.1 connections open (it sets
     no idle timeout), so they are reused here. An idle connection the
     sidecar closes (it stopped or crashed) leaves the pool as soon as the
@@ -588,8 +588,8 @@ def _nodelay_websockets(serverapp):
     The kernel websocket sends one execution's reply as several small frames
     (status busy, execute_input, execute_result, execute_reply, status
     idle). With Nagle on, the first frame leaves and the rest wait for its
-    ACK, which the client delays by ~40 ms: measured on loopback, every
-    ``1+1`` round trip took ~48 ms instead of ~10 ms. Each routed websocket
+    ACK, which the client delays by ~40 ms, so every ``1+1`` round trip
+    would wait that long. Each routed websocket
     handler class is replaced by a subclass whose ``open`` first sets
     nodelay; routes, arguments and behaviour are otherwise unchanged."""
     from tornado.routing import RuleRouter

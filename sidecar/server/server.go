@@ -30,7 +30,7 @@ import (
 // Config is what the HTTP layer needs to know.
 type Config struct {
 	// BaseURL is the Jupyter server's base URL ("/" or "/user/alice/"),
-	// used to build public lab URLs.
+	// from which public lab URLs are built.
 	BaseURL string
 	// AllowedOrigins are extra browser origins (scheme://host[:port]) that
 	// may call MCP, besides the lab's own origin.

@@ -1,5 +1,5 @@
 // Command jupyter-mcp-sidecar serves MCP for the Jupyter server that
-// launched it through jupyter-server-proxy. See the README for the design.
+// launched it through jupyter-server-proxy. docs/design.md describes the design.
 package main
 
 import (
@@ -52,12 +52,10 @@ type config struct {
 func main() {
 	// The sidecar relays small messages between MCP clients, the Jupyter
 	// server and kernels, which need the CPUs more: it takes at most half
-	// of them (one on two cores). With a P per core its scheduler woke
-	// another thread for each hand-off between goroutines and spun looking
-	// for work, which on two cores took CPU from the kernel and the server
-	// (BenchmarkExecute, back to back through /mcp: median 9.7 ms against
-	// 10.4 ms).
-	// GOMAXPROCS in the environment still decides.
+	// of them (one on two cores). With a P per core its scheduler wakes
+	// another thread for each hand-off between goroutines and spins looking
+	// for work, which on a small machine takes CPU from the kernel and the
+	// server. GOMAXPROCS in the environment still decides.
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(max(1, runtime.GOMAXPROCS(0)/2))
 	}

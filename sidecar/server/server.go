@@ -92,6 +92,7 @@ func New(cfg Config, t *tools.Tools, log zerolog.Logger) *Server {
 			},
 			SubscribeHandler:   t.Subscribe,
 			UnsubscribeHandler: t.Unsubscribe,
+			Logger:             sdkLogger(log),
 		})
 	t.Register(s.mcp)
 	s.mcp.AddReceivingMiddleware(s.logToolCalls, noPrompts, progressTokens)
@@ -145,6 +146,7 @@ func (s *Server) Handler() http.Handler {
 		// The go-sdk guard 403s every request whose Host is not loopback,
 		// i.e. every proxied one; originPolicy replaces it.
 		DisableLocalhostProtection: true,
+		Logger:                     sdkLogger(s.log),
 	})
 	// Protocol 2026-07-28 has no sessions: each request is a POST of its
 	// own, progress rides its response stream, and closing that stream
@@ -154,6 +156,7 @@ func (s *Server) Handler() http.Handler {
 		Stateless:                    true,
 		PropagateRequestCancellation: true,
 		DisableLocalhostProtection:   true,
+		Logger:                       sdkLogger(s.log),
 	})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -17,7 +17,7 @@ LABEXT := jupyter_config/labextension
 LAB_VERSION := $(shell sed -n 's/^jupyterlab==//p' jupyter_config/requirements.txt)
 LABEXT_CORE := $(LABEXT)/build/core-$(LAB_VERSION)
 
-.PHONY: help run build wheel labextension test lint bench bench-deps soak fuzz preflight venv oracles clients lock clean hub hub-deps hub-lock
+.PHONY: help run build wheel labextension test test-unit lint bench bench-deps soak fuzz preflight venv oracles clients lock clean hub hub-deps hub-lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -125,6 +125,11 @@ lint: ## gofmt and go vet
 
 test: preflight venv oracles clients hub-deps lint base-images wheel ## run every test (unit, CRDT differential, integration, browser, wheels, container, hub)
 	go test $(GO_TEST_FLAGS) ./...
+
+# The quick loop: the unit tests of every package under sidecar/, which
+# need only Go (no lab, Docker, Node or Chromium), with the race detector.
+test-unit: ## run the unit tests of sidecar/ with -race (only Go needed; under a minute)
+	go test -race -count=1 -timeout 5m ./sidecar/...
 
 # Fails at once, in one line, when a tool the tests need is missing, instead
 # of deep inside a test. .ci/run installs all of them on Debian.

@@ -296,7 +296,11 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // ServeHTTP routes one MCP request and logs one line for it (never a token
-// or a header).
+// or a header). Its steps: track the request as in flight (refused while
+// the router stops), check its path, profile and token (checkRequest), ask
+// the hub whose token it is, start that user's server if a POST needs it
+// (its start events as MCP progress when the call asked for progress), and
+// forward the request to the server with the same token.
 func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	w := &statusWriter{ResponseWriter: rw}
@@ -325,24 +329,9 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 	defer end()
 
-	if req.URL.Path != r.cfg.Prefix && req.URL.Path != strings.TrimSuffix(r.cfg.Prefix, "/") {
-		r.fail(w, req, &errHub{Status: http.StatusNotFound, Code: codeNotRunning,
-			Message: "not found: the MCP endpoint is " + r.cfg.Prefix})
-		return
-	}
-	profile := req.URL.Query().Get("profile")
-	if profile != "" && !profileName.MatchString(profile) {
-		r.fail(w, req, &errHub{Status: http.StatusBadRequest, Code: codeStartFailed,
-			Message: "profile: expected a profile name (letters, digits, - and _), got " + strconv.Quote(profile)})
-		return
-	}
-	token := clientToken(req.Header.Get("Authorization"))
-	if token == "" && req.Header.Get("Authorization") == "" {
-		token = req.URL.Query().Get("token") // clients that take only a URL
-	}
-	if token == "" {
-		r.fail(w, req, &errHub{Status: http.StatusForbidden, Code: codeUnauthorized,
-			Message: "no JupyterHub token: send the header 'Authorization: token <your hub API token>' (or Bearer), or add ?token=<your hub API token> to the URL"})
+	token, profile, err := r.checkRequest(req)
+	if err != nil {
+		r.fail(w, req, err)
 		return
 	}
 	u, err := r.hub.whoami(req.Context(), token)
@@ -395,6 +384,31 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		}
 	}
 	r.forward(w, req, target, token)
+}
+
+// checkRequest checks what a request asks before the hub is asked
+// anything: the path is the MCP endpoint, the profile (?profile=) a name,
+// and a token comes in the Authorization header or, for clients that take
+// only a URL, in ?token=.
+func (r *Router) checkRequest(req *http.Request) (token, profile string, err error) {
+	if req.URL.Path != r.cfg.Prefix && req.URL.Path != strings.TrimSuffix(r.cfg.Prefix, "/") {
+		return "", "", &errHub{Status: http.StatusNotFound, Code: codeNotRunning,
+			Message: "not found: the MCP endpoint is " + r.cfg.Prefix}
+	}
+	profile = req.URL.Query().Get("profile")
+	if profile != "" && !profileName.MatchString(profile) {
+		return "", "", &errHub{Status: http.StatusBadRequest, Code: codeStartFailed,
+			Message: "profile: expected a profile name (letters, digits, - and _), got " + strconv.Quote(profile)}
+	}
+	token = clientToken(req.Header.Get("Authorization"))
+	if token == "" && req.Header.Get("Authorization") == "" {
+		token = req.URL.Query().Get("token")
+	}
+	if token == "" {
+		return "", "", &errHub{Status: http.StatusForbidden, Code: codeUnauthorized,
+			Message: "no JupyterHub token: send the header 'Authorization: token <your hub API token>' (or Bearer), or add ?token=<your hub API token> to the URL"}
+	}
+	return token, profile, nil
 }
 
 // forward sends req to the user's server at target (/user/<name>/). Without

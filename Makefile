@@ -17,7 +17,7 @@ LABEXT := jupyter_config/labextension
 LAB_VERSION := $(shell sed -n 's/^jupyterlab==//p' jupyter_config/requirements.txt)
 LABEXT_CORE := $(LABEXT)/build/core-$(LAB_VERSION)
 
-.PHONY: help run build wheel labextension test lint bench bench-deps soak fuzz preflight venv oracles clients lock clean hub hub-deps hub-lock
+.PHONY: help run build wheel labextension test test-unit lint bench bench-deps soak fuzz preflight venv oracles clients lock clean hub hub-deps hub-lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,7 +48,7 @@ $(BUILD_VENV)/.installed: jupyter_config/build-requirements.txt
 # sidecar so the lab runs the one on PATH (bin/, or the tests' fresh build).
 # Rebuilt when they change.
 venv: $(VENV)/.installed ## create the pinned Python environment in .venv
-$(VENV)/.installed: jupyter_config/requirements.txt jupyter_config/pyproject.toml jupyter_config/hatch_build.py jupyter_config/jupyter_mcp_sidecar_proxy/__init__.py $(LABEXT)/dist/package.json
+$(VENV)/.installed: jupyter_config/requirements.txt jupyter_config/pyproject.toml jupyter_config/hatch_build.py $(wildcard jupyter_config/jupyter_mcp_sidecar_proxy/*.py) $(LABEXT)/dist/package.json
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r jupyter_config/requirements.txt
 	@# the distribution's name before it carried the binary
@@ -126,6 +126,11 @@ lint: ## gofmt and go vet
 test: preflight venv oracles clients hub-deps lint base-images wheel ## run every test (unit, CRDT differential, integration, browser, wheels, container, hub)
 	go test $(GO_TEST_FLAGS) ./...
 
+# The quick loop: the unit tests of every package under sidecar/, which
+# need only Go (no lab, Docker, Node or Chromium), with the race detector.
+test-unit: ## run the unit tests of sidecar/ with -race (only Go needed; under a minute)
+	go test -race -count=1 -timeout 5m ./sidecar/...
+
 # Fails at once, in one line, when a tool the tests need is missing, instead
 # of deep inside a test. .ci/run installs all of them on Debian.
 preflight:
@@ -143,7 +148,7 @@ preflight:
 # committed with its fix). Runs, not a duration: Go 1.26's fuzz coordinator
 # can fail a timed run with "context deadline exceeded" and no crasher when
 # its workers are starved at the deadline (go.dev/issue/75804, fixed in Go
-# 1.27; a clean-clone CI run hit it). FUZZTIME=30s (or 1000x) runs every
+# 1.27). FUZZTIME=30s (or 1000x) runs every
 # target for that instead.
 FUZZ_TARGETS := ./sidecar/yjs:FuzzApplyUpdate:200000x ./sidecar/yjs:FuzzDecodeAny:300000x \
 	./sidecar/yjs:FuzzConvergence:8000x ./sidecar/kernel:FuzzDecodeV1:200000x \
@@ -177,7 +182,7 @@ $(BENCH_VENV)/.installed: tests/bench/datalayer-requirements.txt
 bench: venv oracles hub-deps bench-deps build base-images ## print the figures: notebook ops, execution, the peer, cold start, memory, the image, ten hub users, CRDT vs Yjs
 	@# -p 1: one package's benchmarks at a time, so they do not load each other.
 	@out=$$(mktemp); go test -p 1 -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./tests/bench/ ./tests/container/ ./tests/hub/ 2>&1 | tee $$out; \
-	status=$${PIPESTATUS[0]}; echo; echo "The goals of issue 13 (from the figures above):"; grep '^goal:' $$out; rm -f $$out; exit $$status
+	status=$${PIPESTATUS[0]}; echo; echo "The performance goals (from the figures above):"; grep '^goal:' $$out; rm -f $$out; exit $$status
 
 lock: ## re-pin jupyter_config/requirements.txt from a fresh environment
 	rm -rf /tmp/sidecar-lock && $(PYTHON) -m venv /tmp/sidecar-lock

@@ -300,7 +300,11 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // ServeHTTP routes one MCP request and logs one line for it (never a token
-// or a header).
+// or a header). Its steps: track the request as in flight (refused while
+// the router stops), check its path, profile and token (checkRequest), ask
+// the hub whose token it is, start that user's server if a POST needs it
+// (its start events as MCP progress when the call asked for progress), and
+// forward the request to the server with the same token.
 func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	w := &statusWriter{ResponseWriter: rw}
@@ -333,22 +337,11 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		r.cfg.Auth.ServeHTTP(w, req)
 		return
 	}
-	if req.URL.Path != r.cfg.Prefix && req.URL.Path != strings.TrimSuffix(r.cfg.Prefix, "/") {
-		r.fail(w, req, &errHub{Status: http.StatusNotFound, Code: codeNotRunning,
-			Message: "not found: the MCP endpoint is " + r.cfg.Prefix})
-		return
+	token, profile, err := r.checkRequest(req)
+	var grant *hubauth.Grant
+	if err == nil {
+		grant, token, err = r.signedIn(w, token)
 	}
-	profile := req.URL.Query().Get("profile")
-	if profile != "" && !profileName.MatchString(profile) {
-		r.fail(w, req, &errHub{Status: http.StatusBadRequest, Code: codeStartFailed,
-			Message: "profile: expected a profile name (letters, digits, - and _), got " + strconv.Quote(profile)})
-		return
-	}
-	token := clientToken(req.Header.Get("Authorization"))
-	if token == "" && req.Header.Get("Authorization") == "" {
-		token = req.URL.Query().Get("token") // clients that take only a URL
-	}
-	grant, token, err := r.signedIn(w, token)
 	if err != nil {
 		r.fail(w, req, err)
 		return
@@ -434,6 +427,27 @@ func (r *Router) signedIn(w http.ResponseWriter, token string) (*hubauth.Grant, 
 		return g, g.HubToken, nil
 	}
 	return nil, token, nil
+}
+
+// checkRequest checks what a request asks before the hub is asked
+// anything: the path is the MCP endpoint, the profile (?profile=) a name;
+// and it finds the token in the Authorization header or, for clients that
+// take only a URL, in ?token= ("" if none: signedIn decides).
+func (r *Router) checkRequest(req *http.Request) (token, profile string, err error) {
+	if req.URL.Path != r.cfg.Prefix && req.URL.Path != strings.TrimSuffix(r.cfg.Prefix, "/") {
+		return "", "", &errHub{Status: http.StatusNotFound, Code: codeNotRunning,
+			Message: "not found: the MCP endpoint is " + r.cfg.Prefix}
+	}
+	profile = req.URL.Query().Get("profile")
+	if profile != "" && !profileName.MatchString(profile) {
+		return "", "", &errHub{Status: http.StatusBadRequest, Code: codeStartFailed,
+			Message: "profile: expected a profile name (letters, digits, - and _), got " + strconv.Quote(profile)}
+	}
+	token = clientToken(req.Header.Get("Authorization"))
+	if token == "" && req.Header.Get("Authorization") == "" {
+		token = req.URL.Query().Get("token")
+	}
+	return token, profile, nil
 }
 
 // forward sends req to the user's server at target (/user/<name>/). Without

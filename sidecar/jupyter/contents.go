@@ -26,7 +26,7 @@ type Entry struct {
 }
 
 // Get reads an entry. With content false only the model's metadata comes
-// back (cheap: used to detect concurrent changes).
+// back (cheap: enough to detect concurrent changes).
 func (c *Client) Get(ctx context.Context, path string, content bool) (*Entry, error) {
 	q := url.Values{"content": {"0"}}
 	if content {

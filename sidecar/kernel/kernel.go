@@ -345,35 +345,67 @@ var ackTimeout = 5 * time.Second // a variable for the tests
 // their way are still to come.
 var afterReplyWait = 10 * time.Second // a variable for the tests
 
+// execute runs code once on the kernel's connection: send asks the kernel
+// to run it, collect gathers the run's messages into the result until the
+// kernel has replied and gone idle, interrupting the kernel when ctx ends
+// and asking the server about the kernel every ackTimeout (checkKernel), as
+// a restart or a lost request shows in nothing the kernel sends.
 func (k *Kernel) execute(ctx context.Context, code string, h Hooks) (*Result, error) {
-	res := &Result{Outputs: &Outputs{}}
-	c, err := k.connection(ctx)
+	r := &run{k: k, h: h, res: &Result{Outputs: &Outputs{}}}
+	if err := r.send(ctx, code); err != nil {
+		return r.res, err
+	}
+	defer r.c.unsubscribe(r.s)
+	h.Started()
+	err := r.collect(ctx)
+	return r.res, err
+}
+
+// run is one execution of code while its messages come in.
+type run struct {
+	k   *Kernel
+	h   Hooks
+	res *Result
+	c   *conn
+	s   *sub // the run's messages
+
+	acked, replied, idle bool
+	// lastMsg is when the run's last message arrived; idleSince when the
+	// server first said idle in a row of checks.
+	lastMsg, idleSince time.Time
+}
+
+// send sends the execute request on the kernel's connection, first
+// proving the connection's subscription to the kernel's outputs again if
+// the kernel restarted since its last run.
+func (r *run) send(ctx context.Context, code string) error {
+	c, err := r.k.connection(ctx)
 	if err != nil {
-		return res, err
+		return err
 	}
 	if c.recheck.Swap(false) {
 		if err := c.awaitSubscription(ctx); err != nil {
 			c.shutdown(err)
-			return res, err
+			return err
 		}
 	}
 	s, err := c.request("execute_request", map[string]any{
 		"code": code, "silent": false, "store_history": true,
-		"user_expressions": map[string]any{}, "allow_stdin": h.Input != nil, "stop_on_error": true,
+		"user_expressions": map[string]any{}, "allow_stdin": r.h.Input != nil, "stop_on_error": true,
 	})
 	if err != nil {
-		return res, err
+		return err
 	}
-	defer c.unsubscribe(s)
-	h.Started()
+	r.c, r.s = c, s
+	return nil
+}
 
-	acked := false
-	// lastMsg is when the run's last message arrived; idleSince when the
-	// server first said idle in a row of checks.
-	var lastMsg, idleSince time.Time
+// collect reads the run's messages until the kernel has replied and gone
+// idle. When ctx ends it interrupts the kernel once and drains the run for
+// at most interruptGrace, then returns ctx's error.
+func (r *run) collect(ctx context.Context) error {
 	ack := time.NewTimer(ackTimeout)
 	defer ack.Stop()
-	var idle, replied bool
 	var cancelled error
 	var grace <-chan time.Time
 	// quiet fires when IOPub has been silent for afterReplyWait after the
@@ -382,106 +414,120 @@ func (k *Kernel) execute(ctx context.Context, code string, h Hooks) (*Result, er
 	quiet.Stop()
 	defer quiet.Stop()
 	done := ctx.Done()
-	for !(idle && replied) {
+	for !(r.idle && r.replied) {
 		select {
 		case <-quiet.C:
-			return res, cancelled
+			return cancelled
 		case <-done:
 			cancelled = ctx.Err()
 			done = nil // interrupt once, then drain until idle
 			ictx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = k.Interrupt(ictx)
+			_ = r.k.Interrupt(ictx)
 			cancel()
 			grace = time.After(interruptGrace)
 		case <-grace:
-			return res, cancelled
+			return cancelled
 		case <-ack.C:
-			// The server's word on the kernel. Busy: with earlier code, or
-			// with this run. Idle: a request it never acknowledged is lost;
-			// a run it started that has said nothing since the server
-			// last said idle was lost to a restart, which the server's
-			// websocket does not tell (someone else restarted the kernel;
-			// on its own sockets the sidecar sees the old kernel go at
-			// once). One look at the server is not enough for that: under
-			// load its idle can come before the run's last messages reach
-			// the sidecar.
-			state, err := k.State(ctx)
-			switch {
-			case jupyter.IsNotFound(err):
-				// Removed (it died again and again): the server may not
-				// close the websocket or say "dead" on it first.
-				c.shutdown(ErrKernelGone)
-				return res, k.gone()
-			case err != nil || state != "idle":
-				idleSince = time.Time{}
-			case len(s.msgs) > 0: // messages not read yet: judge after them
-			case !acked:
-				c.close()
-				return res, errUnacknowledged
-			case replied: // its idle is on its way (quiet ends the wait)
-			case idleSince.IsZero() || lastMsg.After(idleSince):
-				idleSince = time.Now()
-			default:
-				c.shutdown(ErrKernelDied)
-				return res, ErrKernelDied
+			if err := r.checkKernel(ctx); err != nil {
+				return err
 			}
 			ack.Reset(ackTimeout)
-		case <-s.died:
-			if err := c.closeErr(); err != nil && !errors.Is(err, ErrKernelDied) {
-				return res, fmt.Errorf("lost the connection to the kernel: %v", err)
+		case <-r.s.died:
+			if err := r.c.closeErr(); err != nil && !errors.Is(err, ErrKernelDied) {
+				return fmt.Errorf("lost the connection to the kernel: %v", err)
 			}
-			return res, ErrKernelDied
-		case m := <-s.msgs:
-			acked, lastMsg = true, time.Now()
-			if replied || (m.Channel == "shell" && m.Header.MsgType == "execute_reply") {
+			return ErrKernelDied
+		case m := <-r.s.msgs:
+			r.acked, r.lastMsg = true, time.Now()
+			if r.replied || (m.Channel == "shell" && m.Header.MsgType == "execute_reply") {
 				quiet.Reset(afterReplyWait)
 			}
-			switch {
-			case m.Channel == "iopub" && m.Header.MsgType == "status":
-				var st struct {
-					ExecutionState string `json:"execution_state"`
-				}
-				_ = json.Unmarshal(m.Content, &st)
-				idle = idle || st.ExecutionState == "idle"
-			case m.Channel == "iopub" && m.Header.MsgType == "execute_input":
-				var in struct {
-					ExecutionCount *int `json:"execution_count"`
-				}
-				_ = json.Unmarshal(m.Content, &in)
-				res.ExecutionCount = in.ExecutionCount
-			case m.Channel == "iopub":
-				if res.Outputs.apply(m) && h.Output != nil {
-					h.Output(res.Outputs)
-				}
-			case m.Channel == "shell" && m.Header.MsgType == "execute_reply":
-				var r struct {
-					Status         string `json:"status"`
-					ExecutionCount *int   `json:"execution_count"`
-				}
-				_ = json.Unmarshal(m.Content, &r)
-				res.Status = r.Status
-				if r.ExecutionCount != nil {
-					res.ExecutionCount = r.ExecutionCount
-				}
-				replied = true
-			case m.Channel == "stdin" && m.Header.MsgType == "input_request" && h.Input != nil:
-				var ir struct {
-					Prompt   string `json:"prompt"`
-					Password bool   `json:"password"`
-				}
-				_ = json.Unmarshal(m.Content, &ir)
-				parent := m.Header
-				h.Input(ir.Prompt, ir.Password, func(value string) error {
-					reply, err := newMessage("stdin", "input_reply", c.session, map[string]string{"value": value}, &parent)
-					if err != nil {
-						return err
-					}
-					return c.write(reply)
-				})
-			}
+			r.handle(m)
 		}
 	}
-	return res, cancelled
+	return cancelled
+}
+
+// checkKernel judges the run by the server's word on the kernel, and
+// returns an error when the run cannot end by itself. Busy: with earlier
+// code, or with this run. Idle: a request it never acknowledged is lost; a
+// run it started that has said nothing since the server last said idle was
+// lost to a restart, which the server's websocket does not tell (someone
+// else restarted the kernel; on its own sockets the sidecar sees the old
+// kernel go at once). One look at the server is not enough for that: under
+// load its idle can come before the run's last messages reach the sidecar.
+func (r *run) checkKernel(ctx context.Context) error {
+	state, err := r.k.State(ctx)
+	switch {
+	case jupyter.IsNotFound(err):
+		// Removed (it died again and again): the server may not close the
+		// websocket or say "dead" on it first.
+		r.c.shutdown(ErrKernelGone)
+		return r.k.gone()
+	case err != nil || state != "idle":
+		r.idleSince = time.Time{}
+	case len(r.s.msgs) > 0: // messages not read yet: judge after them
+	case !r.acked:
+		r.c.close()
+		return errUnacknowledged
+	case r.replied: // its idle is on its way (quiet ends the wait)
+	case r.idleSince.IsZero() || r.lastMsg.After(r.idleSince):
+		r.idleSince = time.Now()
+	default:
+		r.c.shutdown(ErrKernelDied)
+		return ErrKernelDied
+	}
+	return nil
+}
+
+// handle takes one of the run's messages into the result: status,
+// execution count, outputs, the reply, and input requests (answered
+// through the Input hook).
+func (r *run) handle(m *Message) {
+	switch {
+	case m.Channel == "iopub" && m.Header.MsgType == "status":
+		var st struct {
+			ExecutionState string `json:"execution_state"`
+		}
+		_ = json.Unmarshal(m.Content, &st)
+		r.idle = r.idle || st.ExecutionState == "idle"
+	case m.Channel == "iopub" && m.Header.MsgType == "execute_input":
+		var in struct {
+			ExecutionCount *int `json:"execution_count"`
+		}
+		_ = json.Unmarshal(m.Content, &in)
+		r.res.ExecutionCount = in.ExecutionCount
+	case m.Channel == "iopub":
+		if r.res.Outputs.apply(m) && r.h.Output != nil {
+			r.h.Output(r.res.Outputs)
+		}
+	case m.Channel == "shell" && m.Header.MsgType == "execute_reply":
+		var rep struct {
+			Status         string `json:"status"`
+			ExecutionCount *int   `json:"execution_count"`
+		}
+		_ = json.Unmarshal(m.Content, &rep)
+		r.res.Status = rep.Status
+		if rep.ExecutionCount != nil {
+			r.res.ExecutionCount = rep.ExecutionCount
+		}
+		r.replied = true
+	case m.Channel == "stdin" && m.Header.MsgType == "input_request" && r.h.Input != nil:
+		var ir struct {
+			Prompt   string `json:"prompt"`
+			Password bool   `json:"password"`
+		}
+		_ = json.Unmarshal(m.Content, &ir)
+		parent := m.Header
+		c := r.c
+		r.h.Input(ir.Prompt, ir.Password, func(value string) error {
+			reply, err := newMessage("stdin", "input_reply", c.session, map[string]string{"value": value}, &parent)
+			if err != nil {
+				return err
+			}
+			return c.write(reply)
+		})
+	}
 }
 
 // fifo is a lock that is granted in request order.

@@ -33,7 +33,7 @@ import (
 // Config is what the HTTP layer needs to know.
 type Config struct {
 	// BaseURL is the Jupyter server's base URL ("/" or "/user/alice/"),
-	// used to build public lab URLs.
+	// from which public lab URLs are built.
 	BaseURL string
 	// AllowedOrigins are extra browser origins (scheme://host[:port]) that
 	// may call MCP, besides the lab's own origin.
@@ -95,6 +95,7 @@ func New(cfg Config, t *tools.Tools, log zerolog.Logger) *Server {
 			},
 			SubscribeHandler:   t.Subscribe,
 			UnsubscribeHandler: t.Unsubscribe,
+			Logger:             sdkLogger(log),
 		})
 	t.Register(s.mcp)
 	s.mcp.AddReceivingMiddleware(s.logToolCalls, noPrompts, progressTokens, tools.ListOnlyGranted)
@@ -148,6 +149,7 @@ func (s *Server) Handler() http.Handler {
 		// The go-sdk guard 403s every request whose Host is not loopback,
 		// i.e. every proxied one; originPolicy replaces it.
 		DisableLocalhostProtection: true,
+		Logger:                     sdkLogger(s.log),
 	})
 	// Protocol 2026-07-28 has no sessions: each request is a POST of its
 	// own, progress rides its response stream, and closing that stream
@@ -157,6 +159,7 @@ func (s *Server) Handler() http.Handler {
 		Stateless:                    true,
 		PropagateRequestCancellation: true,
 		DisableLocalhostProtection:   true,
+		Logger:                       sdkLogger(s.log),
 	})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

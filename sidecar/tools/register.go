@@ -15,8 +15,8 @@ import (
 // For a client speaking MCP 2026-07-28, go-sdk re-encodes the called tool's
 // input schema on every tools/call to look for x-mcp-header annotations
 // (validateParamHeaders); encoding a *jsonschema.Schema walks it by
-// reflection, and was about two fifths of the sidecar's CPU for a call
-// that does nothing (BenchmarkToolCallHTTP). Already-encoded JSON is copied
+// reflection, a large part of the CPU of a cheap call
+// (BenchmarkToolCallHTTP shows it). Already-encoded JSON is copied
 // instead. What clients see, and how arguments are validated, is the same:
 // go-sdk decodes the JSON once to resolve it.
 func addTool[In, Out any](s *mcp.Server, t *mcp.Tool, h mcp.ToolHandlerFor[In, Out]) {

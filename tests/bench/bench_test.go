@@ -27,7 +27,7 @@ import (
 
 const (
 	cells   = 200
-	samples = 40 // per operation and path, as issue 13 measured
+	samples = 40 // per operation and path
 )
 
 // BenchmarkNotebookOps prints p50/p95 latency of read_notebook, edit_cell
@@ -278,7 +278,7 @@ func p50(d []time.Duration) time.Duration { return quantile(d, 0.5) }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// goalLine states one goal of issue 13: measured against baseline (both in
+// goalLine states one performance goal: measured against baseline (both in
 // unit), their ratio, and whether the ratio meets the goal (cmp target, cmp
 // "<=" or ">=").
 func goalLine(what, unit string, measured, baseline float64, cmp string, target float64) string {

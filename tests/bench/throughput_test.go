@@ -75,8 +75,9 @@ func BenchmarkThroughput(b *testing.B) {
 			goals = append(goals, goalLine(c.name+": sidecar CPU vs Jupyter server CPU", "s", r.sidecar.Seconds(), r.server.Seconds(), "<=", 1))
 		}
 		lab.Stop() // the sidecar writes its profile as it stops
-		// Rooms opened at once on a new lab (the first burst) used to race
-		// to create jupyter-collaboration's SQLite store.
+		// Rooms opened at once on a new lab (the first burst) race to
+		// create jupyter-collaboration's SQLite store unless the proxy
+		// extension created it first: count the errors such a race leaves.
 		log, _ := os.ReadFile(lab.LogPath)
 		fmt.Printf("collaboration store errors in the lab's log (sqlite3.OperationalError): %d\n", bytes.Count(log, []byte("sqlite3.OperationalError")))
 		fmt.Printf("sidecar CPU profile, whole run (warm-up included), top frames:\n%s", pprofTop(b, profile, "-nodecount=12"))

@@ -41,7 +41,7 @@ done; true`
 }
 
 // BenchmarkImage prints, for a fresh container of the image, the figures
-// quoted in the README: image size and what the sidecar binary and the proxy
+// quoted in docs/benchmarks.md: image size and what the sidecar binary and the proxy
 // extension add, time from `docker run` to Jupyter answering and to the
 // first MCP tool call done, the sidecar's memory idle and after 20
 // executed cells, and how long docker stop takes. `make bench` runs it.

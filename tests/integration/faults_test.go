@@ -157,7 +157,7 @@ func TestFaultSidecarKilledMidCall(t *testing.T) {
 	}
 	cell = labtest.Call[cellView](t, fresh, "read_cell", map[string]any{"path": killedNB, "cell_id": "c0"})
 	if strings.Contains(strings.Join(cell.Outputs, ""), "step 1") {
-		t.Fatalf("outputs printed after the kill reached the notebook (%q): update this test and the README", cell.Outputs)
+		t.Fatalf("outputs printed after the kill reached the notebook (%q): update this test and the README (Execution)", cell.Outputs)
 	}
 	validateNotebook(t, killedNB)
 	// The agent's handle on the run is gone with the process that ran it.

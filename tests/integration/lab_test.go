@@ -142,7 +142,7 @@ func readLabFile(t *testing.T, lab *labtest.Lab, rel string) string {
 
 // savedFile waits until the file at rel in lab satisfies ok and returns its
 // text: an edit is in the room when its call returns, and the room writes
-// the file in the background, within about a second (README, Durability).
+// the file in the background, within about a second (docs/design.md, Durability).
 func savedFile(t *testing.T, lab *labtest.Lab, rel, what string, ok func(disk string) bool) string {
 	t.Helper()
 	var disk string

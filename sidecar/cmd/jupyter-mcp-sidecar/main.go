@@ -1,5 +1,5 @@
 // Command jupyter-mcp-sidecar serves MCP for the Jupyter server that
-// launched it through jupyter-server-proxy. See the README for the design.
+// launched it through jupyter-server-proxy. docs/design.md describes the design.
 package main
 
 import (
@@ -52,12 +52,10 @@ type config struct {
 func main() {
 	// The sidecar relays small messages between MCP clients, the Jupyter
 	// server and kernels, which need the CPUs more: it takes at most half
-	// of them (one on two cores). With a P per core its scheduler woke
-	// another thread for each hand-off between goroutines and spun looking
-	// for work, which on two cores took CPU from the kernel and the server
-	// (BenchmarkExecute, back to back through /mcp: median 9.7 ms against
-	// 10.4 ms).
-	// GOMAXPROCS in the environment still decides.
+	// of them (one on two cores). With a P per core its scheduler wakes
+	// another thread for each hand-off between goroutines and spins looking
+	// for work, which on a small machine takes CPU from the kernel and the
+	// server. GOMAXPROCS in the environment still decides.
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(max(1, runtime.GOMAXPROCS(0)/2))
 	}
@@ -100,33 +98,21 @@ func main() {
 	}
 }
 
+// run serves MCP until SIGINT, SIGTERM or the exit of the Jupyter server
+// that started the sidecar: it connects to that server, builds the tools on
+// the documents backend found there, and serves them on the listener.
 func run(cfg config, log zerolog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	// For benchmarks: the sidecar runs as the lab's child, out of reach of
-	// go test -cpuprofile. The profile is written when the sidecar stops.
-	if path := os.Getenv("JUPYTER_MCP_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile()
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 
-	info, err := findServer(cfg)
+	info, client, err := connect(ctx, cfg)
 	if err != nil {
 		return err
-	}
-	client, err := jupyter.NewClient(info)
-	if err != nil {
-		return err
-	}
-	if err := client.Status(ctx); err != nil {
-		return fmt.Errorf("cannot use the Jupyter server at %s: %w", info.URL, err)
 	}
 	backend, err := documentsBackend(ctx, cfg.documents, client)
 	if err != nil {
@@ -136,7 +122,72 @@ func run(cfg config, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	srvCtx := untilParentExits(ctx)
+	t, closeTools := newTools(ctx, cfg, info, client, backend, log)
+	defer closeTools()
+	srv := server.New(server.Config{BaseURL: cfg.baseURL, AllowedOrigins: splitOrigins(cfg.allowOrigins), SessionTimeout: cfg.sessionTimeout, Version: version, Token: cfg.token,
+		Embed: &embed.Handler{Hub: t.Views, Notebooks: t.NotebookPaths}, Review: &review.Handler{Changes: t}}, t, log)
+	// Building the tool surface (every schema inferred, encoded, decoded
+	// again and resolved by go-sdk, each decode with a 32 KiB buffer)
+	// leaves about a megabyte of garbage: hand it back to the OS now, not
+	// over minutes by the scavenger, so an idle sidecar is at its smallest.
+	debug.FreeOSMemory()
+	where := backend
+	if where == jupyter.NoCollaboration {
+		where = "files"
+	}
+	log.Info().Str("listen", cfg.listen).Str("jupyter", info.URL).Str("documents", where).Str("version", version).Msg("serving MCP")
+	if err := srv.Serve(srvCtx, ln); err != nil {
+		return err
+	}
+	if cause := context.Cause(srvCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	log.Info().Msg("stopped")
+	return nil
+}
 
+// startCPUProfile profiles the sidecar into $JUPYTER_MCP_CPUPROFILE, if
+// set, until the returned function is called. It is for benchmarks: the
+// sidecar runs as the lab's child, out of reach of go test -cpuprofile.
+func startCPUProfile() (stop func(), err error) {
+	path := os.Getenv("JUPYTER_MCP_CPUPROFILE")
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// connect finds the Jupyter server and checks that it answers.
+func connect(ctx context.Context, cfg config) (*jupyter.ServerInfo, *jupyter.Client, error) {
+	info, err := findServer(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := jupyter.NewClient(info)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := client.Status(ctx); err != nil {
+		return nil, nil, fmt.Errorf("cannot use the Jupyter server at %s: %w", info.URL, err)
+	}
+	return info, client, nil
+}
+
+// untilParentExits is ctx, also ended (with the reason as its cause) when
+// the Jupyter server that started the sidecar exits.
+func untilParentExits(ctx context.Context) context.Context {
 	parentGone := watchParent(ctx)
 	srvCtx, cancel := context.WithCancelCause(ctx)
 	go func() {
@@ -146,12 +197,19 @@ func run(cfg config, log zerolog.Logger) error {
 		case <-srvCtx.Done():
 		}
 	}()
+	return srvCtx
+}
 
+// newTools builds the MCP tools and what they stand on: the kernels, the
+// documents backend (the live rooms with jupyter-collaboration, else the
+// files), the runs, the embed views and the record of changes, with the
+// hooks that keep them told of each other's and the server's changes. The
+// returned function closes the rooms and the kernels' connections.
+func newTools(ctx context.Context, cfg config, info *jupyter.ServerInfo, client *jupyter.Client, backend string, log zerolog.Logger) (*tools.Tools, func()) {
 	kernels := &kernel.Manager{Jupyter: client}
 	if cfg.kernels == "auto" {
 		kernels.ConnectionDir = jupyter.RuntimeDir(os.Getenv)
 	}
-	defer kernels.Close()
 	// With jupyter-collaboration, notebooks open in JupyterLab live in
 	// shared rooms: the sidecar joins them as a peer instead of writing
 	// files behind the rooms' back.
@@ -163,7 +221,6 @@ func run(cfg config, log zerolog.Logger) error {
 		presence := &rtc.Presence{Jupyter: client, Log: log}
 		go presence.Run(ctx)
 		rooms = &rtc.Rooms{Jupyter: client, Log: log, Presence: presence}
-		defer rooms.Close()
 		docs = rooms
 	case jupyter.JupyterServerDocuments:
 		docs = documents.ReadOnly{Backend: store, Reason: "this server runs jupyter-server-documents, whose rooms the sidecar cannot join yet: writing the file would overwrite what open views hold"}
@@ -202,32 +259,23 @@ func run(cfg config, log zerolog.Logger) error {
 		}
 	}
 	go client.WatchEvents(ctx, log, events)
+	return t, func() {
+		if rooms != nil {
+			rooms.Close()
+		}
+		kernels.Close()
+	}
+}
+
+// splitOrigins parses --allow-origin's comma-separated list.
+func splitOrigins(list string) []string {
 	var origins []string
-	for _, o := range strings.Split(cfg.allowOrigins, ",") {
+	for _, o := range strings.Split(list, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			origins = append(origins, o)
 		}
 	}
-	srv := server.New(server.Config{BaseURL: cfg.baseURL, AllowedOrigins: origins, SessionTimeout: cfg.sessionTimeout, Version: version, Token: cfg.token,
-		Embed: &embed.Handler{Hub: t.Views, Notebooks: t.NotebookPaths}, Review: &review.Handler{Changes: t}}, t, log)
-	// Building the tool surface (every schema inferred, encoded, decoded
-	// again and resolved by go-sdk, each decode with a 32 KiB buffer)
-	// leaves about a megabyte of garbage: hand it back to the OS now, not
-	// over minutes by the scavenger, so an idle sidecar is at its smallest.
-	debug.FreeOSMemory()
-	where := backend
-	if where == jupyter.NoCollaboration {
-		where = "files"
-	}
-	log.Info().Str("listen", cfg.listen).Str("jupyter", info.URL).Str("documents", where).Str("version", version).Msg("serving MCP")
-	if err := srv.Serve(srvCtx, ln); err != nil {
-		return err
-	}
-	if cause := context.Cause(srvCtx); cause != nil && !errors.Is(cause, context.Canceled) {
-		return cause
-	}
-	log.Info().Msg("stopped")
-	return nil
+	return origins
 }
 
 // findServer locates the Jupyter server: the URL given on the command line,

@@ -87,13 +87,40 @@ func TestSignInReadOnly(t *testing.T) {
 	}
 }
 
+// The same sign-in with the official Python SDK's OAuth client: the tools
+// listed and a cell run on the person's server.
+func TestSignInWithThePythonSDK(t *testing.T) {
+	aliceRunning(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	python := filepath.Join(labtest.RepoRoot(), ".venv-clients", "bin", "python")
+	script := filepath.Join(labtest.RepoRoot(), "tests", "clients", "python_oauth_client.py")
+	next := oauthClient(t, ctx, python, script, theHub.URL+"/services/mcp", "oauth-py.ipynb")
+	signIn(t, ctx, next("authorize"), "alice", nil)
+	if got := next("scope"); got != "mcp:read mcp:edit mcp:execute" {
+		t.Fatalf("granted scopes %q, want all three", got)
+	}
+	if tools := next("tools"); !strings.Contains(tools, "execute_code") {
+		t.Fatalf("tools: %s", tools)
+	}
+	if got := next("result"); !strings.HasPrefix(got, "ok") || !strings.Contains(got, "42") {
+		t.Fatalf("the cell run with the sign-in's token: %s", got)
+	}
+}
+
 // tsOAuthClient starts the TypeScript SDK's OAuth client script against
-// <hub>/services/mcp and returns next, which reads its next line and
-// checks that it starts with key.
+// <hub>/services/mcp (oauthClient).
 func tsOAuthClient(t *testing.T, ctx context.Context, args ...string) (next func(key string) string) {
 	t.Helper()
 	script := filepath.Join(labtest.RepoRoot(), "tests", "conformance", "ts_oauth_client.mjs")
-	cmd := exec.CommandContext(ctx, labtest.Node(t), append([]string{script, theHub.URL + "/services/mcp"}, args...)...)
+	return oauthClient(t, ctx, labtest.Node(t), append([]string{script, theHub.URL + "/services/mcp"}, args...)...)
+}
+
+// oauthClient runs an SDK's OAuth client script and returns next, which
+// reads its next line and checks that it starts with key.
+func oauthClient(t *testing.T, ctx context.Context, command string, args ...string) (next func(key string) string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, command, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

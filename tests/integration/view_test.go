@@ -131,6 +131,31 @@ func TestEmbedPageNeedsToken(t *testing.T) {
 	}
 }
 
+// Once the embed page is up, the lab's token it was opened with is gone
+// from the address (and so from history): the other parameters stay.
+func TestEmbedPageDropsToken(t *testing.T) {
+	nb := fmt.Sprintf("view%d/token.ipynb", time.Now().UnixNano())
+	codeNotebook(t, nb, "x = 1")
+	view := fmt.Sprintf("v%d", time.Now().UnixNano()%1e9)
+	ctx := newBrowser(t)
+	url := fmt.Sprintf("%smcp/embed?view=%s&token=%s&path=%s#top", shared.URL, view, shared.Token, nb)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("open the embed page: %v", err)
+	}
+	pollPage(t, ctx, `window.embedReady === true`, "the embed page never became ready")
+	waitFramed(t, ctx, nb)
+	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(href, shared.Token) || strings.Contains(href, "token=") {
+		t.Fatalf("the address still holds the token: %s", strings.ReplaceAll(href, shared.Token, "<token>"))
+	}
+	if want := fmt.Sprintf("%smcp/embed?view=%s&path=%s#top", shared.URL, view, strings.ReplaceAll(nb, "/", "%2F")); href != want {
+		t.Fatalf("the address is %s, want %s", href, want)
+	}
+}
+
 type viewOut struct {
 	ViewID  string `json:"view_id"`
 	Showing string `json:"showing"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"testing"
 	"time"
@@ -153,6 +154,35 @@ func TestEmbedPageDropsToken(t *testing.T) {
 	}
 	if want := fmt.Sprintf("%smcp/embed?view=%s&path=%s#top", shared.URL, view, strings.ReplaceAll(nb, "/", "%2F")); href != want {
 		t.Fatalf("the address is %s, want %s", href, want)
+	}
+}
+
+// A view id outside the sidecar's alphabet never reaches the frame's path:
+// the page says what is wrong and loads nothing.
+func TestEmbedPageRejectsBadView(t *testing.T) {
+	ctx := newBrowser(t)
+	for _, view := range []string{"../../files/x", "a/b", "x y", "<b>", strings.Repeat("a", 65)} {
+		url := fmt.Sprintf("%smcp/embed?view=%s&token=%s", shared.URL, neturl.QueryEscape(view), shared.Token)
+		// Navigate returns after the load event, by when the page's check,
+		// which runs before anything is awaited, has run.
+		if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+			t.Fatalf("open the embed page: %v", err)
+		}
+		type pageState struct {
+			Src   *string `json:"src"`
+			Error string  `json:"error"`
+		}
+		state, err := chromedp.Run(ctx, chromedp.Evaluate[pageState](`({src: document.getElementById('lab').getAttribute('src'),
+			error: document.getElementById('view-error')?.textContent || ''})`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if state.Src != nil {
+			t.Errorf("view %q: the frame loads %q", view, *state.Src)
+		}
+		if !strings.Contains(state.Error, "is not valid: use 1 to 64 letters, digits, - or _") {
+			t.Errorf("view %q: the page says %q", view, state.Error)
+		}
 	}
 }
 

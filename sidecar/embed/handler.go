@@ -40,11 +40,13 @@ type Handler struct {
 }
 
 // ServeHTTP routes /embed (the page, one self-contained file),
-// /embed/events, /embed/state and /embed/notebooks.
+// /embed/view-id, /embed/events, /embed/state and /embed/notebooks.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/embed", "/embed/":
 		h.file(w, "page/index.html", "text/html; charset=utf-8")
+	case "/embed/view-id":
+		h.viewID(w, r)
 	case "/embed/events":
 		h.events(w, r)
 	case "/embed/state":
@@ -67,19 +69,33 @@ func (h *Handler) file(w http.ResponseWriter, name, contentType string) {
 	_, _ = w.Write(data)
 }
 
-func viewParam(w http.ResponseWriter, r *http.Request) (string, bool) {
-	id := r.URL.Query().Get("view")
-	if !validView.MatchString(id) {
-		http.Error(w, "view must be 1 to 64 letters, digits, - or _", http.StatusBadRequest)
-		return "", false
+// viewID issues a view id (GET: issuing changes nothing the hub keeps).
+// The page asks for one when opened without; a platform asks before it
+// builds the page's URL and tells the agent.
+func (h *Handler) viewID(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		http.Error(w, "GET only", http.StatusMethodNotAllowed)
+		return
 	}
-	return id, true
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]string{"view": h.Hub.NewViewID()})
+}
+
+// viewParams takes the view id and the page's instance key from the query.
+func viewParams(w http.ResponseWriter, r *http.Request) (id, page string, ok bool) {
+	id, page = r.URL.Query().Get("view"), r.URL.Query().Get("page")
+	if !validView.MatchString(id) || !validView.MatchString(page) {
+		http.Error(w, "view and page must be 1 to 64 letters, digits, - or _", http.StatusBadRequest)
+		return "", "", false
+	}
+	return id, page, true
 }
 
 // events streams a view's events as server-sent events. The proxy streams
 // a GET whose Accept is exactly text/event-stream, as EventSource sends.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
-	id, ok := viewParam(w, r)
+	id, pageKey, ok := viewParams(w, r)
 	if !ok {
 		return
 	}
@@ -88,7 +104,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
-	events, cancel := h.Hub.subscribe(id)
+	events, cancel := h.Hub.subscribe(id, pageKey)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -119,10 +135,11 @@ func (h *Handler) state(w http.ResponseWriter, r *http.Request) {
 	}
 	var s struct {
 		View string `json:"view"`
+		Page string `json:"page"`
 		Path string `json:"path"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&s); err != nil || !validView.MatchString(s.View) {
-		http.Error(w, "expected {\"view\": id, \"path\": notebook}", http.StatusBadRequest)
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&s); err != nil || !validView.MatchString(s.View) || !validView.MatchString(s.Page) {
+		http.Error(w, "expected {\"view\": id, \"page\": instance key, \"path\": notebook}", http.StatusBadRequest)
 		return
 	}
 	// The path becomes the linked session's current notebook: only a
@@ -131,7 +148,10 @@ func (h *Handler) state(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "path: a notebook path relative to the Jupyter root, ending in .ipynb", http.StatusBadRequest)
 		return
 	}
-	h.Hub.ViewShows(s.View, s.Path)
+	if err := h.Hub.ViewShows(s.View, s.Page, s.Path); err != nil {
+		http.Error(w, err.Error()+": the notebooks opened here reach the agent only once it calls link_view again while this page is open", http.StatusForbidden)
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -14,6 +14,7 @@ type LinkViewIn struct {
 type LinkViewOut struct {
 	ViewID  string `json:"view_id,omitempty"`
 	Showing string `json:"showing,omitempty" jsonschema:"the notebook the person's page shows now; absent when it shows none (e.g. the person closed the tab)"`
+	Note    string `json:"note,omitempty" jsonschema:"present when the person's switches cannot reach this session yet, with what to do"`
 }
 
 var linkViewTool = &mcp.Tool{
@@ -39,11 +40,15 @@ func (t *Tools) linkView(_ context.Context, req *mcp.CallToolRequest, in LinkVie
 	if !validViewID(in.ViewID) {
 		return nil, LinkViewOut{}, fmt.Errorf("view_id %q is not valid: 1 to 64 letters, digits, - or _", in.ViewID)
 	}
-	showing := t.Views.Link(in.ViewID, session)
+	showing, personMoves := t.Views.Link(in.ViewID, session)
 	if showing != "" && t.Sessions.Current(session) == "" {
 		t.Sessions.SetCurrent(session, showing)
 	}
-	return nil, LinkViewOut{ViewID: in.ViewID, Showing: showing}, nil
+	out := LinkViewOut{ViewID: in.ViewID, Showing: showing}
+	if !personMoves {
+		out.Note = fmt.Sprintf("no page shows view %s now: it will show your notebook once opened, but the notebooks the person opens there reach you only from a page that showed the view when you linked (an id the embedder chose is bound to those pages), so call link_view again once the page is open; an id the sidecar issues (GET <lab>/mcp/embed/view-id) has no such limit", in.ViewID)
+	}
+	return nil, out, nil
 }
 
 func validViewID(id string) bool {

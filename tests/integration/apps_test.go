@@ -10,6 +10,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -504,4 +505,78 @@ func TestAppsViewBadInput(t *testing.T) {
 	}
 	mountView(t, ctx, cs, "gone", args, res)
 	waitView(t, ctx, "gone", `/This notebook cannot be shown/.test(document.querySelector('.notice.error')?.textContent || '') && document.getElementById('empty') !== null`, "that the notebook is gone")
+}
+
+// The view renders markdown in time linear in its length, whatever it
+// holds: 100,000 backticks (and other openers that never close, or quotes
+// nested 50,000 deep) take under 100 ms, as measured in the page itself,
+// while ordinary markdown renders as it always did.
+func TestAppsViewMarkdown(t *testing.T) {
+	ordinary := []struct{ source, html string }{
+		{
+			"# Title *one*\n## Sub `code` heading ##\nSome **bold**, __bold2__, *em*, _em2_, `code`, ``co`de``, a [link](https://example.com/x \"t\") and ![img](data:image/png;base64,iVBORw0KGgo=) and ![remote](https://x/y.png), auto https://example.org/path?q=1.\nsnake_case_word and 2*3*4 and a * b * c.\n\n- item **one**\n- item [two](http://a.b)\n\n1. first\n2) second\n\n> quote *q*\n> more\n\n---\n***\n\n```python\ncode *not em*\n```\n~~~\ntilde\n~~~\nPara with link [nested **bold**](https://e.com) end.",
+			"<h1>Title <em>one</em></h1><h2>Sub <code>code</code> heading</h2><p>Some <strong>bold</strong>, <strong>bold2</strong>, <em>em</em>, <em>em2</em>, <code>code</code>, <code>co`de</code>, a <a class=\"link\" title=\"https://example.com/x\">link</a> and <img alt=\"img\" src=\"data:image/png;base64,iVBORw0KGgo=\"> and <span class=\"placeholder\">[image remote]</span>, auto <a class=\"link\" title=\"https://example.org/path?q=1.\">https://example.org/path?q=1.</a> snake_case_word and 2<em>3</em>4 and a * b * c.</p><ul><li>item <strong>one</strong></li><li>item <a class=\"link\" title=\"http://a.b/\">two</a></li></ul><ol><li>first</li><li>second</li></ol><blockquote><p>quote <em>q</em> more</p></blockquote><hr><hr><pre class=\"source\">code *not em*</pre><pre class=\"source\">tilde</pre><p>Para with link <a class=\"link\" title=\"https://e.com/\">nested <strong>bold</strong></a> end.</p>",
+		},
+		{
+			"### C# and F#\n#nohash\n####### seven\nMixed **bold with `code` inside** and *em with [link](https://x.y)* and `a*b*c` and **unclosed and *unclosed and `unclosed.",
+			"<h3>C# and F</h3><p>#nohash ####### seven Mixed <strong>bold with <code>code</code> inside</strong> and <em>em with <a class=\"link\" title=\"https://x.y/\">link</a></em> and <code>a*b*c</code> and **unclosed and *unclosed and `unclosed.</p>",
+		},
+		{
+			"A __strong with _em_ inside__ and _under_score_ and (https://paren.example/x) and <https://angle.example>.\nhttp://plain.example/a_b_c and ![alt text](javascript:alert(1)) and [js](javascript:alert(1)).",
+			"<p>A <strong>strong with <em>em</em> inside</strong> and _under_score_ and (<a class=\"link\" title=\"https://paren.example/x\">https://paren.example/x</a>) and &lt;<a class=\"link\" title=\"https://angle.example/\">https://angle.example</a>&gt;. <a class=\"link\" title=\"http://plain.example/a_b_c\">http://plain.example/a_b_c</a> and <span class=\"placeholder\">[image alt text]</span>) and <a>js</a>).</p>",
+		},
+		{
+			"* star list\n+ plus list\n  - nested?\n\n10. ten\n11. eleven\n\nText\n\n- - -\n_ _ _\n\n> # quoted heading\n> - quoted list\n\n> a\n> > b\n> > > c",
+			"<ul><li>star list</li><li>plus list</li><li>nested?</li></ul><ol><li>ten</li><li>eleven</li></ol><p>Text</p><hr><hr><blockquote><h1>quoted heading</h1><ul><li>quoted list</li></ul></blockquote><blockquote><p>a</p><blockquote><p>b</p><blockquote><p>c</p></blockquote></blockquote></blockquote>",
+		},
+	}
+	const n = 100_000
+	hostile := map[string]string{
+		"backticks":             "x " + strings.Repeat("`", n),
+		"unclosed links":        strings.Repeat("[a](b", n/5),
+		"unclosed image source": "![](" + strings.Repeat("a", n),
+		"unclosed brackets":     strings.Repeat("[", n),
+		"spaced heading":        "# " + strings.Repeat(" ", n) + "x",
+		"nested quotes":         strings.Repeat("> ", n/2),
+	}
+	var cells []testCell
+	for _, o := range ordinary {
+		cells = append(cells, testCell{typ: "markdown", source: o.source})
+	}
+	names := slices.Sorted(maps.Keys(hostile))
+	for _, name := range names {
+		cells = append(cells, testCell{typ: "markdown", source: hostile[name]})
+	}
+	cs := appsSession(t)
+	ctx := appsHost(t, cs)
+	nb := livePath("apps-markdown")
+	notebookOf(t, nb, cells...)
+	args := map[string]any{"path": nb}
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "use_notebook", Arguments: args})
+	if err != nil || res.IsError {
+		t.Fatalf("use_notebook: %v %s", err, labtest.ResultText(res))
+	}
+	mountView(t, ctx, cs, "md", args, res)
+	waitView(t, ctx, "md", fmt.Sprintf(`document.querySelectorAll('.cell.markdown .md').length === %d`, len(cells)), "every markdown cell")
+
+	for i, o := range ordinary {
+		got, err := viewEval[string](ctx, "md", fmt.Sprintf(`document.querySelector('[data-id="c%d"] .md').innerHTML`, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != o.html {
+			t.Errorf("markdown %q renders as\n%s\nwant\n%s", o.source, got, o.html)
+		}
+	}
+	for i, name := range names {
+		id := fmt.Sprintf("c%d", len(ordinary)+i)
+		ms, err := viewEval[float64](ctx, "md", fmt.Sprintf(`performance.getEntriesByName('markdown %s')[0].duration`, id))
+		if err != nil {
+			t.Fatalf("%s: no render time in the page: %v", name, err)
+		}
+		t.Logf("%s (%d chars): rendered in %.1f ms", name, len(hostile[name]), ms)
+		if ms >= 100 {
+			t.Errorf("%s (%d chars): rendered in %.1f ms, want under 100", name, len(hostile[name]), ms)
+		}
+	}
 }

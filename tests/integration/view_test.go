@@ -2,8 +2,10 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"testing"
 	"time"
@@ -15,11 +17,19 @@ import (
 )
 
 // embedPage opens <lab>/mcp/embed for a view in headless Chromium and
-// records, in the page, every notebook the framed lab shows.
+// waits until it listens for the agent.
 func embedPage(t *testing.T, view string) context.Context {
 	t.Helper()
+	return embedPageQuery(t, "view="+view)
+}
+
+// embedPageQuery opens <lab>/mcp/embed?query in a browser of its own (a
+// person's other browser, or a page another site sent them to) and waits
+// until it listens for the agent.
+func embedPageQuery(t *testing.T, query string) context.Context {
+	t.Helper()
 	ctx := newBrowser(t)
-	url := fmt.Sprintf("%smcp/embed?view=%s&token=%s", shared.URL, view, shared.Token)
+	url := fmt.Sprintf("%smcp/embed?%s&token=%s", shared.URL, query, shared.Token)
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("open the embed page: %v", err)
 	}
@@ -131,9 +141,201 @@ func TestEmbedPageNeedsToken(t *testing.T) {
 	}
 }
 
+// Once the embed page is up, the lab's token it was opened with is gone
+// from the address (and so from history): the other parameters stay.
+func TestEmbedPageDropsToken(t *testing.T) {
+	nb := fmt.Sprintf("view%d/token.ipynb", time.Now().UnixNano())
+	codeNotebook(t, nb, "x = 1")
+	view := fmt.Sprintf("v%d", time.Now().UnixNano()%1e9)
+	ctx := newBrowser(t)
+	url := fmt.Sprintf("%smcp/embed?view=%s&token=%s&path=%s#top", shared.URL, view, shared.Token, nb)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("open the embed page: %v", err)
+	}
+	pollPage(t, ctx, `window.embedReady === true`, "the embed page never became ready")
+	waitFramed(t, ctx, nb)
+	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(href, shared.Token) || strings.Contains(href, "token=") {
+		t.Fatalf("the address still holds the token: %s", strings.ReplaceAll(href, shared.Token, "<token>"))
+	}
+	if want := fmt.Sprintf("%smcp/embed?view=%s&path=%s#top", shared.URL, view, strings.ReplaceAll(nb, "/", "%2F")); href != want {
+		t.Fatalf("the address is %s, want %s", href, want)
+	}
+}
+
+// A view id outside the sidecar's alphabet never reaches the frame's path:
+// the page says what is wrong and loads nothing.
+func TestEmbedPageRejectsBadView(t *testing.T) {
+	ctx := newBrowser(t)
+	for _, view := range []string{"../../files/x", "a/b", "x y", "<b>", strings.Repeat("a", 65)} {
+		url := fmt.Sprintf("%smcp/embed?view=%s&token=%s", shared.URL, neturl.QueryEscape(view), shared.Token)
+		// Navigate returns after the load event, by when the page's check,
+		// which runs before anything is awaited, has run.
+		if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+			t.Fatalf("open the embed page: %v", err)
+		}
+		type pageState struct {
+			Src   *string `json:"src"`
+			Error string  `json:"error"`
+		}
+		state, err := chromedp.Run(ctx, chromedp.Evaluate[pageState](`({src: document.getElementById('lab').getAttribute('src'),
+			error: document.getElementById('view-error')?.textContent || ''})`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if state.Src != nil {
+			t.Errorf("view %q: the frame loads %q", view, *state.Src)
+		}
+		if !strings.Contains(state.Error, "is not valid: use 1 to 64 letters, digits, - or _") {
+			t.Errorf("view %q: the page says %q", view, state.Error)
+		}
+	}
+}
+
+// recordReports makes the page record each report of what it shows, with
+// the sidecar's answer: window.reports, [path, status] pairs.
+func recordReports(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`window.reports = []; const f = window.fetch;
+		window.fetch = async (url, opts) => {
+			const r = await f(url, opts);
+			if (String(url).endsWith('embed/state')) window.reports.push([JSON.parse(opts.body).path, r.status]);
+			return r;
+		};`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// openInFrame has the framed lab open path, as the person would.
+func openInFrame(t *testing.T, ctx context.Context, path string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+		`document.getElementById('lab').contentWindow.jupyterapp.commands.execute('docmanager:open', {path: %q})`, path))); err != nil {
+		t.Fatal(err)
+	}
+	waitFramed(t, ctx, path)
+}
+
+// A view id the embedder chose can be known to other sites, which can send
+// the person to a page of that view with a notebook of their choosing: such
+// a page follows the agent but never moves its session. Only the pages that
+// showed the view when the session linked move it; linking with none open
+// says so.
+func TestEmbedChosenViewMovesOnlyLinkedPages(t *testing.T) {
+	dir := fmt.Sprintf("view%d", time.Now().UnixNano())
+	a, b, other := dir+"/a.ipynb", dir+"/b.ipynb", dir+"/other.ipynb"
+	for _, nb := range []string{a, b, other} {
+		codeNotebook(t, nb, "x = 1")
+	}
+	view := fmt.Sprintf("chat-%d", time.Now().UnixNano()%1e9)
+	agent := session(t)
+	if out := labtest.Call[viewOut](t, agent, "link_view", map[string]any{"view_id": view}); !strings.Contains(out.Note, "no page shows view "+view) {
+		t.Fatalf("link_view with no page open: note %q", out.Note)
+	}
+	person := embedPage(t, view)
+	if out := labtest.Call[viewOut](t, agent, "link_view", map[string]any{"view_id": view}); out.Note != "" {
+		t.Fatalf("link_view with the page open: note %q", out.Note)
+	}
+	labtest.Call[notebookRef](t, agent, "use_notebook", map[string]any{"path": a})
+	waitFramed(t, person, a)
+
+	// Another site sends the person to the view with its own notebook.
+	sent := embedPageQuery(t, fmt.Sprintf("view=%s&path=%s", view, neturl.QueryEscape(other)))
+	waitFramed(t, sent, a) // it follows the agent...
+	recordReports(t, sent)
+	openInFrame(t, sent, other)
+	pollPage(t, sent, fmt.Sprintf(`window.reports.some(([path]) => path === %q)`, other), "the sent page never reported its notebook")
+	if reports, _ := chromedp.Run(sent, chromedp.Evaluate[[][]any](`window.reports`)); fmt.Sprint(reports) != fmt.Sprintf("[[%s 403]]", other) {
+		t.Errorf("the sent page's reports and the sidecar's answers: %v", reports)
+	}
+	// ...but moves nothing, and says so.
+	if r := labtest.Call[readOut](t, agent, "read_notebook", nil); r.Path != a {
+		t.Fatalf("a page the session did not link moved it to %s", r.Path)
+	}
+	if v := labtest.Call[viewOut](t, agent, "link_view", nil); v.Showing != a {
+		t.Fatalf("link_view says the person looks at %q, want %q", v.Showing, a)
+	}
+	pollPage(t, sent, `document.getElementById('view-error').textContent.includes('did not show the view when its session linked it')`, "the sent page does not say it moves nothing")
+
+	// The linked page still moves the session.
+	openInFrame(t, person, b)
+	showingUntil(t, agent, b)
+	if r := labtest.Call[readOut](t, agent, "read_notebook", nil); r.Path != b {
+		t.Fatalf("the agent works on %s after the person opened %s in the linked page", r.Path, b)
+	}
+}
+
+// A platform asks the sidecar for a view id (128 random bits) and links the
+// agent before the page opens: any page with that id moves the session. A
+// page opened without a view gets such an id in its URL.
+func TestEmbedIssuedViewID(t *testing.T) {
+	dir := fmt.Sprintf("view%d", time.Now().UnixNano())
+	a, b := dir+"/a.ipynb", dir+"/b.ipynb"
+	codeNotebook(t, a, "a = 1")
+	codeNotebook(t, b, "b = 1")
+	req, err := http.NewRequest(http.MethodGet, shared.URL+"mcp/embed/view-id", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "token "+shared.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var issued struct{ View string }
+	err = json.NewDecoder(resp.Body).Decode(&issued)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || len(issued.View) != 32 {
+		t.Fatalf("GET embed/view-id: %d %+v %v", resp.StatusCode, issued, err)
+	}
+
+	agent := session(t)
+	if out := labtest.Call[viewOut](t, agent, "link_view", map[string]any{"view_id": issued.View}); out.Note != "" {
+		t.Fatalf("link_view on an issued id with no page open: note %q", out.Note)
+	}
+	labtest.Call[notebookRef](t, agent, "use_notebook", map[string]any{"path": a})
+	ctx := embedPage(t, issued.View)
+	waitFramed(t, ctx, a)
+	openInFrame(t, ctx, b)
+	showingUntil(t, agent, b)
+	if r := labtest.Call[readOut](t, agent, "read_notebook", nil); r.Path != b {
+		t.Fatalf("the agent works on %s after the person opened %s", r.Path, b)
+	}
+
+	fresh := embedPageQuery(t, "x=1")
+	view, err := chromedp.Run(fresh, chromedp.Evaluate[string](`new URLSearchParams(location.search).get('view')`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(view) != 32 || view == issued.View {
+		t.Fatalf("a page opened without a view has view %q", view)
+	}
+	// Issued: a report under another page's key moves the session linked
+	// to it (for a chosen id the sidecar would refuse it).
+	second := session(t)
+	labtest.Call[viewOut](t, second, "link_view", map[string]any{"view_id": view})
+	labtest.Call[notebookRef](t, second, "use_notebook", map[string]any{"path": a})
+	status, err := chromedp.Run(fresh, chromedp.Evaluate[int](fmt.Sprintf(`(async () => {
+		const xsrf = (document.cookie.match(/(?:^|;\s*)_xsrf=([^;]*)/) || [])[1] || '';
+		const r = await fetch(location.pathname + '/state', {method: 'POST',
+			headers: {'Content-Type': 'application/json', 'X-XSRFToken': xsrf},
+			body: JSON.stringify({view: %q, page: 'another-page', path: %q})});
+		return r.status; })()`, view, b), chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := labtest.Call[readOut](t, second, "read_notebook", nil); status != http.StatusNoContent || r.Path != b {
+		t.Fatalf("another page's report on the fresh page's view: %d, and the session works on %s", status, r.Path)
+	}
+}
+
 type viewOut struct {
 	ViewID  string `json:"view_id"`
 	Showing string `json:"showing"`
+	Note    string `json:"note"`
 }
 
 // pollPage waits until the page's expression js is true.

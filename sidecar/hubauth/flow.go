@@ -1,6 +1,7 @@
 package hubauth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -108,12 +109,19 @@ func checkRedirectURI(raw string) error {
 	return fmt.Errorf("redirect URI %q: must be https, or http on localhost", raw)
 }
 
-// client finds a client by id: pre-registered, or registered dynamically.
-func (s *Server) client(id string) (*Client, error) {
+// client finds a client by id: pre-registered, described by a metadata
+// document at the id's URL, or registered dynamically.
+func (s *Server) client(ctx context.Context, id string) (*Client, error) {
 	for _, c := range s.cfg.Clients {
 		if c.ID == id {
 			return &c, nil
 		}
+	}
+	if isMetadataURL(id) {
+		return s.metadata.client(ctx, id, s.now())
+	}
+	if strings.HasPrefix(id, "http:") || strings.HasPrefix(id, "https:") {
+		return nil, fmt.Errorf("client_id %q: a client metadata document must be at an https URL with a path", id)
 	}
 	var rec clientRecord
 	if err := s.seal.open(clientPrefix, "client", id, &rec, s.now()); err != nil {
@@ -144,7 +152,7 @@ type request struct {
 // redirector); the others go back to the client.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	c, err := s.client(q.Get("client_id"))
+	c, err := s.client(r.Context(), q.Get("client_id"))
 	if err != nil {
 		page(w, http.StatusBadRequest, "This MCP client cannot sign in", err.Error())
 		return

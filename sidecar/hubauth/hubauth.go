@@ -76,6 +76,10 @@ type Config struct {
 	AccessTTL, RefreshTTL time.Duration
 	// Clients are pre-registered by the admin.
 	Clients []Client
+	// PrivateClientMetadata lets client metadata documents come from
+	// loopback and private addresses (an intranet's clients); by default
+	// only public addresses are fetched.
+	PrivateClientMetadata bool
 	// Transport carries the calls to the hub (http.DefaultTransport if nil).
 	Transport http.RoundTripper
 	Log       zerolog.Logger
@@ -95,6 +99,8 @@ type Server struct {
 	prefix string // the resource's path, e.g. /services/mcp
 	hub    *http.Client
 	now    func() time.Time
+
+	metadata *metadataClients
 
 	mu   sync.Mutex
 	used map[string]time.Time // single-use codes and refresh tokens → when they expire
@@ -128,8 +134,12 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("pre-registered client %q: needs an id (not starting with %q) and redirect URIs", c.ID, clientPrefix)
 		}
 	}
+	base, _ := cfg.Transport.(*http.Transport)
+	if base == nil {
+		base = http.DefaultTransport.(*http.Transport)
+	}
 	return &Server{cfg: cfg, seal: s, prefix: strings.TrimRight(u.Path, "/"), hub: &http.Client{Transport: cfg.Transport},
-		now: time.Now, used: map[string]time.Time{}}, nil
+		metadata: newMetadataClients(cfg.PrivateClientMetadata, base), now: time.Now, used: map[string]time.Time{}}, nil
 }
 
 // Prefixes of what the server seals, by kind.
@@ -272,6 +282,7 @@ func (s *Server) serverMetadata(w http.ResponseWriter) {
 		"token_endpoint_auth_methods_supported":          []string{"none"},
 		"scopes_supported":                               Scopes,
 		"authorization_response_iss_parameter_supported": true,
+		"client_id_metadata_document_supported":          true,
 	})
 }
 

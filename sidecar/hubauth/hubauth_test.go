@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -134,7 +136,7 @@ func (f *flow) authorize(clientID, redirect string, params url.Values, allow ...
 	}
 	resp, body = f.get(f.url + "/services/mcp/oauth_callback?code=hub-code&state=" + url.QueryEscape(loc.Query().Get("state")))
 	m := pendingField.FindStringSubmatch(body)
-	if resp.StatusCode != http.StatusOK || m == nil || !strings.Contains(body, "Test client") || !strings.Contains(body, "alice") {
+	if resp.StatusCode != http.StatusOK || m == nil || !strings.Contains(body, "Allow <em>") || !strings.Contains(body, "alice") {
 		f.t.Fatalf("consent page: %s %s", resp.Status, body)
 	}
 	form := url.Values{"pending": {m[1]}, "action": {"allow"}, "scope": allow}
@@ -319,5 +321,67 @@ func TestRefusals(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("register %q: %s, want 400", bad, resp.Status)
 		}
+	}
+}
+
+// Clients identified by the URL of their metadata document: fetched over
+// https and held to it, within limits.
+func TestClientMetadataDocuments(t *testing.T) {
+	docs := map[string]string{}
+	var slow chan struct{}
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-slow
+		}
+		fmt.Fprint(w, docs[r.URL.Path])
+	}))
+	defer tlsSrv.Close()
+	slow = make(chan struct{})
+	defer close(slow)
+	doc := func(path, body string) string {
+		id := tlsSrv.URL + path
+		docs[path] = strings.ReplaceAll(body, "$ID", id)
+		return id
+	}
+	good := doc("/client.json", `{"client_id":"$ID","client_name":"Doc client","redirect_uris":["`+redirect+`"]}`)
+	other := doc("/other.json", `{"client_id":"https://elsewhere.example/client.json","redirect_uris":["`+redirect+`"]}`)
+	big := doc("/big.json", `{"client_id":"$ID","client_name":"`+strings.Repeat("x", 70<<10)+`","redirect_uris":["`+redirect+`"]}`)
+	slowDoc := doc("/slow", `{}`)
+
+	f := newFlow(t)
+	f.srv.metadata = newMetadataClients(true, tlsSrv.Client().Transport.(*http.Transport))
+	f.srv.metadata.http.Timeout = 300 * time.Millisecond
+	authorize := func(clientID, redirectURI string) (*http.Response, string) {
+		q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirectURI},
+			"code_challenge": {challenge(verifier)}, "code_challenge_method": {"S256"}}
+		return f.get(f.url + "/services/mcp/authorize?" + q.Encode())
+	}
+	if resp, body := authorize(good, redirect); resp.StatusCode != http.StatusFound || !strings.Contains(resp.Header.Get("Location"), "/hub/api/oauth2/authorize") {
+		t.Fatalf("a client with a good document: %s %s", resp.Status, body)
+	}
+	// The document's client gets a code and tokens like any other.
+	back := f.authorize(good, redirect, nil, Scopes...)
+	if status, tok := f.token(url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")}, "client_id": {good},
+		"redirect_uri": {redirect}, "code_verifier": {verifier}}); status != http.StatusOK {
+		t.Fatalf("token for a document's client: %d %v", status, tok)
+	}
+	for _, tc := range []struct {
+		name, clientID, redirect, want string
+	}{
+		{"a redirect URI the document does not list", good, "http://127.0.0.1:9/elsewhere", "not one Doc client registered"},
+		{"a document naming another client", other, redirect, "names another client_id"},
+		{"a document too large", big, redirect, "larger than 64 KiB"},
+		{"a document too slow", slowDoc, redirect, "Client.Timeout"},
+		{"a document not over https", strings.Replace(good, "https:", "http:", 1), redirect, "must be at an https URL"},
+	} {
+		resp, body := authorize(tc.clientID, tc.redirect)
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" || !strings.Contains(html.UnescapeString(body), tc.want) {
+			t.Errorf("%s: %s, want a 400 page saying %q: %.300s", tc.name, resp.Status, tc.want, body)
+		}
+	}
+	// By default documents come from public addresses only.
+	f.srv.metadata = newMetadataClients(false, tlsSrv.Client().Transport.(*http.Transport))
+	if resp, body := authorize(good, redirect); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "not a public address") {
+		t.Errorf("a document on a loopback address: %s %.300s, want it refused", resp.Status, body)
 	}
 }

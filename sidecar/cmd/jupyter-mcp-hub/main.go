@@ -40,6 +40,7 @@ func main() {
 	flag.StringVar(&signIn.publicURL, "public-url", "", "the hub's public URL, e.g. https://hub.example.org: with it, MCP clients sign in through the hub (OAuth) at <public-url>/services/mcp")
 	flag.StringVar(&signIn.keyFile, "oauth-key-file", "", "file of 32 or more random bytes sealing the OAuth tokens (every replica the same); required with --public-url")
 	flag.DurationVar(&signIn.accessTTL, "oauth-access-ttl", time.Hour, "life of an OAuth access token (refresh tokens renew it)")
+	flag.BoolVar(&signIn.privateMetadata, "oauth-private-client-metadata", false, "fetch client metadata documents from loopback and private addresses too (an intranet's clients)")
 	logLevel := flag.String("log-level", envOr("JUPYTER_MCP_LOG_LEVEL", "info"), "debug, info, warn or error")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
@@ -138,6 +139,7 @@ func envOr(name, def string) string {
 type signInFlags struct {
 	publicURL, keyFile string
 	accessTTL          time.Duration
+	privateMetadata    bool
 }
 
 // server is the authorization server the flags describe, nil without
@@ -159,14 +161,15 @@ func (f signInFlags) server(hubAPI *url.URL, prefix string, log zerolog.Logger) 
 	}
 	hubBase := envOr("JUPYTERHUB_BASE_URL", "/")
 	return hubauth.New(hubauth.Config{
-		Resource:     strings.TrimRight(f.publicURL, "/") + strings.TrimRight(prefix, "/"),
-		HubAPI:       hubAPI,
-		HubAuthorize: strings.TrimRight(hubBase, "/") + "/hub/api/oauth2/authorize",
-		ClientID:     os.Getenv("JUPYTERHUB_CLIENT_ID"),
-		ClientSecret: os.Getenv("JUPYTERHUB_API_TOKEN"),
-		Callback:     os.Getenv("JUPYTERHUB_OAUTH_CALLBACK_URL"),
-		Key:          key,
-		AccessTTL:    f.accessTTL,
-		Log:          log,
+		Resource:              strings.TrimRight(f.publicURL, "/") + strings.TrimRight(prefix, "/"),
+		HubAPI:                hubAPI,
+		HubAuthorize:          strings.TrimRight(hubBase, "/") + "/hub/api/oauth2/authorize",
+		ClientID:              os.Getenv("JUPYTERHUB_CLIENT_ID"),
+		ClientSecret:          os.Getenv("JUPYTERHUB_API_TOKEN"),
+		Callback:              os.Getenv("JUPYTERHUB_OAUTH_CALLBACK_URL"),
+		Key:                   key,
+		AccessTTL:             f.accessTTL,
+		Log:                   log,
+		PrivateClientMetadata: f.privateMetadata,
 	})
 }

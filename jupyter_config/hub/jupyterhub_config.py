@@ -35,6 +35,7 @@ Everything is set from the environment (the Makefile and tests/hub pass it):
   HUB_MCP_PORT        port of the MCP router on 127.0.0.1 (8002)
   HUB_PUBLIC_URL      the hub's URL as clients reach it (http://127.0.0.1:HUB_PORT):
                       MCP clients sign in (OAuth) at HUB_PUBLIC_URL/services/mcp
+  HUB_OAUTH_ONLY      1: the hub URL takes only the sign-in's tokens, not hub API tokens
   HUB_STATE_DIR       database, cookie secret, pid files (the working directory)
 """
 
@@ -289,6 +290,7 @@ if env("HUB_MCP_ROUTER"):
             f"--start-timeout={seconds('HUB_START_TIMEOUT', 120)}s",
             f"--public-url={env('HUB_PUBLIC_URL', f'http://127.0.0.1:{hub_port}')}",
             f"--oauth-key-file={oauth_key}",
+            *(["--oauth-only"] if env("HUB_OAUTH_ONLY") == "1" else []),
         ],
         "display": False,
         "oauth_client_allowed_scopes": ["access:servers!user", "read:servers!user", "start:servers!user"],

@@ -54,7 +54,11 @@ type Config struct {
 	// 401 that starts the sign-in, and its access tokens are taken besides
 	// hub API tokens.
 	Auth *hubauth.Server
-	Log  zerolog.Logger
+	// SignInOnly, with Auth, refuses hub API tokens at the hub URL: only
+	// the sign-in's tokens are taken, as the MCP specification asks of a
+	// server (it must not accept tokens not issued for it).
+	SignInOnly bool
+	Log        zerolog.Logger
 }
 
 // Router serves the hub-wide MCP endpoint.
@@ -425,6 +429,10 @@ func (r *Router) signedIn(w http.ResponseWriter, token string) (*hubauth.Grant, 
 			return nil, "", &errHub{Status: http.StatusUnauthorized, Code: codeUnauthorized, Message: err.Error()}
 		}
 		return g, g.HubToken, nil
+	case r.cfg.Auth != nil && r.cfg.SignInOnly:
+		const why = "this hub takes only the tokens of its sign-in at this URL, not hub API tokens: let your client sign in (or use your server's own URL, /user/<name>/mcp, with an API token)"
+		r.cfg.Auth.Challenge(w, why)
+		return nil, "", &errHub{Status: http.StatusUnauthorized, Code: codeUnauthorized, Message: why}
 	}
 	return nil, token, nil
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/hubauth"
 )
 
 // fakeHub is a JupyterHub API and proxy in one: tokens, users' server
@@ -644,4 +646,60 @@ func TestRPCID(t *testing.T) {
 			t.Errorf("rpcID(%s) = %s, want %s", data, got, want)
 		}
 	}
+}
+
+// With the sign-in on, a request without a token gets the 401 that starts
+// it; a forged sign-in token is refused; hub API tokens work unless the
+// admin takes the sign-in's tokens only.
+func TestRouterSignIn(t *testing.T) {
+	for _, only := range []bool{false, true} {
+		f := newFakeHub()
+		hubSrv := httptest.NewServer(f)
+		defer hubSrv.Close()
+		u, _ := url.Parse(hubSrv.URL)
+		auth, err := hubauth.New(hubauth.Config{Resource: "https://hub.example/services/mcp", HubAPI: u.JoinPath("/hub/api"),
+			HubAuthorize: "/hub/api/oauth2/authorize", ClientID: "service-mcp", ClientSecret: "s", Callback: "/services/mcp/oauth_callback",
+			Key: []byte("0123456789abcdef0123456789abcdef")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(New(Config{HubAPI: u.JoinPath("/hub/api"), Proxy: u, Prefix: "/services/mcp/", StartTimeout: time.Second,
+			Auth: auth, SignInOnly: only, Log: zerolog.Nop()}))
+		defer srv.Close()
+		apiStatus := http.StatusOK
+		if only {
+			apiStatus = http.StatusUnauthorized
+		}
+		for _, tc := range []struct {
+			auth   string
+			status int
+		}{
+			{"", http.StatusUnauthorized},
+			{"Bearer mcpat_forged", http.StatusUnauthorized},
+			{"token tok-alice", apiStatus},
+		} {
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/services/mcp", strings.NewReader(initBody))
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, data := send(t, req, tc.status)
+			challenge := resp.Header.Get("WWW-Authenticate")
+			if tc.status == http.StatusUnauthorized && !strings.Contains(challenge, `resource_metadata="https://hub.example/.well-known/oauth-protected-resource/services/mcp"`) {
+				t.Errorf("only=%v %q: WWW-Authenticate %q (%s)", only, tc.auth, challenge, data)
+			}
+		}
+		// The metadata is served by the router too.
+		resp, data := send(t, mustRequest(http.MethodGet, srv.URL+"/.well-known/oauth-protected-resource/services/mcp"), http.StatusOK)
+		if !strings.Contains(string(data), `"resource":"https://hub.example/services/mcp"`) {
+			t.Errorf("metadata: %s %s", resp.Status, data)
+		}
+	}
+}
+
+func mustRequest(method, u string) *http.Request {
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		panic(err)
+	}
+	return req
 }

@@ -40,6 +40,7 @@ func main() {
 	flag.StringVar(&signIn.publicURL, "public-url", "", "the hub's public URL, e.g. https://hub.example.org: with it, MCP clients sign in through the hub (OAuth) at <public-url>/services/mcp")
 	flag.StringVar(&signIn.keyFile, "oauth-key-file", "", "file of 32 or more random bytes sealing the OAuth tokens (every replica the same); required with --public-url")
 	flag.DurationVar(&signIn.accessTTL, "oauth-access-ttl", time.Hour, "life of an OAuth access token (refresh tokens renew it)")
+	flag.BoolVar(&signIn.only, "oauth-only", false, "with --public-url, refuse hub API tokens at the hub URL: only the sign-in's tokens (the MCP specification's strict mode)")
 	flag.BoolVar(&signIn.privateMetadata, "oauth-private-client-metadata", false, "fetch client metadata documents from loopback and private addresses too (an intranet's clients)")
 	logLevel := flag.String("log-level", envOr("JUPYTER_MCP_LOG_LEVEL", "info"), "debug, info, warn or error")
 	showVersion := flag.Bool("version", false, "print the version and exit")
@@ -84,7 +85,7 @@ func run(listen, hubAPI, proxyURL, prefix string, startTimeout, drain time.Durat
 	if err != nil {
 		return err
 	}
-	router := hubroute.New(hubroute.Config{HubAPI: api, Proxy: proxy, Prefix: prefix, StartTimeout: startTimeout, Auth: auth, Log: log})
+	router := hubroute.New(hubroute.Config{HubAPI: api, Proxy: proxy, Prefix: prefix, StartTimeout: startTimeout, Auth: auth, SignInOnly: signIn.only, Log: log})
 	srv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -140,6 +141,7 @@ type signInFlags struct {
 	publicURL, keyFile string
 	accessTTL          time.Duration
 	privateMetadata    bool
+	only               bool
 }
 
 // server is the authorization server the flags describe, nil without

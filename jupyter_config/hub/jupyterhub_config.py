@@ -36,6 +36,10 @@ Everything is set from the environment (the Makefile and tests/hub pass it):
   HUB_PUBLIC_URL      the hub's URL as clients reach it (http://127.0.0.1:HUB_PORT):
                       MCP clients sign in (OAuth) at HUB_PUBLIC_URL/services/mcp
   HUB_OAUTH_ONLY      1: the hub URL takes only the sign-in's tokens, not hub API tokens
+  HUB_OAUTH_GROUP_SCOPES   the most each hub group's members may grant an MCP client,
+                      e.g. "students=mcp:read+mcp:edit,staff=mcp:read+mcp:edit+mcp:execute"
+  HUB_OAUTH_DEFAULT_SCOPES with it, the most a user in none of those groups may grant
+                      (all three)
   HUB_STATE_DIR       database, cookie secret, pid files (the working directory)
 """
 
@@ -291,6 +295,8 @@ if env("HUB_MCP_ROUTER"):
             f"--public-url={env('HUB_PUBLIC_URL', f'http://127.0.0.1:{hub_port}')}",
             f"--oauth-key-file={oauth_key}",
             *(["--oauth-only"] if env("HUB_OAUTH_ONLY") == "1" else []),
+            *([f"--oauth-group-scopes={env('HUB_OAUTH_GROUP_SCOPES')}"] if env("HUB_OAUTH_GROUP_SCOPES") else []),
+            *([f"--oauth-default-scopes={env('HUB_OAUTH_DEFAULT_SCOPES')}"] if env("HUB_OAUTH_DEFAULT_SCOPES") else []),
         ],
         "display": False,
         "oauth_client_allowed_scopes": ["access:servers!user", "read:servers!user", "start:servers!user"],

@@ -249,9 +249,15 @@ func (s *Server) hubCallback(w http.ResponseWriter, r *http.Request) {
 		page(w, http.StatusBadGateway, "The hub did not complete the login", "its token endpoint answered "+resp.Status+": start again from your MCP client")
 		return
 	}
-	user, err := s.hubUser(r.Context(), tok.AccessToken)
+	user, groups, err := s.hubUser(r.Context(), tok.AccessToken)
 	if err != nil {
 		page(w, http.StatusBadGateway, "The hub did not complete the login", err.Error())
+		return
+	}
+	// Offer only what the person's groups may grant.
+	if req.Scopes = Within(req.Scopes, s.Allowed(groups)); len(req.Scopes) == 0 {
+		s.redirect(w, r, req.RedirectURI, url.Values{"error": {"access_denied"},
+			"error_description": {"the hub's admin lets " + user + " grant none of the scopes asked for"}, "state": {req.State}})
 		return
 	}
 	req.User, req.HubToken = user, tok.AccessToken
@@ -388,8 +394,13 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, f url.Valu
 		}
 		req.Scopes = narrower
 	}
-	if _, err := s.hubUser(r.Context(), req.HubToken); err != nil {
+	_, groups, err := s.hubUser(r.Context(), req.HubToken)
+	if err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "the hub no longer accepts this grant (revoked, logged out, or the user was deleted): sign in again")
+		return
+	}
+	if req.Scopes = Within(req.Scopes, s.Allowed(groups)); len(req.Scopes) == 0 {
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "the hub's admin no longer lets this user grant any of this grant's scopes")
 		return
 	}
 	s.issue(w, req, rt.Family)

@@ -76,6 +76,11 @@ type Config struct {
 	AccessTTL, RefreshTTL time.Duration
 	// Clients are pre-registered by the admin.
 	Clients []Client
+	// GroupScopes, when set, is the most a member of each hub group may
+	// grant an MCP client; a user in none of the groups may grant
+	// DefaultScopes. Changes apply at the next call.
+	GroupScopes   map[string][]string
+	DefaultScopes []string
 	// PrivateClientMetadata lets client metadata documents come from
 	// loopback and private addresses (an intranet's clients); by default
 	// only public addresses are fetched.
@@ -326,21 +331,51 @@ func (s *Server) revoked(family string) bool {
 	return ok
 }
 
-// hubUser asks the hub who a hub token belongs to.
-func (s *Server) hubUser(ctx context.Context, hubToken string) (string, error) {
+// hubUser asks the hub who a hub token belongs to, and the groups it is in.
+func (s *Server) hubUser(ctx context.Context, hubToken string) (name string, groups []string, err error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.HubAPI.JoinPath("user").String(), nil)
 	req.Header.Set("Authorization", "token "+hubToken)
 	resp, err := s.hub.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("cannot reach the hub's API: %w", err)
+		return "", nil, fmt.Errorf("cannot reach the hub's API: %w", err)
 	}
 	defer resp.Body.Close()
 	var u struct {
-		Name string `json:"name"`
-		Kind string `json:"kind"`
+		Name   string   `json:"name"`
+		Groups []string `json:"groups"`
 	}
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&u) != nil || u.Name == "" {
-		return "", fmt.Errorf("the hub does not accept the login's token (%s)", resp.Status)
+		return "", nil, fmt.Errorf("the hub does not accept the login's token (%s)", resp.Status)
 	}
-	return u.Name, nil
+	return u.Name, u.Groups, nil
+}
+
+// Allowed is the most a user in groups may grant: every scope unless
+// the admin set GroupScopes; then the union of what the user's groups
+// allow, or DefaultScopes for a user in none of them.
+func (s *Server) Allowed(groups []string) []string {
+	if s.cfg.GroupScopes == nil {
+		return Scopes
+	}
+	var out []string
+	matched := false
+	for _, g := range groups {
+		allowed, ok := s.cfg.GroupScopes[g]
+		matched = matched || ok
+		for _, sc := range allowed {
+			if !slices.Contains(out, sc) {
+				out = append(out, sc)
+			}
+		}
+	}
+	if !matched {
+		out = s.cfg.DefaultScopes
+	}
+	// In the order consent pages show them.
+	return slices.DeleteFunc(slices.Clone(Scopes), func(sc string) bool { return !slices.Contains(out, sc) })
+}
+
+// Within is what of scopes allowed permits.
+func Within(scopes, allowed []string) []string {
+	return slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return !slices.Contains(allowed, sc) })
 }

@@ -24,6 +24,7 @@ import (
 type fakeHub struct {
 	mu      sync.Mutex
 	revoked map[string]bool
+	groups  []string // alice's
 }
 
 func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +44,7 @@ func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "{}", http.StatusForbidden)
 			return
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"name": "alice", "kind": "user"})
+		_ = json.NewEncoder(w).Encode(map[string]any{"name": "alice", "kind": "user", "groups": f.groups})
 	default:
 		http.NotFound(w, r)
 	}
@@ -383,5 +384,47 @@ func TestClientMetadataDocuments(t *testing.T) {
 	f.srv.metadata = newMetadataClients(false, tlsSrv.Client().Transport.(*http.Transport))
 	if resp, body := authorize(good, redirect); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "not a public address") {
 		t.Errorf("a document on a loopback address: %s %.300s, want it refused", resp.Status, body)
+	}
+}
+
+// The admin's limits per hub group: the consent page offers, and the
+// tokens carry, no more than the person's groups may grant, at the
+// sign-in and again at each refresh.
+func TestGroupScopes(t *testing.T) {
+	f := newFlow(t)
+	f.srv.cfg.GroupScopes = map[string][]string{"students": {ScopeRead, ScopeEdit}, "staff": Scopes}
+	f.srv.cfg.DefaultScopes = []string{ScopeRead}
+	id := f.register(redirect)
+	grant := func() map[string]any {
+		back := f.authorize(id, redirect, nil, Scopes...)
+		_, tok := f.token(url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")}, "client_id": {id},
+			"redirect_uri": {redirect}, "code_verifier": {verifier}})
+		return tok
+	}
+	for _, tc := range []struct {
+		groups []string
+		want   string
+	}{
+		{[]string{"students"}, "mcp:read mcp:edit"},
+		{[]string{"students", "staff"}, "mcp:read mcp:edit mcp:execute"},
+		{nil, "mcp:read"},
+	} {
+		f.hub.mu.Lock()
+		f.hub.groups = tc.groups
+		f.hub.mu.Unlock()
+		if tok := grant(); tok["scope"] != tc.want {
+			t.Errorf("groups %v: granted %v, want %q", tc.groups, tok["scope"], tc.want)
+		}
+	}
+	// Moved out of staff: the next refresh narrows the grant.
+	f.hub.mu.Lock()
+	f.hub.groups = []string{"staff"}
+	f.hub.mu.Unlock()
+	tok := grant()
+	f.hub.mu.Lock()
+	f.hub.groups = []string{"students"}
+	f.hub.mu.Unlock()
+	if _, next := f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": {id}}); next["scope"] != "mcp:read mcp:edit" {
+		t.Errorf("after leaving staff, the refresh granted %v, want mcp:read mcp:edit", next["scope"])
 	}
 }

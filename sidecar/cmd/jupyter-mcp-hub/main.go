@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -41,6 +42,8 @@ func main() {
 	flag.StringVar(&signIn.keyFile, "oauth-key-file", "", "file of 32 or more random bytes sealing the OAuth tokens (every replica the same); required with --public-url")
 	flag.DurationVar(&signIn.accessTTL, "oauth-access-ttl", time.Hour, "life of an OAuth access token (refresh tokens renew it)")
 	flag.BoolVar(&signIn.only, "oauth-only", false, "with --public-url, refuse hub API tokens at the hub URL: only the sign-in's tokens (the MCP specification's strict mode)")
+	flag.StringVar(&signIn.groupScopes, "oauth-group-scopes", "", `the most each hub group's members may grant an MCP client, e.g. "students=mcp:read+mcp:edit,staff=mcp:read+mcp:edit+mcp:execute" (unset: every scope for everyone)`)
+	flag.StringVar(&signIn.defaultScopes, "oauth-default-scopes", "mcp:read+mcp:edit+mcp:execute", "with --oauth-group-scopes, the most a user in none of its groups may grant")
 	flag.BoolVar(&signIn.privateMetadata, "oauth-private-client-metadata", false, "fetch client metadata documents from loopback and private addresses too (an intranet's clients)")
 	logLevel := flag.String("log-level", envOr("JUPYTER_MCP_LOG_LEVEL", "info"), "debug, info, warn or error")
 	showVersion := flag.Bool("version", false, "print the version and exit")
@@ -142,6 +145,8 @@ type signInFlags struct {
 	accessTTL          time.Duration
 	privateMetadata    bool
 	only               bool
+	// groupScopes and defaultScopes as the flags give them.
+	groupScopes, defaultScopes string
 }
 
 // server is the authorization server the flags describe, nil without
@@ -161,6 +166,10 @@ func (f signInFlags) server(hubAPI *url.URL, prefix string, log zerolog.Logger) 
 	if f.accessTTL < time.Minute {
 		return nil, fmt.Errorf("--oauth-access-ttl %s: at least a minute", f.accessTTL)
 	}
+	groups, defaults, err := f.scopeLimits()
+	if err != nil {
+		return nil, err
+	}
 	hubBase := envOr("JUPYTERHUB_BASE_URL", "/")
 	return hubauth.New(hubauth.Config{
 		Resource:              strings.TrimRight(f.publicURL, "/") + strings.TrimRight(prefix, "/"),
@@ -173,5 +182,36 @@ func (f signInFlags) server(hubAPI *url.URL, prefix string, log zerolog.Logger) 
 		AccessTTL:             f.accessTTL,
 		Log:                   log,
 		PrivateClientMetadata: f.privateMetadata,
+		GroupScopes:           groups,
+		DefaultScopes:         defaults,
 	})
+}
+
+// scopeLimits parses --oauth-group-scopes ("group=scope+scope,…") and
+// --oauth-default-scopes ("scope+scope"); nil groups without the first.
+func (f signInFlags) scopeLimits() (groups map[string][]string, defaults []string, err error) {
+	parse := func(flagName, list string) ([]string, error) {
+		var out []string
+		for _, sc := range strings.FieldsFunc(list, func(r rune) bool { return r == '+' || r == ' ' }) {
+			if !slices.Contains(hubauth.Scopes, sc) {
+				return nil, fmt.Errorf("%s: unknown scope %q (the scopes are %s)", flagName, sc, strings.Join(hubauth.Scopes, ", "))
+			}
+			out = append(out, sc)
+		}
+		return out, nil
+	}
+	if defaults, err = parse("--oauth-default-scopes", f.defaultScopes); err != nil || f.groupScopes == "" {
+		return nil, defaults, err
+	}
+	groups = map[string][]string{}
+	for _, item := range strings.Split(f.groupScopes, ",") {
+		group, list, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok || group == "" {
+			return nil, nil, fmt.Errorf("--oauth-group-scopes: %q: expected group=scope+scope", item)
+		}
+		if groups[group], err = parse("--oauth-group-scopes "+group, list); err != nil {
+			return nil, nil, err
+		}
+	}
+	return groups, defaults, nil
 }

@@ -7,8 +7,8 @@
 // The router holds no rights and no state: every hub call and the
 // forwarded request use the client's token, so JupyterHub's RBAC decides
 // everything, and a token can only ever reach its owner's server (the
-// target is taken from the hub's answer, never from the request). Several
-// replicas can run side by side.
+// target is taken from the hub's answer, never from the request, and sent
+// as the hub escaped it). Several replicas can run side by side.
 package hubroute
 
 import (
@@ -78,8 +78,9 @@ const RouterHeader = "X-Jupyter-Mcp-Router"
 
 // inFlight is a server's calls in flight and a token of one of them.
 type inFlight struct {
-	calls int
-	token string
+	server serverAddr
+	calls  int
+	token  string
 }
 
 // handBackWait bounds how long Stop waits, once it has handed the calls
@@ -131,18 +132,15 @@ func New(cfg Config) *Router {
 	return r
 }
 
-// rewrite points the outgoing request at the user's server through the
-// hub's proxy; ServeHTTP has already set its path to the server's
-// /user/<name>/mcp. The client's headers go with it (Authorization with the
-// user's own token, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID,
-// Accept), except cookies: only the token may authenticate it.
+// rewrite completes the outgoing request, which forward has pointed at
+// the user's server through the hub's proxy. The client's headers go with
+// it (Authorization with the user's own token, Mcp-Session-Id,
+// Mcp-Protocol-Version, Last-Event-ID, Accept), except cookies: only the
+// token may authenticate it.
 func (r *Router) rewrite(pr *httputil.ProxyRequest) {
-	pr.Out.URL.Scheme = r.cfg.Proxy.Scheme
-	pr.Out.URL.Host = r.cfg.Proxy.Host
-	pr.Out.URL.Path = strings.TrimRight(r.cfg.Proxy.Path, "/") + pr.In.URL.Path
-	pr.Out.URL.RawPath = ""
-	// The public host, as the client sees it: the sidecar builds lab links
-	// and checks Origin against it.
+	// The Host forward set: the public host as the client sees it (the
+	// sidecar builds lab links and checks Origin against it), or on a hub
+	// with subdomains the server's.
 	pr.Out.Host = pr.In.Host
 	pr.Out.Header.Del("Cookie")
 	pr.Out.Header.Set(RouterHeader, r.id)
@@ -208,9 +206,8 @@ func (r *Router) handBack() {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), handBackWait)
 			defer cancel()
-			u := *r.cfg.Proxy
-			u.Path = strings.TrimRight(u.Path, "/") + server + "mcp/handoff"
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, r.cfg.Proxy.String(), bytes.NewReader(body))
+			f.server.aim(req, r.cfg.Proxy, "mcp/handoff")
 			req.Header.Set("Authorization", "token "+f.token)
 			req.Header.Set("Content-Type", "application/json")
 			resp, err := r.hub.client.Do(req)
@@ -228,18 +225,19 @@ func (r *Router) handBack() {
 	wg.Wait()
 }
 
-// track counts a call in flight to the server at target (/user/<name>/)
-// until the returned func is called.
-func (r *Router) track(target, token string) (done func()) {
+// track counts a call in flight to server until the returned func is
+// called.
+func (r *Router) track(server serverAddr, token string) (done func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.servers == nil {
 		r.servers = map[string]*inFlight{}
 	}
-	f := r.servers[target]
+	key := server.key()
+	f := r.servers[key]
 	if f == nil {
-		f = &inFlight{}
-		r.servers[target] = f
+		f = &inFlight{server: server}
+		r.servers[key] = f
 	}
 	f.calls++
 	f.token = token
@@ -247,7 +245,7 @@ func (r *Router) track(target, token string) (done func()) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if f.calls--; f.calls == 0 {
-			delete(r.servers, target)
+			delete(r.servers, key)
 		}
 	}
 }
@@ -272,11 +270,12 @@ func (r *Router) begin(req *http.Request) (end func(), ok bool) {
 	}, true
 }
 
-// statusWriter remembers the status for the log line; Unwrap lets the
-// reverse proxy flush through it.
+// statusWriter remembers the status and user for the log line; Unwrap
+// lets the reverse proxy flush through it.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	user   string
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -300,13 +299,11 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	w := &statusWriter{ResponseWriter: rw}
-	var user string
 	var started bool
 	defer func() {
-		r.cfg.Log.Info().Str("method", req.Method).Str("path", req.URL.Path).Str("user", user).
+		r.cfg.Log.Info().Str("method", req.Method).Str("path", req.URL.Path).Str("user", w.user).
 			Int("status", w.status).Bool("started_server", started).Dur("duration", time.Since(start)).Msg("request")
 	}()
-
 	ctx, cancel := context.WithCancelCause(req.Context())
 	defer cancel(nil)
 	defer context.AfterFunc(r.stopped, func() { cancel(errStopping) })()
@@ -350,13 +347,20 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		r.fail(w, req, err)
 		return
 	}
-	user = u.Name
+	w.user = u.Name
 	if u.Kind != "" && u.Kind != "user" {
 		r.fail(w, req, &errHub{Status: http.StatusForbidden, Code: codeUnauthorized,
 			Message: "this token belongs to the " + u.Kind + " " + u.Name + ", not to a user: use a user's token"})
 		return
 	}
-	target := "/user/" + url.PathEscape(u.Name) + "/"
+	started = r.route(w, req, token, u, profile)
+}
+
+// route sends the request of u (whom token belongs to) to u's default
+// server, starting it first if it is not running and req may start it
+// (with profile); it reports whether it started it.
+func (r *Router) route(w http.ResponseWriter, req *http.Request, token string, u *hubUser, profile string) (started bool) {
+	var target string // the server's url in the hub's answer
 	if u.Servers != nil {
 		s, ok := u.Servers[""]
 		running := ok && s.Ready && s.Pending == ""
@@ -368,7 +372,7 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 			// DELETE belongs to a session that ended with the server.
 			r.fail(w, req, &errHub{Status: http.StatusNotFound, Code: codeNotRunning,
 				Message: u.Name + "'s server is not running: its MCP sessions ended with it; start a new session"})
-			return
+			return false
 		default:
 			progress := newStartProgress(w, req)
 			ctx, cancel := context.WithTimeoutCause(req.Context(), r.cfg.StartTimeout, errStartDeadline)
@@ -376,36 +380,41 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 			if progress != nil {
 				report = progress.report
 			}
+			var err error
 			target, started, err = r.hub.ensureRunning(ctx, token, u, profile, report)
 			cancel()
 			// Once progress went out, the rest rides the same stream.
 			if tail, finish := progress.writer(); tail != nil {
 				defer finish()
-				if err != nil {
-					r.fail(tail, req, err)
-					return
-				}
-				r.forward(tail, req, target, token)
-				return
+				w = tail
 			}
 			if err != nil {
 				r.fail(w, req, err)
-				return
+				return started
 			}
 		}
 	}
-	r.forward(w, req, target, token)
+	// Without read:servers the token cannot tell whether the server runs:
+	// forward anyway, the hub answers for a stopped one.
+	server := defaultServerAddr(u.Name)
+	if target != "" {
+		var err error
+		if server, err = parseServerURL(target); err != nil {
+			r.fail(w, req, &errHub{Status: http.StatusBadGateway, Code: codeUnavailable, Message: err.Error()})
+			return started
+		}
+	}
+	r.forward(w, req, server, token)
+	return started
 }
 
-// forward sends req to the user's server at target (/user/<name>/). Without
-// read:servers the token cannot tell whether the server runs: forward
-// anyway, the hub answers for a stopped one.
-func (r *Router) forward(w http.ResponseWriter, req *http.Request, target, token string) {
+// forward sends req to the user's server through the hub's proxy.
+func (r *Router) forward(w http.ResponseWriter, req *http.Request, server serverAddr, token string) {
 	if req.Method == http.MethodPost {
-		defer r.track(target, token)()
+		defer r.track(server, token)()
 	}
 	out := req.Clone(req.Context())
-	out.URL.Path, out.URL.RawPath = target+"mcp", ""
+	server.aim(out, r.cfg.Proxy, "mcp")
 	r.proxy.ServeHTTP(w, out)
 }
 
@@ -413,17 +422,19 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, target, token
 // the profile exists.
 var profileName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// bodyPrefix keeps the first 64 KiB read from a request's body.
+// bodyPrefix keeps the first maxPrefix bytes read from a request's body.
 type bodyPrefix struct {
 	io.ReadCloser
 	buf bytes.Buffer
 }
 
+const maxPrefix = 64 << 10
+
 type bodyPrefixKey struct{}
 
 func (b *bodyPrefix) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if room := 64<<10 - b.buf.Len(); room > 0 {
+	if room := maxPrefix - b.buf.Len(); room > 0 {
 		b.buf.Write(p[:min(n, room)])
 	}
 	return n, err
@@ -477,13 +488,21 @@ func (r *Router) fail(w http.ResponseWriter, req *http.Request, err error) {
 			e = &errHub{Status: http.StatusBadGateway, Code: codeUnavailable, Message: err.Error()}
 		}
 	}
-	var id json.RawMessage = []byte("null")
+	var id json.RawMessage
 	if req.Method == http.MethodPost && req.Body != nil {
 		data, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
 		if prefix, ok := req.Context().Value(bodyPrefixKey{}).(*bodyPrefix); ok && len(data) == 0 {
 			data = prefix.buf.Bytes() // the body went to the server
 		}
 		id = rpcID(data)
+	}
+	r.answer(w, id, e)
+}
+
+// answer writes e as a JSON-RPC error for id (null if nil).
+func (r *Router) answer(w http.ResponseWriter, id json.RawMessage, e *errHub) {
+	if id == nil {
+		id = []byte("null")
 	}
 	var body bytes.Buffer
 	enc := json.NewEncoder(&body)

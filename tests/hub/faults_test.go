@@ -69,7 +69,7 @@ func (r *errorRecorder) answers() []string {
 // newToken makes another API token for name and returns it with its id.
 func (h *hubProcess) newToken(t *testing.T, name string) (token, id string) {
 	t.Helper()
-	code, body, err := h.api(http.MethodPost, "/users/"+name+"/tokens", h.AdminToken, map[string]any{"note": "hub test"})
+	code, body, err := h.api(http.MethodPost, userPath(name)+"/tokens", h.AdminToken, map[string]any{"note": "hub test"})
 	if err != nil || code != http.StatusCreated {
 		t.Fatalf("token for %s: %d %v %s", name, code, err, body)
 	}

@@ -44,17 +44,20 @@ type Config struct {
 	Prefix string
 	// StartTimeout bounds the wait for a server the router starts.
 	StartTimeout time.Duration
-	// Transport carries hub API calls and forwarded requests
-	// (http.DefaultTransport if nil).
+	Limits       Limits
+	// Transport carries hub API calls and forwarded requests (if nil, one
+	// that ignores HTTP(S)_PROXY: a proxy would see every user's token).
 	Transport http.RoundTripper
 	Log       zerolog.Logger
 }
 
 // Router serves the hub-wide MCP endpoint.
 type Router struct {
-	cfg   Config
-	hub   *hubAPI
-	proxy *httputil.ReverseProxy
+	cfg       Config
+	limits    Limits
+	hub       *hubAPI
+	proxy     *httputil.ReverseProxy
+	admission admission
 
 	// Stop: closing refuses new requests; the calls in flight (POSTs)
 	// may finish until stopped ends them.
@@ -102,12 +105,13 @@ var (
 // New returns a Router for cfg.
 func New(cfg Config) *Router {
 	if cfg.Transport == nil {
-		cfg.Transport = http.DefaultTransport
+		cfg.Transport = newTransport()
 	}
 	if !strings.HasSuffix(cfg.Prefix, "/") {
 		cfg.Prefix += "/"
 	}
-	r := &Router{cfg: cfg, hub: &hubAPI{base: cfg.HubAPI.JoinPath("/"), client: &http.Client{Transport: cfg.Transport}}}
+	r := &Router{cfg: cfg, limits: cfg.Limits.withDefaults(),
+		hub: &hubAPI{base: cfg.HubAPI.JoinPath("/"), client: &http.Client{Transport: cfg.Transport}}}
 	r.stopped, r.stopCuts = context.WithCancel(context.Background())
 	r.drained = make(chan struct{})
 	r.id = rand.Text()
@@ -130,6 +134,16 @@ func New(cfg Config) *Router {
 		},
 	}
 	return r
+}
+
+// newTransport is http.DefaultTransport without a proxy from the
+// environment, keeping more idle connections to the hub's proxy, which
+// every call goes to.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	t.MaxIdleConnsPerHost = 64
+	return t
 }
 
 // rewrite completes the outgoing request, which forward has pointed at
@@ -304,9 +318,19 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		r.cfg.Log.Info().Str("method", req.Method).Str("path", req.URL.Path).Str("user", w.user).
 			Int("status", w.status).Bool("started_server", started).Dur("duration", time.Since(start)).Msg("request")
 	}()
+	release, refused := r.admit()
+	if refused != nil {
+		r.answer(w, nil, refused) // its body unread: no work for a request refused
+		return
+	}
+	defer release()
+
 	ctx, cancel := context.WithCancelCause(req.Context())
 	defer cancel(nil)
 	defer context.AfterFunc(r.stopped, func() { cancel(errStopping) })()
+	if req.Body != nil && req.Body != http.NoBody {
+		req.Body = &timedBody{ReadCloser: req.Body, rc: http.NewResponseController(rw), limit: r.limits.BodyTimeout}
+	}
 	if req.Method == http.MethodPost && req.Body != nil {
 		// The start of the body, for the id of an error answered after
 		// the body went to the server.
@@ -353,6 +377,12 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 			Message: "this token belongs to the " + u.Kind + " " + u.Name + ", not to a user: use a user's token"})
 		return
 	}
+	releaseUser, err := r.admitUser(u.Name)
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	defer releaseUser()
 	started = r.route(w, req, token, u, profile)
 }
 
@@ -490,7 +520,9 @@ func (r *Router) fail(w http.ResponseWriter, req *http.Request, err error) {
 	}
 	var id json.RawMessage
 	if req.Method == http.MethodPost && req.Body != nil {
-		data, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+		// As much as the prefix keeps: the token may not have been
+		// checked, and the read is bounded in time (timedBody).
+		data, _ := io.ReadAll(io.LimitReader(req.Body, maxPrefix))
 		if prefix, ok := req.Context().Value(bodyPrefixKey{}).(*bodyPrefix); ok && len(data) == 0 {
 			data = prefix.buf.Bytes() // the body went to the server
 		}

@@ -226,7 +226,7 @@ func newRouter(t *testing.T, hub http.Handler, startTimeout time.Duration) (*htt
 }
 
 // newRouterWith serves a Router of cfg, with hub as its hub's API and
-// proxy.
+// proxy, on the router's own http.Server.
 func newRouterWith(t *testing.T, hub http.Handler, cfg Config) (*httptest.Server, *httptest.Server, *Router) {
 	t.Helper()
 	hubSrv := httptest.NewServer(hub)
@@ -237,7 +237,9 @@ func newRouterWith(t *testing.T, hub http.Handler, cfg Config) (*httptest.Server
 		cfg.StartTimeout = 5 * time.Second
 	}
 	r := New(cfg)
-	srv := httptest.NewServer(r)
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = r.Server()
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv, hubSrv, r
 }

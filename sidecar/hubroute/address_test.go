@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Names as JupyterHub escapes them (Python's quote(name, safe='@~')) in
@@ -85,13 +86,14 @@ func TestParseServerURL(t *testing.T) {
 // with spaces, quotes, %, non-ASCII letters, and the pairs one escaping
 // too many would confuse (ann lee / ann%20lee, o'brien / o%27brien). Each
 // token's call reaches exactly its owner's server, at the URL the hub
-// names, whether the server runs or the call starts it; on a hub with
-// subdomains, at the server's host.
+// names, whether the server runs or the call starts it, whether the router
+// asks the hub or remembers its answer; on a hub with subdomains, at the
+// server's host.
 func TestRouterNames(t *testing.T) {
 	for _, subdomains := range []bool{false, true} {
 		for _, running := range []bool{true, false} {
-			{
-				t.Run(fmt.Sprintf("subdomains=%v running=%v", subdomains, running), func(t *testing.T) {
+			for _, cache := range []time.Duration{0, time.Minute} {
+				t.Run(fmt.Sprintf("subdomains=%v running=%v cache=%s", subdomains, running, cache), func(t *testing.T) {
 					f := newFakeHub()
 					f.urls = map[string]string{}
 					for i, n := range hubNames {
@@ -102,8 +104,8 @@ func TestRouterNames(t *testing.T) {
 							f.urls[n.name] = "https://" + n.label + ".hub.example.org" + f.urls[n.name]
 						}
 					}
-					srv, _, _ := newRouterWith(t, f, Config{})
-					for round := range 2 {
+					srv, _, _ := newRouterWith(t, f, Config{TokenCache: cache})
+					for round := range 2 { // the second time the router may remember
 						for i, n := range hubNames {
 							req, _ := http.NewRequest(http.MethodPost, srv.URL+"/services/mcp", strings.NewReader(initBody))
 							req.Header.Set("Authorization", fmt.Sprintf("token tok-%d", i))

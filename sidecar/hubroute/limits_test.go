@@ -45,31 +45,33 @@ func TestRouterCapacity(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		limits Limits
+		cache  time.Duration
 		held   int    // alice's calls held in flight
 		caller string // who calls next
 		want   string
 	}{
 		{name: "overall", limits: Limits{MaxRequests: 2}, held: 2, caller: "bob", want: "the hub's MCP service is at capacity (2 requests in flight"},
 		{name: "per user", limits: Limits{MaxUserRequests: 2}, held: 2, caller: "alice", want: "alice has 2 requests in flight"},
+		{name: "per user, token known", limits: Limits{MaxUserRequests: 2}, cache: time.Minute, held: 2, caller: "alice", want: "alice has 2 requests in flight"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeHub()
 			f.state["bob"] = "ready"
 			hub, reached, release := holdingHub(f)
-			srv, _, _ := newRouterWith(t, hub, Config{Limits: tc.limits})
+			srv, _, _ := newRouterWith(t, hub, Config{Limits: tc.limits, TokenCache: tc.cache})
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
 			call := func(user, body string) (int, http.Header, string) {
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/services/mcp", strings.NewReader(body))
 				req.Header.Set("Authorization", "token tok-"+user)
-				resp, err := http.DefaultClient.Do(req)
+				status, header, data, err := exchange(req)
 				if err != nil {
-					t.Error(err)
-					return 0, nil, ""
+					t.Error(err) // from the held calls' goroutines too
 				}
-				defer resp.Body.Close()
-				data, _ := io.ReadAll(resp.Body)
-				return resp.StatusCode, resp.Header, string(data)
+				return status, header, data
+			}
+			if status, _, data := call("alice", initBody); status != 200 { // the token known, if the router remembers
+				t.Fatalf("a first call: %d %s", status, data)
 			}
 			var wg sync.WaitGroup
 			for range tc.held {

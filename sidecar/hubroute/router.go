@@ -4,7 +4,8 @@
 // to the user's own <hub>/user/<name>/mcp with the same token, streaming
 // the answer back as it comes.
 //
-// The router holds no rights and no state: every hub call and the
+// The router holds no rights, and no state but a few seconds' memory of
+// whose each token is (Config.TokenCache): every hub call and the
 // forwarded request use the client's token, so JupyterHub's RBAC decides
 // everything, and a token can only ever reach its owner's server (the
 // target is taken from the hub's answer, never from the request, and sent
@@ -44,7 +45,10 @@ type Config struct {
 	Prefix string
 	// StartTimeout bounds the wait for a server the router starts.
 	StartTimeout time.Duration
-	Limits       Limits
+	// TokenCache is how long the router trusts the hub's answer about
+	// whose a token is (knownTokens); 0: it asks the hub on every call.
+	TokenCache time.Duration
+	Limits     Limits
 	// Transport carries hub API calls and forwarded requests (if nil, one
 	// that ignores HTTP(S)_PROXY: a proxy would see every user's token).
 	Transport http.RoundTripper
@@ -57,6 +61,7 @@ type Router struct {
 	limits    Limits
 	hub       *hubAPI
 	proxy     *httputil.ReverseProxy
+	known     knownTokens
 	admission admission
 
 	// Stop: closing refuses new requests; the calls in flight (POSTs)
@@ -110,7 +115,7 @@ func New(cfg Config) *Router {
 	if !strings.HasSuffix(cfg.Prefix, "/") {
 		cfg.Prefix += "/"
 	}
-	r := &Router{cfg: cfg, limits: cfg.Limits.withDefaults(),
+	r := &Router{cfg: cfg, limits: cfg.Limits.withDefaults(), known: knownTokens{ttl: cfg.TokenCache, now: time.Now},
 		hub: &hubAPI{base: cfg.HubAPI.JoinPath("/"), client: &http.Client{Transport: cfg.Transport}}}
 	r.stopped, r.stopCuts = context.WithCancel(context.Background())
 	r.drained = make(chan struct{})
@@ -121,7 +126,17 @@ func New(cfg Config) *Router {
 		// Every write goes out at once: server-sent events (progress,
 		// notifications on the GET stream) must not wait in a buffer.
 		FlushInterval: -1,
+		ModifyResponse: func(resp *http.Response) error {
+			if try, ok := resp.Request.Context().Value(knownTryKey{}).(*knownTry); ok && staleAnswer(resp.StatusCode) {
+				try.stale = true
+				return errStale
+			}
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			if errors.Is(err, errStale) {
+				return // serveKnown asks the hub
+			}
 			if errors.Is(context.Cause(req.Context()), errStopping) {
 				r.fail(w, req, cutError)
 				return
@@ -366,6 +381,9 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 			Message: "no JupyterHub token: send the header 'Authorization: token <your hub API token>' (or Bearer), or add ?token=<your hub API token> to the URL"})
 		return
 	}
+	if r.serveKnown(w, req, token) {
+		return
+	}
 	u, err := r.hub.whoami(req.Context(), token)
 	if err != nil {
 		r.fail(w, req, err)
@@ -434,6 +452,7 @@ func (r *Router) route(w http.ResponseWriter, req *http.Request, token string, u
 			return started
 		}
 	}
+	r.known.put(token, u.Name, server)
 	r.forward(w, req, server, token)
 	return started
 }

@@ -260,6 +260,17 @@ func send(t *testing.T, req *http.Request, want int) (*http.Response, []byte) {
 	return resp, data
 }
 
+// exchange sends req and returns the answer's status, headers and body.
+func exchange(req *http.Request) (int, http.Header, string, error) {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, "", err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(data), err
+}
+
 const initBody = `{"jsonrpc":"2.0","id":7,"method":"initialize","params":{}}`
 
 func TestRouter(t *testing.T) {

@@ -34,6 +34,7 @@ func main() {
 	startTimeout := flag.Duration("start-timeout", 2*time.Minute, "longest wait for a user's server that a request starts")
 	// JupyterHub waits 10 s after SIGINT before it terminates a service.
 	drain := flag.Duration("drain", 8*time.Second, "on SIGINT/SIGTERM, how long the calls in flight may finish before they are handed back with their execution handles (their runs go on)")
+	tokenCache := flag.Duration("token-cache", 5*time.Second, "how long the hub's answer about whose a token is holds (0: ask the hub on every call); a revoked token, or a deleted user's, may be routed this long after, and is refused as soon as the user's server refuses it")
 	maxRequests := flag.Int("max-requests", hubroute.DefaultLimits.MaxRequests, "most requests in flight at once, open streams included (more are answered 503 with Retry-After)")
 	maxUserRequests := flag.Int("max-user-requests", hubroute.DefaultLimits.MaxUserRequests, "most requests in flight at once for one user, open streams included")
 	logLevel := flag.String("log-level", envOr("JUPYTER_MCP_LOG_LEVEL", "info"), "debug, info, warn or error")
@@ -50,7 +51,7 @@ func main() {
 		os.Exit(2)
 	}
 	log = log.Level(lvl)
-	cfg := hubroute.Config{Prefix: *prefix, StartTimeout: *startTimeout, Log: log,
+	cfg := hubroute.Config{Prefix: *prefix, StartTimeout: *startTimeout, TokenCache: *tokenCache, Log: log,
 		Limits: hubroute.Limits{MaxRequests: *maxRequests, MaxUserRequests: *maxUserRequests}}
 	if err := run(*listen, *hubAPI, *proxyURL, *drain, cfg); err != nil {
 		log.Error().Err(err).Msg("fatal")
@@ -72,6 +73,9 @@ func run(listen, hubAPI, proxyURL string, drain time.Duration, cfg hubroute.Conf
 	}
 	if drain < 0 {
 		return fmt.Errorf("--drain %s: must not be negative", drain)
+	}
+	if cfg.TokenCache < 0 {
+		return fmt.Errorf("--token-cache %s: must not be negative", cfg.TokenCache)
 	}
 	if cfg.Limits.MaxRequests < 1 || cfg.Limits.MaxUserRequests < 1 {
 		return fmt.Errorf("--max-requests %d, --max-user-requests %d: must be 1 or more", cfg.Limits.MaxRequests, cfg.Limits.MaxUserRequests)
@@ -103,7 +107,7 @@ func run(listen, hubAPI, proxyURL string, drain time.Duration, cfg hubroute.Conf
 		_ = srv.Shutdown(shut)
 	}()
 	log.Info().Str("listen", listen).Str("hub_api", cfg.HubAPI.String()).Str("proxy", cfg.Proxy.String()).Str("prefix", cfg.Prefix).
-		Int("max_requests", cfg.Limits.MaxRequests).Int("max_user_requests", cfg.Limits.MaxUserRequests).
+		Dur("token_cache", cfg.TokenCache).Int("max_requests", cfg.Limits.MaxRequests).Int("max_user_requests", cfg.Limits.MaxUserRequests).
 		Str("version", version).Msg("serving the hub's MCP URL")
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

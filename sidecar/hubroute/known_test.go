@@ -62,6 +62,8 @@ func TestRouterKnownTokens(t *testing.T) {
 			status: 200, want: `"server":"alice"`, whoamis: 3, served: []string{"", "alice"}, starts: 1},
 		{name: "server stopped since: a GET is told", method: http.MethodGet, change: func(f *fakeHub, c *testClock) { f.state["alice"] = "" },
 			status: 404, want: "alice's server is not running", whoamis: 1, served: []string{""}},
+		{name: "server starting since: a GET is told", method: http.MethodGet, change: func(f *fakeHub, c *testClock) { f.state["alice"] = "spawn" },
+			status: 404, want: "alice's server is not running", whoamis: 1, served: []string{""}},
 		{name: "token revoked: refused as the hub refuses it", change: func(f *fakeHub, c *testClock) { delete(f.owners, "tok-alice") },
 			status: 403, want: "does not accept this token", served: []string{"alice"}},
 		{name: "user deleted: refused as the hub refuses it", change: func(f *fakeHub, c *testClock) {

@@ -104,6 +104,8 @@ func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case server == "" && !known: // the hub: no token it takes, no XSRF token
 			http.Error(w, `{"status":403,"message":"'_xsrf' argument missing from POST"}`, http.StatusForbidden)
+		case server == "" && r.Method == http.MethodGet && f.state[owner] == "spawn": // the hub, for a page of a server starting
+			http.Redirect(w, r, "/hub/spawn-pending/"+owner, http.StatusSeeOther)
 		case server == "": // the hub, for a server not running
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusFailedDependency)

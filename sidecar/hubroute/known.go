@@ -13,8 +13,8 @@ import (
 
 // knownTokens remembers for a while (Config.TokenCache) whose each token
 // is, as the hub said, and where that user's default server is: both stay
-// as they are while the user exists (a server's URL depends on its user
-// alone). Whether the server runs is never remembered: a stop and a start
+// as they are while the user exists under that name (a server's URL
+// depends on its user's name alone). Whether the server runs is never remembered: a stop and a start
 // change it at any moment, so a call with a known token goes straight to
 // the server's URL and the answer tells (serveKnown).
 //

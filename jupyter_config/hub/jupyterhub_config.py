@@ -23,8 +23,9 @@ Everything is set from the environment (the Makefile and tests/hub pass it):
   HUB_CULL_EVERY      seconds between the culler's checks (default: its own, timeout/2)
   HUB_ACTIVITY_INTERVAL seconds between activity reports to the hub (300; short in tests)
   HUB_START_TIMEOUT   seconds a server may take to start (120)
-  HUB_TOKEN_CACHE     seconds a user's server trusts a token check (10): a revoked
-                      token is refused at /user/<name>/ this soon
+  HUB_TOKEN_CACHE     seconds a user's server, and the MCP router, trust a token check
+                      (10): a revoked token, or a deleted user's, is refused at
+                      /user/<name>/ and at /services/mcp this soon
   HUB_ACTIVE_SERVER_LIMIT  most servers running at once (default: as many as the host's
                       memory holds at HUB_MEM_LIMIT each, 1 GiB kept for the rest; no limit without it)
   HUB_CONCURRENT_SPAWN_LIMIT  most servers starting at once (2 per CPU)
@@ -151,9 +152,11 @@ c.DockerSpawner.host_ip = "127.0.0.1"
 # `docker rm -f`) when they must go.
 c.JupyterHub.cleanup_servers = False
 # How long a user's server trusts the hub's answer about a token
-# (JupyterHub's default: 5 minutes): a revoked token, or a deleted user's,
-# is refused at /user/<name>/ this soon (at <hub>/services/mcp at once).
-c.Spawner.args = [f"--HubOAuth.cache_max_age={seconds('HUB_TOKEN_CACHE', 10)}"]
+# (JupyterHub's default: 5 minutes), and the MCP router its answer about
+# whose a token is: a revoked token, or a deleted user's, is refused at
+# /user/<name>/ and at <hub>/services/mcp this soon.
+token_cache = seconds("HUB_TOKEN_CACHE", 10)
+c.Spawner.args = [f"--HubOAuth.cache_max_age={token_cache}"]
 c.Spawner.start_timeout = seconds("HUB_START_TIMEOUT", 120)
 c.Spawner.http_timeout = seconds("HUB_START_TIMEOUT", 120)
 def byte_size(name, value):
@@ -292,6 +295,7 @@ if env("HUB_MCP_ROUTER"):
             f"--listen=127.0.0.1:{mcp_port}",
             f"--proxy-url=http://127.0.0.1:{hub_port}",
             f"--start-timeout={seconds('HUB_START_TIMEOUT', 120)}s",
+            f"--token-cache={token_cache}s",
             f"--public-url={env('HUB_PUBLIC_URL', f'http://127.0.0.1:{hub_port}')}",
             f"--oauth-key-file={oauth_key}",
             *(["--oauth-only"] if env("HUB_OAUTH_ONLY") == "1" else []),

@@ -29,7 +29,7 @@ type startProgress struct {
 
 // maxPeek is the largest request body the router reads to find a progress
 // token; a larger request waits for its server without progress.
-const maxPeek = 1 << 20
+const maxPeek = 256 << 10
 
 // newStartProgress returns a startProgress for req, or nil when the client
 // did not ask for progress or does not accept an event stream. It reads the
@@ -102,16 +102,32 @@ func writeEvent(w http.ResponseWriter, data []byte) {
 
 // eventTail carries the answer of the user's server (or the router's own
 // error) on a response already streaming: an event stream is copied
-// through as it comes; a JSON answer becomes one more event. Its status
-// and headers cannot reach the client any more.
+// through as it comes; a JSON answer becomes one more event, streamed as
+// it comes too; any other answer becomes a JSON-RPC error naming the
+// server's status. Its status and headers cannot reach the client any
+// more. It buffers maxTail bytes at most, however long the answer.
 type eventTail struct {
 	w      http.ResponseWriter
 	id     json.RawMessage
 	header http.Header
 	status int
-	stream bool
-	body   bytes.Buffer
+	kind   tailKind
+	opened bool         // tailJSON: the event has begun
+	body   bytes.Buffer // tailOther: the answer's start
+	line   []byte       // tailJSON: a write without its line breaks
 }
+
+type tailKind int
+
+const (
+	tailOther  tailKind = iota // buffered (up to maxTail), then an error
+	tailStream                 // an event stream: copied through
+	tailJSON                   // a JSON answer: one event, streamed
+)
+
+// maxTail is what an eventTail keeps of an answer that is neither JSON nor
+// an event stream: its start names the failure.
+const maxTail = 16 << 10
 
 func (t *eventTail) Header() http.Header { return t.header }
 
@@ -121,27 +137,64 @@ func (t *eventTail) WriteHeader(code int) {
 	}
 	t.status = code
 	media, _, _ := mime.ParseMediaType(t.header.Get("Content-Type"))
-	t.stream = code == http.StatusOK && media == "text/event-stream"
+	switch {
+	case code == http.StatusOK && media == "text/event-stream":
+		t.kind = tailStream
+	case code == http.StatusOK && media == "application/json":
+		t.kind = tailJSON
+	}
 }
 
 func (t *eventTail) Write(b []byte) (int, error) {
 	t.WriteHeader(http.StatusOK)
-	if t.stream {
+	switch t.kind {
+	case tailStream:
 		return t.w.Write(b)
+	case tailJSON:
+		if len(b) == 0 {
+			return 0, nil
+		}
+		if !t.opened {
+			t.opened = true
+			if _, err := io.WriteString(t.w, "event: message\ndata: "); err != nil {
+				return 0, err
+			}
+		}
+		// An event's data is one line: JSON has line breaks only between
+		// its tokens (inside strings they are escaped), where a space
+		// means the same.
+		t.line = append(t.line[:0], b...)
+		for i, c := range t.line {
+			if c == '\n' || c == '\r' {
+				t.line[i] = ' '
+			}
+		}
+		if _, err := t.w.Write(t.line); err != nil {
+			return 0, err
+		}
+		return len(b), nil
 	}
-	return t.body.Write(b)
+	if room := maxTail - t.body.Len(); room > 0 {
+		t.body.Write(b[:min(len(b), room)])
+	}
+	return len(b), nil
 }
 
 func (t *eventTail) Flush() {
-	if t.stream {
+	if t.kind != tailOther {
 		_ = http.NewResponseController(t.w).Flush()
 	}
 }
 
-// finish sends a JSON answer as the stream's last event; an answer that is
-// not JSON becomes a JSON-RPC error naming the server's status.
+// finish ends the answer's event; an answer that is not JSON becomes a
+// JSON-RPC error naming the server's status.
 func (t *eventTail) finish() {
-	if t.stream {
+	switch {
+	case t.kind == tailStream:
+		return
+	case t.opened:
+		_, _ = io.WriteString(t.w, "\n\n")
+		_ = http.NewResponseController(t.w).Flush()
 		return
 	}
 	var msg bytes.Buffer

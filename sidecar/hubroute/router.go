@@ -4,11 +4,12 @@
 // to the user's own <hub>/user/<name>/mcp with the same token, streaming
 // the answer back as it comes.
 //
-// The router holds no rights and no state: every hub call and the
+// The router holds no rights, and no state but a few seconds' memory of
+// whose each token is (Config.TokenCache): every hub call and the
 // forwarded request use the client's token, so JupyterHub's RBAC decides
 // everything, and a token can only ever reach its owner's server (the
-// target is taken from the hub's answer, never from the request). Several
-// replicas can run side by side.
+// target is taken from the hub's answer, never from the request, and sent
+// as the hub escaped it). Several replicas can run side by side.
 package hubroute
 
 import (
@@ -46,8 +47,12 @@ type Config struct {
 	Prefix string
 	// StartTimeout bounds the wait for a server the router starts.
 	StartTimeout time.Duration
-	// Transport carries hub API calls and forwarded requests
-	// (http.DefaultTransport if nil).
+	// TokenCache is how long the router trusts the hub's answer about
+	// whose a token is (knownTokens); 0: it asks the hub on every call.
+	TokenCache time.Duration
+	Limits     Limits
+	// Transport carries hub API calls and forwarded requests (if nil, one
+	// that ignores HTTP(S)_PROXY: a proxy would see every user's token).
 	Transport http.RoundTripper
 	// Auth, when set, lets MCP clients sign in through the hub (OAuth):
 	// its endpoints are served here, a request without a token gets the
@@ -63,9 +68,12 @@ type Config struct {
 
 // Router serves the hub-wide MCP endpoint.
 type Router struct {
-	cfg   Config
-	hub   *hubAPI
-	proxy *httputil.ReverseProxy
+	cfg       Config
+	limits    Limits
+	hub       *hubAPI
+	proxy     *httputil.ReverseProxy
+	known     knownTokens
+	admission admission
 
 	// Stop: closing refuses new requests; the calls in flight (POSTs)
 	// may finish until stopped ends them.
@@ -89,8 +97,9 @@ const RouterHeader = "X-Jupyter-Mcp-Router"
 
 // inFlight is a server's calls in flight and a token of one of them.
 type inFlight struct {
-	calls int
-	token string
+	server serverAddr
+	calls  int
+	token  string
 }
 
 // handBackWait bounds how long Stop waits, once it has handed the calls
@@ -112,12 +121,13 @@ var (
 // New returns a Router for cfg.
 func New(cfg Config) *Router {
 	if cfg.Transport == nil {
-		cfg.Transport = http.DefaultTransport
+		cfg.Transport = newTransport()
 	}
 	if !strings.HasSuffix(cfg.Prefix, "/") {
 		cfg.Prefix += "/"
 	}
-	r := &Router{cfg: cfg, hub: &hubAPI{base: cfg.HubAPI.JoinPath("/"), client: &http.Client{Transport: cfg.Transport}}}
+	r := &Router{cfg: cfg, limits: cfg.Limits.withDefaults(), known: knownTokens{ttl: cfg.TokenCache, now: time.Now},
+		hub: &hubAPI{base: cfg.HubAPI.JoinPath("/"), client: &http.Client{Transport: cfg.Transport}}}
 	r.stopped, r.stopCuts = context.WithCancel(context.Background())
 	r.drained = make(chan struct{})
 	r.id = rand.Text()
@@ -127,7 +137,17 @@ func New(cfg Config) *Router {
 		// Every write goes out at once: server-sent events (progress,
 		// notifications on the GET stream) must not wait in a buffer.
 		FlushInterval: -1,
+		ModifyResponse: func(resp *http.Response) error {
+			if try, ok := resp.Request.Context().Value(knownTryKey{}).(*knownTry); ok && staleAnswer(resp.StatusCode) {
+				try.stale = true
+				return errStale
+			}
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			if errors.Is(err, errStale) {
+				return // serveKnown asks the hub
+			}
 			if errors.Is(context.Cause(req.Context()), errStopping) {
 				r.fail(w, req, cutError)
 				return
@@ -142,23 +162,30 @@ func New(cfg Config) *Router {
 	return r
 }
 
-// rewrite points the outgoing request at the user's server through the
-// hub's proxy; ServeHTTP has already set its path to the server's
-// /user/<name>/mcp. The client's headers go with it (Authorization with the
-// user's own token, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID,
-// Accept), except cookies: only the token may authenticate it.
+// newTransport is http.DefaultTransport without a proxy from the
+// environment, keeping more idle connections to the hub's proxy, which
+// every call goes to.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	t.MaxIdleConnsPerHost = 64
+	return t
+}
+
+// rewrite completes the outgoing request, which forward has pointed at
+// the user's server through the hub's proxy. The client's headers go with
+// it (Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID, Accept, and the
+// Authorization asSignedIn set: the user's hub token), except cookies:
+// only the token may authenticate it.
 func (r *Router) rewrite(pr *httputil.ProxyRequest) {
-	pr.Out.URL.Scheme = r.cfg.Proxy.Scheme
-	pr.Out.URL.Host = r.cfg.Proxy.Host
-	pr.Out.URL.Path = strings.TrimRight(r.cfg.Proxy.Path, "/") + pr.In.URL.Path
-	pr.Out.URL.RawPath = ""
-	// The public host, as the client sees it: the sidecar builds lab links
-	// and checks Origin against it.
+	// The Host forward set: the public host as the client sees it (the
+	// sidecar builds lab links and checks Origin against it), or on a hub
+	// with subdomains the server's.
 	pr.Out.Host = pr.In.Host
 	pr.Out.Header.Del("Cookie")
 	pr.Out.Header.Set(RouterHeader, r.id)
 	// The router's own parameters stay here; a token from the URL went
-	// into the header (forward), where no URL (or log) holds it.
+	// into the header (asSignedIn), where no URL (or log) holds it.
 	q := pr.Out.URL.Query()
 	if q.Has("profile") || q.Has("token") {
 		q.Del("profile")
@@ -216,9 +243,8 @@ func (r *Router) handBack() {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), handBackWait)
 			defer cancel()
-			u := *r.cfg.Proxy
-			u.Path = strings.TrimRight(u.Path, "/") + server + "mcp/handoff"
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, r.cfg.Proxy.String(), bytes.NewReader(body))
+			f.server.aim(req, r.cfg.Proxy, "mcp/handoff")
 			req.Header.Set("Authorization", "token "+f.token)
 			req.Header.Set("Content-Type", "application/json")
 			resp, err := r.hub.client.Do(req)
@@ -236,18 +262,19 @@ func (r *Router) handBack() {
 	wg.Wait()
 }
 
-// track counts a call in flight to the server at target (/user/<name>/)
-// until the returned func is called.
-func (r *Router) track(target, token string) (done func()) {
+// track counts a call in flight to server until the returned func is
+// called.
+func (r *Router) track(server serverAddr, token string) (done func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.servers == nil {
 		r.servers = map[string]*inFlight{}
 	}
-	f := r.servers[target]
+	key := server.key()
+	f := r.servers[key]
 	if f == nil {
-		f = &inFlight{}
-		r.servers[target] = f
+		f = &inFlight{server: server}
+		r.servers[key] = f
 	}
 	f.calls++
 	f.token = token
@@ -255,7 +282,7 @@ func (r *Router) track(target, token string) (done func()) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if f.calls--; f.calls == 0 {
-			delete(r.servers, target)
+			delete(r.servers, key)
 		}
 	}
 }
@@ -280,11 +307,12 @@ func (r *Router) begin(req *http.Request) (end func(), ok bool) {
 	}, true
 }
 
-// statusWriter remembers the status for the log line; Unwrap lets the
-// reverse proxy flush through it.
+// statusWriter remembers the status and user for the log line; Unwrap
+// lets the reverse proxy flush through it.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	user   string
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -312,16 +340,24 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	w := &statusWriter{ResponseWriter: rw}
-	var user string
 	var started bool
 	defer func() {
-		r.cfg.Log.Info().Str("method", req.Method).Str("path", req.URL.Path).Str("user", user).
+		r.cfg.Log.Info().Str("method", req.Method).Str("path", req.URL.Path).Str("user", w.user).
 			Int("status", w.status).Bool("started_server", started).Dur("duration", time.Since(start)).Msg("request")
 	}()
+	release, refused := r.admit()
+	if refused != nil {
+		r.answer(w, nil, refused) // its body unread: no work for a request refused
+		return
+	}
+	defer release()
 
 	ctx, cancel := context.WithCancelCause(req.Context())
 	defer cancel(nil)
 	defer context.AfterFunc(r.stopped, func() { cancel(errStopping) })()
+	if req.Body != nil && req.Body != http.NoBody {
+		req.Body = &timedBody{ReadCloser: req.Body, rc: http.NewResponseController(rw), limit: r.limits.BodyTimeout}
+	}
 	if req.Method == http.MethodPost && req.Body != nil {
 		// The start of the body, for the id of an error answered after
 		// the body went to the server.
@@ -350,6 +386,10 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		r.fail(w, req, err)
 		return
 	}
+	req = asSignedIn(req, token, grant, r.cfg.Auth)
+	if r.serveKnown(w, req, token) {
+		return
+	}
 	u, err := r.hub.whoami(req.Context(), token)
 	if err != nil {
 		if e := (*errHub)(nil); grant != nil && errors.As(err, &e) && e.Code == codeUnauthorized {
@@ -362,13 +402,26 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		r.fail(w, req, err)
 		return
 	}
-	user = u.Name
+	w.user = u.Name
 	if u.Kind != "" && u.Kind != "user" {
 		r.fail(w, req, &errHub{Status: http.StatusForbidden, Code: codeUnauthorized,
 			Message: "this token belongs to the " + u.Kind + " " + u.Name + ", not to a user: use a user's token"})
 		return
 	}
-	target := "/user/" + url.PathEscape(u.Name) + "/"
+	releaseUser, err := r.admitUser(u.Name)
+	if err != nil {
+		r.fail(w, req, err)
+		return
+	}
+	defer releaseUser()
+	started = r.route(w, req, token, u, profile)
+}
+
+// route sends the request of u (whom token belongs to) to u's default
+// server, starting it first if it is not running and req may start it
+// (with profile); it reports whether it started it.
+func (r *Router) route(w http.ResponseWriter, req *http.Request, token string, u *hubUser, profile string) (started bool) {
+	var target string // the server's url in the hub's answer
 	if u.Servers != nil {
 		s, ok := u.Servers[""]
 		running := ok && s.Ready && s.Pending == ""
@@ -380,7 +433,7 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 			// DELETE belongs to a session that ended with the server.
 			r.fail(w, req, &errHub{Status: http.StatusNotFound, Code: codeNotRunning,
 				Message: u.Name + "'s server is not running: its MCP sessions ended with it; start a new session"})
-			return
+			return false
 		default:
 			progress := newStartProgress(w, req)
 			ctx, cancel := context.WithTimeoutCause(req.Context(), r.cfg.StartTimeout, errStartDeadline)
@@ -388,25 +441,33 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 			if progress != nil {
 				report = progress.report
 			}
+			var err error
 			target, started, err = r.hub.ensureRunning(ctx, token, u, profile, report)
 			cancel()
 			// Once progress went out, the rest rides the same stream.
 			if tail, finish := progress.writer(); tail != nil {
 				defer finish()
-				if err != nil {
-					r.fail(tail, req, err)
-					return
-				}
-				r.forward(tail, req, target, token, grant)
-				return
+				w = tail
 			}
 			if err != nil {
 				r.fail(w, req, err)
-				return
+				return started
 			}
 		}
 	}
-	r.forward(w, req, target, token, grant)
+	// Without read:servers the token cannot tell whether the server runs:
+	// forward anyway, the hub answers for a stopped one.
+	server := defaultServerAddr(u.Name)
+	if target != "" {
+		var err error
+		if server, err = parseServerURL(target); err != nil {
+			r.fail(w, req, &errHub{Status: http.StatusBadGateway, Code: codeUnavailable, Message: err.Error()})
+			return started
+		}
+	}
+	r.known.put(token, u.Name, server)
+	r.forward(w, req, server, token)
+	return started
 }
 
 // signedIn resolves the client's token into the hub token that reaches
@@ -437,6 +498,22 @@ func (r *Router) signedIn(w http.ResponseWriter, token string) (*hubauth.Grant, 
 	return nil, token, nil
 }
 
+// asSignedIn is req as it goes upstream: with the hub token that reaches
+// the user's server, never the client's own credential when that is a
+// sign-in's access token, and the sign-in's grant, which the server
+// enforces (any copy the client sent is dropped).
+func asSignedIn(req *http.Request, token string, grant *hubauth.Grant, auth *hubauth.Server) *http.Request {
+	out := req.Clone(req.Context())
+	out.Header.Set("Authorization", "token "+token)
+	out.Header.Del(hubauth.ScopesHeader)
+	out.Header.Del(hubauth.ResourceMetadataHeader)
+	if grant != nil {
+		out.Header.Set(hubauth.ScopesHeader, strings.Join(grant.Scopes, " "))
+		out.Header.Set(hubauth.ResourceMetadataHeader, auth.ResourceMetadata())
+	}
+	return out
+}
+
 // checkRequest checks what a request asks before the hub is asked
 // anything: the path is the MCP endpoint, the profile (?profile=) a name;
 // and it finds the token in the Authorization header or, for clients that
@@ -458,25 +535,13 @@ func (r *Router) checkRequest(req *http.Request) (token, profile string, err err
 	return token, profile, nil
 }
 
-// forward sends req to the user's server at target (/user/<name>/). Without
-// read:servers the token cannot tell whether the server runs: forward
-// anyway, the hub answers for a stopped one.
-func (r *Router) forward(w http.ResponseWriter, req *http.Request, target, token string, grant *hubauth.Grant) {
+// forward sends req to the user's server through the hub's proxy.
+func (r *Router) forward(w http.ResponseWriter, req *http.Request, server serverAddr, token string) {
 	if req.Method == http.MethodPost {
-		defer r.track(target, token)()
+		defer r.track(server, token)()
 	}
 	out := req.Clone(req.Context())
-	out.URL.Path, out.URL.RawPath = target+"mcp", ""
-	// The hub token that reaches the server, never the client's own
-	// credential when that is a sign-in's access token; and the sign-in's
-	// grant, which the server enforces.
-	out.Header.Set("Authorization", "token "+token)
-	out.Header.Del(hubauth.ScopesHeader)
-	out.Header.Del(hubauth.ResourceMetadataHeader)
-	if grant != nil {
-		out.Header.Set(hubauth.ScopesHeader, strings.Join(grant.Scopes, " "))
-		out.Header.Set(hubauth.ResourceMetadataHeader, r.cfg.Auth.ResourceMetadata())
-	}
+	server.aim(out, r.cfg.Proxy, "mcp")
 	r.proxy.ServeHTTP(w, out)
 }
 
@@ -484,17 +549,19 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, target, token
 // the profile exists.
 var profileName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// bodyPrefix keeps the first 64 KiB read from a request's body.
+// bodyPrefix keeps the first maxPrefix bytes read from a request's body.
 type bodyPrefix struct {
 	io.ReadCloser
 	buf bytes.Buffer
 }
 
+const maxPrefix = 64 << 10
+
 type bodyPrefixKey struct{}
 
 func (b *bodyPrefix) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if room := 64<<10 - b.buf.Len(); room > 0 {
+	if room := maxPrefix - b.buf.Len(); room > 0 {
 		b.buf.Write(p[:min(n, room)])
 	}
 	return n, err
@@ -548,13 +615,23 @@ func (r *Router) fail(w http.ResponseWriter, req *http.Request, err error) {
 			e = &errHub{Status: http.StatusBadGateway, Code: codeUnavailable, Message: err.Error()}
 		}
 	}
-	var id json.RawMessage = []byte("null")
+	var id json.RawMessage
 	if req.Method == http.MethodPost && req.Body != nil {
-		data, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+		// As much as the prefix keeps: the token may not have been
+		// checked, and the read is bounded in time (timedBody).
+		data, _ := io.ReadAll(io.LimitReader(req.Body, maxPrefix))
 		if prefix, ok := req.Context().Value(bodyPrefixKey{}).(*bodyPrefix); ok && len(data) == 0 {
 			data = prefix.buf.Bytes() // the body went to the server
 		}
 		id = rpcID(data)
+	}
+	r.answer(w, id, e)
+}
+
+// answer writes e as a JSON-RPC error for id (null if nil).
+func (r *Router) answer(w http.ResponseWriter, id json.RawMessage, e *errHub) {
+	if id == nil {
+		id = []byte("null")
 	}
 	var body bytes.Buffer
 	enc := json.NewEncoder(&body)

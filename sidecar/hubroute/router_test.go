@@ -21,12 +21,16 @@ import (
 )
 
 // fakeHub is a JupyterHub API and proxy in one: tokens, users' server
-// states, starts, progress streams, and the users' /user/<name>/mcp.
+// states, starts, progress streams, and the users' /user/<name>/mcp,
+// routed as configurable-http-proxy routes them, answered by the hub as
+// JupyterHub answers for a server not running, and by the server only for
+// its owner's token.
 type fakeHub struct {
 	mu          sync.Mutex
 	owners      map[string]string // token -> user name ("svc:" prefix: a service)
 	noRead      map[string]bool   // tokens without read:servers
 	state       map[string]string // user -> "", "spawn", "ready", "stop"
+	urls        map[string]string // user -> the server's url in the hub's answers (default /user/<name>/)
 	startStatus int               // answer to POST .../server; 0: 202 and spawning
 	retryAfter  string
 	progress    string // what a spawn does: "ready" (default), "failed", "hang"
@@ -40,7 +44,12 @@ type fakeHub struct {
 	startBody string // body of the last start
 	startMsg  string // message of a refused start ("hub says no")
 	starts    int
-	forwarded []*http.Request
+	whoamis   int             // GET /hub/api/user
+	forwarded []*http.Request // that reached the proxy's /user/ routes
+	served    []string        // whose server answered each forwarded request ("" the hub's)
+	bodies    []string        // the bodies the servers received
+	// serverRefuses: the servers answer 403 whatever the token.
+	serverRefuses bool
 }
 
 func newFakeHub() *fakeHub {
@@ -51,6 +60,38 @@ func newFakeHub() *fakeHub {
 	}
 }
 
+// url is the url of user's server in the hub's answers.
+func (f *fakeHub) url(user string) string {
+	if u, ok := f.urls[user]; ok {
+		return u
+	}
+	return "/user/" + user + "/"
+}
+
+// route is the user whose running server the proxy sends r to, "" for
+// none (the hub's default route): as configurable-http-proxy, by the path
+// unescaped once (r.URL.Path), prefixed with the Host on a hub with
+// subdomains; the routes are the servers' urls, unescaped once (the hub
+// sends them escaped in the URL of its proxy's API).
+func (f *fakeHub) route(r *http.Request) string {
+	for user, state := range f.state {
+		if state != "ready" {
+			continue
+		}
+		u := f.url(user)
+		host := ""
+		if _, rest, ok := strings.Cut(u, "://"); ok {
+			host, u, _ = strings.Cut(rest, "/")
+			u = "/" + u
+		}
+		prefix, err := url.PathUnescape(u)
+		if err == nil && (host == "" || r.Host == host) && strings.HasPrefix(r.URL.Path, prefix) {
+			return user
+		}
+	}
+	return ""
+}
+
 func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	tok := clientToken(r.Header.Get("Authorization"))
@@ -58,11 +99,30 @@ func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 	if strings.HasPrefix(r.URL.Path, "/user/") {
 		f.mu.Lock()
+		server := f.route(r)
 		f.forwarded = append(f.forwarded, r.Clone(r.Context()))
+		f.served = append(f.served, server)
 		f.mu.Unlock()
-		w.Header().Set("Mcp-Session-Id", "sess-"+r.Header.Get("Mcp-Session-Id"))
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":1,"result":{"path":%q}}`, r.URL.Path)
+		switch {
+		case server == "" && !known: // the hub: no token it takes, no XSRF token
+			http.Error(w, `{"status":403,"message":"'_xsrf' argument missing from POST"}`, http.StatusForbidden)
+		case server == "" && r.Method == http.MethodGet && f.state[owner] == "spawn": // the hub, for a page of a server starting
+			http.Redirect(w, r, "/hub/spawn-pending/"+owner, http.StatusSeeOther)
+		case server == "": // the hub, for a server not running
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusFailedDependency)
+			fmt.Fprintf(w, `{"message":"JupyterHub server no longer running at %s."}`, r.URL.Path)
+		case owner != server || f.serverRefuses: // the server's own check of the token
+			http.Error(w, `{"status":403,"message":"Forbidden"}`, http.StatusForbidden)
+		default:
+			body, _ := io.ReadAll(r.Body)
+			f.mu.Lock()
+			f.bodies = append(f.bodies, string(body))
+			f.mu.Unlock()
+			w.Header().Set("Mcp-Session-Id", "sess-"+r.Header.Get("Mcp-Session-Id"))
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":1,"result":{"path":%q,"server":%q}}`, r.URL.Path, server)
+		}
 		return
 	}
 	if !known {
@@ -74,6 +134,7 @@ func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && r.URL.Path == "/hub/api/user":
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		f.whoamis++
 		u := map[string]any{"name": owner, "kind": "user"}
 		if name, ok := strings.CutPrefix(owner, "svc:"); ok {
 			u = map[string]any{"name": name, "kind": "service"}
@@ -86,9 +147,9 @@ func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			servers := map[string]any{}
 			switch s := f.state[owner]; s {
 			case "ready":
-				servers[""] = map[string]any{"ready": true, "pending": nil, "url": "/user/" + owner + "/"}
+				servers[""] = map[string]any{"ready": true, "pending": nil, "url": f.url(owner)}
 			case "spawn", "stop":
-				servers[""] = map[string]any{"ready": false, "pending": s, "url": "/user/" + owner + "/"}
+				servers[""] = map[string]any{"ready": false, "pending": s, "url": f.url(owner)}
 			}
 			u["servers"] = servers
 		}
@@ -164,13 +225,27 @@ func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func newRouter(t *testing.T, hub http.Handler, startTimeout time.Duration) (*httptest.Server, *httptest.Server) {
 	t.Helper()
+	srv, hubSrv, _ := newRouterWith(t, hub, Config{StartTimeout: startTimeout})
+	return srv, hubSrv
+}
+
+// newRouterWith serves a Router of cfg, with hub as its hub's API and
+// proxy, on the router's own http.Server.
+func newRouterWith(t *testing.T, hub http.Handler, cfg Config) (*httptest.Server, *httptest.Server, *Router) {
+	t.Helper()
 	hubSrv := httptest.NewServer(hub)
 	t.Cleanup(hubSrv.Close)
 	u, _ := url.Parse(hubSrv.URL)
-	r := New(Config{HubAPI: u.JoinPath("/hub/api"), Proxy: u, Prefix: "/services/mcp/", StartTimeout: startTimeout, Log: zerolog.Nop()})
-	srv := httptest.NewServer(r)
+	cfg.HubAPI, cfg.Proxy, cfg.Prefix, cfg.Log = u.JoinPath("/hub/api"), u, "/services/mcp/", zerolog.Nop()
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = 5 * time.Second
+	}
+	r := New(cfg)
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = r.Server()
+	srv.Start()
 	t.Cleanup(srv.Close)
-	return srv, hubSrv
+	return srv, hubSrv, r
 }
 
 // send sends req and returns the response and its body, which must have
@@ -187,6 +262,17 @@ func send(t *testing.T, req *http.Request, want int) (*http.Response, []byte) {
 		t.Fatalf("status %d, want %d: %s", resp.StatusCode, want, data)
 	}
 	return resp, data
+}
+
+// exchange sends req and returns the answer's status, headers and body.
+func exchange(req *http.Request) (int, http.Header, string, error) {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, "", err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(data), err
 }
 
 const initBody = `{"jsonrpc":"2.0","id":7,"method":"initialize","params":{}}`
@@ -243,8 +329,9 @@ func TestRouter(t *testing.T) {
 			status: 200, forwardTo: "/user/bob/mcp", starts: 1, timeout: 5 * time.Second},
 		{name: "spawn in progress is awaited", setup: func(f *fakeHub) { f.state["bob"] = "spawn" }, auth: "token tok-bob", status: 200,
 			forwardTo: "/user/bob/mcp"},
-		{name: "no read:servers: forwarded as is", setup: func(f *fakeHub) { f.state["alice"] = "" }, auth: "token tok-noread", status: 200,
-			forwardTo: "/user/alice/mcp"},
+		{name: "no read:servers: forwarded as is", auth: "token tok-noread", status: 200, forwardTo: "/user/alice/mcp"},
+		{name: "no read:servers, not running: the hub's answer", setup: func(f *fakeHub) { f.state["alice"] = "" }, auth: "token tok-noread",
+			status: 424, want: "JupyterHub server no longer running", forwardTo: "/user/alice/mcp"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeHub()
@@ -318,7 +405,7 @@ func TestRouter(t *testing.T) {
 			if fw.Host != strings.TrimPrefix(srv.URL, "http://") {
 				t.Fatalf("forwarded Host %q, want the client's %q", fw.Host, srv.URL)
 			}
-			if got := resp.Header.Get("Mcp-Session-Id"); got != "sess-abc" {
+			if got := resp.Header.Get("Mcp-Session-Id"); tc.status == http.StatusOK && got != "sess-abc" {
 				t.Fatalf("Mcp-Session-Id back to the client = %q", got)
 			}
 		})
@@ -564,13 +651,13 @@ func TestRouterStartProgress(t *testing.T) {
 		last   string
 	}{
 		{name: "progress, then the answer", body: withToken, accept: "application/json, text/event-stream", status: 200,
-			events: []string{"starting bob's server (JupyterHub: pulling)", "starting bob's server"}, last: `"result":{"path":"/user/bob/mcp"}`},
+			events: []string{"starting bob's server (JupyterHub: pulling)", "starting bob's server"}, last: `"result":{"path":"/user/bob/mcp",`},
 		{name: "progress, then the failure", setup: func(f *fakeHub) { f.progress = "failed" }, body: withToken,
 			accept: "text/event-stream, application/json", status: 200,
 			events: []string{"starting bob's server (JupyterHub: pulling)"}, last: "could not start bob's server: Spawn failed: image missing"},
 		{name: "an earlier failed start is no failure of this one", setup: func(f *fakeHub) { f.lastFailed, f.staleRead = true, make(chan struct{}) }, body: withToken,
 			accept: "application/json, text/event-stream", status: 200,
-			events: []string{"starting bob's server (JupyterHub: pulling)", "starting bob's server"}, last: `"result":{"path":"/user/bob/mcp"}`},
+			events: []string{"starting bob's server (JupyterHub: pulling)", "starting bob's server"}, last: `"result":{"path":"/user/bob/mcp",`},
 		{name: "no progress token", body: initBody, accept: "application/json, text/event-stream", status: 200, last: `"path":"/user/bob/mcp"`},
 		{name: "no event stream accepted", body: withToken, accept: "application/json", status: 200, last: `"path":"/user/bob/mcp"`},
 		{name: "refused at once: its own status", setup: func(f *fakeHub) { f.startStatus = 429; f.retryAfter = "7" }, body: withToken,

@@ -19,6 +19,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -322,8 +323,11 @@ func (h *hubProcess) api(method, path, token string, body any) (int, []byte, err
 	return resp.StatusCode, data, err
 }
 
+// userPath is the API path of name's user (the name escaped).
+func userPath(name string) string { return "/users/" + url.PathEscape(name) }
+
 func (h *hubProcess) createUser(name string) error {
-	code, body, err := h.api(http.MethodPost, "/users/"+name, h.AdminToken, nil)
+	code, body, err := h.api(http.MethodPost, userPath(name), h.AdminToken, nil)
 	if err != nil || code != http.StatusCreated {
 		return fmt.Errorf("create user %s: %d %v %s", name, code, err, body)
 	}
@@ -332,7 +336,7 @@ func (h *hubProcess) createUser(name string) error {
 
 // userToken makes a new API token for name, with the admin token.
 func (h *hubProcess) userToken(name string) (string, error) {
-	code, body, err := h.api(http.MethodPost, "/users/"+name+"/tokens", h.AdminToken, map[string]any{"note": "hub test"})
+	code, body, err := h.api(http.MethodPost, userPath(name)+"/tokens", h.AdminToken, map[string]any{"note": "hub test"})
 	if err != nil || code != http.StatusCreated {
 		return "", fmt.Errorf("token for %s: %d %v %s", name, code, err, body)
 	}
@@ -348,7 +352,7 @@ func (h *hubProcess) userToken(name string) (string, error) {
 // serverState is the user's default server as the hub sees it: "" (not
 // running), "spawn", "stop" (pending) or "ready".
 func (h *hubProcess) serverState(name string) (string, error) {
-	code, body, err := h.api(http.MethodGet, "/users/"+name, h.AdminToken, nil)
+	code, body, err := h.api(http.MethodGet, userPath(name), h.AdminToken, nil)
 	if err != nil || code != http.StatusOK {
 		return "", fmt.Errorf("read user %s: %d %v %s", name, code, err, body)
 	}
@@ -376,7 +380,7 @@ func (h *hubProcess) serverState(name string) (string, error) {
 // startServer starts name's server through the REST API (admin token) and
 // waits until the hub says it is ready.
 func (h *hubProcess) startServer(name string) error {
-	code, body, err := h.api(http.MethodPost, "/users/"+name+"/server", h.AdminToken, nil)
+	code, body, err := h.api(http.MethodPost, userPath(name)+"/server", h.AdminToken, nil)
 	if err != nil {
 		return err
 	}
@@ -388,7 +392,7 @@ func (h *hubProcess) startServer(name string) error {
 
 // stopServer stops name's server and waits until the hub has forgotten it.
 func (h *hubProcess) stopServer(name string) error {
-	code, body, err := h.api(http.MethodDelete, "/users/"+name+"/server", h.AdminToken, nil)
+	code, body, err := h.api(http.MethodDelete, userPath(name)+"/server", h.AdminToken, nil)
 	if err != nil {
 		return err
 	}
@@ -456,7 +460,8 @@ func (h *hubProcess) connectWith(t *testing.T, path, auth string, opts *mcp.Clie
 }
 
 // whoami runs code on the user's kernel that prints JUPYTERHUB_USER, in a
-// notebook of its own, and returns the printed name.
+// notebook of its own, and returns the printed name (any name: it is
+// printed JSON-quoted).
 func whoami(t *testing.T, cs *mcp.ClientSession, path string) string {
 	t.Helper()
 	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "create_notebook", Arguments: map[string]any{"path": path}})
@@ -467,7 +472,7 @@ func whoami(t *testing.T, cs *mcp.ClientSession, path string) string {
 		t.Fatalf("create_notebook: %s", labtest.ResultText(res))
 	}
 	res, err = cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "execute_code", Arguments: map[string]any{
-		"path": path, "code": `import os; print("user=" + os.environ["JUPYTERHUB_USER"])`, "timeout": 120,
+		"path": path, "code": `import json, os; print("user=" + json.dumps(os.environ["JUPYTERHUB_USER"]))`, "timeout": 120,
 	}})
 	if err != nil || res.IsError {
 		t.Fatalf("execute_code: %v %v", err, res)
@@ -477,7 +482,11 @@ func whoami(t *testing.T, cs *mcp.ClientSession, path string) string {
 	if i < 0 {
 		t.Fatalf("execute_code printed no user: %s", text)
 	}
-	return strings.Fields(text[i+len("user="):])[0]
+	var name string
+	if err := json.NewDecoder(strings.NewReader(text[i+len("user="):])).Decode(&name); err != nil {
+		t.Fatalf("execute_code printed no JSON name: %s", text)
+	}
+	return name
 }
 
 // post sends one JSON-RPC message to <hub><path> and returns the status.

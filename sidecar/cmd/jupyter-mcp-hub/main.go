@@ -37,6 +37,9 @@ func main() {
 	startTimeout := flag.Duration("start-timeout", 2*time.Minute, "longest wait for a user's server that a request starts")
 	// JupyterHub waits 10 s after SIGINT before it terminates a service.
 	drain := flag.Duration("drain", 8*time.Second, "on SIGINT/SIGTERM, how long the calls in flight may finish before they are handed back with their execution handles (their runs go on)")
+	tokenCache := flag.Duration("token-cache", 5*time.Second, "how long the hub's answer about whose a token is holds (0: ask the hub on every call); a revoked token, or a deleted user's, may be routed this long after, and is refused as soon as the user's server refuses it")
+	maxRequests := flag.Int("max-requests", hubroute.DefaultLimits.MaxRequests, "most requests in flight at once, open streams included (more are answered 503 with Retry-After)")
+	maxUserRequests := flag.Int("max-user-requests", hubroute.DefaultLimits.MaxUserRequests, "most requests in flight at once for one user, open streams included")
 	var signIn signInFlags
 	flag.StringVar(&signIn.publicURL, "public-url", "", "the hub's public URL, e.g. https://hub.example.org: with it, MCP clients sign in through the hub (OAuth) at <public-url>/services/mcp")
 	flag.StringVar(&signIn.keyFile, "oauth-key-file", "", "file of 32 or more random bytes sealing the OAuth tokens (every replica the same); required with --public-url")
@@ -59,37 +62,45 @@ func main() {
 		os.Exit(2)
 	}
 	log = log.Level(lvl)
-	if err := run(*listen, *hubAPI, *proxyURL, *prefix, *startTimeout, *drain, signIn, log); err != nil {
+	cfg := hubroute.Config{Prefix: *prefix, StartTimeout: *startTimeout, TokenCache: *tokenCache, Log: log,
+		Limits: hubroute.Limits{MaxRequests: *maxRequests, MaxUserRequests: *maxUserRequests}}
+	if err := run(*listen, *hubAPI, *proxyURL, *drain, cfg, signIn); err != nil {
 		log.Error().Err(err).Msg("fatal")
 		os.Exit(1)
 	}
 }
 
-func run(listen, hubAPI, proxyURL, prefix string, startTimeout, drain time.Duration, signIn signInFlags, log zerolog.Logger) error {
-	api, err := absURL("--hub-api (or JUPYTERHUB_API_URL)", hubAPI)
-	if err != nil {
+func run(listen, hubAPI, proxyURL string, drain time.Duration, cfg hubroute.Config, signIn signInFlags) error {
+	log := cfg.Log
+	var err error
+	if cfg.HubAPI, err = absURL("--hub-api (or JUPYTERHUB_API_URL)", hubAPI); err != nil {
 		return err
 	}
-	proxy, err := absURL("--proxy-url", proxyURL)
-	if err != nil {
+	if cfg.Proxy, err = absURL("--proxy-url", proxyURL); err != nil {
 		return err
 	}
-	if startTimeout <= 0 {
-		return fmt.Errorf("--start-timeout %s: must be positive", startTimeout)
+	if cfg.StartTimeout <= 0 {
+		return fmt.Errorf("--start-timeout %s: must be positive", cfg.StartTimeout)
 	}
 	if drain < 0 {
 		return fmt.Errorf("--drain %s: must not be negative", drain)
+	}
+	if cfg.TokenCache < 0 {
+		return fmt.Errorf("--token-cache %s: must not be negative", cfg.TokenCache)
+	}
+	if cfg.Limits.MaxRequests < 1 || cfg.Limits.MaxUserRequests < 1 {
+		return fmt.Errorf("--max-requests %d, --max-user-requests %d: must be 1 or more", cfg.Limits.MaxRequests, cfg.Limits.MaxUserRequests)
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
 	}
-	auth, err := signIn.server(api, prefix, log)
-	if err != nil {
+	if cfg.Auth, err = signIn.server(cfg.HubAPI, cfg.Prefix, log); err != nil {
 		return err
 	}
-	router := hubroute.New(hubroute.Config{HubAPI: api, Proxy: proxy, Prefix: prefix, StartTimeout: startTimeout, Auth: auth, SignInOnly: signIn.only, Log: log})
-	srv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
+	cfg.SignInOnly = signIn.only
+	router := hubroute.New(cfg)
+	srv := router.Server()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -110,7 +121,9 @@ func run(listen, hubAPI, proxyURL, prefix string, startTimeout, drain time.Durat
 		defer cancelShut()
 		_ = srv.Shutdown(shut)
 	}()
-	log.Info().Str("listen", listen).Str("hub_api", api.String()).Str("proxy", proxy.String()).Str("prefix", prefix).Str("version", version).Msg("serving the hub's MCP URL")
+	log.Info().Str("listen", listen).Str("hub_api", cfg.HubAPI.String()).Str("proxy", cfg.Proxy.String()).Str("prefix", cfg.Prefix).
+		Dur("token_cache", cfg.TokenCache).Int("max_requests", cfg.Limits.MaxRequests).Int("max_user_requests", cfg.Limits.MaxUserRequests).
+		Str("version", version).Msg("serving the hub's MCP URL")
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

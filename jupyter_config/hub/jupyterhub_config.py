@@ -298,6 +298,7 @@ if env("HUB_MCP_ROUTER"):
             f"--token-cache={token_cache}s",
             f"--public-url={env('HUB_PUBLIC_URL', f'http://127.0.0.1:{hub_port}')}",
             f"--oauth-key-file={oauth_key}",
+            f"--audit-log={os.path.join(state_dir, 'mcp-audit.log')}",
             *(["--oauth-only"] if env("HUB_OAUTH_ONLY") == "1" else []),
             *([f"--oauth-group-scopes={env('HUB_OAUTH_GROUP_SCOPES')}"] if env("HUB_OAUTH_GROUP_SCOPES") else []),
             *([f"--oauth-default-scopes={env('HUB_OAUTH_DEFAULT_SCOPES')}"] if env("HUB_OAUTH_DEFAULT_SCOPES") else []),

@@ -16,6 +16,8 @@ package hubauth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -204,6 +206,17 @@ type Grant struct {
 	ClientName string
 	Scopes     []string
 	HubToken   string // the person's hub token, for the router's calls upstream
+}
+
+// ClientRef names the client in logs: its id, or for a dynamically
+// registered client (whose id is its sealed registration) a short
+// fingerprint of it.
+func (g *Grant) ClientRef() string {
+	if !strings.HasPrefix(g.ClientID, clientPrefix) {
+		return g.ClientID
+	}
+	sum := sha256.Sum256([]byte(g.ClientID))
+	return clientPrefix + hex.EncodeToString(sum[:6])
 }
 
 // Allows reports whether the grant holds scope.

@@ -63,7 +63,10 @@ type Config struct {
 	// the sign-in's tokens are taken, as the MCP specification asks of a
 	// server (it must not accept tokens not issued for it).
 	SignInOnly bool
-	Log        zerolog.Logger
+	// Audit, when set, takes the audit trail (one line per request: who,
+	// which client, what, the outcome) instead of Log.
+	Audit *zerolog.Logger
+	Log   zerolog.Logger
 }
 
 // Router serves the hub-wide MCP endpoint.
@@ -313,6 +316,7 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	user   string
+	grant  *hubauth.Grant // the request's sign-in, if any
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -341,10 +345,7 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	w := &statusWriter{ResponseWriter: rw}
 	var started bool
-	defer func() {
-		r.cfg.Log.Info().Str("method", req.Method).Str("path", req.URL.Path).Str("user", w.user).
-			Int("status", w.status).Bool("started_server", started).Dur("duration", time.Since(start)).Msg("request")
-	}()
+	defer func() { r.audit(req, w, started, time.Since(start)) }()
 	release, refused := r.admit()
 	if refused != nil {
 		r.answer(w, nil, refused) // its body unread: no work for a request refused
@@ -386,7 +387,7 @@ func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		r.fail(w, req, err)
 		return
 	}
-	req = asSignedIn(req, token, grant, r.cfg.Auth)
+	req, w.grant = asSignedIn(req, token, grant, r.cfg.Auth), grant
 	if r.serveKnown(w, req, token) {
 		return
 	}

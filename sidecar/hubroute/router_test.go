@@ -790,3 +790,66 @@ func mustRequest(method, u string) *http.Request {
 	}
 	return req
 }
+
+// One audit line per request: who, what, on which notebook, the outcome;
+// never the arguments or the token.
+func TestRouterAudit(t *testing.T) {
+	f := newFakeHub()
+	hubSrv := httptest.NewServer(f)
+	defer hubSrv.Close()
+	u, _ := url.Parse(hubSrv.URL)
+	lines := lineWriter(make(chan string, 4))
+	log := zerolog.New(lines)
+	srv := httptest.NewServer(New(Config{HubAPI: u.JoinPath("/hub/api"), Proxy: u, Prefix: "/services/mcp/", StartTimeout: time.Second,
+		Audit: &log, Log: zerolog.Nop()}))
+	defer srv.Close()
+	body := `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"insert_cell","arguments":{"path":"nb/a.ipynb","source":"SECRET_SOURCE"}}}`
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/services/mcp", strings.NewReader(body))
+	req.Header.Set("Authorization", "token tok-alice")
+	send(t, req, http.StatusOK)
+	var text string
+	select {
+	case text = <-lines: // written once the answer went out
+	case <-time.After(10 * time.Second):
+		t.Fatal("no audit line")
+	}
+	var line map[string]any
+	if err := json.Unmarshal([]byte(text), &line); err != nil {
+		t.Fatalf("audit: %q: %v", text, err)
+	}
+	for k, want := range map[string]any{"user": "alice", "credential": "hub token", "rpc": "tools/call", "tool": "insert_cell",
+		"notebook": "nb/a.ipynb", "status": float64(200), "method": "POST"} {
+		if line[k] != want {
+			t.Errorf("audit %s = %v, want %v (line %s)", k, line[k], want, text)
+		}
+	}
+	if strings.Contains(text, "SECRET_SOURCE") || strings.Contains(text, "tok-alice") {
+		t.Errorf("the audit line holds an argument or the token: %s", text)
+	}
+}
+
+// lineWriter hands each log line written to it to its channel.
+type lineWriter chan string
+
+func (l lineWriter) Write(p []byte) (int, error) {
+	l <- string(p)
+	return len(p), nil
+}
+
+func TestRPCSummary(t *testing.T) {
+	full := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"edit_cell","arguments":{"path":"a.ipynb","source":"` + strings.Repeat("x", 100) + `"}}}`
+	for _, tc := range []struct {
+		data               string
+		method, tool, path string
+	}{
+		{full, "tools/call", "edit_cell", "a.ipynb"},
+		{full[:60], "tools/call", "", ""}, // cut short inside the params
+		{`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`, "initialize", "", ""},
+		{`not json`, "", "", ""},
+	} {
+		c := rpcSummary([]byte(tc.data))
+		if c.Method != tc.method || c.Params.Name != tc.tool || c.Params.Arguments.Path != tc.path {
+			t.Errorf("%.40q: %+v, want %s %s %s", tc.data, c, tc.method, tc.tool, tc.path)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -45,6 +46,23 @@ func TestSignInWithTheTypeScriptSDK(t *testing.T) {
 	}
 	if got := next("reuse"); !strings.HasPrefix(got, "refused") || !strings.Contains(got, "used already") {
 		t.Fatalf("the first refresh token used again: %s", got)
+	}
+	// The audit trail names the client, its scopes, the tool and the
+	// notebook of each call, and holds neither code nor token.
+	audit, err := os.ReadFile(filepath.Join(theHub.dir, "mcp-audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, line := range strings.Split(string(audit), "\n") {
+		if strings.Contains(line, `"client":"TS SDK test client"`) && strings.Contains(line, `"user":"alice"`) &&
+			strings.Contains(line, `"tool":"execute_code"`) && strings.Contains(line, `"notebook":"oauth-ts.ipynb"`) &&
+			strings.Contains(line, `"scopes":["mcp:read","mcp:edit","mcp:execute"]`) {
+			found = true
+		}
+	}
+	if !found || strings.Contains(string(audit), "print(6*7)") || strings.Contains(string(audit), "mcpat_") {
+		t.Fatalf("audit trail (want a line for the client's execute_code, and no code or token):\n%s", labtest.Tail(audit, 4<<10))
 	}
 	// The run happened on alice's server, as alice.
 	if who := whoami(t, connect(t, "/services/mcp", "token "+tokens["alice"]), "oauth-ts.ipynb"); who != "alice" {

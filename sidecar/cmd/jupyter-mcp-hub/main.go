@@ -40,6 +40,7 @@ func main() {
 	tokenCache := flag.Duration("token-cache", 5*time.Second, "how long the hub's answer about whose a token is holds (0: ask the hub on every call); a revoked token, or a deleted user's, may be routed this long after, and is refused as soon as the user's server refuses it")
 	maxRequests := flag.Int("max-requests", hubroute.DefaultLimits.MaxRequests, "most requests in flight at once, open streams included (more are answered 503 with Retry-After)")
 	maxUserRequests := flag.Int("max-user-requests", hubroute.DefaultLimits.MaxUserRequests, "most requests in flight at once for one user, open streams included")
+	auditLog := flag.String("audit-log", "", "file the audit trail is appended to, one JSON line per request (who, which client, what, the outcome); default: the log")
 	var signIn signInFlags
 	flag.StringVar(&signIn.publicURL, "public-url", "", "the hub's public URL, e.g. https://hub.example.org: with it, MCP clients sign in through the hub (OAuth) at <public-url>/services/mcp")
 	flag.StringVar(&signIn.keyFile, "oauth-key-file", "", "file of 32 or more random bytes sealing the OAuth tokens (every replica the same); required with --public-url")
@@ -64,6 +65,16 @@ func main() {
 	log = log.Level(lvl)
 	cfg := hubroute.Config{Prefix: *prefix, StartTimeout: *startTimeout, TokenCache: *tokenCache, Log: log,
 		Limits: hubroute.Limits{MaxRequests: *maxRequests, MaxUserRequests: *maxUserRequests}}
+	if *auditLog != "" {
+		f, err := os.OpenFile(*auditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			log.Error().Err(err).Msg("fatal: --audit-log")
+			os.Exit(2)
+		}
+		defer f.Close()
+		audit := zerolog.New(f).With().Timestamp().Logger()
+		cfg.Audit = &audit
+	}
 	if err := run(*listen, *hubAPI, *proxyURL, *drain, cfg, signIn); err != nil {
 		log.Error().Err(err).Msg("fatal")
 		os.Exit(1)

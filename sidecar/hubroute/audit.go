@@ -7,7 +7,6 @@ package hubroute
 // tokens or headers.
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -60,26 +59,8 @@ type rpcCall struct {
 // data starts; data may be cut short, and then the params may be missing.
 func rpcSummary(data []byte) rpcCall {
 	var c rpcCall
-	if json.Unmarshal(data, &c) == nil {
-		return c
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return c
-	}
-	for dec.More() {
-		key, err := dec.Token()
-		if err != nil {
-			return c
-		}
-		if key == "method" {
-			_ = dec.Decode(&c.Method)
-			continue
-		}
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return c
-		}
+	if json.Unmarshal(data, &c) != nil {
+		_ = json.Unmarshal(member(data, "method"), &c.Method)
 	}
 	return c
 }

@@ -572,25 +572,33 @@ func (b *bodyPrefix) Read(p []byte) (int, error) {
 // be cut short: the members before the cut are enough (clients send the id
 // before the params).
 func rpcID(data []byte) json.RawMessage {
-	null := json.RawMessage("null")
+	if v := member(data, "id"); v != nil {
+		return v
+	}
+	return json.RawMessage("null")
+}
+
+// member is the value of a top-level member of the JSON object data
+// starts, or nil: data may be cut short after it.
+func member(data []byte, name string) json.RawMessage {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return null
+		return nil
 	}
 	for dec.More() {
 		key, err := dec.Token()
 		if err != nil {
-			return null
+			return nil
 		}
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
-			return null
+			return nil
 		}
-		if key == "id" {
+		if key == name {
 			return v
 		}
 	}
-	return null
+	return nil
 }
 
 // clientToken is the token of "token <t>" or "Bearer <t>" (any case).

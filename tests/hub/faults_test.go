@@ -239,6 +239,7 @@ func TestHubRestartMidCall(t *testing.T) {
 	}
 
 	logFrom := len(theHub.Log())
+	auditFrom := 0 // the audit trail's length when the router began to stop
 	start := time.Now()
 	var down time.Duration
 	err = theHub.restart(func() error {
@@ -249,6 +250,7 @@ func TestHubRestartMidCall(t *testing.T) {
 		}); err != nil {
 			return fmt.Errorf("the router did not begin to stop: %w", err)
 		}
+		auditFrom = len(theHub.Audit())
 		return inContainer("touch", dir+"short-go")
 	}, func() error {
 		down = time.Since(start)
@@ -259,8 +261,8 @@ func TestHubRestartMidCall(t *testing.T) {
 	}
 	fmt.Fprintf(os.Stderr, "figure: hub restart: down after %s (the router's drain included), back after %s\n", down.Round(10*time.Millisecond), time.Since(start).Round(10*time.Millisecond))
 
-	// The short call finished while the router waited for it (its log
-	// says so: a call answered 200 after it began to stop).
+	// The short call finished while the router waited for it (its audit
+	// trail says so: a call answered 200 after it began to stop).
 	select {
 	case o := <-short:
 		if o.err != nil || o.res.IsError || !strings.Contains(labtest.ResultText(o.res), "short finished") {
@@ -269,10 +271,8 @@ func TestHubRestartMidCall(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the short call in flight hung until the test's bound (3 min)")
 	}
-	log := string(theHub.Log()[logFrom:])
-	_, stopping, ok := strings.Cut(log, "letting the calls in flight finish")
-	if !ok || !strings.Contains(stopping, `"user":"alice","status":200`) {
-		t.Fatalf("the router's log from the restart on shows no call answered while it stopped:\n%s", labtest.Tail([]byte(log), 4<<10))
+	if stopping := string(theHub.Audit()[auditFrom:]); !strings.Contains(stopping, `"notebook":"restart-short.ipynb","status":200`) {
+		t.Fatalf("the audit trail from the router's stop on shows no call answered while it stopped:\n%s", labtest.Tail([]byte(stopping), 4<<10))
 	}
 	// The long one was handed back with its execution handle.
 	var handle struct {

@@ -517,6 +517,12 @@ func postHeader(t *testing.T, path, auth, sessionID, body string) (int, string, 
 	return resp.StatusCode, string(data), resp.Header
 }
 
+// Audit is the MCP router's audit trail so far (one JSON line per request).
+func (h *hubProcess) Audit() []byte {
+	data, _ := os.ReadFile(filepath.Join(h.dir, "mcp-audit.log"))
+	return data
+}
+
 // memory is the container's memory use as docker stats reports it.
 func memory(t *testing.T, user string) string {
 	t.Helper()

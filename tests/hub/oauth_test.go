@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -49,10 +48,7 @@ func TestSignInWithTheTypeScriptSDK(t *testing.T) {
 	}
 	// The audit trail names the client, its scopes, the tool and the
 	// notebook of each call, and holds neither code nor token.
-	audit, err := os.ReadFile(filepath.Join(theHub.dir, "mcp-audit.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	audit := theHub.Audit()
 	var found bool
 	for _, line := range strings.Split(string(audit), "\n") {
 		if strings.Contains(line, `"client":"TS SDK test client"`) && strings.Contains(line, `"user":"alice"`) &&

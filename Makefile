@@ -247,13 +247,16 @@ hub: hub-deps build ## JupyterHub on 127.0.0.1:$(HUB_PORT): a server of the imag
 	echo "JupyterHub:  $$url   (any name, any password: NOT for production; HUB_SHARED_PASSWORD sets one)"; \
 	echo "Admin token: $$token   (kept in $(HUB_STATE_DIR)/admin-token)"; \
 	echo ""; \
-	echo "Add a user and get a token for it:"; \
+	echo "MCP, one URL for every user (the client signs in through the hub in your browser;"; \
+	echo "the user's server starts when needed):"; \
+	echo "  claude mcp add --transport http jupyter $$url/services/mcp"; \
+	echo "  {\"mcpServers\": {\"jupyter\": {\"url\": \"$$url/services/mcp\"}}}"; \
+	echo "Audit trail: $(HUB_STATE_DIR)/mcp-audit.log"; \
+	echo ""; \
+	echo "Or with a hub API token (scripts, clients without sign-in):"; \
 	echo "  curl -X POST -H \"Authorization: token $$token\" $$url/hub/api/users/alice"; \
 	echo "  curl -X POST -H \"Authorization: token $$token\" -d '{\"note\": \"mcp\"}' $$url/hub/api/users/alice/tokens"; \
-	echo ""; \
-	echo "MCP for that user, one URL for every user (starts the user's server when needed):"; \
 	echo "  claude mcp add --transport http jupyter $$url/services/mcp --header \"Authorization: token <alice's token>\""; \
-	echo "  {\"mcpServers\": {\"jupyter\": {\"url\": \"$$url/services/mcp\", \"headers\": {\"Authorization\": \"token <alice's token>\"}}}}"; \
 	echo "or the user's own server, once started: $$url/user/alice/mcp"; \
 	echo ""; \
 	cd $(HUB_STATE_DIR) && HUB_ADMIN_TOKEN="$$token" HUB_PORT=$(HUB_PORT) HUB_IMAGE=$(IMAGE) \

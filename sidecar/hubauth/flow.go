@@ -140,6 +140,11 @@ type request struct {
 	State       string   `json:"s"`
 	Challenge   string   `json:"pc"`
 	Scopes      []string `json:"sc"`
+	// Nonce is also in a cookie of the browser that began the sign-in:
+	// the login's answer and the consent count only in that browser, so
+	// nobody can have a person finish a sign-in someone else began (and
+	// hand their client the other's account).
+	Nonce string `json:"nc"`
 	// After the login: the person and their hub token.
 	User       string `json:"u,omitempty"`
 	HubToken   string `json:"ht,omitempty"`
@@ -181,10 +186,21 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		back("invalid_scope", err.Error())
 		return
 	}
+	nonce := randomID()
+	http.SetCookie(w, &http.Cookie{Name: nonceCookie, Value: nonce, Path: s.prefix + "/", MaxAge: int(loginTTL.Seconds()),
+		HttpOnly: true, Secure: strings.HasPrefix(s.cfg.Resource, "https:"), SameSite: http.SameSiteLaxMode})
 	state := s.seal.seal(statePrefix, request{sealed: sealed{Kind: "login", Expires: s.now().Add(loginTTL).Unix()},
-		ClientID: c.ID, ClientName: c.Name, RedirectURI: redirect, State: q.Get("state"), Challenge: q.Get("code_challenge"), Scopes: scopes})
+		ClientID: c.ID, ClientName: c.Name, RedirectURI: redirect, State: q.Get("state"), Challenge: q.Get("code_challenge"), Scopes: scopes, Nonce: nonce})
 	hub := url.Values{"client_id": {s.cfg.ClientID}, "redirect_uri": {s.cfg.Callback}, "response_type": {"code"}, "state": {state}}
 	http.Redirect(w, r, s.cfg.HubAuthorize+"?"+hub.Encode(), http.StatusFound)
+}
+
+// nonceCookie holds the nonce of the sign-in this browser began.
+const nonceCookie = "mcp-sign-in"
+
+func sameBrowser(r *http.Request, nonce string) bool {
+	c, err := r.Cookie(nonceCookie)
+	return err == nil && nonce != "" && subtle.ConstantTimeCompare([]byte(c.Value), []byte(nonce)) == 1
 }
 
 // parseScopes reads a scope parameter: every scope when empty.
@@ -227,6 +243,10 @@ func (s *Server) hubCallback(w http.ResponseWriter, r *http.Request) {
 	var req request
 	if err := s.seal.open(statePrefix, "login", q.Get("state"), &req, s.now()); err != nil {
 		page(w, http.StatusBadRequest, "This sign-in cannot go on", "the login's state is "+err.Error()+": start again from your MCP client")
+		return
+	}
+	if !sameBrowser(r, req.Nonce) {
+		page(w, http.StatusBadRequest, "This sign-in was begun elsewhere", "it was not started in this browser: start again from your MCP client")
 		return
 	}
 	if e := q.Get("error"); e != "" {
@@ -282,6 +302,10 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 	var req request
 	if err := s.seal.open(consentPrefix, "consent", r.PostForm.Get("pending"), &req, s.now()); err != nil {
 		page(w, http.StatusBadRequest, "This sign-in cannot go on", "the consent page is "+err.Error()+": start again from your MCP client")
+		return
+	}
+	if !sameBrowser(r, req.Nonce) {
+		page(w, http.StatusBadRequest, "This sign-in was begun elsewhere", "it was not started in this browser: start again from your MCP client")
 		return
 	}
 	var granted []string

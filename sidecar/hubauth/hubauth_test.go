@@ -8,6 +8,7 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -77,7 +78,8 @@ func newFlow(t *testing.T) *flow {
 	srv.now = func() time.Time { return f.now }
 	mux.Handle("/", srv)
 	f.srv, f.url = srv, as.URL
-	f.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	jar, _ := cookiejar.New(nil)
+	f.client = &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return f
 }
 
@@ -312,6 +314,23 @@ func TestRefusals(t *testing.T) {
 			t.Errorf("%s: %s, Location %q; want a 400 page and no redirect (%.200s)", tc.name, resp.Status, resp.Header.Get("Location"), body)
 		}
 	}
+	// A sign-in finishes only in the browser that began it: the login's
+	// answer, sent to another browser, is refused.
+	q := url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {redirect}, "state": {"st"},
+		"code_challenge": {challenge(verifier)}, "code_challenge_method": {"S256"}}
+	resp, _ := f.get(f.url + "/services/mcp/authorize?" + q.Encode())
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	elsewhere := &http.Client{CheckRedirect: f.client.CheckRedirect}
+	answer, err := elsewhere.Get(f.url + "/services/mcp/oauth_callback?code=hub-code&state=" + url.QueryEscape(loc.Query().Get("state")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(answer.Body)
+	answer.Body.Close()
+	if answer.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "not started in this browser") {
+		t.Errorf("the login's answer in another browser: %s %.200s, want it refused", answer.Status, body)
+	}
+
 	// Registration refuses redirect URIs a public client may not have.
 	for _, bad := range []string{"http://evil.example/cb", "javascript:alert(1)", "https://ok.example/cb#frag", "/relative"} {
 		resp, err := http.Post(f.url+"/services/mcp/register", "application/json", strings.NewReader(`{"redirect_uris":["`+bad+`"]}`))

@@ -108,6 +108,7 @@ type Server struct {
 	now    func() time.Time
 
 	metadata *metadataClients
+	routes   map[string]http.HandlerFunc // by path
 
 	mu   sync.Mutex
 	used map[string]time.Time // single-use codes and refresh tokens → when they expire
@@ -145,8 +146,23 @@ func New(cfg Config) (*Server, error) {
 	if base == nil {
 		base = http.DefaultTransport.(*http.Transport)
 	}
-	return &Server{cfg: cfg, seal: s, prefix: strings.TrimRight(u.Path, "/"), hub: &http.Client{Transport: cfg.Transport},
-		metadata: newMetadataClients(cfg.PrivateClientMetadata, base), now: time.Now, used: map[string]time.Time{}}, nil
+	srv := &Server{cfg: cfg, seal: s, prefix: strings.TrimRight(u.Path, "/"), hub: &http.Client{Transport: cfg.Transport},
+		metadata: newMetadataClients(cfg.PrivateClientMetadata, base), now: time.Now, used: map[string]time.Time{}}
+	p := srv.prefix
+	// The metadata where clients look for it: under the resource's path,
+	// and at the root's well-known URLs with the path inserted.
+	srv.routes = map[string]http.HandlerFunc{
+		p + "/.well-known/oauth-protected-resource":   srv.protectedResource,
+		"/.well-known/oauth-protected-resource" + p:   srv.protectedResource,
+		p + "/.well-known/oauth-authorization-server": srv.serverMetadata,
+		"/.well-known/oauth-authorization-server" + p: srv.serverMetadata,
+		p + "/register":       srv.register,
+		p + "/authorize":      srv.authorize,
+		p + "/oauth_callback": srv.hubCallback,
+		p + "/consent":        srv.consent,
+		p + "/token":          srv.token,
+	}
+	return srv, nil
 }
 
 // Prefixes of what the server seals, by kind.
@@ -161,38 +177,18 @@ const (
 
 // Handles reports whether path is one of the server's endpoints.
 func (s *Server) Handles(path string) bool {
-	switch path {
-	case s.prmPath(), "/.well-known/oauth-protected-resource" + s.prefix,
-		s.prefix + "/.well-known/oauth-authorization-server", "/.well-known/oauth-authorization-server" + s.prefix,
-		s.prefix + "/register", s.prefix + "/authorize", s.prefix + "/oauth_callback", s.prefix + "/consent", s.prefix + "/token":
-		return true
-	}
-	return false
+	_, ok := s.routes[path]
+	return ok
 }
-
-func (s *Server) prmPath() string { return s.prefix + "/.well-known/oauth-protected-resource" }
 
 // ServeHTTP serves the endpoints Handles names.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	switch p := r.URL.Path; {
-	case strings.Contains(p, "/.well-known/oauth-protected-resource"):
-		s.protectedResource(w)
-	case strings.Contains(p, "/.well-known/oauth-authorization-server"):
-		s.serverMetadata(w)
-	case p == s.prefix+"/register":
-		s.register(w, r)
-	case p == s.prefix+"/authorize":
-		s.authorize(w, r)
-	case p == s.prefix+"/oauth_callback":
-		s.hubCallback(w, r)
-	case p == s.prefix+"/consent":
-		s.consent(w, r)
-	case p == s.prefix+"/token":
-		s.token(w, r)
-	default:
-		http.NotFound(w, r)
+	if route, ok := s.routes[r.URL.Path]; ok {
+		route(w, r)
+		return
 	}
+	http.NotFound(w, r)
 }
 
 // IsAccessToken reports whether token is one this server issues (it may
@@ -218,9 +214,6 @@ func (g *Grant) ClientRef() string {
 	sum := sha256.Sum256([]byte(g.ClientID))
 	return clientPrefix + hex.EncodeToString(sum[:6])
 }
-
-// Allows reports whether the grant holds scope.
-func (g *Grant) Allows(scope string) bool { return slices.Contains(g.Scopes, scope) }
 
 type accessToken struct {
 	sealed
@@ -278,7 +271,7 @@ func (s *Server) origin() string {
 	return u.Scheme + "://" + u.Host
 }
 
-func (s *Server) protectedResource(w http.ResponseWriter) {
+func (s *Server) protectedResource(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"resource":                 s.cfg.Resource,
 		"authorization_servers":    []string{s.cfg.Resource},
@@ -288,7 +281,7 @@ func (s *Server) protectedResource(w http.ResponseWriter) {
 	})
 }
 
-func (s *Server) serverMetadata(w http.ResponseWriter) {
+func (s *Server) serverMetadata(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                         s.cfg.Resource,
 		"authorization_endpoint":                         s.cfg.Resource + "/authorize",

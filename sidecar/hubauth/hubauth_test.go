@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -192,7 +193,7 @@ func TestFlow(t *testing.T) {
 		t.Fatalf("token: %d %v", status, tok)
 	}
 	g, err := f.srv.Verify(tok["access_token"].(string))
-	if err != nil || g.User != "alice" || g.HubToken != "hub-token-alice" || !g.Allows(ScopeEdit) || g.Allows(ScopeExecute) || g.ClientName != "Test client" {
+	if err != nil || g.User != "alice" || g.HubToken != "hub-token-alice" || !slices.Equal(g.Scopes, []string{ScopeRead, ScopeEdit}) || g.ClientName != "Test client" {
 		t.Fatalf("verify: %+v %v", g, err)
 	}
 	status, tok2 := f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": {id}})

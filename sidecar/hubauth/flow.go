@@ -275,7 +275,7 @@ func (s *Server) hubCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Offer only what the person's groups may grant.
-	if req.Scopes = Within(req.Scopes, s.Allowed(groups)); len(req.Scopes) == 0 {
+	if req.Scopes = within(req.Scopes, s.Allowed(groups)); len(req.Scopes) == 0 {
 		s.redirect(w, r, req.RedirectURI, url.Values{"error": {"access_denied"},
 			"error_description": {"the hub's admin lets " + user + " grant none of the scopes asked for"}, "state": {req.State}})
 		return
@@ -423,7 +423,7 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, f url.Valu
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "the hub no longer accepts this grant (revoked, logged out, or the user was deleted): sign in again")
 		return
 	}
-	if req.Scopes = Within(req.Scopes, s.Allowed(groups)); len(req.Scopes) == 0 {
+	if req.Scopes = within(req.Scopes, s.Allowed(groups)); len(req.Scopes) == 0 {
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "the hub's admin no longer lets this user grant any of this grant's scopes")
 		return
 	}

@@ -250,17 +250,6 @@ func (s *Server) Challenge(w http.ResponseWriter, why string) {
 	w.Header().Set("WWW-Authenticate", h)
 }
 
-// InsufficientScope answers a call the grant does not allow: 403 with the
-// header that lets the client ask the person for more (step-up).
-func (s *Server) InsufficientScope(w http.ResponseWriter, g *Grant, need string) {
-	scopes := slices.Clone(g.Scopes)
-	if !slices.Contains(scopes, need) {
-		scopes = append(scopes, need)
-	}
-	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="insufficient_scope", scope=%q, resource_metadata=%q, error_description=%q`,
-		strings.Join(scopes, " "), s.ResourceMetadata(), "this call needs the scope "+need))
-}
-
 // ResourceMetadata is the URL of the protected resource metadata.
 func (s *Server) ResourceMetadata() string {
 	return s.origin() + "/.well-known/oauth-protected-resource" + s.prefix
@@ -381,7 +370,7 @@ func (s *Server) Allowed(groups []string) []string {
 	return slices.DeleteFunc(slices.Clone(Scopes), func(sc string) bool { return !slices.Contains(out, sc) })
 }
 
-// Within is what of scopes allowed permits.
-func Within(scopes, allowed []string) []string {
+// within is what of scopes allowed permits.
+func within(scopes, allowed []string) []string {
 	return slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return !slices.Contains(allowed, sc) })
 }

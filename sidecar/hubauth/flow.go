@@ -181,11 +181,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		back("invalid_target", fmt.Sprintf("this server issues tokens for %s only, not for %s", s.cfg.Resource, q.Get("resource")))
 		return
 	}
-	scopes, err := parseScopes(q.Get("scope"))
-	if err != nil {
-		back("invalid_scope", err.Error())
-		return
-	}
+	scopes := parseScopes(q.Get("scope"))
 	nonce := randomID()
 	http.SetCookie(w, &http.Cookie{Name: nonceCookie, Value: nonce, Path: s.prefix + "/", MaxAge: int(loginTTL.Seconds()),
 		HttpOnly: true, Secure: strings.HasPrefix(s.cfg.Resource, "https:"), SameSite: http.SameSiteLaxMode})
@@ -203,21 +199,15 @@ func sameBrowser(r *http.Request, nonce string) bool {
 	return err == nil && nonce != "" && subtle.ConstantTimeCompare([]byte(c.Value), []byte(nonce)) == 1
 }
 
-// parseScopes reads a scope parameter: every scope when empty.
-func parseScopes(scope string) ([]string, error) {
-	if strings.TrimSpace(scope) == "" {
-		return slices.Clone(Scopes), nil
+// parseScopes reads a scope parameter: the scopes of this server it names,
+// in order. Others (a client's habitual offline_access, say) are left out,
+// as OAuth lets a server grant less than asked and say so in the token's
+// scope; a parameter naming none of ours asks for every one.
+func parseScopes(scope string) []string {
+	if out := within(Scopes, strings.Fields(scope)); len(out) > 0 {
+		return out
 	}
-	var out []string
-	for _, sc := range strings.Fields(scope) {
-		if !slices.Contains(Scopes, sc) {
-			return nil, fmt.Errorf("unknown scope %q: the scopes are %s", sc, strings.Join(Scopes, ", "))
-		}
-		if !slices.Contains(out, sc) {
-			out = append(out, sc)
-		}
-	}
-	return out, nil
+	return slices.Clone(Scopes)
 }
 
 // redirect sends the person back to the client's redirect URI with params
@@ -399,6 +389,15 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, f url.Valu
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token was issued to another client")
 		return
 	}
+	if asked := strings.Fields(f.Get("scope")); len(asked) > 0 {
+		if slices.ContainsFunc(asked, func(sc string) bool { return slices.Contains(Scopes, sc) && !slices.Contains(req.Scopes, sc) }) {
+			oauthError(w, http.StatusBadRequest, "invalid_scope", "a refresh may keep or narrow the grant's scopes ("+strings.Join(req.Scopes, " ")+"), not widen them")
+			return
+		}
+		if kept := within(req.Scopes, asked); len(kept) > 0 {
+			req.Scopes = kept
+		}
+	}
 	if s.revoked(rt.Family) {
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "this grant was revoked (one of its refresh tokens was used twice): sign in again")
 		return
@@ -409,14 +408,6 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, f url.Valu
 		s.useOnce("family:"+rt.Family, s.now().Add(s.cfg.RefreshTTL))
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token was used already; every token of this grant is revoked: sign in again")
 		return
-	}
-	if f.Has("scope") {
-		narrower, err := parseScopes(f.Get("scope"))
-		if err != nil || slices.ContainsFunc(narrower, func(sc string) bool { return !slices.Contains(req.Scopes, sc) }) {
-			oauthError(w, http.StatusBadRequest, "invalid_scope", "a refresh may keep or narrow the grant's scopes ("+strings.Join(req.Scopes, " ")+"), not widen them")
-			return
-		}
-		req.Scopes = narrower
 	}
 	_, groups, err := s.hubUser(r.Context(), req.HubToken)
 	if err != nil {

@@ -200,6 +200,16 @@ func TestFlow(t *testing.T) {
 	if status != http.StatusOK || tok2["refresh_token"] == tok["refresh_token"] {
 		t.Fatalf("refresh: %d %v", status, tok2)
 	}
+	// A refresh may narrow the grant, never widen it.
+	refresh := func(token, scope string) (int, map[string]any) {
+		return f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}, "client_id": {id}, "scope": {scope}})
+	}
+	if status, out := refresh(tok2["refresh_token"].(string), "mcp:read mcp:execute"); status != http.StatusBadRequest || out["error"] != "invalid_scope" {
+		t.Fatalf("a refresh widening the grant: %d %v", status, out)
+	}
+	if status, out := refresh(tok2["refresh_token"].(string), "mcp:read offline_access"); status != http.StatusOK || out["scope"] != "mcp:read" {
+		t.Fatalf("a refresh narrowing the grant: %d %v", status, out)
+	}
 }
 
 // Each refusal, with nothing issued.
@@ -288,6 +298,12 @@ func TestRefusals(t *testing.T) {
 		t.Errorf("a token for another resource (same key): %v", err)
 	}
 
+	// Scopes not of this server are left out of the grant, not refused.
+	back := f.authorize(id, redirect, url.Values{"scope": {"mcp:read offline_access"}}, Scopes...)
+	if _, tok := exchange(back.Query().Get("code"), nil); tok["scope"] != "mcp:read" {
+		t.Errorf("asked for mcp:read and offline_access: granted %v, want mcp:read", tok["scope"])
+	}
+
 	// Authorization requests: the client and its redirect URI are checked
 	// before anything goes back to it.
 	for _, tc := range []struct {
@@ -298,7 +314,6 @@ func TestRefusals(t *testing.T) {
 		{"no PKCE", url.Values{"code_challenge": {""}}, "PKCE is required"},
 		{"plain PKCE", url.Values{"code_challenge_method": {"plain"}}, "PKCE is required"},
 		{"another resource", url.Values{"resource": {"https://elsewhere.example/mcp"}}, "invalid_target"},
-		{"an unknown scope", url.Values{"scope": {"mcp:read admin"}}, "unknown scope"},
 	} {
 		back := f.authorize(id, redirect, tc.params)
 		if got := back.Query().Get("error") + " " + back.Query().Get("error_description"); back.Query().Get("code") != "" || !strings.Contains(got, tc.want) {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,29 +94,4 @@ func TestHubURLRefuses(t *testing.T) {
 			}
 		})
 	}
-}
-
-// The price of the hub URL for a running server: the same tool call
-// through <hub>/user/alice/mcp and through <hub>/services/mcp (one more
-// hub API call and one more pass through the proxy). A figure, not a
-// limit.
-func TestHubURLOverhead(t *testing.T) {
-	aliceRunning(t)
-	const n = 30
-	median := func(path string) time.Duration {
-		cs := connect(t, path, "token "+tokens["alice"])
-		var d []time.Duration
-		for range n {
-			start := time.Now()
-			if _, err := cs.ListTools(t.Context(), nil); err != nil {
-				t.Fatal(err)
-			}
-			d = append(d, time.Since(start))
-		}
-		slices.Sort(d)
-		return d[n/2]
-	}
-	direct, hub := median("/user/alice/mcp"), median("/services/mcp")
-	fmt.Fprintf(os.Stderr, "figure: tools/list p50 through /user/alice/mcp %s, through /services/mcp %s (+%s)\n",
-		direct.Round(100*time.Microsecond), hub.Round(100*time.Microsecond), (hub - direct).Round(100*time.Microsecond))
 }

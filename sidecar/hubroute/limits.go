@@ -19,6 +19,9 @@ type Limits struct {
 	BodyTimeout time.Duration
 	// IdleTimeout closes a kept-alive connection without a request.
 	IdleTimeout time.Duration
+	// WriteStall cuts an answer whose client has read nothing of it for
+	// this long (a stream may stay quiet for hours; a write may not wait).
+	WriteStall time.Duration
 	// MaxHeaderBytes bounds a request's line and headers.
 	MaxHeaderBytes int
 	// MaxRequests bounds the requests in flight at once (open streams
@@ -36,6 +39,7 @@ var DefaultLimits = Limits{
 	HeaderTimeout:   10 * time.Second,
 	BodyTimeout:     60 * time.Second,
 	IdleTimeout:     90 * time.Second,
+	WriteStall:      60 * time.Second,
 	MaxHeaderBytes:  64 << 10,
 	MaxRequests:     512,
 	MaxUserRequests: 32,
@@ -53,6 +57,7 @@ func (l Limits) withDefaults() Limits {
 	l.HeaderTimeout = orDefault(l.HeaderTimeout, d.HeaderTimeout)
 	l.BodyTimeout = orDefault(l.BodyTimeout, d.BodyTimeout)
 	l.IdleTimeout = orDefault(l.IdleTimeout, d.IdleTimeout)
+	l.WriteStall = orDefault(l.WriteStall, d.WriteStall)
 	l.MaxHeaderBytes = orDefault(l.MaxHeaderBytes, d.MaxHeaderBytes)
 	l.MaxRequests = orDefault(l.MaxRequests, d.MaxRequests)
 	l.MaxUserRequests = orDefault(l.MaxUserRequests, d.MaxUserRequests)
@@ -67,7 +72,8 @@ func orDefault[T int | time.Duration](v, def T) T {
 }
 
 // Server is an http.Server for the router with its limits. It has no
-// write timeout: an answer streams for as long as the call runs.
+// write timeout, as an answer streams for as long as the call runs: each
+// write has a deadline of its own instead (stallWriter).
 func (r *Router) Server() *http.Server {
 	return &http.Server{
 		Handler:           r,
@@ -92,6 +98,31 @@ func (b *timedBody) Read(p []byte) (int, error) {
 	b.once.Do(func() { _ = b.rc.SetReadDeadline(time.Now().Add(b.limit)) })
 	return b.ReadCloser.Read(p)
 }
+
+// stallWriter gives each write of an answer WriteStall to reach the
+// client, so that a client that never reads its stream cannot hold the
+// router's goroutine and the user's server's call for ever.
+type stallWriter struct {
+	http.ResponseWriter
+	rc    *http.ResponseController
+	limit time.Duration
+}
+
+func newStallWriter(w http.ResponseWriter, limit time.Duration) *stallWriter {
+	return &stallWriter{ResponseWriter: w, rc: http.NewResponseController(w), limit: limit}
+}
+
+func (s *stallWriter) Write(b []byte) (int, error) {
+	s.arm()
+	return s.ResponseWriter.Write(b)
+}
+
+// arm sets the deadline of the next write (and of the flush after it),
+// replacing the last answer's on a kept-alive connection; the server's
+// own flush after the handler returns needs one too.
+func (s *stallWriter) arm() { _ = s.rc.SetWriteDeadline(time.Now().Add(s.limit)) }
+
+func (s *stallWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // admission counts the requests in flight, overall and per user.
 type admission struct {

@@ -335,3 +335,59 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
+
+// A client that never reads the answer it asked for holds the router, and
+// the user's server's call, no longer than WriteStall once the answer
+// fills the connection: the router cuts it and the server's call ends.
+func TestRouterClientThatNeverReads(t *testing.T) {
+	const stall = 200 * time.Millisecond
+	f := newFakeHub()
+	ended := make(chan struct{})
+	hub := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/user/") || r.Method != http.MethodPost {
+			f.ServeHTTP(w, r)
+			return
+		}
+		defer close(ended)
+		w.Header().Set("Content-Type", "text/event-stream")
+		chunk := []byte("data: " + strings.Repeat("x", 32<<10) + "\n\n")
+		for r.Context().Err() == nil { // an endless answer
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			_ = http.NewResponseController(w).Flush()
+		}
+	})
+	srv, _, _ := newRouterWith(t, hub, Config{Limits: Limits{WriteStall: stall}})
+	conn := dial(t, srv)
+	fmt.Fprintf(conn, "POST /services/mcp HTTP/1.1\r\nHost: x\r\nAuthorization: token tok-alice\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: %d\r\n\r\n%s", len(initBody), initBody)
+	// Nothing is read from conn: the buffers of both ends fill, then the
+	// router's write waits.
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server's call still runs 10 s after its client stopped reading")
+	}
+}
+
+// A connection kept alive longer than WriteStall after an answer still
+// carries the next one: each answer starts without the last one's deadline.
+func TestRouterKeptAlivePastWriteStall(t *testing.T) {
+	const stall = 100 * time.Millisecond
+	srv, _, _ := newRouterWith(t, newFakeHub(), Config{Limits: Limits{WriteStall: stall}})
+	conn := dial(t, srv)
+	rd := bufio.NewReader(conn)
+	for i := range 2 {
+		fmt.Fprintf(conn, "POST /services/mcp HTTP/1.1\r\nHost: x\r\nAuthorization: token tok-alice\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: %d\r\n\r\n%s", len(initBody), initBody)
+		resp, err := http.ReadResponse(rd, nil)
+		if err != nil {
+			t.Fatalf("answer %d on the kept-alive connection: %v", i+1, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("answer %d: status %d", i+1, resp.StatusCode)
+		}
+		time.Sleep(3 * stall) // the time under test: the last deadline passes
+	}
+}

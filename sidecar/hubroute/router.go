@@ -343,7 +343,9 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // forward the request to the server with the same token.
 func (r *Router) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	start := time.Now()
-	w := &statusWriter{ResponseWriter: rw}
+	stall := newStallWriter(rw, r.limits.WriteStall)
+	defer stall.arm()
+	w := &statusWriter{ResponseWriter: stall}
 	var started bool
 	defer func() { r.audit(req, w, started, time.Since(start)) }()
 	release, refused := r.admit()

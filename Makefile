@@ -123,8 +123,11 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l sidecar tests)" || { gofmt -l sidecar tests; echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
 
+# tests/yjs runs verbose so that CI's output shows its counts: the seeded
+# histories checked against the oracles and undo's comparison with Yjs.
 test: preflight venv oracles clients hub-deps lint base-images wheel ## run every test (unit, CRDT differential, integration, browser, wheels, container, hub)
-	go test $(GO_TEST_FLAGS) ./...
+	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/tests/yjs$$')
+	go test $(GO_TEST_FLAGS) -v ./tests/yjs/
 
 # The quick loop: the unit tests of every package under sidecar/, which
 # need only Go (no lab, Docker, Node or Chromium), with the race detector.

@@ -27,6 +27,24 @@
 //       delivered, deliveredUndone (the fresh doc before and after the
 //       undo's updates), pendingSeen (prefixes of the order that left
 //       pending structs)}.
+//   {"op":"interleave","updates":[b64...],"origins":[...],"peers":{name:[i...]},
+//    "queries":[[origin...]...]}
+//       a concurrent history made elsewhere (sidecar/yjs): updates[0] is
+//       the initial text's, each other one a local transaction of the
+//       origin at the same index. The room's document receives them in
+//       the order made (each one's dependencies come before it); each of
+//       peers receives them in its own order (its own updates and those
+//       delivered to it, late, shuffled, duplicated). The agent's peer
+//       ("agent") is replayed with each of its updates a transaction of its
+//       origin, tracked by one Y.UndoManager per "agent…" origin
+//       (captureTimeout 0); per query, the query's origins are undone
+//       newest first. Reply {room (its text), pending (after any update),
+//       diverged (the agent's peer held pending structs when it made one
+//       of its changes: no undo then), peers: {name: {text, pending}},
+//       deleted (per update: the [client, clock, len] ranges it deletes),
+//       items (every character of the agent's text, deleted ones too, in
+//       document order: [client, clock, deleted]), undo (per query: text,
+//       updates, stacks (each UndoManager's items before))}.
 //   {"op":"ping"}
 // Canonical JSON: Uint8Array → {"$bytes": base64}.
 import * as Y from 'yjs'
@@ -312,7 +330,58 @@ function history ({ text, clients, steps, undo, order }) {
   }
 }
 
-const handlers = { gen, history, apply, notebook, protocol, ping: () => ({ pong: true, yjs: true }) }
+// interleave: the oracle of sidecar/changes.Undo on concurrent histories.
+function interleave ({ updates, origins, peers, queries }) {
+  const us = updates.map(unb64)
+  // The agent's peer as Yjs: its own updates as transactions of their
+  // origins, each tracked by the UndoManager of its origin.
+  const agent = (undo) => {
+    const doc = new Y.Doc()
+    const ums = {}
+    for (const o of origins) {
+      if (o.startsWith('agent') && !ums[o]) ums[o] = new Y.UndoManager(doc.getText('t'), { trackedOrigins: new Set([o]), captureTimeout: 0 })
+    }
+    let diverged = false
+    for (const i of peers.agent) {
+      const pending = doc.store.pendingStructs !== null || doc.store.pendingDs !== null
+      if (origins[i].startsWith('agent') && pending) diverged = true
+      Y.applyUpdate(doc, us[i], origins[i])
+    }
+    if (undo === undefined) return { doc, diverged }
+    const stacks = undo.map(o => ums[o] ? ums[o].undoStack.length : 0)
+    const undoUpdates = []
+    const h = (u) => undoUpdates.push(b64(u))
+    doc.on('update', h)
+    for (const o of [...undo].reverse()) if (ums[o]) ums[o].undo()
+    doc.off('update', h)
+    return { text: doc.getText('t').toString(), updates: undoUpdates, stacks }
+  }
+  const room = new Y.Doc()
+  let pending = false
+  for (const u of us) {
+    Y.applyUpdate(room, u)
+    pending = pending || room.store.pendingStructs !== null || room.store.pendingDs !== null
+  }
+  const { doc, diverged } = agent()
+  const items = []
+  for (let it = doc.getText('t')._start; it !== null; it = it.right) {
+    for (let k = 0; k < it.length; k++) items.push([it.id.client, it.id.clock + k, it.deleted ? 1 : 0])
+  }
+  const deleted = us.map(u => {
+    const out = []
+    Y.decodeUpdate(u).ds.clients.forEach((ranges, client) => { for (const r of ranges) out.push([client, r.clock, r.len]) })
+    return out
+  })
+  const replicas = {}
+  for (const [name, order] of Object.entries(peers)) {
+    const d = new Y.Doc()
+    for (const i of order) Y.applyUpdate(d, us[i])
+    replicas[name] = { text: d.getText('t').toString(), pending: d.store.pendingStructs !== null || d.store.pendingDs !== null }
+  }
+  return { room: room.getText('t').toString(), pending, diverged, peers: replicas, deleted, items, undo: diverged ? [] : queries.map(agent) }
+}
+
+const handlers = { gen, history, interleave, apply, notebook, protocol, ping: () => ({ pong: true, yjs: true }) }
 
 const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
 rl.on('line', (line) => {

@@ -276,4 +276,5 @@ func TestGoEditsDecodeInOracles(t *testing.T) {
 			t.Fatalf("seed %d: Go's own updates shuffled diverge", seed)
 		}
 	}
+	checked(t, "Go edits", n)
 }

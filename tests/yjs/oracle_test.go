@@ -11,11 +11,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -227,4 +230,37 @@ func envInt(name string, def int) int {
 		}
 	}
 	return def
+}
+
+// histories counts the seeded histories each suite checked, by suite.
+var histories = struct {
+	sync.Mutex
+	n map[string]int
+}{n: map[string]int{}}
+
+// checked adds the n histories a suite checked, if it passed.
+func checked(t *testing.T, suite string, n int) {
+	if t.Failed() {
+		return
+	}
+	histories.Lock()
+	defer histories.Unlock()
+	histories.n[suite] += n
+}
+
+// TestMain prints, once per package run, how many seeded histories the
+// suites checked against the oracles (go test ./... shows it with -v, as
+// make test runs this package).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	histories.Lock()
+	total := 0
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(histories.n)) {
+		total += histories.n[k]
+		parts = append(parts, fmt.Sprintf("%s %d", k, histories.n[k]))
+	}
+	histories.Unlock()
+	fmt.Printf("seeded histories checked against the oracles: %d (%s)\n", total, strings.Join(parts, ", "))
+	os.Exit(code)
 }

@@ -82,6 +82,7 @@ func TestYrsStateWithHoles(t *testing.T) {
 		t.Fatalf("only %d of %d yrs states contained Skip structs; the test lost its point", skips, n)
 	}
 	t.Logf("%d of %d yrs states contained Skip structs", skips, n)
+	checked(t, "yrs states with holes", n)
 }
 
 func hasSkip(u *yjs.DecodedUpdate) bool {

@@ -59,6 +59,24 @@ func lineEdit(r *rand.Rand, lines []string, word func() string) []string {
 	return out
 }
 
+// agentEdit makes an agent change of before: one or two line edits,
+// written as the very splices the sidecar's room writer makes.
+func agentEdit(r *rand.Rand, before string, word func() string) (string, []splice) {
+	after := before
+	for after == before {
+		ls := lineEdit(r, strings.Split(before, "\n"), word)
+		if r.Intn(4) == 0 { // two line edits in one change
+			ls = lineEdit(r, ls, word)
+		}
+		after = strings.Join(ls, "\n")
+	}
+	var sps []splice
+	for _, sp := range notebook.Splices(before, after) {
+		sps = append(sps, splice(sp))
+	}
+	return after, sps
+}
+
 // step is one transaction of the history: an agent change (origin
 // "agent1", "agent2", ...) or one of the person's (origin "person").
 type step struct {
@@ -77,6 +95,32 @@ type history struct {
 	// text agent change a (1-based) inserted; nearBy[a] those that deleted
 	// the character before its splice or typed right after it.
 	deletedBy, nearBy map[int]map[string]bool
+}
+
+// words returns a source of distinct words: w1, w2x, w3xx, ...
+func words(r *rand.Rand) func() string {
+	n := 0
+	return func() string {
+		n++
+		return fmt.Sprintf("w%d%s", n, strings.Repeat("x", r.Intn(3)))
+	}
+}
+
+// baseText is a cell's text of two to eight lines, some indented, some
+// empty.
+func baseText(r *rand.Rand, word func() string) string {
+	var base []string
+	for range 2 + r.Intn(7) {
+		w := word()
+		switch r.Intn(6) {
+		case 0:
+			w = "    " + w
+		case 1:
+			w = ""
+		}
+		base = append(base, w)
+	}
+	return strings.Join(base, "\n")
 }
 
 // personAction is one thing a person does in the cell editor (CodeMirror
@@ -146,23 +190,8 @@ func personAction(r *rand.Rand, text string, word func() string) (string, [][]sp
 // them) with the person's editor actions
 // before, between and after them.
 func newHistory(r *rand.Rand) *history {
-	n := 0
-	word := func() string {
-		n++
-		return fmt.Sprintf("w%d%s", n, strings.Repeat("x", r.Intn(3)))
-	}
-	var base []string
-	for range 2 + r.Intn(7) {
-		w := word()
-		switch r.Intn(6) {
-		case 0:
-			w = "    " + w
-		case 1:
-			w = ""
-		}
-		base = append(base, w)
-	}
-	hs := &history{base: strings.Join(base, "\n"), kinds: map[string]int{}, deletedBy: map[int]map[string]bool{}, nearBy: map[int]map[string]bool{}}
+	word := words(r)
+	hs := &history{base: baseText(r, word), kinds: map[string]int{}, deletedBy: map[int]map[string]bool{}, nearBy: map[int]map[string]bool{}}
 	text := hs.base
 	owner := make([]int, len(text))    // which agent change wrote each byte (0: none)
 	before := make([]uint8, len(text)) // bit a-1: the byte before change a's splice
@@ -214,18 +243,8 @@ func newHistory(r *rand.Rand) *history {
 	person(r.Intn(2))
 	for a := range agents {
 		before := text
-		for text == before {
-			ls := lineEdit(r, strings.Split(before, "\n"), word)
-			if r.Intn(4) == 0 { // two line edits in one change
-				ls = lineEdit(r, ls, word)
-			}
-			text = strings.Join(ls, "\n")
-		}
-		// The very splices the sidecar's room writer makes.
 		var sps []splice
-		for _, sp := range notebook.Splices(before, text) {
-			sps = append(sps, splice(sp))
-		}
+		text, sps = agentEdit(r, before, word)
 		record(step{Origin: fmt.Sprintf("agent%d", a+1), Splices: sps}, a+1)
 		hs.agents = append(hs.agents, &changes.Change{ID: a + 1, Cells: []changes.Cell{{Op: changes.Edit, CellID: "c", Before: before, After: text}}})
 		if a < agents-1 {
@@ -417,6 +436,7 @@ func TestRevertAgainstYjsUndoManager(t *testing.T) {
 	if pending < (one.queries+since.queries)/2 {
 		t.Errorf("only %d delivery orders left updates pending; out-of-order delivery is barely exercised", pending)
 	}
+	checked(t, "undo, sequential", seeds)
 }
 
 // deliverInOrder applies the history's updates to a fresh sidecar/yjs

@@ -218,6 +218,13 @@ type Saver interface {
 	Save(ctx context.Context, path string) (*jupyter.Entry, error)
 }
 
+// Mover is a Backend that keeps notebooks open by path (rtc.Rooms): told
+// that the notebook at path, or those under the folder path, may be another
+// now (renamed, deleted or created there), it checks before serving them.
+type Mover interface {
+	Moved(path string)
+}
+
 // Holder is a Backend that must be told to keep watching a notebook, so
 // that changes made by others reach its change hook (rtc.Rooms: the room
 // is otherwise left when unused).

@@ -279,7 +279,7 @@ func (t *Tools) undoAs(ctx context.Context, req *mcp.CallToolRequest, path strin
 	done, err := t.Changes.Undo(p, sel, func(cs []*changes.Change) error {
 		if _, err := t.Jupyter.Get(ctx, p, false); err != nil {
 			if jupyter.IsNotFound(err) {
-				return fmt.Errorf("notebook %q no longer exists: it was deleted or renamed after the changes were made, and their record stays with the old path; nothing was changed", p)
+				return fmt.Errorf("notebook %q no longer exists: it was deleted or renamed after the changes were made, and their record stays with the old path (renamed outside Jupyter, on disk, the server did not follow it); to undo them, put the notebook back at %q; nothing was changed", p, p)
 			}
 			return jupyter.NotebookError(p, err)
 		}

@@ -110,11 +110,12 @@ func (l *Log) file(path string) string {
 }
 
 // open returns path's record, locked, read from its file on first use,
-// and the file id of the notebook at path now ("" if unknown). First the
-// record is checked against the server's file ids (see follow).
-func (l *Log) open(path string) (*book, string, error) {
+// and the file id of the notebook at path now: id if given, else asked
+// ("" if unknown). First the record is checked against the server's file
+// ids (see follow).
+func (l *Log) open(path, id string) (*book, string, error) {
 	l.indexed.Do(l.index)
-	id := l.follow(path)
+	id = l.follow(path, id)
 	b, err := l.load(path)
 	return b, id, err
 }
@@ -145,14 +146,17 @@ func (l *Log) index() {
 // inherit it); then a notebook without a record gets the one kept under
 // its id elsewhere (it was renamed where the sidecar did not see it, e.g.
 // on disk, and the server's file ids followed). It acts only on answers:
-// if the server cannot be asked, the record stays as it is.
-func (l *Log) follow(path string) string {
+// if the server cannot be asked, the record stays as it is. now, if given,
+// is the id of the notebook at path, known to the caller.
+func (l *Log) follow(path, now string) string {
 	if l.IDs == nil {
-		return ""
+		return now
 	}
-	now, err := l.IDs.ID(path)
-	if err != nil {
-		return ""
+	if now == "" {
+		var err error
+		if now, err = l.IDs.ID(path); err != nil {
+			return ""
+		}
 	}
 	l.mu.Lock()
 	var recorded string
@@ -225,7 +229,7 @@ func (l *Log) forget(path string) {
 // went, if the server knows, and is set aside otherwise.
 func (l *Log) Created(path string) error {
 	l.indexed.Do(l.index)
-	l.follow(path)
+	l.follow(path, "")
 	return l.retire(path)
 }
 
@@ -357,7 +361,9 @@ func (l *Log) Record(c Change) (*Change, error) {
 	if len(c.Cells) == 0 {
 		return nil, nil
 	}
-	b, id, err := l.open(c.Path)
+	// The caller may know the notebook's file id (the room it edited):
+	// then the server is not asked.
+	b, id, err := l.open(c.Path, c.FileID)
 	if err != nil {
 		return nil, err
 	}
@@ -402,7 +408,7 @@ type Filter struct {
 // List returns the changes of path's record that pass f, newest first,
 // and whether older ones passed too (then page with Before).
 func (l *Log) List(path string, f Filter) ([]Change, bool, error) {
-	b, _, err := l.open(path)
+	b, _, err := l.open(path, "")
 	if err != nil {
 		return nil, false, err
 	}
@@ -440,7 +446,7 @@ type Selection struct {
 // changed if it cannot. On success they are marked undone. The record stays
 // locked meanwhile, so a change is never undone twice.
 func (l *Log) Undo(path string, sel Selection, apply func([]*Change) error) ([]*Change, error) {
-	b, _, err := l.open(path)
+	b, _, err := l.open(path, "")
 	if err != nil {
 		return nil, err
 	}

@@ -217,11 +217,13 @@ func TestLogMaxBytes(t *testing.T) {
 type fakeIDs struct {
 	ids  map[string]string
 	down bool
+	asks int // ID calls
 }
 
 var errDown = errors.New("the server does not answer")
 
 func (f *fakeIDs) ID(path string) (string, error) {
+	f.asks++
 	if f.down {
 		return "", errDown
 	}
@@ -275,6 +277,13 @@ func TestLogFollowsFileIDs(t *testing.T) {
 	}
 	if c := rec(t, fresh, "sub/b.ipynb", "s"); c.ID != 3 || c.FileID != "f-a" {
 		t.Fatalf("the next change of the renamed notebook: %+v", c)
+	}
+	// A change whose file id the caller knows (the room it edited) is
+	// recorded without asking the server.
+	asks := ids.asks
+	c, err := fresh.Record(Change{Path: "sub/b.ipynb", FileID: "f-a", Session: "s", Cells: []Cell{{Op: Edit, CellID: "a"}}})
+	if err != nil || c.ID != 4 || ids.asks != asks {
+		t.Fatalf("a change given its file id: %+v %v, %d asks", c, err, ids.asks-asks)
 	}
 }
 

@@ -221,8 +221,11 @@ type Saver interface {
 // Mover is a Backend that keeps notebooks open by path (rtc.Rooms): told
 // that the notebook at path, or those under the folder path, may be another
 // now (renamed, deleted or created there), it checks before serving them.
+// FileID is the server's file id of the notebook it serves at path ("" if
+// none is open): the notebook its last edit there went to.
 type Mover interface {
 	Moved(path string)
+	FileID(path string) string
 }
 
 // Holder is a Backend that must be told to keep watching a notebook, so

@@ -174,6 +174,24 @@ func (rs *Rooms) stillNamed(ctx context.Context, path string, e *entry) bool {
 	return true
 }
 
+// FileID is the file id of the room open for path, "" if none is.
+func (rs *Rooms) FileID(path string) string {
+	rs.mu.Lock()
+	e := rs.rooms[path]
+	rs.mu.Unlock()
+	if e == nil {
+		return ""
+	}
+	if !e.join.TryLock() { // being joined: the caller asks the server
+		return ""
+	}
+	defer e.join.Unlock()
+	if e.room == nil {
+		return ""
+	}
+	return e.room.FileID()
+}
+
 // Moved is told that the notebook at path, or those under the folder path,
 // may be another now (renamed, deleted, or created there): the next use of
 // their rooms checks which notebook the path names.

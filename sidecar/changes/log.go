@@ -34,12 +34,16 @@ type Log struct {
 	MaxBytes int // 0 means DefaultMaxBytes
 	// IDs, if set, names notebooks by the Jupyter server's file ids, so
 	// that records follow renames the sidecar did not see (nil: only those
-	// passed to Rename).
+	// passed to Rename) and a new notebook at a record's path does not
+	// inherit it.
 	IDs FileIDs
 
-	mu      sync.Mutex
-	books   map[string]*book
-	renames sync.Once
+	mu    sync.Mutex
+	books map[string]*book
+	// byID is the path of the record of each file id, read from the
+	// records' first changes on first use and kept up to date since.
+	byID    map[string]string
+	indexed sync.Once
 }
 
 // FileIDs are the Jupyter server's file ids (jupyter_server_fileid, which
@@ -48,17 +52,15 @@ type Log struct {
 // starts the sidecar only at the first request to it.
 type FileIDs interface {
 	// ID is the file's id at path; "" if the server has none.
-	ID(path string) string
+	ID(path string) (string, error)
 	// Path is where the file with id is now; "" if it is gone or unknown.
-	Path(id string) string
+	Path(id string) (string, error)
 }
 
 // book is one notebook's record; its lock also serialises undos.
 type book struct {
 	mu      sync.Mutex
 	loaded  bool
-	fileID  string // the notebook's file id, once asked (see Record)
-	asked   bool
 	changes []*Change // oldest first
 	sizes   []int     // each change's line in the file, in bytes
 	lines   int
@@ -107,34 +109,128 @@ func (l *Log) file(path string) string {
 	return filepath.Join(l.Dir, hex.EncodeToString(sum[:12])+".jsonl")
 }
 
-// open returns path's record, locked, read from its file on first use —
-// after the records of notebooks renamed meanwhile have followed them.
-func (l *Log) open(path string) (*book, error) {
-	l.renames.Do(l.followRenames)
-	return l.load(path)
+// open returns path's record, locked, read from its file on first use,
+// and the file id of the notebook at path now: id if given, else asked
+// ("" if unknown). First the record is checked against the server's file
+// ids (see follow).
+func (l *Log) open(path, id string) (*book, string, error) {
+	l.indexed.Do(l.index)
+	id = l.follow(path, id)
+	b, err := l.load(path)
+	return b, id, err
 }
 
-// followRenames moves the records whose notebook's file id names another
-// path now: the notebook was renamed through Jupyter while no sidecar ran.
-// It runs once, before the log is first used.
-func (l *Log) followRenames() {
+// index reads which file id each record is of.
+func (l *Log) index() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.byID = map[string]string{}
 	if l.IDs == nil {
 		return
 	}
-	entries, _ := os.ReadDir(l.Dir) // none yet: nothing to follow
+	entries, _ := os.ReadDir(l.Dir) // none yet: nothing to index
 	for _, e := range entries {
 		if !strings.HasSuffix(e.Name(), ".jsonl") {
 			continue
 		}
-		head := recordHead(filepath.Join(l.Dir, e.Name()))
-		if head == nil || head.FileID == "" {
-			continue
-		}
-		if now := l.IDs.Path(head.FileID); now != "" && now != head.Path {
-			// A failure leaves the record where it was, as without ids.
-			_ = l.move(head.Path, now)
+		if head := recordHead(filepath.Join(l.Dir, e.Name())); head != nil && head.FileID != "" {
+			l.byID[head.FileID] = head.Path
 		}
 	}
+}
+
+// follow makes path's record the record of the notebook at path now, by
+// the server's file ids, and returns that notebook's id: a record whose
+// notebook has another id now moves to where its notebook is, or is set
+// aside if its notebook is gone (a new notebook at its path must not
+// inherit it); then a notebook without a record gets the one kept under
+// its id elsewhere (it was renamed where the sidecar did not see it, e.g.
+// on disk, and the server's file ids followed). It acts only on answers:
+// if the server cannot be asked, the record stays as it is. now, if given,
+// is the id of the notebook at path, known to the caller.
+func (l *Log) follow(path, now string) string {
+	if l.IDs == nil {
+		return now
+	}
+	if now == "" {
+		var err error
+		if now, err = l.IDs.ID(path); err != nil {
+			return ""
+		}
+	}
+	l.mu.Lock()
+	var recorded string
+	for id, p := range l.byID {
+		if p == path {
+			recorded = id
+		}
+	}
+	from := l.byID[now]
+	l.mu.Unlock()
+	if recorded != "" && recorded != now {
+		to, err := l.IDs.Path(recorded)
+		switch {
+		case err != nil:
+			return now
+		case to != "" && to != path:
+			// A failure leaves the record where it was, as without ids.
+			_ = l.move(path, to)
+		case to == "" && now != "":
+			_ = l.retire(path)
+		default:
+			// The notebook was deleted and nothing new is known at its
+			// path: its record stays, for undo to say it is gone.
+			return now
+		}
+	}
+	if now != "" && from != "" && from != path {
+		if b, err := l.load(path); err == nil {
+			empty := len(b.changes) == 0
+			b.mu.Unlock()
+			if empty {
+				_ = l.move(from, path)
+			}
+		}
+	}
+	return now
+}
+
+// retire sets path's record aside, in a file the log no longer reads: it
+// belongs to a notebook no longer there.
+func (l *Log) retire(path string) error {
+	b, err := l.load(path)
+	if err != nil {
+		return err
+	}
+	defer b.mu.Unlock()
+	l.forget(path)
+	b.changes, b.sizes, b.lines, b.bytes = nil, nil, 0, 0
+	f := l.file(path)
+	err = os.Rename(f, fmt.Sprintf("%s.retired-%d", f, time.Now().UnixNano()))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// forget drops path from the index of file ids.
+func (l *Log) forget(path string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id, p := range l.byID {
+		if p == path {
+			delete(l.byID, id)
+		}
+	}
+}
+
+// Created is told that a new notebook was made at path: a record still
+// kept there is of an earlier notebook, which goes where its notebook
+// went, if the server knows, and is set aside otherwise.
+func (l *Log) Created(path string) error {
+	l.indexed.Do(l.index)
+	l.follow(path, "")
+	return l.retire(path)
 }
 
 // load returns path's record, locked, read from its file on first use.
@@ -265,7 +361,9 @@ func (l *Log) Record(c Change) (*Change, error) {
 	if len(c.Cells) == 0 {
 		return nil, nil
 	}
-	b, err := l.open(c.Path)
+	// The caller may know the notebook's file id (the room it edited):
+	// then the server is not asked.
+	b, id, err := l.open(c.Path, c.FileID)
 	if err != nil {
 		return nil, err
 	}
@@ -277,13 +375,10 @@ func (l *Log) Record(c Change) (*Change, error) {
 	if c.Time.IsZero() {
 		c.Time = time.Now().UTC()
 	}
-	// The notebook's file id, asked once per process: records carrying it
-	// follow the notebook through renames made while no sidecar ran.
-	if l.IDs != nil && !b.asked {
-		b.fileID, b.asked = l.IDs.ID(c.Path), true
-	}
+	// Records carrying the notebook's file id follow it through renames
+	// the sidecar does not see.
 	if c.FileID == "" {
-		c.FileID = b.fileID
+		c.FileID = id
 	}
 	rec := &c
 	b.changes = append(b.changes, rec)
@@ -292,6 +387,11 @@ func (l *Log) Record(c Change) (*Change, error) {
 			b.changes = b.changes[:len(b.changes)-1]
 		}
 		return nil, fmt.Errorf("record change %d of %q: %w", c.ID, c.Path, err)
+	}
+	if c.FileID != "" {
+		l.mu.Lock()
+		l.byID[c.FileID] = c.Path
+		l.mu.Unlock()
 	}
 	return rec, nil
 }
@@ -308,7 +408,7 @@ type Filter struct {
 // List returns the changes of path's record that pass f, newest first,
 // and whether older ones passed too (then page with Before).
 func (l *Log) List(path string, f Filter) ([]Change, bool, error) {
-	b, err := l.open(path)
+	b, _, err := l.open(path, "")
 	if err != nil {
 		return nil, false, err
 	}
@@ -346,7 +446,7 @@ type Selection struct {
 // changed if it cannot. On success they are marked undone. The record stays
 // locked meanwhile, so a change is never undone twice.
 func (l *Log) Undo(path string, sel Selection, apply func([]*Change) error) ([]*Change, error) {
-	b, err := l.open(path)
+	b, _, err := l.open(path, "")
 	if err != nil {
 		return nil, err
 	}
@@ -376,7 +476,10 @@ func (b *book) pick(path string, sel Selection) ([]*Change, error) {
 	for _, c := range b.changes {
 		byID[c.ID] = c
 	}
-	span := "it has no recorded changes"
+	// A notebook renamed where neither the sidecar nor the server's file
+	// ids saw it (on disk, with the server's default file ids) left its
+	// record under its old path.
+	span := "it has no recorded changes; the changes of a notebook renamed outside Jupyter (on disk) stay under its old path, where list_changes shows them"
 	if n := len(b.changes); n > 0 {
 		span = fmt.Sprintf("its recorded changes are %d to %d", b.changes[0].ID, b.changes[n-1].ID)
 	}
@@ -525,5 +628,15 @@ func (l *Log) move(from, to string) error {
 		return err
 	}
 	b.changes, b.sizes, b.lines, b.bytes = nil, nil, 0, 0
+	l.mu.Lock()
+	for id, p := range l.byID {
+		switch p {
+		case to:
+			delete(l.byID, id)
+		case from:
+			l.byID[id] = to
+		}
+	}
+	l.mu.Unlock()
 	return os.Remove(l.file(from))
 }

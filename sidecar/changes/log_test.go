@@ -1,6 +1,7 @@
 package changes
 
 import (
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -211,30 +212,40 @@ func TestLogMaxBytes(t *testing.T) {
 	}
 }
 
-// fakeIDs is a Jupyter server's file ids: path → id now, and counts asks.
+// fakeIDs is a Jupyter server's file ids: path → id now; down fails
+// every lookup.
 type fakeIDs struct {
 	ids  map[string]string
-	asks int
+	down bool
+	asks int // ID calls
 }
 
-func (f *fakeIDs) ID(path string) string {
+var errDown = errors.New("the server does not answer")
+
+func (f *fakeIDs) ID(path string) (string, error) {
 	f.asks++
-	return f.ids[path]
+	if f.down {
+		return "", errDown
+	}
+	return f.ids[path], nil
 }
 
-func (f *fakeIDs) Path(id string) string {
+func (f *fakeIDs) Path(id string) (string, error) {
+	if f.down {
+		return "", errDown
+	}
 	for p, i := range f.ids {
 		if i == id {
-			return p
+			return p, nil
 		}
 	}
-	return ""
+	return "", nil
 }
 
-// A record carries its notebook's file id (asked once per notebook), and
-// a log started later finds the records of notebooks renamed meanwhile —
-// while no sidecar ran — under their new paths; the record of a notebook
-// now gone, or of one without an id, stays where it was.
+// A record carries its notebook's file id, and a log started later finds
+// the records of notebooks renamed meanwhile — while no sidecar ran —
+// under their new paths; the record of a notebook now gone, or of one
+// without an id, stays where it was.
 func TestLogFollowsFileIDs(t *testing.T) {
 	dir := t.TempDir()
 	ids := &fakeIDs{ids: map[string]string{"a.ipynb": "f-a", "gone.ipynb": "f-gone"}}
@@ -243,9 +254,6 @@ func TestLogFollowsFileIDs(t *testing.T) {
 	rec(t, l, "a.ipynb", "s")
 	rec(t, l, "gone.ipynb", "s")
 	rec(t, l, "plain.ipynb", "s") // no id: the server has none for it
-	if ids.asks != 3 {
-		t.Fatalf("file ids asked %d times for 3 notebooks", ids.asks)
-	}
 	if got, _, _ := l.List("a.ipynb", Filter{}); len(got) != 2 || got[0].FileID != "f-a" || got[1].FileID != "f-a" {
 		t.Fatalf("a.ipynb's changes: %+v", got)
 	}
@@ -269,5 +277,88 @@ func TestLogFollowsFileIDs(t *testing.T) {
 	}
 	if c := rec(t, fresh, "sub/b.ipynb", "s"); c.ID != 3 || c.FileID != "f-a" {
 		t.Fatalf("the next change of the renamed notebook: %+v", c)
+	}
+	// A change whose file id the caller knows (the room it edited) is
+	// recorded without asking the server.
+	asks := ids.asks
+	c, err := fresh.Record(Change{Path: "sub/b.ipynb", FileID: "f-a", Session: "s", Cells: []Cell{{Op: Edit, CellID: "a"}}})
+	if err != nil || c.ID != 4 || ids.asks != asks {
+		t.Fatalf("a change given its file id: %+v %v, %d asks", c, err, ids.asks-asks)
+	}
+}
+
+// While the log runs, a record follows its notebook wherever the server's
+// file id says it went, asked from the old path or the new one; a new
+// notebook at the old path (another id) starts a record of its own; a
+// record whose notebook is gone while another is at its path is set
+// aside; nothing moves on the server's silence or failure.
+func TestLogFollowsNotebooks(t *testing.T) {
+	tests := []struct {
+		name  string
+		after map[string]string // the server's ids after a.ipynb's two changes
+		down  bool
+		ask   string         // the path asked first
+		want  map[string]int // changes listed per path
+	}{
+		{"renamed, asked at the new path", map[string]string{"b.ipynb": "f-a"}, false, "b.ipynb", map[string]int{"b.ipynb": 2, "a.ipynb": 0}},
+		{"renamed, asked at the old path", map[string]string{"b.ipynb": "f-a"}, false, "a.ipynb", map[string]int{"a.ipynb": 0, "b.ipynb": 2}},
+		{"renamed, a new notebook at the old path", map[string]string{"b.ipynb": "f-a", "a.ipynb": "f-new"}, false, "a.ipynb", map[string]int{"a.ipynb": 0, "b.ipynb": 2}},
+		{"gone, a new notebook at its path", map[string]string{"a.ipynb": "f-new"}, false, "a.ipynb", map[string]int{"a.ipynb": 0}},
+		{"deleted, nothing at its path", map[string]string{}, false, "a.ipynb", map[string]int{"a.ipynb": 2}},
+		{"the server does not answer", map[string]string{"b.ipynb": "f-a", "a.ipynb": "f-new"}, true, "a.ipynb", map[string]int{"a.ipynb": 2, "b.ipynb": 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ids := &fakeIDs{ids: map[string]string{"a.ipynb": "f-a"}}
+			l := &Log{Dir: t.TempDir(), IDs: ids}
+			rec(t, l, "a.ipynb", "s")
+			rec(t, l, "a.ipynb", "s")
+			ids.ids, ids.down = tt.after, tt.down
+			if _, _, err := l.List(tt.ask, Filter{}); err != nil {
+				t.Fatal(err)
+			}
+			for path, want := range tt.want {
+				got, _, err := l.List(path, Filter{})
+				if err != nil || len(got) != want {
+					t.Fatalf("%s: %d changes (%v), want %d", path, len(got), err, want)
+				}
+			}
+			if tt.after["a.ipynb"] == "f-new" && !tt.down {
+				if c := rec(t, l, "a.ipynb", "s"); c.ID != 1 || c.FileID != "f-new" {
+					t.Fatalf("the new notebook's first change: %+v", c)
+				}
+				if _, err := l.Undo("a.ipynb", Selection{IDs: []int{2}}, func([]*Change) error { return nil }); err == nil || !strings.Contains(err.Error(), "has no change 2") {
+					t.Fatalf("undoing the old notebook's change at the new one: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// A notebook created where a record is kept starts with none: the record
+// goes where its notebook went if the server knows, and is set aside
+// otherwise — also when the server gives the new notebook the old one's
+// id (its default file ids follow only renames made through Jupyter).
+func TestLogCreated(t *testing.T) {
+	ids := &fakeIDs{ids: map[string]string{"a.ipynb": "f-a", "c.ipynb": "f-c"}}
+	l := &Log{Dir: t.TempDir(), IDs: ids}
+	rec(t, l, "a.ipynb", "s")
+	rec(t, l, "c.ipynb", "s")
+	ids.ids = map[string]string{"b.ipynb": "f-a", "a.ipynb": "f-new", "c.ipynb": "f-c"}
+	for _, p := range []string{"a.ipynb", "c.ipynb"} {
+		if err := l.Created(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for path, want := range map[string]int{"a.ipynb": 0, "b.ipynb": 1, "c.ipynb": 0} {
+		if got, _, _ := l.List(path, Filter{}); len(got) != want {
+			t.Fatalf("%s: %d changes, want %d", path, len(got), want)
+		}
+	}
+	if c := rec(t, l, "c.ipynb", "s"); c.ID != 1 {
+		t.Fatalf("the new c.ipynb's first change is %d", c.ID)
+	}
+	if got, _, _ := (&Log{Dir: l.Dir, IDs: ids}).List("c.ipynb", Filter{}); len(got) != 1 {
+		t.Fatalf("after a restart c.ipynb lists %d changes, want its own 1", len(got))
 	}
 }

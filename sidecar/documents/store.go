@@ -218,6 +218,16 @@ type Saver interface {
 	Save(ctx context.Context, path string) (*jupyter.Entry, error)
 }
 
+// Mover is a Backend that keeps notebooks open by path (rtc.Rooms): told
+// that the notebook at path, or those under the folder path, may be another
+// now (renamed, deleted or created there), it checks before serving them.
+// FileID is the server's file id of the notebook it serves at path ("" if
+// none is open): the notebook its last edit there went to.
+type Mover interface {
+	Moved(path string)
+	FileID(path string) string
+}
+
 // Holder is a Backend that must be told to keep watching a notebook, so
 // that changes made by others reach its change hook (rtc.Rooms: the room
 // is otherwise left when unused).

@@ -40,28 +40,27 @@ func (c *Client) fileIDLookup(ctx context.Context, apiPath string, q url.Values)
 	return a, err
 }
 
-// FileIDs answers the lookups without a context or error, as the record of
-// changes asks them: a failure is logged and answers "", which leaves a
-// record following only the renames the sidecar sees itself.
+// FileIDs answers the lookups as the record of changes asks them: within
+// a bounded time, a failure logged (the record then stays as it is).
 type FileIDs struct {
 	Client *Client
 	Log    zerolog.Logger
 }
 
-func (f FileIDs) ID(path string) string {
+func (f FileIDs) ID(path string) (string, error) {
 	return f.ask(f.Client.FileID, path, "path", "ask the file id of a notebook")
 }
 
-func (f FileIDs) Path(id string) string {
+func (f FileIDs) Path(id string) (string, error) {
 	return f.ask(f.Client.FilePath, id, "file_id", "ask where a notebook is now")
 }
 
-func (f FileIDs) ask(lookup func(context.Context, string) (string, error), arg, key, what string) string {
+func (f FileIDs) ask(lookup func(context.Context, string) (string, error), arg, key, what string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	v, err := lookup(ctx, arg)
 	if err != nil {
 		f.Log.Warn().Err(err).Str(key, arg).Msg(what)
 	}
-	return v
+	return v, err
 }

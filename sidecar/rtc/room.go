@@ -58,6 +58,7 @@ type Room struct {
 	ws        *websocket.Conn
 	lost      chan struct{} // closed when ws is lost; replaced with each connection
 	sessionID string        // the server session the document belongs to
+	fileID    string        // the server's id of the notebook, which names the room
 	synced    chan struct{}
 	changed   chan struct{} // closed and replaced on every change
 	barriers  map[uint64]chan struct{}
@@ -138,6 +139,7 @@ func (r *Room) connect(ctx context.Context) error {
 		r.dirty = true // a new document: what it holds may differ from the old one
 	}
 	r.sessionID = s.SessionID
+	r.fileID = s.FileID
 	r.ws = ws
 	r.lost = make(chan struct{})
 	r.synced = make(chan struct{})
@@ -607,6 +609,13 @@ func (r *Room) Edits() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.edits
+}
+
+// FileID is the server's id of the notebook whose room this is.
+func (r *Room) FileID() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fileID
 }
 
 // Err is the reason the room is gone, or nil.

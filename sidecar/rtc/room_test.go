@@ -43,6 +43,7 @@ type fakeRoom struct {
 	// read-only, gone, or the disk is full (a save then still answers
 	// "success", as jupyter-collaboration does).
 	file struct {
+		path                 string // where it is; "" is n.ipynb
 		version              int
 		content              []byte // the notebook as last written
 		readOnly, gone, full bool
@@ -108,9 +109,28 @@ func (f *fakeRoom) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		fmt.Fprintf(w, `{"format":"json","type":"notebook","fileId":"f1","sessionId":%q}`, f.session)
 		f.mu.Unlock()
-	case r.Method == http.MethodGet && r.URL.Path == "/api/contents/n.ipynb":
+	case r.Method == http.MethodGet && r.URL.Path == "/api/fileid/id":
+		f.mu.Lock()
+		here := r.URL.Query().Get("path") == f.filePath() && !f.file.gone
+		f.mu.Unlock()
+		if !here {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, `{"id":"f1"}`)
+	case r.Method == http.MethodGet && r.URL.Path == "/api/fileid/path":
+		f.mu.Lock()
+		path, gone := f.filePath(), f.file.gone
+		f.mu.Unlock()
+		if gone || r.URL.Query().Get("id") != "f1" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintf(w, `{"id":"f1","path":%q}`, path)
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/api/contents/"):
 		f.mu.Lock()
 		file := f.file
+		here := strings.TrimPrefix(r.URL.Path, "/api/contents/") == f.filePath()
 		if f.file.unavailable > 0 {
 			f.file.unavailable--
 		}
@@ -119,7 +139,7 @@ func (f *fakeRoom) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, `{"message": "Failed to connect to Hub API"}`, http.StatusInternalServerError)
 			return
 		}
-		if file.gone {
+		if file.gone || !here {
 			http.NotFound(w, r)
 			return
 		}
@@ -134,6 +154,14 @@ func (f *fakeRoom) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// filePath is where the notebook's file is; f.mu must be held.
+func (f *fakeRoom) filePath() string {
+	if f.file.path == "" {
+		return "n.ipynb"
+	}
+	return f.file.path
 }
 
 func (f *fakeRoom) serveRoom(w http.ResponseWriter, r *http.Request) {

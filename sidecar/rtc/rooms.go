@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +17,14 @@ import (
 
 // idleLeave is how long the sidecar stays in a room it no longer uses.
 const idleLeave = 10 * time.Minute
+
+// namesFor is how long a room, once seen to be the one its path names
+// (by the server's file id), is trusted to be before the next use checks
+// again: a notebook renamed, deleted or replaced on disk, which the server
+// announces to no one, is found out within that time. Renames and deletions
+// through the server, and notebooks the sidecar creates, are checked at
+// once (Moved).
+const namesFor = time.Second
 
 // Rooms holds the rooms the sidecar has joined, one per notebook, and
 // serves notebooks from them: it is the live counterpart of reading and
@@ -51,12 +60,15 @@ type Rooms struct {
 
 // Rooms is the live documents.Backend, a Holder (a resource subscription
 // keeps the notebook's room, so that others' changes are told), a Reporter
-// (files are written in the background) and a Saver (written on demand).
+// (files are written in the background), a Saver (written on demand) and a
+// Mover (rooms are kept by path, and a path may come to name another
+// notebook).
 var (
 	_ documents.Backend  = (*Rooms)(nil)
 	_ documents.Holder   = (*Rooms)(nil)
 	_ documents.Reporter = (*Rooms)(nil)
 	_ documents.Saver    = (*Rooms)(nil)
+	_ documents.Mover    = (*Rooms)(nil)
 )
 
 type entry struct {
@@ -64,6 +76,9 @@ type entry struct {
 	room    *Room
 	lastUse time.Time
 	holds   int // Hold calls not yet released: the room is not left idle
+	// named is when the room was last seen to be the one the path names;
+	// guarded by rs.mu.
+	named time.Time
 
 	mu sync.Mutex // guards saveState
 	saveState
@@ -107,7 +122,7 @@ func (rs *Rooms) join(ctx context.Context, path string) (*Room, error) {
 
 	e.join.Lock()
 	defer e.join.Unlock()
-	if e.room != nil && e.room.Err() == nil {
+	if e.room != nil && e.room.Err() == nil && rs.stillNamed(ctx, path, e) {
 		return e.room, nil
 	}
 	if e.room != nil {
@@ -127,7 +142,67 @@ func (rs *Rooms) join(ctx context.Context, path string) (*Room, error) {
 		r.watch(func() { fn(path) })
 	}
 	e.room = r
+	rs.mu.Lock()
+	e.named = time.Now()
+	rs.mu.Unlock()
 	return r, nil
+}
+
+// stillNamed reports whether the room of entry e is still that of the
+// notebook at path, asking the server's file ids at most once per namesFor.
+// A path that names another file now (the notebook was renamed away and
+// another put there) must not reach the renamed notebook's room. If the
+// server cannot tell, the room is kept.
+func (rs *Rooms) stillNamed(ctx context.Context, path string, e *entry) bool {
+	rs.mu.Lock()
+	fresh := time.Since(e.named) < namesFor
+	rs.mu.Unlock()
+	if fresh {
+		return true
+	}
+	id, err := rs.Jupyter.FileID(ctx, path)
+	if err != nil {
+		return true
+	}
+	if id != e.room.FileID() {
+		rs.Log.Info().Str("notebook", path).Msg("the path names another notebook now: leaving the room of the one that was there")
+		return false
+	}
+	rs.mu.Lock()
+	e.named = time.Now()
+	rs.mu.Unlock()
+	return true
+}
+
+// FileID is the file id of the room open for path, "" if none is.
+func (rs *Rooms) FileID(path string) string {
+	rs.mu.Lock()
+	e := rs.rooms[path]
+	rs.mu.Unlock()
+	if e == nil {
+		return ""
+	}
+	if !e.join.TryLock() { // being joined: the caller asks the server
+		return ""
+	}
+	defer e.join.Unlock()
+	if e.room == nil {
+		return ""
+	}
+	return e.room.FileID()
+}
+
+// Moved is told that the notebook at path, or those under the folder path,
+// may be another now (renamed, deleted, or created there): the next use of
+// their rooms checks which notebook the path names.
+func (rs *Rooms) Moved(path string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for p, e := range rs.rooms {
+		if p == path || strings.HasPrefix(p, path+"/") {
+			e.named = time.Time{}
+		}
+	}
 }
 
 // Hold joins the room of the notebook at path and stays in it, however long

@@ -70,6 +70,7 @@ func TestRoomsUpdateSavesInBackground(t *testing.T) {
 			reported: "the server could not write the file"},
 		{name: "made read-only after the check", after: func(f *fakeRoom) { f.file.readOnly = true },
 			reported: "read-only on disk"},
+		{name: "renamed after the check", after: func(f *fakeRoom) { f.file.path = "m.ipynb" }},
 		{name: "deleted after the check", after: func(f *fakeRoom) { f.file.gone = true },
 			reported: "no longer exists: it was deleted or renamed after the edit"},
 		{name: "read-only", before: func(f *fakeRoom) { f.file.readOnly = true },
@@ -374,5 +375,55 @@ func TestStateLogHolds(t *testing.T) {
 				t.Errorf("holds = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// A notebook renamed away is no longer served at its old path once the
+// rooms are told (Moved), though the sidecar is still in its room: the
+// path names no notebook now, or another one.
+func TestRoomsMovedNotebook(t *testing.T) {
+	f, rs := openRooms(t)
+	f.mu.Lock()
+	f.file.path = "m.ipynb"
+	f.mu.Unlock()
+	rs.Moved("n.ipynb")
+	if _, err := rs.Load(t.Context(), "n.ipynb"); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("Load at the old path = %v, want that it does not exist", err)
+	}
+	if nb, err := rs.Load(t.Context(), "m.ipynb"); err != nil || len(nb.Cells) != 3 {
+		t.Fatalf("Load at the new path = %v, %v", nb, err)
+	}
+}
+
+// A background check of edits that Save has since found in the file
+// reports nothing lost when the file is gone by the time the check looks
+// (renamed or deleted after the save): the edits were written.
+func TestRoomsSavedEditsAreNotReportedLost(t *testing.T) {
+	f, rs := openRooms(t)
+	held, asked := make(chan struct{}), make(chan struct{}, 1)
+	f.mu.Lock()
+	f.held, f.asked = held, asked
+	f.mu.Unlock()
+	if _, err := rs.Update(t.Context(), "n.ipynb", insertCell("kept = 1")); err != nil {
+		t.Fatal(err)
+	}
+	select { // the background save has asked the room to save
+	case <-asked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no background save within 10 s")
+	}
+	f.mu.Lock()
+	f.held, f.asked = nil, nil
+	f.mu.Unlock()
+	if _, err := rs.Save(t.Context(), "n.ipynb"); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.file.gone = true
+	f.mu.Unlock()
+	close(held)
+	saved(t, rs, "n.ipynb")
+	if err := rs.Unsaved("n.ipynb"); err != nil {
+		t.Fatalf("edits Save found in the file are reported lost: %v", err)
 	}
 }

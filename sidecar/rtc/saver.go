@@ -88,7 +88,11 @@ type saveState struct {
 	// the server undid. Kept while edits up to them may still be checked.
 	seq            uint64
 	removed, added map[string]uint64
-	lastEdit       time.Time
+	// saved is the last local edit Save found in the file: a background
+	// check of it that fails afterwards (the file was renamed or deleted
+	// since) reports nothing lost.
+	saved    uint64
+	lastEdit time.Time
 	// lastSaveEnd and lastSaveTook: when the last save ended and how long
 	// the server took to answer it (for savePace).
 	lastSaveEnd  time.Time
@@ -212,6 +216,9 @@ func (rs *Rooms) saveLoop(path string, e *entry, flush, done chan struct{}) {
 		e.mu.Lock()
 		e.forgetLocal()
 		e.lastSaveEnd, e.lastSaveTook = time.Now(), took
+		if err != nil && batch[len(batch)-1].seq <= e.saved {
+			err = nil
+		}
 		if err == nil {
 			e.checked = time.Now() // the file was just written, so it is writable
 		} else {
@@ -259,6 +266,10 @@ func (rs *Rooms) saveBatch(ctx context.Context, path string, e *entry, batch []u
 	for quiet := 0; ; {
 		before, err := rs.stat(ctx, path)
 		if err != nil {
+			if to := rs.renamedTo(ctx, r, path, err); to != "" {
+				path = to
+				continue
+			}
 			return took, unsavedError(path, batch, statFailure(path, err))
 		}
 		if !before.Writable {
@@ -276,6 +287,10 @@ func (rs *Rooms) saveBatch(ctx context.Context, path string, e *entry, batch []u
 		}
 		after, err := rs.stat(ctx, path)
 		if err != nil {
+			if to := rs.renamedTo(ctx, r, path, err); to != "" {
+				path = to
+				continue
+			}
 			return took, unsavedError(path, batch, statFailure(path, err))
 		}
 		written := after.Hash != before.Hash || !after.LastModified.Equal(before.LastModified)
@@ -314,6 +329,21 @@ func (rs *Rooms) stat(ctx context.Context, path string) (*jupyter.Entry, error) 
 		case <-retry.C:
 		}
 	}
+}
+
+// renamedTo is where the notebook of room r is now, if the file at path is
+// gone (err is the server's answer) because the notebook was renamed: its
+// room follows it (the server's file id names the room), and so does the
+// check of its save. "" if it was not renamed, or the server cannot tell.
+func (rs *Rooms) renamedTo(ctx context.Context, r *Room, path string, err error) string {
+	if !jupyter.IsNotFound(err) {
+		return ""
+	}
+	to, err := rs.Jupyter.FilePath(ctx, r.FileID())
+	if err != nil || to == path {
+		return ""
+	}
+	return to
 }
 
 // statFailure says why the file could not be looked at. It existed when
@@ -600,6 +630,7 @@ func (rs *Rooms) Save(ctx context.Context, path string) (*jupyter.Entry, error) 
 			if nb, perr := notebook.Parse(file.Content); perr == nil && states.holds(nb) {
 				e.mu.Lock()
 				e.unsaved = slices.DeleteFunc(e.unsaved, func(u unsavedEdit) bool { return u.seq <= seq })
+				e.saved = max(e.saved, seq)
 				e.checked = time.Now()
 				e.mu.Unlock()
 				file.Content = nil

@@ -11,6 +11,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/changes"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/documents"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/execution"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
@@ -42,7 +43,12 @@ func (t *Tools) record(req *mcp.CallToolRequest, path string, cells []changes.Ce
 	if req != nil && req.Params != nil {
 		tool = req.Params.Name
 	}
-	if _, err := t.Changes.Record(changes.Change{Path: path, Tool: tool, Client: clientName(req), Session: changeSession(req), Cells: cells}); err != nil {
+	// The room the edit went to knows the notebook's file id.
+	id := ""
+	if m, ok := t.Docs.(documents.Mover); ok {
+		id = m.FileID(path)
+	}
+	if _, err := t.Changes.Record(changes.Change{Path: path, FileID: id, Tool: tool, Client: clientName(req), Session: changeSession(req), Cells: cells}); err != nil {
 		return fmt.Errorf("the change was made, but recording it for undo failed: %w", err)
 	}
 	return nil
@@ -279,7 +285,7 @@ func (t *Tools) undoAs(ctx context.Context, req *mcp.CallToolRequest, path strin
 	done, err := t.Changes.Undo(p, sel, func(cs []*changes.Change) error {
 		if _, err := t.Jupyter.Get(ctx, p, false); err != nil {
 			if jupyter.IsNotFound(err) {
-				return fmt.Errorf("notebook %q no longer exists: it was deleted or renamed after the changes were made, and their record stays with the old path; nothing was changed", p)
+				return fmt.Errorf("notebook %q no longer exists: it was deleted or renamed after the changes were made, and their record stays with the old path (renamed outside Jupyter, on disk, the server did not follow it); to undo them, put the notebook back at %q; nothing was changed", p, p)
 			}
 			return jupyter.NotebookError(p, err)
 		}

@@ -72,6 +72,14 @@ func (t *Tools) createNotebook(ctx context.Context, req *mcp.CallToolRequest, in
 	if err := t.Store.Create(ctx, p, nb); err != nil {
 		return nil, NotebookRef{}, err
 	}
+	// A notebook may have been at p before: its room and its record of
+	// changes are not this one's.
+	if m, ok := t.Docs.(documents.Mover); ok {
+		m.Moved(p)
+	}
+	if t.Changes != nil {
+		_ = t.Changes.Created(p) // a failure leaves the record, as without it
+	}
 	t.listChanged() // the server reports a PUT as a save, not a creation
 	t.switchTo(req, p)
 	return nil, NotebookRef{Path: p, Kernel: name, Cells: 1, FirstCellID: nb.Cells[0].ID, LabURL: labURL(req, p)}, nil

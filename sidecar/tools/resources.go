@@ -519,6 +519,14 @@ func (t *Tools) ContentsChanged(ev jupyter.ContentsEvent) {
 		// leaves it under the old path, where undo says the notebook is gone.
 		_ = t.Changes.Rename(ev.SourcePath, ev.Path)
 	}
+	if m, ok := t.Docs.(documents.Mover); ok {
+		switch ev.Action {
+		case "rename":
+			m.Moved(ev.SourcePath)
+		case "delete":
+			m.Moved(ev.Path)
+		}
+	}
 	listChanged, gone := t.watch.contentsChanged(ev)
 	if listChanged {
 		t.listChanged()

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -309,13 +308,7 @@ func TestChangesFollowRenameWhileSidecarStopped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPatch, lab.URL+"api/contents/a.ipynb", strings.NewReader(`{"path": "b.ipynb"}`))
-	req.Header.Set("Authorization", "token "+lab.Token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("rename a.ipynb through the Contents API: %v %v", resp, err)
-	}
-	resp.Body.Close()
+	renameContents(t, lab, "a.ipynb", "b.ipynb")
 	if pid := lab.SidecarPID(); pid != 0 {
 		t.Fatalf("a sidecar (pid %d) ran while the notebook was renamed; the test needs none", pid)
 	}

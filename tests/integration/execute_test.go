@@ -36,15 +36,28 @@ type execOut struct {
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
 }
 
-// codeNotebook writes a python3 notebook with one code cell per source;
-// cell ids are c0, c1, ...
+// codeNotebook writes a python3 notebook with one code cell per source
+// into the shared lab; cell ids are c0, c1, ...
 func codeNotebook(t *testing.T, rel string, sources ...string) {
+	t.Helper()
+	labCodeNotebook(t, shared, rel, sources...)
+}
+
+// labCodeNotebook is codeNotebook for the lab given.
+func labCodeNotebook(t *testing.T, lab *labtest.Lab, rel string, sources ...string) {
 	t.Helper()
 	var cells []string
 	for i, s := range sources {
 		cells = append(cells, fmt.Sprintf(`{"cell_type":"code","id":"c%d","metadata":{},"outputs":[],"execution_count":null,"source":%q}`, i, s))
 	}
-	writeFile(t, rel, `{"cells":[`+strings.Join(cells, ",")+`],"metadata":{"kernelspec":{"name":"python3","display_name":"Python 3","language":"python"}},"nbformat":4,"nbformat_minor":5}`)
+	p := filepath.Join(lab.Root, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"cells":[` + strings.Join(cells, ",") + `],"metadata":{"kernelspec":{"name":"python3","display_name":"Python 3","language":"python"}},"nbformat":4,"nbformat_minor":5}`
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // progressSession is an MCP session that records progress notifications

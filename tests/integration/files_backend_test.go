@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,12 +75,7 @@ func TestFilesBackend(t *testing.T) {
 	// Renamed through Jupyter, the notebook keeps its record: its changes
 	// are listed and undone at the new path.
 	labtest.Call[map[string]any](t, cs, "edit_cell", map[string]any{"path": "files.ipynb", "cell_id": created.FirstCellID, "source": "x = 22"})
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPatch, lab.URL+"api/contents/files.ipynb", strings.NewReader(`{"path": "renamed.ipynb"}`))
-	resp, err := labtest.AuthClient("token " + lab.Token).Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("rename through the Contents API: %v %v", err, resp)
-	}
-	resp.Body.Close()
+	renameContents(t, lab, "files.ipynb", "renamed.ipynb")
 	var moved changesOut
 	eventually(t, "the record follows the renamed notebook", func() bool {
 		moved = labtest.Call[changesOut](t, cs, "list_changes", map[string]any{"path": "renamed.ipynb", "limit": 1})

@@ -167,11 +167,14 @@ fuzz: ## run each fuzz target (about 10-15 s each; FUZZTIME=30s or 1000x for ano
 # page, read_notebook and the file must agree. Not part of make test.
 # SOAK_PACE: max (the shared notebook's agents call as fast as calls
 # return) or the time between one agent's calls, e.g. 300ms.
+# SOAK_AGENTS: mcp, or jupyterlab:<ops per second> to have a JupyterLab tab
+# make the three agents' edits instead (the page's own cost of rendering).
 SOAK_DURATION ?= 10m
 SOAK_RACE ?= 0
 SOAK_PACE ?= max
-soak: venv build ## a person and four agents for SOAK_DURATION (10m; SOAK_PACE=max or 300ms; SOAK_RACE=1: race detector), then prints the figures
-	SOAK_DURATION=$(SOAK_DURATION) SOAK_RACE=$(SOAK_RACE) SOAK_PACE=$(SOAK_PACE) go test -run '^$$' -bench Soak -benchtime 1x -timeout 90m ./tests/soak/
+SOAK_AGENTS ?= mcp
+soak: venv build ## a person and four agents for SOAK_DURATION (10m; SOAK_PACE=max or 300ms; SOAK_RACE=1: race detector; SOAK_AGENTS=jupyterlab:20), then prints the figures
+	SOAK_DURATION=$(SOAK_DURATION) SOAK_RACE=$(SOAK_RACE) SOAK_PACE=$(SOAK_PACE) SOAK_AGENTS=$(SOAK_AGENTS) go test -run '^$$' -bench Soak -benchtime 1x -timeout 90m ./tests/soak/
 
 # datalayer's jupyter-mcp-server, the peer tests/bench compares against, in a
 # venv of its own (its jupyter and pycrdt pins differ from .venv's).

@@ -218,9 +218,13 @@ func row(name string, d []time.Duration) string {
 	return fmt.Sprintf("%-28s %10s %10s", name, p(0.50), p(0.95))
 }
 
-func writeNotebook(b *testing.B, lab *labtest.Lab, name string) {
+func writeNotebook(b *testing.B, lab *labtest.Lab, name string) { writeNotebookOf(b, lab, name, cells) }
+
+// writeNotebookOf writes a notebook of n code cells, c0 to c<n-1>, each
+// with a stream output.
+func writeNotebookOf(b *testing.B, lab *labtest.Lab, name string, n int) {
 	var cs []string
-	for i := range cells {
+	for i := range n {
 		cs = append(cs, fmt.Sprintf(`{"cell_type":"code","id":"c%d","metadata":{},"execution_count":%d,"outputs":[{"output_type":"stream","name":"stdout","text":"line %d\n"}],"source":"x%d = %d\nprint(x%d)"}`, i, i+1, i, i, i, i))
 	}
 	doc := `{"cells":[` + strings.Join(cs, ",") + `],"metadata":{"kernelspec":{"name":"python3","display_name":"Python 3","language":"python"}},"nbformat":4,"nbformat_minor":5}`

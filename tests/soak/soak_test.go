@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -23,11 +24,14 @@ import (
 	"testing"
 	"time"
 
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/jupyter"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/notebook"
+	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/sidecar/yjs/yproto"
 	"github.com/jupyter-mcp-sidecar/jupyter-mcp-sidecar/tests/labtest"
 )
 
@@ -47,6 +51,10 @@ func BenchmarkSoak(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	labRate, err := parseLabAgents(os.Getenv("SOAK_AGENTS"))
+	if err != nil {
+		b.Fatal(err)
+	}
 	race := os.Getenv("SOAK_RACE") == "1"
 	dir := b.TempDir()
 	bin, err := labtest.BuildSidecar(filepath.Join(dir, "bin"), race)
@@ -59,7 +67,7 @@ func BenchmarkSoak(b *testing.B) {
 	}
 	defer lab.Stop()
 	for range b.N {
-		s := &soak{b: b, lab: lab, pace: pace, expect: map[string]string{}, deleted: map[string]bool{}}
+		s := &soak{b: b, lab: lab, pace: pace, labRate: labRate, expect: map[string]string{}, deleted: map[string]bool{}}
 		s.run(duration)
 	}
 	if data, err := os.ReadFile(lab.LogPath); err == nil && strings.Contains(string(data), "WARNING: DATA RACE") {
@@ -76,6 +84,10 @@ type soak struct {
 	b    *testing.B
 	lab  *labtest.Lab
 	pace time.Duration // the least time between a shared agent's calls; 0: none
+	// labRate, if not 0, has the shared notebook's three agents be
+	// JupyterLab itself: a tab making that many operations a second in all
+	// (see labAgents).
+	labRate float64
 
 	mu      sync.Mutex
 	expect  map[string]string // agent cell id → the source it must have in shared.ipynb
@@ -87,6 +99,9 @@ type soak struct {
 	// saveMisses those that lacked the agent's last edit.
 	saveChecks, saveMisses int
 	typed                  []string // lines the person typed, in order
+	// lastBroadcast is when the room's server last sent a document
+	// update to a peer that only listens (listenRoom).
+	lastBroadcast time.Time
 }
 
 // tally counts one tool's calls and how long they took.
@@ -162,7 +177,12 @@ func (s *soak) run(duration time.Duration) {
 	personCell := first.Cells[0].ID
 	labtest.Call[map[string]any](b, setup, "edit_cell", map[string]any{"path": shared, "cell_id": personCell, "source": "person = 0"})
 
-	page := s.openPage(ctx)
+	page := s.openPage(ctx, "soak", pageProbe)
+	s.listenRoom(ctx)
+	var agentsPage context.Context
+	if s.labRate > 0 {
+		agentsPage = s.openPage(ctx, "agents", "")
+	}
 	b.ResetTimer()
 	start := time.Now()
 	loadCtx, stop := context.WithDeadline(ctx, start.Add(duration))
@@ -172,15 +192,21 @@ func (s *soak) run(duration time.Duration) {
 	warm := make(chan sidecarStats, 1)
 	time.AfterFunc(duration/4, func() { warm <- s.stats(ctx) })
 	var wg sync.WaitGroup
-	for agent := range 3 {
+	if s.labRate > 0 {
 		wg.Add(1)
-		go func() { defer wg.Done(); s.sharedAgent(loadCtx, agent) }()
+		go func() { defer wg.Done(); s.labAgents(agentsPage, duration) }()
+	} else {
+		for agent := range 3 {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.sharedAgent(loadCtx, agent) }()
+		}
 	}
 	wg.Add(2)
 	go func() { defer wg.Done(); s.otherAgent(loadCtx) }()
 	go func() { defer wg.Done(); s.person(loadCtx, page) }()
 	wg.Wait()
-	elapsed := time.Since(start)
+	loadEnd := time.Now()
+	elapsed := loadEnd.Sub(start)
 	b.StopTimer()
 	startStats, endStats := <-warm, s.stats(ctx)
 
@@ -196,6 +222,15 @@ func (s *soak) run(duration time.Duration) {
 	} else {
 		pageLag = fmt.Sprintf("%.1f s", time.Since(caughtUp).Seconds())
 	}
+	matched := time.Now()
+	profile, err := chromedp.Run(page, chromedp.Evaluate[pageProfile](`window.__soakProbe`))
+	if err != nil {
+		b.Fatalf("read the page's profile: %v", err)
+	}
+	during, after := profile.phase(start, loadEnd), profile.phase(loadEnd, matched)
+	s.mu.Lock()
+	broadcastEnd := s.lastBroadcast
+	s.mu.Unlock()
 
 	// Durable: after one more agent edit the room writes the file in the
 	// background (within about a second); it must then be what
@@ -237,7 +272,11 @@ func (s *soak) run(duration time.Duration) {
 		pace = fmt.Sprintf("a call every %s per agent", s.pace)
 	}
 	fmt.Printf("soak: %s, race detector %v, pace %s, %d cells in %s at the end\n", elapsed.Round(time.Second), os.Getenv("SOAK_RACE") == "1", pace, len(final), shared)
-	fmt.Printf("  the three agents of %s: %d calls, %.1f / s\n", shared, s.shared, float64(s.shared)/elapsed.Seconds())
+	who := "the three agents of %s: %d calls, %.1f / s\n"
+	if s.labRate > 0 {
+		who = "the three agents of %s, a JupyterLab tab's model (no runs): %d operations, %.1f / s\n"
+	}
+	fmt.Printf("  "+who, shared, s.shared, float64(s.shared)/elapsed.Seconds())
 	var failed int
 	for _, tool := range slices.Sorted(maps.Keys(s.calls)) {
 		t := s.calls[tool]
@@ -253,7 +292,22 @@ func (s *soak) run(duration time.Duration) {
 	fmt.Printf("  person typed   %6d lines  %6.1f / min\n", len(s.typed), float64(len(s.typed))/minutes)
 	fmt.Printf("  lost edits %d, duplicated cells %d\n", lost, dup)
 	fmt.Printf("  file read right after save_notebook: %d times, %d without the edit\n", s.saveChecks, s.saveMisses)
-	fmt.Printf("  page caught up %s after the load stopped\n", pageLag)
+	fmt.Printf("  page caught up %s after the load stopped (%.1f s after the last call answered)\n", pageLag, matched.Sub(loadEnd).Seconds())
+	longest := max(during.longest, after.longest)
+	fmt.Printf("  page's longest main-thread task %.0f ms (during the load %.0f ms, after it %.0f ms)\n", ms(longest), ms(during.longest), ms(after.longest))
+	for _, ph := range []struct {
+		name string
+		p    phase
+		span time.Duration
+	}{{"during the load", during, loadEnd.Sub(start)}, {"after it", after, matched.Sub(loadEnd)}} {
+		fmt.Printf("  page %-15s %5.1f s: busy in long tasks %5.1f s; %6d room messages, their handlers (applying updates, JupyterLab's model) %5.1f s; the rest (rendering, layout) %5.1f s\n",
+			ph.name, ph.span.Seconds(), ph.p.inTasks.Seconds(), ph.p.messages, ph.p.handling.Seconds(), max(ph.p.inTasks-ph.p.handling, 0).Seconds())
+	}
+	fmt.Printf("  room broadcast: a peer that only listens got the room's last update %.1f s after the load stopped", broadcastEnd.Sub(loadEnd).Seconds())
+	if !after.lastMessage.IsZero() {
+		fmt.Printf("; the page handled its last room message %.1f s after it", after.lastMessage.Sub(loadEnd).Seconds())
+	}
+	fmt.Println()
 	fmt.Printf("  sidecar a quarter in → at the end: RSS %.1f → %.1f MiB, heap %.1f → %.1f MiB, goroutines %d → %d\n",
 		startStats.rss/1024, endStats.rss/1024, float64(startStats.Heap)/(1<<20), float64(endStats.Heap)/(1<<20), startStats.Goroutines, endStats.Goroutines)
 	if lost != 0 || dup != 0 {
@@ -421,6 +475,75 @@ func (s *soak) paced(load context.Context, cs *mcp.ClientSession) func(string, m
 	}
 }
 
+// parseLabAgents reads SOAK_AGENTS: unset or "mcp", the shared notebook's
+// agents call the sidecar; "jupyterlab:<ops per second>" has a JupyterLab
+// tab make their operations through its notebook model instead, at that
+// rate in all (e.g. the rate an MCP run reached), to tell JupyterLab's
+// own cost of rendering that many changes from ours.
+func parseLabAgents(v string) (float64, error) {
+	if v == "" || v == "mcp" {
+		return 0, nil
+	}
+	rate, err := strconv.ParseFloat(strings.TrimPrefix(v, "jupyterlab:"), 64)
+	if !strings.HasPrefix(v, "jupyterlab:") || err != nil || rate <= 0 {
+		return 0, fmt.Errorf("SOAK_AGENTS %q: use mcp, or jupyterlab:<operations per second>, e.g. jupyterlab:16", v)
+	}
+	return rate, nil
+}
+
+// labAgents is the three shared agents' work (insert, edit by substring,
+// delete one of its cells now and then; no runs) made by the JupyterLab
+// tab page through its notebook model, at s.labRate operations a second in
+// all, for duration; what each cell must hold is recorded as for the
+// agents.
+func (s *soak) labAgents(page context.Context, duration time.Duration) {
+	js := fmt.Sprintf(`(async () => {
+		const m = [...jupyterapp.shell.widgets('main')].find(w => w.content?.model?.sharedModel).content.model.sharedModel;
+		const expect = {}, deleted = [], start = Date.now(), end = start + %d, gap = %f;
+		let ops = 0;
+		await Promise.all([0, 1, 2].map(async agent => {
+			// Each agent's k-th operation is due at start + k × gap: an
+			// agent behind (this tab renders too) catches up at once.
+			let due = start;
+			const pause = () => new Promise(r => setTimeout(r, Math.max(0, (due += gap) - Date.now())));
+			const mine = [];
+			for (let n = 0; Date.now() < end; n++) {
+				const src = 'l' + agent + '_' + n + ' = ' + n;
+				const id = m.insertCell(m.cells.length, {cell_type: 'code', source: src}).id;
+				ops++; expect[id] = src; mine.push(id);
+				await pause();
+				const c = m.cells.find(c => c.id === id), at = c.source.indexOf('= ' + n);
+				c.updateSource(at, at + ('= ' + n).length, '= ' + n + ' + 1');
+				ops++; expect[id] = src + ' + 1';
+				await pause();
+				if (n %% 5 === 4 && mine.length > 1) {
+					const victim = mine.splice(mine.length - 2, 1)[0];
+					m.deleteCell(m.cells.findIndex(c => c.id === victim));
+					ops++; delete expect[victim]; deleted.push(victim);
+					await pause();
+				}
+			}
+		}));
+		return {expect, deleted, ops};
+	})()`, duration.Milliseconds(), 3000/s.labRate)
+	out, err := chromedp.Run(page, chromedp.Evaluate[struct {
+		Expect  map[string]string `json:"expect"`
+		Deleted []string          `json:"deleted"`
+		Ops     int               `json:"ops"`
+	}](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		s.b.Errorf("the JupyterLab agents: %v", err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	maps.Copy(s.expect, out.Expect)
+	for _, id := range out.Deleted {
+		s.deleted[id] = true
+	}
+	s.shared += out.Ops
+}
+
 // otherAgent works in a notebook of its own: insert and run.
 func (s *soak) otherAgent(ctx context.Context) {
 	cs := s.session(s.b.Context())
@@ -538,19 +661,131 @@ func pairs(cells [][2]string) string {
 	return string(data)
 }
 
-func (s *soak) openPage(ctx context.Context) context.Context {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath("/usr/bin/chromium"), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.WindowSize(1400, 1000), chromedp.UserDataDir(s.b.TempDir()))
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	page, cancel := chromedp.NewContext(actx)
-	s.b.Cleanup(func() { cancel(); cancelAlloc() })
-	url := fmt.Sprintf("%slab/workspaces/soak/tree/%s?token=%s", s.lab.URL, shared, s.lab.Token)
-	if err := chromedp.Do(page, chromedp.Navigate(url), chromedp.WaitVisible(`.jp-NotebookPanel .jp-Cell .cm-content`)); err != nil {
+// openPage opens the shared notebook in JupyterLab in a Chromium of its
+// own, in workspace, with the script probe (if any) run before
+// JupyterLab's.
+func (s *soak) openPage(ctx context.Context, workspace, probe string) context.Context {
+	page := labtest.Chromium(s.b, ctx)
+	if probe != "" {
+		if _, err := chromedp.Call(page, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: probe}); err != nil {
+			s.b.Fatal(err)
+		}
+	}
+	addr := fmt.Sprintf("%slab/workspaces/%s/tree/%s?token=%s", s.lab.URL, workspace, shared, s.lab.Token)
+	if err := chromedp.Do(page, chromedp.Navigate(addr), chromedp.WaitVisible(`.jp-NotebookPanel .jp-Cell .cm-content`)); err != nil {
 		s.b.Fatalf("open the notebook in the browser: %v", err)
 	}
 	return page
 }
+
+// listenRoom joins the shared notebook's room as a peer that only listens,
+// until ctx ends, and records when the server last sent it a document
+// update: how long the room's broadcast itself runs behind, apart from
+// the page.
+func (s *soak) listenRoom(ctx context.Context) {
+	jc, err := jupyter.NewClient(&jupyter.ServerInfo{URL: s.lab.URL, Token: s.lab.Token})
+	if err != nil {
+		s.b.Fatal(err)
+	}
+	session, err := jc.CollaborationSession(ctx, shared)
+	if err != nil {
+		s.b.Fatal(err)
+	}
+	ws, err := jc.DialWebsocket(ctx, "api/collaboration/room/json:notebook:"+session.FileID, url.Values{"sessionId": {session.SessionID}}, nil)
+	if err != nil {
+		s.b.Fatal(err)
+	}
+	ws.SetReadLimit(1 << 30)
+	context.AfterFunc(ctx, func() { ws.Close() })
+	go func() {
+		for {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			if m, err := yproto.Decode(data); err == nil && m.Type == yproto.MessageSync && m.SyncType == yproto.SyncUpdate {
+				s.mu.Lock()
+				s.lastBroadcast = time.Now()
+				s.mu.Unlock()
+			}
+		}
+	}()
+}
+
+// pageProbe runs in the page before JupyterLab: it records the page's
+// long tasks (over 50 ms: the main thread not answering) and, for each
+// message of a notebook room's websocket, when it came and how long its
+// handler ran (y-websocket applies the update in it, and JupyterLab's model
+// and widgets react synchronously; layout and painting come later, in
+// other tasks). Times are wall-clock milliseconds.
+const pageProbe = `(() => {
+	const probe = window.__soakProbe = {tasks: [], messages: []};
+	new PerformanceObserver(list => {
+		for (const e of list.getEntries()) probe.tasks.push([performance.timeOrigin + e.startTime, e.duration]);
+	}).observe({type: 'longtask', buffered: true});
+	const Native = window.WebSocket;
+	window.WebSocket = class extends Native {
+		constructor(url, protocols) {
+			super(url, protocols);
+			if (!String(url).includes('/api/collaboration/room/json:notebook:')) return;
+			const native = Object.getOwnPropertyDescriptor(Native.prototype, 'onmessage');
+			let handler = null;
+			Object.defineProperty(this, 'onmessage', {
+				get: () => handler,
+				set: h => {
+					handler = h;
+					native.set.call(this, h && function (ev) {
+						const start = performance.now();
+						try { return h.call(this, ev); } finally {
+							probe.messages.push([performance.timeOrigin + start, performance.now() - start]);
+						}
+					});
+				},
+			});
+		}
+	};
+})()`
+
+// pageProfile is what pageProbe recorded.
+type pageProfile struct {
+	Tasks    [][2]float64 `json:"tasks"`    // [start ms, duration ms]
+	Messages [][2]float64 `json:"messages"` // [start ms, handler ms]
+}
+
+// phase sums a profile over [from, to): the longest task and the time in
+// long tasks, the room messages handled and the time their handlers took,
+// and when the last of them was handled.
+type phase struct {
+	longest, inTasks time.Duration
+	messages         int
+	handling         time.Duration
+	lastMessage      time.Time
+}
+
+func (p pageProfile) phase(from, to time.Time) phase {
+	var ph phase
+	in := func(ms float64) bool {
+		t := time.UnixMicro(int64(ms * 1000))
+		return !t.Before(from) && t.Before(to)
+	}
+	dur := func(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
+	for _, t := range p.Tasks {
+		if in(t[0]) {
+			ph.longest = max(ph.longest, dur(t[1]))
+			ph.inTasks += dur(t[1])
+		}
+	}
+	for _, m := range p.Messages {
+		if in(m[0]) {
+			ph.messages++
+			ph.handling += dur(m[1])
+			ph.lastMessage = time.UnixMicro(int64(m[0] * 1000))
+		}
+	}
+	return ph
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 type sidecarStats struct {
 	Goroutines int    `json:"goroutines"`

@@ -41,6 +41,8 @@ Everything is set from the environment (the Makefile and tests/hub pass it):
                       e.g. "students=mcp:read+mcp:edit,staff=mcp:read+mcp:edit+mcp:execute"
   HUB_OAUTH_DEFAULT_SCOPES with it, the most a user in none of those groups may grant
                       (all three)
+  HUB_OAUTH_CLIENTS   a JSON file of MCP clients the admin pre-registers: [{"client_id",
+                      "client_name", "redirect_uris", "client_secret" (optional)}]
   HUB_STATE_DIR       database, cookie secret, pid files (the working directory)
 """
 
@@ -302,6 +304,7 @@ if env("HUB_MCP_ROUTER"):
             *(["--oauth-only"] if env("HUB_OAUTH_ONLY") == "1" else []),
             *([f"--oauth-group-scopes={env('HUB_OAUTH_GROUP_SCOPES')}"] if env("HUB_OAUTH_GROUP_SCOPES") else []),
             *([f"--oauth-default-scopes={env('HUB_OAUTH_DEFAULT_SCOPES')}"] if env("HUB_OAUTH_DEFAULT_SCOPES") else []),
+            *([f"--oauth-clients={os.path.abspath(env('HUB_OAUTH_CLIENTS'))}"] if env("HUB_OAUTH_CLIENTS") else []),
         ],
         "display": False,
         "oauth_client_allowed_scopes": ["access:servers!user", "read:servers!user", "start:servers!user"],

@@ -18,6 +18,7 @@
 //
 //   read <ok|error> <text>          read_notebook of NOTEBOOK
 //   insert <ok|error> <text>        insert_cell, which the grant does not allow
+//   execute <ok|error> <text>       execute_code writing oauth-read-ran.txt, which it does not allow either
 //   step-up <scope>                 if the SDK asks the person for more
 //
 // Usage: node ts_oauth_client.mjs URL NOTEBOOK [read-only]
@@ -100,6 +101,7 @@ try {
   if (mode === "read-only") {
     say("read", ...(await attempt(client, "read_notebook", { path: notebook })));
     say("insert", ...(await attempt(client, "insert_cell", { path: notebook, source: "x = 1" })));
+    say("execute", ...(await attempt(client, "execute_code", { path: notebook, code: "open('oauth-read-ran.txt', 'w').write('ran')" })));
     callback.close();
     process.exit(0);
   }

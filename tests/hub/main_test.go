@@ -434,17 +434,17 @@ func poll(d time.Duration, cond func() (bool, error)) error {
 }
 
 // connect opens an MCP session at <hub><path> with "Authorization: <auth>".
-func connect(t *testing.T, path, auth string) *mcp.ClientSession {
+func connect(t testing.TB, path, auth string) *mcp.ClientSession {
 	t.Helper()
 	return theHub.connect(t, path, auth)
 }
 
-func (h *hubProcess) connect(t *testing.T, path, auth string) *mcp.ClientSession {
+func (h *hubProcess) connect(t testing.TB, path, auth string) *mcp.ClientSession {
 	t.Helper()
 	return h.connectWith(t, path, auth, nil)
 }
 
-func (h *hubProcess) connectWith(t *testing.T, path, auth string, opts *mcp.ClientOptions) *mcp.ClientSession {
+func (h *hubProcess) connectWith(t testing.TB, path, auth string, opts *mcp.ClientOptions) *mcp.ClientSession {
 	t.Helper()
 	c := mcp.NewClient(&mcp.Implementation{Name: "hub-test", Version: "v0"}, opts)
 	cs, err := c.Connect(t.Context(), &mcp.StreamableClientTransport{

@@ -69,8 +69,8 @@ func TestSignInWithTheTypeScriptSDK(t *testing.T) {
 // A grant the person narrowed to mcp:read on the consent page: the client
 // lists only the tools that read, reads, and its insert is refused with
 // the insufficient_scope answer (the SDK, 1.32.2, then refreshes its token
-// rather than asking the person for more, and gives up, saying so); the
-// notebook is unchanged.
+// rather than asking the person for more, and gives up, saying so), and
+// so is its execute; the notebook is unchanged, and the code did not run.
 func TestSignInReadOnly(t *testing.T) {
 	aliceRunning(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
@@ -96,8 +96,14 @@ func TestSignInReadOnly(t *testing.T) {
 	if got := next("insert"); !strings.HasPrefix(got, "error") || !strings.Contains(got, "403 after trying upscoping") {
 		t.Fatalf("insert_cell with mcp:read: %s, want it refused as insufficient_scope", got)
 	}
+	if got := next("execute"); !strings.HasPrefix(got, "error") || !strings.Contains(got, "403 after trying upscoping") {
+		t.Fatalf("execute_code with mcp:read: %s, want it refused as insufficient_scope", got)
+	}
 	if after := cells(); after != before {
 		t.Fatalf("the notebook had %v cells, now %v: the refused insert changed it", before, after)
+	}
+	if exec.Command("docker", "exec", theHub.Prefix+"-alice", "test", "-e", "/home/jovyan/work/oauth-read-ran.txt").Run() == nil {
+		t.Fatal("the refused execute_code ran")
 	}
 }
 
@@ -176,24 +182,10 @@ func oauthClient(t *testing.T, ctx context.Context, command string, args ...stri
 // signIn plays the person in a headless browser: open the authorization
 // URL, log in at the hub as user (the test hub takes any password), and on
 // the router's consent page untick the scopes in refuse, then allow.
-func signIn(t *testing.T, ctx context.Context, authorizeURL, user string, refuse []string) {
+func signIn(t testing.TB, ctx context.Context, authorizeURL, user string, refuse []string) {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath("/usr/bin/chromium"), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()))
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	page, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	steps := []chromedp.Action[chromedp.Void]{
-		chromedp.Navigate(authorizeURL),
-		chromedp.WaitVisible(`input[name=username]`),
-		chromedp.SendKeys(`input[name=username]`, user),
-		chromedp.SendKeys(`input[name=password]`, "any-password"),
-		chromedp.Submit(`input[name=username]`),
-		chromedp.WaitVisible(`button[value=allow]`),
-	}
+	page := browser(t, ctx)
+	steps := append(logIn(authorizeURL, user), chromedp.WaitVisible(`button[value=allow]`))
 	for _, sc := range refuse {
 		steps = append(steps, chromedp.Click(fmt.Sprintf(`input[name=scope][value=%q]`, sc)))
 	}
@@ -214,4 +206,30 @@ func signIn(t *testing.T, ctx context.Context, authorizeURL, user string, refuse
 		time.Sleep(100 * time.Millisecond) // polling the browser's location, with a deadline
 	}
 	t.Fatalf("after Allow the browser is at %s, not the client's redirect URI", where)
+}
+
+// browser is a new headless Chromium's page, closed with the test.
+func browser(t testing.TB, ctx context.Context) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath("/usr/bin/chromium"), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()))
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	page, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	return page
+}
+
+// logIn opens u, which sends the browser to the hub's login page, and
+// logs in there as user (the test hub takes any password).
+func logIn(u, user string) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(u),
+		chromedp.WaitVisible(`input[name=username]`),
+		chromedp.SendKeys(`input[name=username]`, user),
+		chromedp.SendKeys(`input[name=password]`, "any-password"),
+		chromedp.Submit(`input[name=username]`),
+	}
 }

@@ -19,7 +19,7 @@ import (
 var aliceStarted = sync.OnceValue(func() error { return theHub.startServer("alice") })
 
 // aliceRunning starts alice's server once for the tests that need it.
-func aliceRunning(t *testing.T) {
+func aliceRunning(t testing.TB) {
 	t.Helper()
 	if err := aliceStarted(); err != nil {
 		t.Fatal(err)

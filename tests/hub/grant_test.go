@@ -32,6 +32,9 @@ type grant struct {
 	AccessToken  string `json:"access_token"`
 	RefreshToken string `json:"refresh_token"`
 	Scope        string `json:"scope"`
+	// Browser is the person's, logged in to the hub, open until the test
+	// ends.
+	Browser context.Context `json:"-"`
 }
 
 // goSignIn signs user in through <hub>/services/mcp as a minimal OAuth
@@ -68,7 +71,7 @@ func goSignIn(t testing.TB, ctx context.Context, user string) grant {
 	sum := sha256.Sum256([]byte(verifier))
 	q := url.Values{"response_type": {"code"}, "client_id": {reg.ClientID}, "redirect_uri": {redirect}, "state": {"go-test"},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}, "resource": {mcpURL}}
-	signIn(t, ctx, mcpURL+"/authorize?"+q.Encode(), user, nil)
+	page := signIn(t, ctx, mcpURL+"/authorize?"+q.Encode(), user, nil)
 	var back url.Values
 	select {
 	case back = <-codes:
@@ -78,7 +81,7 @@ func goSignIn(t testing.TB, ctx context.Context, user string) grant {
 	if back.Get("code") == "" || back.Get("state") != "go-test" {
 		t.Fatalf("back to the client: %v", back)
 	}
-	g := grant{ClientID: reg.ClientID}
+	g := grant{ClientID: reg.ClientID, Browser: page}
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {back.Get("code")}, "client_id": {reg.ClientID},
 		"redirect_uri": {redirect}, "code_verifier": {verifier}, "resource": {mcpURL}}
 	oauthPost(t, mcpURL+"/token", "application/x-www-form-urlencoded", form.Encode(), http.StatusOK, &g)
@@ -151,8 +154,9 @@ func TestSignInReachesOnlyItsOwnServer(t *testing.T) {
 // token cache (HUB_TOKEN_CACHE: the router's memory of whose a token is,
 // and the user's server's of its check, whichever ends first), then its
 // refresh fails: revoked by the person on the hub's token page, where the
-// router's sign-ins are the application "JupyterHub service mcp"; by an
-// admin through the hub's API; and by deleting the user.
+// router's sign-ins are the application "JupyterHub service mcp", or by
+// logging out of the hub in the browser they signed in with; by an admin
+// through the hub's API; and by deleting the user.
 func TestSignInRevoked(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 6*time.Minute)
 	defer cancel()
@@ -162,10 +166,17 @@ func TestSignInRevoked(t *testing.T) {
 		// prepare gets ready to revoke the user's sign-ins (the person's
 		// page open, the admin's token found) and returns what revokes
 		// them, for the agent's last call to come just before.
-		prepare func(t *testing.T) (revoke func())
+		prepare func(t *testing.T, g grant) (revoke func())
 	}{
-		{"on the token page", func(t *testing.T) func() { return tokenPage(t, ctx, user) }},
-		{"by an admin", func(t *testing.T) func() {
+		{"on the token page", func(t *testing.T, _ grant) func() { return tokenPage(t, ctx, user) }},
+		{"by logging out in the browser that signed in", func(t *testing.T, g grant) func() {
+			return func() {
+				if err := chromedp.Do(g.Browser, chromedp.Navigate(theHub.URL+"/hub/logout"), chromedp.WaitVisible(`input[name=username]`)); err != nil {
+					t.Fatalf("log out: %v", err)
+				}
+			}
+		}},
+		{"by an admin", func(t *testing.T, _ grant) func() {
 			code, body, err := theHub.api(http.MethodGet, userPath(user)+"/tokens", theHub.AdminToken, nil)
 			var list struct {
 				Tokens []struct {
@@ -189,7 +200,7 @@ func TestSignInRevoked(t *testing.T) {
 			t.Fatalf("no token of the MCP service among %s's: %s", user, body)
 			return nil
 		}},
-		{"by deleting the user", func(t *testing.T) func() {
+		{"by deleting the user", func(t *testing.T, _ grant) func() {
 			return func() {
 				if code, body, err := theHub.api(http.MethodDelete, userPath(user), theHub.AdminToken, nil); err != nil || code != http.StatusNoContent {
 					t.Fatalf("delete %s: %d %v %s", user, code, err, body)
@@ -207,7 +218,7 @@ func TestSignInRevoked(t *testing.T) {
 				}
 				return err
 			}
-			revoke := tc.prepare(t)
+			revoke := tc.prepare(t, g)
 			// Calls right before: answered from the router's memory and
 			// the server's, as an agent's calls mostly are.
 			for range 2 {

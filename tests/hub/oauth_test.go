@@ -181,10 +181,11 @@ func oauthClient(t *testing.T, ctx context.Context, command string, args ...stri
 
 // signIn plays the person in a headless browser: open the authorization
 // URL, log in at the hub as user (the test hub takes any password), and on
-// the router's consent page untick the scopes in refuse, then allow.
-func signIn(t testing.TB, ctx context.Context, authorizeURL, user string, refuse []string) {
+// the router's consent page untick the scopes in refuse, then allow. The
+// browser, logged in to the hub, stays open until the test ends.
+func signIn(t testing.TB, ctx context.Context, authorizeURL, user string, refuse []string) (page context.Context) {
 	t.Helper()
-	page := browser(t, ctx)
+	page = browser(t, ctx)
 	steps := append(logIn(authorizeURL, user), chromedp.WaitVisible(`button[value=allow]`))
 	for _, sc := range refuse {
 		steps = append(steps, chromedp.Click(fmt.Sprintf(`input[name=scope][value=%q]`, sc)))
@@ -201,11 +202,12 @@ func signIn(t testing.TB, ctx context.Context, authorizeURL, user string, refuse
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		where, _ = chromedp.Run(page, chromedp.Location())
 		if strings.Contains(where, "/callback?") {
-			return
+			return page
 		}
 		time.Sleep(100 * time.Millisecond) // polling the browser's location, with a deadline
 	}
 	t.Fatalf("after Allow the browser is at %s, not the client's redirect URI", where)
+	return nil
 }
 
 // browser is a new headless Chromium's page, closed with the test.

@@ -3,10 +3,17 @@ package hub
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -234,4 +241,93 @@ func logIn(u, user string) []chromedp.Action[chromedp.Void] {
 		chromedp.SendKeys(`input[name=password]`, "any-password"),
 		chromedp.Submit(`input[name=username]`),
 	}
+}
+
+// An MCP client identified by a Client ID Metadata Document, here the
+// TypeScript SDK's (clientMetadataUrl): it does not register; the router
+// fetches the document from the client's https URL (on a loopback
+// address, which the limited hub's admin allows, with a certificate in
+// its router's SSL_CERT_FILE) and holds the client to the redirect URI it
+// lists. The tokens work and refresh as a registered client's.
+func TestSignInWithAClientMetadataDocument(t *testing.T) {
+	h := limited(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	docURL := metadataDocs.URL + "/ts-client.json"
+	script := filepath.Join(labtest.RepoRoot(), "tests", "conformance", "ts_oauth_client.mjs")
+	next := oauthClient(t, ctx, labtest.Node(t), script, h.URL+"/services/mcp", "oauth-cimd.ipynb", "cimd="+docURL)
+	redirect := next("redirect")
+	metadataDocs.set("/ts-client.json", map[string]any{"client_id": docURL, "client_name": "TS SDK document client",
+		"redirect_uris": []string{redirect}, "grant_types": []string{"authorization_code", "refresh_token"}, "token_endpoint_auth_method": "none"})
+	authorize := next("authorize")
+	if u, err := url.Parse(authorize); err != nil || u.Query().Get("client_id") != docURL {
+		t.Fatalf("the SDK asks to authorize %s, want the document's URL as its client_id", authorize)
+	}
+	signIn(t, ctx, authorize, "cimd-"+randomHex(3), nil)
+	if got := next("scope"); got != "mcp:read mcp:edit mcp:execute" {
+		t.Fatalf("granted scopes %q, want all three", got)
+	}
+	if tools := next("tools"); !strings.Contains(tools, "execute_code") {
+		t.Fatalf("tools: %s", tools)
+	}
+	if got := next("result"); !strings.HasPrefix(got, "ok") || !strings.Contains(got, "42") {
+		t.Fatalf("the cell run with the document client's token: %s", got)
+	}
+	if got := next("refreshed"); got != "yes" {
+		t.Fatalf("refresh: %s", got)
+	}
+	if got := next("after-refresh"); !strings.HasPrefix(got, "ok") {
+		t.Fatalf("the cell run with the refreshed token: %s", got)
+	}
+	if got := next("reuse"); !strings.HasPrefix(got, "refused") {
+		t.Fatalf("the first refresh token used again: %s", got)
+	}
+	if !metadataDocs.fetched("/ts-client.json") {
+		t.Fatal("the router never fetched the client's document")
+	}
+}
+
+// documents is an https server of client metadata documents on a
+// loopback address.
+type documents struct {
+	*httptest.Server
+	certFile string // its certificate, PEM
+	mu       sync.Mutex
+	docs     map[string][]byte
+	seen     map[string]bool
+}
+
+func serveDocuments(dir string) (*documents, error) {
+	d := &documents{docs: map[string][]byte{}, seen: map[string]bool{}}
+	d.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		doc, ok := d.docs[r.URL.Path]
+		d.seen[r.URL.Path] = true
+		d.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(doc)
+	}))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	d.certFile = filepath.Join(dir, "metadata-ca.pem")
+	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d.Certificate().Raw})
+	return d, os.WriteFile(d.certFile, cert, 0o600)
+}
+
+func (d *documents) set(path string, doc any) {
+	data, _ := json.Marshal(doc)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.docs[path] = data
+}
+
+func (d *documents) fetched(path string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.seen[path]
 }

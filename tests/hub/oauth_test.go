@@ -35,24 +35,7 @@ func TestSignInWithTheTypeScriptSDK(t *testing.T) {
 	defer cancel()
 	next := tsOAuthClient(t, ctx, "oauth-ts.ipynb")
 	signIn(t, ctx, next("authorize"), "alice", nil)
-	if got := next("scope"); got != "mcp:read mcp:edit mcp:execute" {
-		t.Fatalf("granted scopes %q, want all three", got)
-	}
-	if tools := next("tools"); !strings.Contains(tools, "execute_code") || !strings.Contains(tools, "insert_cell") {
-		t.Fatalf("tools: %s", tools)
-	}
-	if got := next("result"); !strings.HasPrefix(got, "ok") || !strings.Contains(got, "42") {
-		t.Fatalf("the cell run with the sign-in's token: %s", got)
-	}
-	if got := next("refreshed"); got != "yes" {
-		t.Fatalf("refresh: %s", got)
-	}
-	if got := next("after-refresh"); !strings.HasPrefix(got, "ok") || !strings.Contains(got, "42") {
-		t.Fatalf("the cell run with the refreshed token: %s", got)
-	}
-	if got := next("reuse"); !strings.HasPrefix(got, "refused") || !strings.Contains(got, "used already") {
-		t.Fatalf("the first refresh token used again: %s", got)
-	}
+	tsClientWorks(t, next)
 	// The audit trail names the client, its scopes, the tool and the
 	// notebook of each call, and holds neither code nor token.
 	audit := theHub.Audit()
@@ -132,6 +115,32 @@ func TestSignInWithThePythonSDK(t *testing.T) {
 	}
 	if got := next("result"); !strings.HasPrefix(got, "ok") || !strings.Contains(got, "42") {
 		t.Fatalf("the cell run with the sign-in's token: %s", got)
+	}
+}
+
+// tsClientWorks checks what the TypeScript SDK's client script says once
+// the person granted every scope: the scopes, the tools, a cell run, a
+// refresh whose tokens work, and the first refresh token refused when
+// used again.
+func tsClientWorks(t *testing.T, next func(string) string) {
+	t.Helper()
+	if got := next("scope"); got != "mcp:read mcp:edit mcp:execute" {
+		t.Fatalf("granted scopes %q, want all three", got)
+	}
+	if tools := next("tools"); !strings.Contains(tools, "execute_code") || !strings.Contains(tools, "insert_cell") {
+		t.Fatalf("tools: %s", tools)
+	}
+	if got := next("result"); !strings.HasPrefix(got, "ok") || !strings.Contains(got, "42") {
+		t.Fatalf("the cell run with the sign-in's token: %s", got)
+	}
+	if got := next("refreshed"); got != "yes" {
+		t.Fatalf("refresh: %s", got)
+	}
+	if got := next("after-refresh"); !strings.HasPrefix(got, "ok") || !strings.Contains(got, "42") {
+		t.Fatalf("the cell run with the refreshed token: %s", got)
+	}
+	if got := next("reuse"); !strings.HasPrefix(got, "refused") || !strings.Contains(got, "used already") {
+		t.Fatalf("the first refresh token used again: %s", got)
 	}
 }
 
@@ -264,24 +273,7 @@ func TestSignInWithAClientMetadataDocument(t *testing.T) {
 		t.Fatalf("the SDK asks to authorize %s, want the document's URL as its client_id", authorize)
 	}
 	signIn(t, ctx, authorize, "cimd-"+randomHex(3), nil)
-	if got := next("scope"); got != "mcp:read mcp:edit mcp:execute" {
-		t.Fatalf("granted scopes %q, want all three", got)
-	}
-	if tools := next("tools"); !strings.Contains(tools, "execute_code") {
-		t.Fatalf("tools: %s", tools)
-	}
-	if got := next("result"); !strings.HasPrefix(got, "ok") || !strings.Contains(got, "42") {
-		t.Fatalf("the cell run with the document client's token: %s", got)
-	}
-	if got := next("refreshed"); got != "yes" {
-		t.Fatalf("refresh: %s", got)
-	}
-	if got := next("after-refresh"); !strings.HasPrefix(got, "ok") {
-		t.Fatalf("the cell run with the refreshed token: %s", got)
-	}
-	if got := next("reuse"); !strings.HasPrefix(got, "refused") {
-		t.Fatalf("the first refresh token used again: %s", got)
-	}
+	tsClientWorks(t, next)
 	if !metadataDocs.fetched("/ts-client.json") {
 		t.Fatal("the router never fetched the client's document")
 	}

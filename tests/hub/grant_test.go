@@ -202,7 +202,17 @@ func TestSignInRevoked(t *testing.T) {
 		}},
 		{"by deleting the user", func(t *testing.T, _ grant) func() {
 			return func() {
-				if code, body, err := theHub.api(http.MethodDelete, userPath(user), theHub.AdminToken, nil); err != nil || code != http.StatusNoContent {
+				// The hub stops the user's server first; when that takes
+				// long, it answers 400, "please wait", and the admin asks
+				// again.
+				var code int
+				var body []byte
+				err := poll(time.Minute, func() (bool, error) {
+					var err error
+					code, body, err = theHub.api(http.MethodDelete, userPath(user), theHub.AdminToken, nil)
+					return code == http.StatusNoContent, err
+				})
+				if err != nil {
 					t.Fatalf("delete %s: %d %v %s", user, code, err, body)
 				}
 			}

@@ -41,6 +41,11 @@ Everything is set from the environment (the Makefile and tests/hub pass it):
                       e.g. "students=mcp:read+mcp:edit,staff=mcp:read+mcp:edit+mcp:execute"
   HUB_OAUTH_DEFAULT_SCOPES with it, the most a user in none of those groups may grant
                       (all three)
+  HUB_OAUTH_PRIVATE_CLIENT_METADATA  1: client metadata documents may be on loopback and
+                      private addresses too (an intranet's clients); SSL_CERT_FILE, if set,
+                      is the router's too (an intranet's CA)
+  HUB_OAUTH_CLIENTS   a JSON file of MCP clients the admin pre-registers: [{"client_id",
+                      "client_name", "redirect_uris", "client_secret" (optional)}]
   HUB_STATE_DIR       database, cookie secret, pid files (the working directory)
 """
 
@@ -302,7 +307,12 @@ if env("HUB_MCP_ROUTER"):
             *(["--oauth-only"] if env("HUB_OAUTH_ONLY") == "1" else []),
             *([f"--oauth-group-scopes={env('HUB_OAUTH_GROUP_SCOPES')}"] if env("HUB_OAUTH_GROUP_SCOPES") else []),
             *([f"--oauth-default-scopes={env('HUB_OAUTH_DEFAULT_SCOPES')}"] if env("HUB_OAUTH_DEFAULT_SCOPES") else []),
+            *([f"--oauth-clients={os.path.abspath(env('HUB_OAUTH_CLIENTS'))}"] if env("HUB_OAUTH_CLIENTS") else []),
+            *(["--oauth-private-client-metadata"] if env("HUB_OAUTH_PRIVATE_CLIENT_METADATA") == "1" else []),
         ],
+        # Client metadata documents on an intranet may be signed by its own
+        # CA: the hub's SSL_CERT_FILE is the router's.
+        "environment": {"SSL_CERT_FILE": env("SSL_CERT_FILE")} if env("SSL_CERT_FILE") else {},
         "display": False,
         "oauth_client_allowed_scopes": ["access:servers!user", "read:servers!user", "start:servers!user"],
         "oauth_no_confirm": True,

@@ -112,10 +112,8 @@ func checkRedirectURI(raw string) error {
 // client finds a client by id: pre-registered, described by a metadata
 // document at the id's URL, or registered dynamically.
 func (s *Server) client(ctx context.Context, id string) (*Client, error) {
-	for _, c := range s.cfg.Clients {
-		if c.ID == id {
-			return &c, nil
-		}
+	if c := s.preRegistered(id); c != nil {
+		return c, nil
 	}
 	if isMetadataURL(id) {
 		return s.metadata.client(ctx, id, s.now())
@@ -339,17 +337,25 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_target", fmt.Sprintf("this server issues tokens for %s only, not for %s", s.cfg.Resource, f.Get("resource")))
 		return
 	}
+	clientID, err := s.authenticate(r, f)
+	if err != nil {
+		if _, _, basic := r.BasicAuth(); basic {
+			w.Header().Set("WWW-Authenticate", `Basic realm="MCP clients"`)
+		}
+		oauthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
+		return
+	}
 	switch f.Get("grant_type") {
 	case "authorization_code":
-		s.codeGrant(w, f)
+		s.codeGrant(w, f, clientID)
 	case "refresh_token":
-		s.refreshGrant(w, r, f)
+		s.refreshGrant(w, r, f, clientID)
 	default:
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
 	}
 }
 
-func (s *Server) codeGrant(w http.ResponseWriter, f url.Values) {
+func (s *Server) codeGrant(w http.ResponseWriter, f url.Values, clientID string) {
 	var code authCode
 	if err := s.seal.open(codePrefix, "code", f.Get("code"), &code, s.now()); err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "the code is "+err.Error())
@@ -358,7 +364,7 @@ func (s *Server) codeGrant(w http.ResponseWriter, f url.Values) {
 	req := code.Req
 	sum := sha256.Sum256([]byte(f.Get("code_verifier")))
 	switch {
-	case f.Get("client_id") != req.ClientID:
+	case clientID != req.ClientID:
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "the code was issued to another client")
 	case f.Get("redirect_uri") != req.RedirectURI:
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "redirect_uri differs from the authorization request's")
@@ -378,14 +384,14 @@ type refreshToken struct {
 	Req    request `json:"q"`
 }
 
-func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, f url.Values) {
+func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, f url.Values, clientID string) {
 	var rt refreshToken
 	if err := s.seal.open(refreshPrefix, "refresh", f.Get("refresh_token"), &rt, s.now()); err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is "+err.Error())
 		return
 	}
 	req := rt.Req
-	if f.Get("client_id") != req.ClientID {
+	if clientID != req.ClientID {
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token was issued to another client")
 		return
 	}

@@ -76,7 +76,7 @@ type Config struct {
 	// AccessTTL is an access token's life (1 h if 0); RefreshTTL a refresh
 	// token's (30 days if 0), never beyond the hub token's.
 	AccessTTL, RefreshTTL time.Duration
-	// Clients are pre-registered by the admin.
+	// Clients are pre-registered by the admin (ParseClients).
 	Clients []Client
 	// GroupScopes, when set, is the most a member of each hub group may
 	// grant an MCP client; a user in none of the groups may grant
@@ -90,13 +90,6 @@ type Config struct {
 	// Transport carries the calls to the hub (http.DefaultTransport if nil).
 	Transport http.RoundTripper
 	Log       zerolog.Logger
-}
-
-// Client is an MCP client allowed to ask for tokens.
-type Client struct {
-	ID           string   `json:"client_id"`
-	Name         string   `json:"client_name"`
-	RedirectURIs []string `json:"redirect_uris"`
 }
 
 // Server serves the authorization server's endpoints.
@@ -137,10 +130,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Transport == nil {
 		cfg.Transport = http.DefaultTransport
 	}
-	for _, c := range cfg.Clients {
-		if c.ID == "" || strings.HasPrefix(c.ID, clientPrefix) || len(c.RedirectURIs) == 0 {
-			return nil, fmt.Errorf("pre-registered client %q: needs an id (not starting with %q) and redirect URIs", c.ID, clientPrefix)
-		}
+	if err := checkClients(cfg.Clients); err != nil {
+		return nil, err
 	}
 	base, _ := cfg.Transport.(*http.Transport)
 	if base == nil {
@@ -279,7 +270,7 @@ func (s *Server) serverMetadata(w http.ResponseWriter, _ *http.Request) {
 		"response_types_supported":                       []string{"code"},
 		"grant_types_supported":                          []string{"authorization_code", "refresh_token"},
 		"code_challenge_methods_supported":               []string{"S256"},
-		"token_endpoint_auth_methods_supported":          []string{"none"},
+		"token_endpoint_auth_methods_supported":          s.authMethods(),
 		"scopes_supported":                               Scopes,
 		"authorization_response_iss_parameter_supported": true,
 		"client_id_metadata_document_supported":          true,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -59,6 +60,8 @@ type flow struct {
 	hub    *fakeHub
 	client *http.Client // a browser that does not follow redirects
 	now    time.Time
+	// consent is the last consent page shown.
+	consent string
 }
 
 func newFlow(t *testing.T) *flow {
@@ -140,6 +143,7 @@ func (f *flow) authorize(clientID, redirect string, params url.Values, allow ...
 	}
 	resp, body = f.get(f.url + "/services/mcp/oauth_callback?code=hub-code&state=" + url.QueryEscape(loc.Query().Get("state")))
 	m := pendingField.FindStringSubmatch(body)
+	f.consent = body
 	if resp.StatusCode != http.StatusOK || m == nil || !strings.Contains(body, "Allow <em>") || !strings.Contains(body, "alice") {
 		f.t.Fatalf("consent page: %s %s", resp.Status, body)
 	}
@@ -155,7 +159,20 @@ func (f *flow) authorize(clientID, redirect string, params url.Values, allow ...
 
 func (f *flow) token(form url.Values) (int, map[string]any) {
 	f.t.Helper()
-	resp, err := http.PostForm(f.url+"/services/mcp/token", form)
+	return f.tokenAs("", "", form)
+}
+
+// tokenAs calls the token endpoint as a confidential client, its id and
+// secret in the Authorization header (client_secret_basic); without an
+// id, as a public client or with client_secret in the form.
+func (f *flow) tokenAs(id, secret string, form url.Values) (int, map[string]any) {
+	f.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, f.url+"/services/mcp/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if id != "" {
+		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -461,5 +478,130 @@ func TestGroupScopes(t *testing.T) {
 	f.hub.mu.Unlock()
 	if _, next := f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": {id}}); next["scope"] != "mcp:read mcp:edit" {
 		t.Errorf("after leaving staff, the refresh granted %v, want mcp:read mcp:edit", next["scope"])
+	}
+}
+
+// The admin's list of pre-registered clients: what it may hold.
+func TestParseClients(t *testing.T) {
+	for _, tc := range []struct {
+		name, json, want string // want: "" for a good list, else part of the error
+	}{
+		{"public and confidential", `[{"client_id":"vscode","redirect_uris":["http://127.0.0.1:33418/cb","https://vscode.dev/redirect"]},
+			{"client_id":"chat-connector","client_name":"Chat","redirect_uris":["https://chat.example/oauth/callback"],"client_secret":"0123456789abcdef"}]`, ""},
+		{"not a list", `{"client_id":"x"}`, "JSON array"},
+		{"a misspelt key", `[{"client_id":"x","redirect_uri":["https://a.example/cb"]}]`, "unknown field"},
+		{"no id", `[{"redirect_uris":["https://a.example/cb"]}]`, "client_id"},
+		{"an id with a space", `[{"client_id":"a b","redirect_uris":["https://a.example/cb"]}]`, "without spaces"},
+		{"a dynamic client's id", `[{"client_id":"mcpc_x","redirect_uris":["https://a.example/cb"]}]`, "dynamically registered"},
+		{"twice", `[{"client_id":"x","redirect_uris":["https://a.example/cb"]},{"client_id":"x","redirect_uris":["https://b.example/cb"]}]`, "twice"},
+		{"no redirect URI", `[{"client_id":"x"}]`, "redirect_uris"},
+		{"plain http elsewhere than loopback", `[{"client_id":"x","redirect_uris":["http://a.example/cb"]}]`, "must be https"},
+		{"a short secret", `[{"client_id":"x","redirect_uris":["https://a.example/cb"],"client_secret":"short"}]`, "16 or more"},
+	} {
+		clients, err := ParseClients([]byte(tc.json))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want == "" && (len(clients) != 2 || clients[0].Name != "vscode" || clients[1].Secret == ""):
+			t.Errorf("%s: %+v", tc.name, clients)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: error %v, want one saying %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// Pre-registered clients sign in without registering: a public one with
+// PKCE alone, a confidential one with its secret too (in the header or
+// the form) at every token request; their redirect URIs match exactly.
+func TestPreRegisteredClients(t *testing.T) {
+	const secret = "a-secret-of-the-connector"
+	connector := "https://chat.example/oauth/callback"
+	clients, err := ParseClients([]byte(`[{"client_id":"desktop","client_name":"Desktop app","redirect_uris":["` + redirect + `"]},
+		{"client_id":"connector","client_name":"Chat connector","redirect_uris":["` + connector + `"],"client_secret":"` + secret + `"}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFlow(t)
+	f.srv.cfg.Clients = clients
+	_, body := f.get(f.url + "/.well-known/oauth-authorization-server/services/mcp")
+	if !strings.Contains(body, `"token_endpoint_auth_methods_supported":["none","client_secret_basic","client_secret_post"]`) {
+		t.Errorf("authorization server metadata: %s", body)
+	}
+	exchange := func(id, basicSecret string, form url.Values) (int, map[string]any) {
+		return f.tokenAs(id, basicSecret, form)
+	}
+	codeForm := func(id, redirectURI string, extra url.Values) url.Values {
+		back := f.authorize(id, redirectURI, nil, Scopes...)
+		if !strings.Contains(f.consent, "The hub's admin registered this client.") {
+			t.Errorf("the consent page does not say the admin registered %s: %s", id, f.consent)
+		}
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")}, "redirect_uri": {redirectURI}, "code_verifier": {verifier}}
+		for k, v := range extra {
+			form[k] = v
+		}
+		return form
+	}
+
+	// The public client: its id and PKCE.
+	status, tok := f.token(codeForm("desktop", redirect, url.Values{"client_id": {"desktop"}}))
+	if status != http.StatusOK {
+		t.Fatalf("the public pre-registered client: %d %v", status, tok)
+	}
+	if g, err := f.srv.Verify(tok["access_token"].(string)); err != nil || g.ClientID != "desktop" || g.ClientName != "Desktop app" {
+		t.Fatalf("its grant: %+v %v", g, err)
+	}
+
+	// The confidential client: without its secret, or a wrong one, its
+	// code is refused (and stays unused); with it, in either form, taken.
+	form := codeForm("connector", connector, url.Values{"client_id": {"connector"}})
+	for _, tc := range []struct {
+		name       string
+		basic      string // the secret in the header ("" : none)
+		formSecret string
+		want       string
+	}{
+		{"no secret", "", "", "is confidential"},
+		{"a wrong secret in the form", "", "a-wrong-secret-of-the-connector", "is wrong"},
+		{"a wrong secret in the header", "a-wrong-secret-of-the-connector", "", "is wrong"},
+	} {
+		attempt := url.Values{}
+		maps.Copy(attempt, form)
+		id := ""
+		if tc.basic != "" {
+			id = "connector"
+		}
+		if tc.formSecret != "" {
+			attempt.Set("client_secret", tc.formSecret)
+		}
+		status, out := exchange(id, tc.basic, attempt)
+		if status != http.StatusUnauthorized || out["error"] != "invalid_client" || !strings.Contains(out["error_description"].(string), tc.want) {
+			t.Errorf("%s: %d %v, want 401 invalid_client saying %q", tc.name, status, out, tc.want)
+		}
+	}
+	status, tok = exchange("connector", secret, form) // client_secret_basic
+	if status != http.StatusOK {
+		t.Fatalf("the confidential client with its secret in the header: %d %v", status, tok)
+	}
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": {"connector"}}
+	if status, out := f.token(refresh); status != http.StatusUnauthorized || out["error"] != "invalid_client" {
+		t.Errorf("a refresh without the secret: %d %v, want 401 invalid_client", status, out)
+	}
+	refresh.Set("client_secret", secret) // client_secret_post
+	if status, out := f.token(refresh); status != http.StatusOK {
+		t.Errorf("a refresh with the secret in the form: %d %v", status, out)
+	}
+	// Another client's secret does not pass for it, and a code of the
+	// connector's is no public client's.
+	form = codeForm("connector", connector, nil)
+	if status, out := exchange("desktop", "", form); status != http.StatusBadRequest || out["error"] != "invalid_grant" {
+		t.Errorf("the connector's code traded by the desktop client: %d %v, want invalid_grant", status, out)
+	}
+
+	// Redirect URIs match exactly.
+	q := url.Values{"response_type": {"code"}, "client_id": {"connector"}, "redirect_uri": {connector + "/elsewhere"},
+		"code_challenge": {challenge(verifier)}, "code_challenge_method": {"S256"}}
+	if resp, body := f.get(f.url + "/services/mcp/authorize?" + q.Encode()); resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" ||
+		!strings.Contains(html.UnescapeString(body), "not one Chat connector registered") {
+		t.Errorf("a redirect URI the admin did not list: %s %.300s", resp.Status, body)
 	}
 }

@@ -17,7 +17,7 @@ h1{font-size:1.4rem} .who{color:#555} label{display:block;margin:.4rem 0} button
 code{background:#f3f3f3;padding:0 .2rem}</style></head><body>{{end}}
 {{define "consent"}}{{template "head" .}}
 <h1>Allow <em>{{.Client}}</em> to use your notebooks?</h1>
-<p class="who">Signed in to JupyterHub as <strong>{{.User}}</strong>.{{if .Publisher}} The client is described by <code>{{.Publisher}}</code>.{{end}} After you allow it, the client will be sent back to <code>{{.RedirectHost}}</code>.</p>
+<p class="who">Signed in to JupyterHub as <strong>{{.User}}</strong>.{{if .Admin}} The hub's admin registered this client.{{end}}{{if .Publisher}} The client is described by <code>{{.Publisher}}</code>.{{end}} After you allow it, the client will be sent back to <code>{{.RedirectHost}}</code>.</p>
 <form method="post" action="{{.Action}}">
 <input type="hidden" name="pending" value="{{.Pending}}">
 <p>It asks to:</p>
@@ -60,6 +60,7 @@ func (s *Server) consentPage(w http.ResponseWriter, req *request, pending string
 	noFraming(w)
 	_ = pages.ExecuteTemplate(w, "consent", map[string]any{
 		"Publisher": publisher,
+		"Admin":     s.preRegistered(req.ClientID) != nil,
 		"Title":     "Allow " + req.ClientName + "?", "Client": req.ClientName, "User": req.User, "RedirectHost": host,
 		"Action": s.prefix + "/consent", "Pending": pending, "Scopes": choices,
 	})

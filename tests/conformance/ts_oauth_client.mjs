@@ -18,9 +18,16 @@
 //
 //   read <ok|error> <text>          read_notebook of NOTEBOOK
 //   insert <ok|error> <text>        insert_cell, which the grant does not allow
+//   execute <ok|error> <text>       execute_code writing oauth-read-ran.txt, which it does not allow either
 //   step-up <scope>                 if the SDK asks the person for more
 //
-// Usage: node ts_oauth_client.mjs URL NOTEBOOK [read-only]
+// With the mode "cimd=<https URL>" the client is identified by the Client ID
+// Metadata Document at that URL (the SDK's clientMetadataUrl) instead of
+// registering; first of all it says where the document must send it back:
+//
+//   redirect <uri>                  the redirect URI the document must list
+//
+// Usage: node ts_oauth_client.mjs URL NOTEBOOK [read-only | cimd=<document URL>]
 import http from "node:http";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -46,10 +53,13 @@ const callback = http.createServer((req, res) => {
 });
 await new Promise((resolve) => callback.listen(0, "127.0.0.1", resolve));
 const redirectUrl = `http://127.0.0.1:${callback.address().port}/callback`;
+const metadataUrl = mode?.startsWith("cimd=") ? mode.slice("cimd=".length) : undefined;
+if (metadataUrl) say("redirect", redirectUrl);
 
 // Everything kept in memory: a real client would keep it on disk.
 const provider = {
   get redirectUrl() { return redirectUrl; },
+  get clientMetadataUrl() { return metadataUrl; },
   get clientMetadata() {
     return { client_name: "TS SDK test client", redirect_uris: [redirectUrl], grant_types: ["authorization_code", "refresh_token"],
       response_types: ["code"], token_endpoint_auth_method: "none" };
@@ -100,6 +110,7 @@ try {
   if (mode === "read-only") {
     say("read", ...(await attempt(client, "read_notebook", { path: notebook })));
     say("insert", ...(await attempt(client, "insert_cell", { path: notebook, source: "x = 1" })));
+    say("execute", ...(await attempt(client, "execute_code", { path: notebook, code: "open('oauth-read-ran.txt', 'w').write('ran')" })));
     callback.close();
     process.exit(0);
   }

@@ -128,3 +128,44 @@ func median(d []time.Duration) time.Duration {
 	slices.Sort(s)
 	return s[len(s)/2].Round(10 * time.Millisecond)
 }
+
+// BenchmarkRouterOverhead prints the time the hub URL adds to a call on a
+// running server, with a hub API token and with a sign-in's (OAuth)
+// token: the same tools/list through /user/alice/mcp and through
+// /services/mcp with each, in turns so that all three meet the same load.
+// A figure, not a goal. `make bench` runs it.
+func BenchmarkRouterOverhead(b *testing.B) {
+	aliceRunning(b)
+	ctx, cancel := context.WithTimeout(b.Context(), 4*time.Minute)
+	defer cancel()
+	g := goSignIn(b, ctx, "alice")
+	sessions := []*mcp.ClientSession{
+		connect(b, "/user/alice/mcp", "token "+tokens["alice"]),
+		connect(b, "/services/mcp", "token "+tokens["alice"]),
+		connect(b, "/services/mcp", "Bearer "+g.AccessToken),
+	}
+	const n = 200
+	for range b.N {
+		took := make([][]time.Duration, len(sessions))
+		for round := range n {
+			for k := range sessions {
+				i := (round + k) % len(sessions) // each first in turn
+				start := time.Now()
+				if _, err := sessions[i].ListTools(ctx, nil); err != nil {
+					b.Fatal(err)
+				}
+				took[i] = append(took[i], time.Since(start))
+			}
+		}
+		p50 := func(i int) time.Duration { return percentile(took[i], 50) }
+		fmt.Printf("\nthe router's added time per call (tools/list p50 of %d on a running server; direct /user/alice/mcp %s):\n", n, p50(0).Round(10*time.Microsecond))
+		fmt.Printf("  hub API token +%s, sign-in (OAuth) token +%s\n\n", (p50(1) - p50(0)).Round(10*time.Microsecond), (p50(2) - p50(0)).Round(10*time.Microsecond))
+	}
+}
+
+// percentile is the p-th percentile of d.
+func percentile(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)]
+}

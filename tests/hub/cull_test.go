@@ -20,13 +20,22 @@ const idleTimeout = 12 * time.Second
 
 // limitedHub is a second hub, started by the first test that needs it:
 // a short idle timeout with activity reported every 2 s, per-user memory
-// and CPU limits, and two profiles. Stopped at the end of the run.
+// and CPU limits, and two profiles; its router fetches client metadata
+// documents from loopback addresses too, and trusts the certificate of
+// metadataDocs, the test's https server of them. Stopped at the end of
+// the run.
 var (
 	limitedHub     *hubProcess
+	metadataDocs   *documents
 	limitedStarted = sync.OnceValue(func() (err error) {
-		limitedHub, err = startHub(filepath.Join(testDir, "limited"), router,
+		dir := filepath.Join(testDir, "limited")
+		if metadataDocs, err = serveDocuments(dir); err != nil {
+			return err
+		}
+		limitedHub, err = startHub(dir, router,
 			fmt.Sprintf("HUB_IDLE_TIMEOUT=%d", int(idleTimeout.Seconds())), "HUB_CULL_EVERY=2", "HUB_ACTIVITY_INTERVAL=2",
-			"HUB_MEM_LIMIT=600M", "HUB_CPU_LIMIT=0.5", "HUB_PROFILES=small=600M:0.5,large=1G:1")
+			"HUB_MEM_LIMIT=600M", "HUB_CPU_LIMIT=0.5", "HUB_PROFILES=small=600M:0.5,large=1G:1",
+			"HUB_OAUTH_PRIVATE_CLIENT_METADATA=1", "SSL_CERT_FILE="+metadataDocs.certFile)
 		return err
 	})
 )

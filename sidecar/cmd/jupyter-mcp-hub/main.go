@@ -48,6 +48,7 @@ func main() {
 	flag.BoolVar(&signIn.only, "oauth-only", false, "with --public-url, refuse hub API tokens at the hub URL: only the sign-in's tokens (the MCP specification's strict mode)")
 	flag.StringVar(&signIn.groupScopes, "oauth-group-scopes", "", `the most each hub group's members may grant an MCP client, e.g. "students=mcp:read+mcp:edit,staff=mcp:read+mcp:edit+mcp:execute" (unset: every scope for everyone)`)
 	flag.StringVar(&signIn.defaultScopes, "oauth-default-scopes", "mcp:read+mcp:edit+mcp:execute", "with --oauth-group-scopes, the most a user in none of its groups may grant")
+	flag.StringVar(&signIn.clientsFile, "oauth-clients", "", `file of pre-registered MCP clients, a JSON array of {"client_id", "client_name", "redirect_uris", "client_secret" (optional: a confidential client, e.g. a web-hosted connector)}; they sign in without registering`)
 	flag.BoolVar(&signIn.privateMetadata, "oauth-private-client-metadata", false, "fetch client metadata documents from loopback and private addresses too (an intranet's clients)")
 	logLevel := flag.String("log-level", envOr("JUPYTER_MCP_LOG_LEVEL", "info"), "debug, info, warn or error")
 	showVersion := flag.Bool("version", false, "print the version and exit")
@@ -166,6 +167,7 @@ func envOr(name, def string) string {
 // clients send hub API tokens only.
 type signInFlags struct {
 	publicURL, keyFile string
+	clientsFile        string
 	accessTTL          time.Duration
 	privateMetadata    bool
 	only               bool
@@ -194,6 +196,16 @@ func (f signInFlags) server(hubAPI *url.URL, prefix string, log zerolog.Logger) 
 	if err != nil {
 		return nil, err
 	}
+	var clients []hubauth.Client
+	if f.clientsFile != "" {
+		data, err := os.ReadFile(f.clientsFile)
+		if err != nil {
+			return nil, fmt.Errorf("--oauth-clients: %w", err)
+		}
+		if clients, err = hubauth.ParseClients(data); err != nil {
+			return nil, fmt.Errorf("--oauth-clients %s: %w", f.clientsFile, err)
+		}
+	}
 	hubBase := envOr("JUPYTERHUB_BASE_URL", "/")
 	return hubauth.New(hubauth.Config{
 		Resource:              strings.TrimRight(f.publicURL, "/") + strings.TrimRight(prefix, "/"),
@@ -207,6 +219,7 @@ func (f signInFlags) server(hubAPI *url.URL, prefix string, log zerolog.Logger) 
 		Log:                   log,
 		PrivateClientMetadata: f.privateMetadata,
 		GroupScopes:           groups,
+		Clients:               clients,
 		DefaultScopes:         defaults,
 	})
 }

@@ -129,11 +129,16 @@ func median(d []time.Duration) time.Duration {
 	return s[len(s)/2].Round(10 * time.Millisecond)
 }
 
+// hopGoal is the most the hub URL may add to a call over the user's own
+// server URL (p50): the router keeps a token's owner for a few seconds
+// (HUB_TOKEN_CACHE) instead of asking the hub on every call.
+const hopGoal = 2 * time.Millisecond
+
 // BenchmarkRouterOverhead prints the time the hub URL adds to a call on a
-// running server, with a hub API token and with a sign-in's (OAuth)
-// token: the same tools/list through /user/alice/mcp and through
-// /services/mcp with each, in turns so that all three meet the same load.
-// A figure, not a goal. `make bench` runs it.
+// running server, with a hub API token (against hopGoal) and with a
+// sign-in's (OAuth) token: the same tools/list through /user/alice/mcp and
+// through /services/mcp with each, in turns so that all three meet the
+// same load. `make bench` runs it.
 func BenchmarkRouterOverhead(b *testing.B) {
 	aliceRunning(b)
 	ctx, cancel := context.WithTimeout(b.Context(), 4*time.Minute)
@@ -159,7 +164,13 @@ func BenchmarkRouterOverhead(b *testing.B) {
 		}
 		p50 := func(i int) time.Duration { return percentile(took[i], 50) }
 		fmt.Printf("\nthe router's added time per call (tools/list p50 of %d on a running server; direct /user/alice/mcp %s):\n", n, p50(0).Round(10*time.Microsecond))
-		fmt.Printf("  hub API token +%s, sign-in (OAuth) token +%s\n\n", (p50(1) - p50(0)).Round(10*time.Microsecond), (p50(2) - p50(0)).Round(10*time.Microsecond))
+		fmt.Printf("  hub API token +%s, sign-in (OAuth) token +%s\n", (p50(1) - p50(0)).Round(10*time.Microsecond), (p50(2) - p50(0)).Round(10*time.Microsecond))
+		added, verdict := p50(1)-p50(0), "MISSED"
+		if added <= hopGoal {
+			verdict = "MET"
+		}
+		fmt.Printf("goal: hub URL's added time per call (p50, API token) %.2f ms (goal <= %.2f ms) %s\n\n",
+			float64(added.Microseconds())/1000, float64(hopGoal.Microseconds())/1000, verdict)
 	}
 }
 

@@ -323,3 +323,23 @@ func medianOf(starts []*coldStart, from, to func(*coldStart) time.Time) time.Dur
 	return d[len(d)/2]
 }
 
+// The hub's first check whether a started server answers finds it
+// answering: the spawner's start returns only once the server answers,
+// asked every 50 ms, instead of leaving it to the hub's checks, which
+// back off at random up to seconds apart while the lab is already up.
+func TestHubFindsStartedServerAnswering(t *testing.T) {
+	name := "prompt" + randomHex(3)
+	if err := theHub.createUser(name); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := theHub.userToken(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := coldNewClient(t, name, tok)
+	if c.hubMissed != 0 {
+		t.Fatalf("the hub checked %d times before %s's server answered; want its first check to find it answering", c.hubMissed, name)
+	}
+	t.Logf("lab listening %s after the call, taken into use by the hub %s later",
+		c.labListening.Sub(c.call).Round(time.Millisecond), c.hubReady.Sub(c.labListening).Round(time.Millisecond))
+}

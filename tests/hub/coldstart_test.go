@@ -3,9 +3,9 @@ package hub
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -39,6 +39,10 @@ type coldStart struct {
 	// progress is when each progress note of the router reached the
 	// client (a call asking for progress).
 	progress []time.Time
+	// cpu is the CPU time the container used from its start to just
+	// after the result (the lab's start, the sidecar's, the calls'):
+	// the machine's load changes it far less than the wall times.
+	cpu time.Duration
 	// hubMissed counts the hub's checks of the new server that found it
 	// not answering yet ("Failed to connect to ...").
 	hubMissed int
@@ -78,17 +82,17 @@ func (c *coldStart) firstProgressAt() time.Time {
 }
 func (c *coldStart) lastProgressAt() time.Time { return c.progress[len(c.progress)-1] }
 
-// coldRounds is how many cold starts each way BenchmarkColdStart makes:
+// coldRounds is how many cold starts each way BenchmarkHubColdStart makes:
 // the machine is shared, one start alone says little.
 const coldRounds = 3
 
-// BenchmarkColdStart prints where the time goes from an MCP call through
+// BenchmarkHubColdStart prints where the time goes from an MCP call through
 // <hub>/services/mcp that finds its user's server stopped to the tool's
 // result, two ways: a new client (initialize starts the server, then
 // list_notebooks) and a client whose server stopped under it (its next
 // call, asking for progress, starts it). Medians of coldRounds starts
 // each; `make bench` runs it.
-func BenchmarkColdStart(b *testing.B) {
+func BenchmarkHubColdStart(b *testing.B) {
 	for range b.N {
 		name := "cold" + randomHex(3) // no character Docker's names escape
 		if err := theHub.createUser(name); err != nil {
@@ -165,7 +169,15 @@ func BenchmarkColdStart(b *testing.B) {
 		for _, c := range append(slices.Clone(fresh), connected...) {
 			missed += c.hubMissed
 		}
-		fmt.Printf("  the hub's readiness checks that found the server not answering yet: %d in %d starts\n\n", missed, 2*coldRounds)
+		fmt.Printf("  the hub's readiness checks that found the server not answering yet: %d in %d starts\n", missed, 2*coldRounds)
+		cpu := make([]time.Duration, 0, 2*coldRounds)
+		for _, c := range append(slices.Clone(fresh), connected...) {
+			cpu = append(cpu, c.cpu)
+		}
+		slices.Sort(cpu)
+		fmt.Printf("  CPU time of the container from its start to the first result (load changes it far less than the times above): median %d ms, of %d starts\n",
+			cpu[len(cpu)/2].Milliseconds(), len(cpu))
+		fmt.Printf("  load average while it ran: %s\n\n", loadAverage())
 		const goal = 2.5 // seconds from the call to the first tool result
 		for _, g := range []struct {
 			what   string
@@ -211,7 +223,29 @@ func (c *coldStart) read(h *hubProcess, name string) error {
 	if err != nil {
 		return fmt.Errorf("%s's start: no %s in the logs: %w", name, missing, err)
 	}
-	return nil
+	c.cpu, err = containerCPU(container)
+	return err
+}
+
+// containerCPU is the CPU time used so far by the processes of a running
+// container, from its cgroup (v2: cpu.stat, v1: cpuacct.usage).
+func containerCPU(container string) (time.Duration, error) {
+	out, err := exec.Command("docker", "exec", container, "sh", "-c",
+		"cat /sys/fs/cgroup/cpu.stat 2>/dev/null || cat /sys/fs/cgroup/cpuacct/cpuacct.usage").Output()
+	if err != nil {
+		return 0, fmt.Errorf("read %s's CPU time: %v", container, err)
+	}
+	for _, line := range lines(out) {
+		if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
+			us, err := strconv.ParseInt(v, 10, 64)
+			return time.Duration(us) * time.Microsecond, err
+		}
+	}
+	ns, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s's CPU time: %q", container, out)
+	}
+	return time.Duration(ns), nil
 }
 
 // readOnce reads what is there; it names the first moment still missing.
@@ -308,9 +342,12 @@ func printPhases(starts []*coldStart, phases []phase) {
 	for _, p := range phases {
 		fmt.Printf("  %-78s %6d ms\n", p.what, medianOf(starts, p.from, p.to).Milliseconds())
 	}
-	slowest := slices.MaxFunc(starts, func(a, b *coldStart) int { return cmp.Compare(a.result.Sub(a.call), b.result.Sub(b.call)) })
+	var slowest time.Duration
+	for _, c := range starts {
+		slowest = max(slowest, c.result.Sub(c.call))
+	}
 	fmt.Printf("  %-78s %6d ms (slowest %d ms)\n", "call → first tool result",
-		medianOf(starts, (*coldStart).callAt, (*coldStart).resultAt).Milliseconds(), slowest.result.Sub(slowest.call).Milliseconds())
+		medianOf(starts, (*coldStart).callAt, (*coldStart).resultAt).Milliseconds(), slowest.Milliseconds())
 }
 
 // medianOf is the median over starts of the time from one moment to another.
@@ -342,4 +379,14 @@ func TestHubFindsStartedServerAnswering(t *testing.T) {
 	}
 	t.Logf("lab listening %s after the call, taken into use by the hub %s later",
 		c.labListening.Sub(c.call).Round(time.Millisecond), c.hubReady.Sub(c.labListening).Round(time.Millisecond))
+}
+
+// loadAverage is the host's load average over 1, 5 and 15 minutes, which
+// the wall times above grow with.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Join(strings.Fields(string(data))[:3], " ")
 }

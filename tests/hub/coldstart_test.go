@@ -30,6 +30,7 @@ type coldStart struct {
 
 	created, started     time.Time // Docker: the container created, started
 	labLog, labListening time.Time // the lab's first log line; "is running at"
+	labAnswered          time.Time // the lab's log of its first answer to <server>/api
 	hubReady             time.Time // the hub: "User <name> took ... to start"
 	routed               time.Time // the hub's proxy: "Route added /user/<name>"
 	// hubAnswered: the hub tells the router the server is ready, in its
@@ -60,7 +61,8 @@ var startPhases = []phase{
 	{"Docker starts the container (created → started)", (*coldStart).createdAt, (*coldStart).startedAt},
 	{"the lab's Python starts, imports (started → its first log line)", (*coldStart).startedAt, (*coldStart).labLogAt},
 	{"the lab loads its extensions (→ \"is running at\")", (*coldStart).labLogAt, (*coldStart).labListeningAt},
-	{"the hub's readiness check finds it (→ hub \"took ... to start\")", (*coldStart).labListeningAt, (*coldStart).hubReadyAt},
+	{"the lab answers its first request (→ its log of GET <server>/api)", (*coldStart).labListeningAt, (*coldStart).labAnsweredAt},
+	{"the hub takes it into use (→ hub \"took ... to start\")", (*coldStart).labAnsweredAt, (*coldStart).hubReadyAt},
 	{"the hub adds its proxy's route (→ \"Route added\")", (*coldStart).hubReadyAt, (*coldStart).routedAt},
 	{"the hub tells the router (→ its 201 to the start, or its progress's end)", (*coldStart).routedAt, (*coldStart).hubAnsweredAt},
 	{"the router forwards, the lab starts the sidecar (→ sidecar's first line)", (*coldStart).hubAnsweredAt, (*coldStart).sidecarAt},
@@ -71,6 +73,7 @@ func (c *coldStart) createdAt() time.Time      { return c.created }
 func (c *coldStart) startedAt() time.Time      { return c.started }
 func (c *coldStart) labLogAt() time.Time       { return c.labLog }
 func (c *coldStart) labListeningAt() time.Time { return c.labListening }
+func (c *coldStart) labAnsweredAt() time.Time  { return c.labAnswered }
 func (c *coldStart) hubReadyAt() time.Time     { return c.hubReady }
 func (c *coldStart) routedAt() time.Time       { return c.routed }
 func (c *coldStart) hubAnsweredAt() time.Time  { return c.hubAnswered }
@@ -267,7 +270,7 @@ func (c *coldStart) readOnce(h *hubProcess, name, container string) (missing str
 		}
 	}
 	logs, _ := exec.Command("docker", "logs", "--timestamps", container).CombinedOutput()
-	c.labLog, c.labListening, c.sidecar = time.Time{}, time.Time{}, time.Time{}
+	c.labLog, c.labListening, c.labAnswered, c.sidecar = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	for _, line := range lines(logs) {
 		stamp, text, _ := strings.Cut(line, " ")
 		at, err := time.Parse(time.RFC3339Nano, stamp)
@@ -279,6 +282,8 @@ func (c *coldStart) readOnce(h *hubProcess, name, container string) (missing str
 			c.labLog = at
 		case c.labListening.IsZero() && strings.Contains(text, "is running at"):
 			c.labListening = at
+		case c.labAnswered.IsZero() && strings.Contains(text, " GET /user/"+name+"/api ("):
+			c.labAnswered = at
 		case c.sidecar.IsZero() && strings.Contains(text, `"component":"jupyter-mcp-sidecar"`):
 			c.sidecar = at
 		}
@@ -305,7 +310,7 @@ func (c *coldStart) readOnce(h *hubProcess, name, container string) (missing str
 		what string
 		at   time.Time
 	}{{"container created", c.created}, {"container started", c.started}, {"lab log line", c.labLog},
-		{`lab "is running at"`, c.labListening}, {"hub's ready line", c.hubReady}, {"proxy's route", c.routed},
+		{`lab "is running at"`, c.labListening}, {"lab's answer to GET <server>/api", c.labAnswered}, {"hub's ready line", c.hubReady}, {"proxy's route", c.routed},
 		{"hub's answer to the start", c.hubAnswered}, {"sidecar log line", c.sidecar}} {
 		if m.at.IsZero() {
 			return m.what

@@ -61,8 +61,13 @@ RUN groupadd --gid 1000 jovyan \
 ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 COPY jupyter_config/requirements.txt /tmp/req/requirements.txt
 COPY image/requirements.txt /tmp/req/image-requirements.txt
+# Without rfc3987-syntax (jsonschema's optional checker of the "iri"
+# formats, which no Jupyter schema uses): importing it builds ~35 Lark
+# parsers, most of a second of every server's start (jupyter_events
+# imports jsonschema's format checkers as the server starts).
 RUN python3 -m venv /opt/venv \
     && pip install --quiet -r /tmp/req/requirements.txt -r /tmp/req/image-requirements.txt \
+    && pip uninstall --quiet --yes rfc3987-syntax \
     && rm -rf /tmp/req
 
 # jupyter-mcp-sidecar from its wheel, as everyone installs it: the proxy

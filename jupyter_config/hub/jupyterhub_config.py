@@ -133,7 +133,51 @@ else:
 c.Authenticator.allow_all = True
 
 # ---- users' servers: a container of the project's image each ----
-c.JupyterHub.spawner_class = "docker"
+import asyncio
+
+from dockerspawner import DockerSpawner
+from jupyterhub.httpclient import fetch
+from jupyterhub.utils import fmt_ip_url, url_path_join
+
+
+class PromptDockerSpawner(DockerSpawner):
+    """DockerSpawner whose start returns once the server answers.
+
+    After a start the hub asks the server whether it answers with a random
+    pause of up to 0.2, 0.4, 0.8, 1.6, 3.2 s... between the questions, so
+    a lab up in 1 s is often taken into use a second or more later. This
+    asks what the hub asks (any answer below 500 from <server>/api) every
+    READY_INTERVAL seconds instead: the hub's own first question then finds
+    it answering. The start stays bounded by Spawner.start_timeout; a
+    container that exits meanwhile is left to the hub to report, and so is
+    a server behind the hub's internal TLS.
+    """
+
+    READY_INTERVAL = 0.05
+    # Checking that the container still runs asks Docker: once a second.
+    RUNNING_CHECK_EVERY = 20
+
+    async def start(self):
+        ip, port = await super().start()
+        if self.internal_ssl:
+            return ip, port
+        url = url_path_join(f"http://{fmt_ip_url(ip)}:{port}", self.server.base_url, "api")
+        checks = 0
+        while True:
+            try:
+                resp = await fetch(url, raise_for_status=False, allow_redirects=False)
+                resp.release()
+                if resp.status < 500:
+                    return ip, port
+            except Exception:  # noqa: BLE001 (not listening yet: refused, reset, disconnected)
+                pass
+            checks += 1
+            if checks % self.RUNNING_CHECK_EVERY == 0 and await self.poll() is not None:
+                return ip, port
+            await asyncio.sleep(self.READY_INTERVAL)
+
+
+c.JupyterHub.spawner_class = PromptDockerSpawner
 c.DockerSpawner.image = env("HUB_IMAGE", "jupyter-mcp-sidecar")
 # The image is built locally (`make image`); never ask a registry for it.
 c.DockerSpawner.pull_policy = "never"

@@ -74,8 +74,8 @@ func BenchmarkNotebookOps(b *testing.B) {
 			series{"insert_cell via /mcp", insert}, series{"edit_cell via /mcp", edit},
 			series{"GET+PUT contents (direct)", getPut}, series{"insert_cell, files backend", filesInsert})
 		fmt.Printf("sidecar resident memory: %.1f MB\n", rssMB(lab.SidecarPID()))
-		fmt.Println(goalLine("insert_cell p50 /mcp vs direct GET", "ms", ms(p50(insert)), ms(p50(get)), "<=", 1.5))
-		fmt.Println(goalLine("edit_cell p50 /mcp vs direct GET", "ms", ms(p50(edit)), ms(p50(get)), "<=", 1.5))
+		fmt.Println(labtest.GoalLine("insert_cell p50 /mcp vs direct GET", "ms", ms(p50(insert)), ms(p50(get)), "<=", 1.5))
+		fmt.Println(labtest.GoalLine("edit_cell p50 /mcp vs direct GET", "ms", ms(p50(edit)), ms(p50(get)), "<=", 1.5))
 		fmt.Println()
 	}
 }
@@ -146,8 +146,8 @@ func BenchmarkExecute(b *testing.B) {
 		fmt.Printf("p50 /mcp - sidecar socket, back to back:          %.1f ms (Jupyter server + jupyter-server-proxy hop)\n",
 			ms(p50(mcpB2B)-p50(socketB2B)))
 		fmt.Printf("sidecar resident memory: %.1f MB\n", rssMB(lab.SidecarPID()))
-		fmt.Println(goalLine("execute_code p50 /mcp spaced vs raw websocket spaced", "ms", ms(p50(mcpSpaced)), ms(p50(rawSpaced)), "<=", 1.3))
-		fmt.Println(goalLine("execute_code p50 /mcp back to back vs raw websocket spaced", "ms", ms(p50(mcpB2B)), ms(p50(rawSpaced)), "<=", 1.3))
+		fmt.Println(labtest.GoalLine("execute_code p50 /mcp spaced vs raw websocket spaced", "ms", ms(p50(mcpSpaced)), ms(p50(rawSpaced)), "<=", 1.3))
+		fmt.Println(labtest.GoalLine("execute_code p50 /mcp back to back vs raw websocket spaced", "ms", ms(p50(mcpB2B)), ms(p50(rawSpaced)), "<=", 1.3))
 		fmt.Println()
 	}
 }
@@ -281,28 +281,6 @@ func quantile(d []time.Duration, q float64) time.Duration { return d[int(q*float
 func p50(d []time.Duration) time.Duration { return quantile(d, 0.5) }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// goalLine states one performance goal: measured against baseline (both in
-// unit), their ratio, and whether the ratio meets the goal (cmp target, cmp
-// "<=" or ">=").
-func goalLine(what, unit string, measured, baseline float64, cmp string, target float64) string {
-	ratio := measured / baseline
-	met := ratio <= target
-	if cmp == ">=" {
-		met = ratio >= target
-	}
-	verdict := "MISSED"
-	if met {
-		verdict = "MET"
-	}
-	figure := func(v float64) string { // two decimals for small figures (CPU seconds)
-		if v < 10 {
-			return fmt.Sprintf("%.2f %s", v, unit)
-		}
-		return fmt.Sprintf("%.1f %s", v, unit)
-	}
-	return fmt.Sprintf("goal: %s %s vs %s = %.2f (goal %s %.2g) %s", what, figure(measured), figure(baseline), ratio, cmp, target, verdict)
-}
 
 // sidecarDirect opens an MCP session straight to the sidecar's unix
 // socket (read from its command line), skipping the Jupyter server and

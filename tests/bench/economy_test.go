@@ -174,8 +174,8 @@ func BenchmarkUpdateEconomy(b *testing.B) {
 			fmt.Printf("%-36s %7d / %6d %7d / %6d %7.2f %7.2f %4d, %5d B / %2d, %4d B\n", o.name, ours.updates, ours.bytes, theirs.updates, theirs.bytes,
 				float64(ours.updates)/float64(max(theirs.updates, 1)), float64(ours.bytes)/float64(max(theirs.bytes, 1)),
 				ours.awareness, ours.awarenessBytes, theirs.awareness, theirs.awarenessBytes)
-			goals = append(goals, goalLine("room updates an open tab receives, "+o.name+", ours vs JupyterLab's", "updates", float64(ours.updates), float64(theirs.updates), "<=", 1),
-				goalLine("room bytes an open tab receives, "+o.name+", ours vs JupyterLab's", "bytes", float64(ours.bytes), float64(theirs.bytes), "<=", 1))
+			goals = append(goals, labtest.GoalLine("room updates an open tab receives, "+o.name+", ours vs JupyterLab's", "updates", float64(ours.updates), float64(theirs.updates), "<=", 1),
+				labtest.GoalLine("room bytes an open tab receives, "+o.name+", ours vs JupyterLab's", "bytes", float64(ours.bytes), float64(theirs.bytes), "<=", 1))
 		}
 		for _, g := range goals {
 			fmt.Println(g)

@@ -78,7 +78,7 @@ func BenchmarkPeer(b *testing.B) {
 			slices.Sort(t)
 			fmt.Printf("%s   %s\n", row(op.name, o), row("", t))
 			// "ours >= 3x faster": ours / theirs <= 1/3.
-			goals = append(goals, goalLine(op.name+" p50 /mcp vs datalayer", "ms", ms(p50(o)), ms(p50(t)), "<=", 1.0/3))
+			goals = append(goals, labtest.GoalLine(op.name+" p50 /mcp vs datalayer", "ms", ms(p50(o)), ms(p50(t)), "<=", 1.0/3))
 		}
 		ourRSS, theirRSS := rssMB(lab.SidecarPID()), rssMB(peerPID)
 		fmt.Printf("resident memory: sidecar %.1f MB, datalayer %.1f MB\n", ourRSS, theirRSS)

@@ -72,7 +72,7 @@ func BenchmarkColdStart(b *testing.B) {
 			{"then read_notebook (joins)", firstRead}} {
 			fmt.Printf("%-28s %7.1f ms %7.1f ms\n", r.name, ms(p50(r.d)), ms(r.d[len(r.d)-1]))
 		}
-		fmt.Println(goalLine("cold start p50, sidecar exec → first tool result vs 300 ms", "ms", ms(p50(afterExec)), 300, "<=", 1))
+		fmt.Println(labtest.GoalLine("cold start p50, sidecar exec → first tool result vs 300 ms", "ms", ms(p50(afterExec)), 300, "<=", 1))
 		fmt.Println()
 	}
 }
@@ -136,8 +136,8 @@ func BenchmarkMemory(b *testing.B) {
 		fmt.Printf("%-10s %7.1f MB %9.1f MB %10d\n", "idle", idle, idleStats.heapMB(), idleStats.Goroutines)
 		fmt.Printf("%-10s %7.1f MB %9.1f MB %10d\n", "loaded", loaded, loadedStats.heapMB(), loadedStats.Goroutines)
 		fmt.Printf("idle RSS: %.1f MB of the binary's pages (RssFile), %.1f MB anonymous (RssAnon)\n", idleFile, idleAnon)
-		fmt.Println(goalLine("sidecar RSS idle vs 15 MB", "MB", idle, 15, "<=", 1))
-		fmt.Println(goalLine(fmt.Sprintf("sidecar RSS with %d sessions, %d rooms vs 50 MB", sessions, rooms), "MB", loaded, 50, "<=", 1))
+		fmt.Println(labtest.GoalLine("sidecar RSS idle vs 15 MB", "MB", idle, 15, "<=", 1))
+		fmt.Println(labtest.GoalLine(fmt.Sprintf("sidecar RSS with %d sessions, %d rooms vs 50 MB", sessions, rooms), "MB", loaded, 50, "<=", 1))
 		fmt.Println()
 	}
 }

@@ -72,7 +72,7 @@ func BenchmarkThroughput(b *testing.B) {
 			fmt.Printf("%-30s %8.1f %7.1f ms %7.1f ms %8.2f s %10.2f s %8.2f s %8.2f s %6d\n", c.name,
 				float64(len(r.latency))/r.wall.Seconds(), ms(p50(r.latency)), ms(quantile(r.latency, 0.95)),
 				r.wall.Seconds(), r.sidecar.Seconds(), r.server.Seconds(), r.kernels.Seconds(), r.saves)
-			goals = append(goals, goalLine(c.name+": sidecar CPU vs Jupyter server CPU", "s", r.sidecar.Seconds(), r.server.Seconds(), "<=", 1))
+			goals = append(goals, labtest.GoalLine(c.name+": sidecar CPU vs Jupyter server CPU", "s", r.sidecar.Seconds(), r.server.Seconds(), "<=", 1))
 		}
 		lab.Stop() // the sidecar writes its profile as it stops
 		// Rooms opened at once on a new lab (the first burst) race to

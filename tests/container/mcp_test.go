@@ -125,6 +125,20 @@ func TestInstalledFromWheel(t *testing.T) {
 	}
 }
 
+// The server starts without building jsonschema's "iri" format parsers
+// (rfc3987-syntax builds ~35 Lark parsers as it is imported: most of a
+// second of every start), which no Jupyter schema uses.
+func TestServerImportsNoIRIParsers(t *testing.T) {
+	code, out, err := shared.Exec(t.Context(), "python3", "-c",
+		`import sys, jupyterhub.singleuser, jupyter_server.serverapp; print(sorted(m for m in sys.modules if m.startswith("rfc3987")))`)
+	if err != nil || code != 0 {
+		t.Fatalf("exec: %d %v %s", code, err, out)
+	}
+	if strings.TrimSpace(out) != "[]" {
+		t.Fatalf("importing the server loads %s; want none of rfc3987's checkers", strings.TrimSpace(out))
+	}
+}
+
 // The image's JupyterLab has the "Agent changes" sidebar the wheel ships.
 func TestSidebarExtensionInstalled(t *testing.T) {
 	code, out, err := shared.Exec(t.Context(), "jupyter", "labextension", "list")

@@ -1,4 +1,4 @@
-package bench
+package labtest
 
 import "testing"
 
@@ -14,7 +14,7 @@ func TestGoalLine(t *testing.T) {
 		{"small figures", 0.14, 0.48, 1, "<=", "goal: small figures 0.14 ms vs 0.48 ms = 0.29 (goal <= 1) MET"},
 		{"at least", 2, 1, 3, ">=", "goal: at least 2.00 ms vs 1.00 ms = 2.00 (goal >= 3) MISSED"},
 	} {
-		if got := goalLine(c.what, "ms", c.measured, c.baseline, c.cmp, c.target); got != c.want {
+		if got := GoalLine(c.what, "ms", c.measured, c.baseline, c.cmp, c.target); got != c.want {
 			t.Errorf("got  %s\nwant %s", got, c.want)
 		}
 	}

@@ -633,6 +633,51 @@ func TestRouterStop(t *testing.T) {
 	}
 }
 
+// A request still waiting for its server to start when the router stops
+// went nowhere: it is answered that the service stops (503, Retry-After),
+// which a client may send again, not that it was cut off as if cancelled.
+func TestRouterStopWhileStarting(t *testing.T) {
+	f := newFakeHub()
+	f.progress = "hang" // bob's server never becomes ready
+	srv, _, router := newRouterWith(t, f, Config{StartTimeout: time.Minute})
+	type answer struct {
+		status      int
+		retry, body string
+	}
+	done := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/services/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"insert_cell"}}`))
+		req.Header.Set("Authorization", "token tok-bob")
+		status, header, body, err := exchange(req)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- answer{status, header.Get("Retry-After"), body}
+	}()
+	for starting := false; !starting; runtime.Gosched() { // bob's start is under way
+		f.mu.Lock()
+		starting = f.state["bob"] == "spawn"
+		f.mu.Unlock()
+	}
+	draining, stopWaiting := context.WithCancel(t.Context())
+	stopWaiting() // the router may not wait at all
+	router.Stop(draining)
+	a := <-done
+	var msg struct {
+		ID    int `json:"id"`
+		Error struct{ Message string }
+	}
+	_ = json.Unmarshal([]byte(a.body), &msg)
+	if a.status != http.StatusServiceUnavailable || a.retry == "" || msg.ID != 42 || msg.Error.Message != stoppingError.Message {
+		t.Fatalf("a call waiting for its server when the router stops: %d Retry-After=%q %s; want %q", a.status, a.retry, a.body, stoppingError.Message)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.forwarded) != 0 {
+		t.Fatalf("the call reached %s", f.forwarded[0].URL)
+	}
+}
+
 // A client that asks for progress (a progress token, and it accepts an
 // event stream) gets the hub's progress while its server starts, then the
 // server's answer on the same stream; without, or when the hub refuses the

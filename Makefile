@@ -17,7 +17,7 @@ LABEXT := jupyter_config/labextension
 LAB_VERSION := $(shell sed -n 's/^jupyterlab==//p' jupyter_config/requirements.txt)
 LABEXT_CORE := $(LABEXT)/build/core-$(LAB_VERSION)
 
-.PHONY: help run build wheel labextension test test-unit lint bench bench-deps soak fuzz preflight venv oracles clients lock clean hub hub-deps hub-lock
+.PHONY: help run build wheel labextension test test-unit lint bench bench-deps soak hub-soak fuzz preflight venv oracles clients lock clean hub hub-deps hub-lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -175,6 +175,17 @@ SOAK_PACE ?= max
 SOAK_AGENTS ?= mcp
 soak: venv build ## a person and four agents for SOAK_DURATION (10m; SOAK_PACE=max or 300ms; SOAK_RACE=1: race detector; SOAK_AGENTS=jupyterlab:20), then prints the figures
 	SOAK_DURATION=$(SOAK_DURATION) SOAK_RACE=$(SOAK_RACE) SOAK_PACE=$(SOAK_PACE) SOAK_AGENTS=$(SOAK_AGENTS) go test -run '^$$' -bench Soak -benchtime 1x -timeout 90m ./tests/soak/
+
+# Many users through one hub URL (TestHubSoak in tests/hub): one agent per
+# user at <hub>/services/mcp for HUB_SOAK_DURATION, with per-user limits,
+# fewer servers than users, an idle timeout that culls servers mid-run, and
+# the hub and its router restarted once each; then every acknowledged edit
+# must be on its owner's volume and nowhere else. make test runs a short one
+# (10 users, 2 minutes). The timeout only guards against a hang.
+HUB_SOAK_USERS ?= 50
+HUB_SOAK_DURATION ?= 10m
+hub-soak: hub-deps base-images ## HUB_SOAK_USERS agents (50) through <hub>/services/mcp for HUB_SOAK_DURATION (10m), hub and router restarted mid-run; checks nothing is lost, prints the figures
+	HUB_SOAK_USERS=$(HUB_SOAK_USERS) HUB_SOAK_DURATION=$(HUB_SOAK_DURATION) go test -count=1 -v -run '^TestHubSoak$$' -timeout 4h ./tests/hub/
 
 # datalayer's jupyter-mcp-server, the peer tests/bench compares against, in a
 # venv of its own (its jupyter and pycrdt pins differ from .venv's).

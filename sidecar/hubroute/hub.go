@@ -129,8 +129,10 @@ func (h *hubAPI) ensureRunning(ctx context.Context, token string, u *hubUser, pr
 			if _, err := h.follow(ctx, token, u.Name, report); err != nil {
 				return "", started, err
 			}
-		case ok && s.Pending == "stop":
-			// A stop (the culler's, an admin's) must finish before a start.
+		case ok && s.Pending != "":
+			// What else is pending must finish before a start: a stop (the
+			// culler's, an admin's), the hub's check of a server it finds
+			// running as it starts.
 			select {
 			case <-ctx.Done():
 				return "", started, startTimeout(name, ctx)

@@ -453,6 +453,11 @@ func (r *Router) route(w http.ResponseWriter, req *http.Request, token string, u
 				w = tail
 			}
 			if err != nil {
+				if errors.Is(context.Cause(req.Context()), errStopping) {
+					// The router stops before the server is up: the
+					// request went nowhere, and may be sent again.
+					err = stoppingError
+				}
 				r.fail(w, req, err)
 				return started
 			}

@@ -40,14 +40,16 @@ type fakeHub struct {
 	// only later, the router's follower reads the stale failure first).
 	staleRead chan struct{}
 	once      sync.Once
-	stopLooks int    // a server pending stop is gone after this many looks
-	startBody string // body of the last start
-	startMsg  string // message of a refused start ("hub says no")
-	starts    int
-	whoamis   int             // GET /hub/api/user
-	forwarded []*http.Request // that reached the proxy's /user/ routes
-	served    []string        // whose server answered each forwarded request ("" the hub's)
-	bodies    []string        // the bodies the servers received
+	// pendingLooks: a server pending stop is gone, one pending check (the
+	// hub's look at it as the hub starts) ready, after this many looks.
+	pendingLooks int
+	startBody    string // body of the last start
+	startMsg     string // message of a refused start ("hub says no")
+	starts       int
+	whoamis      int             // GET /hub/api/user
+	forwarded    []*http.Request // that reached the proxy's /user/ routes
+	served       []string        // whose server answered each forwarded request ("" the hub's)
+	bodies       []string        // the bodies the servers received
 	// serverRefuses: the servers answer 403 whatever the token.
 	serverRefuses bool
 }
@@ -139,16 +141,16 @@ func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if name, ok := strings.CutPrefix(owner, "svc:"); ok {
 			u = map[string]any{"name": name, "kind": "service"}
 		} else if !f.noRead[tok] {
-			if f.state[owner] == "stop" {
-				if f.stopLooks--; f.stopLooks < 0 {
-					f.state[owner] = ""
+			if p := f.state[owner]; p == "stop" || p == "check" {
+				if f.pendingLooks--; f.pendingLooks < 0 {
+					f.state[owner] = map[string]string{"stop": "", "check": "ready"}[p]
 				}
 			}
 			servers := map[string]any{}
 			switch s := f.state[owner]; s {
 			case "ready":
 				servers[""] = map[string]any{"ready": true, "pending": nil, "url": f.url(owner)}
-			case "spawn", "stop":
+			case "spawn", "stop", "check":
 				servers[""] = map[string]any{"ready": false, "pending": s, "url": f.url(owner)}
 			}
 			u["servers"] = servers
@@ -166,6 +168,11 @@ func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.starts++
 		body, _ := io.ReadAll(r.Body)
 		f.startBody = string(body)
+		if p := f.state[owner]; p == "stop" || p == "check" { // as JupyterHub
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"message":"%s is pending %s"}`, owner, p)
+			return
+		}
 		if f.startStatus != 0 {
 			if f.retryAfter != "" {
 				w.Header().Set("Retry-After", f.retryAfter)
@@ -325,8 +332,11 @@ func TestRouter(t *testing.T) {
 		{name: "profile ignored for a running server", path: "/services/mcp?profile=large", auth: "token tok-alice", status: 200,
 			forwardTo: "/user/alice/mcp"},
 		{name: "bad profile name", path: "/services/mcp?profile=../x", auth: "token tok-bob", status: 400, want: `got \"../x\"`},
-		{name: "a stop in progress ends, then a start", setup: func(f *fakeHub) { f.state["bob"] = "stop"; f.stopLooks = 2 }, auth: "token tok-bob",
+		{name: "a stop in progress ends, then a start", setup: func(f *fakeHub) { f.state["bob"] = "stop"; f.pendingLooks = 2 }, auth: "token tok-bob",
 			status: 200, forwardTo: "/user/bob/mcp", starts: 1, timeout: 5 * time.Second},
+		{name: "the hub's check of a running server as it starts is awaited, nothing started",
+			setup: func(f *fakeHub) { f.state["bob"] = "check"; f.pendingLooks = 8 }, auth: "token tok-bob",
+			status: 200, forwardTo: "/user/bob/mcp", timeout: 5 * time.Second},
 		{name: "spawn in progress is awaited", setup: func(f *fakeHub) { f.state["bob"] = "spawn" }, auth: "token tok-bob", status: 200,
 			forwardTo: "/user/bob/mcp"},
 		{name: "no read:servers: forwarded as is", auth: "token tok-noread", status: 200, forwardTo: "/user/alice/mcp"},
@@ -630,6 +640,51 @@ func TestRouterStop(t *testing.T) {
 				t.Fatalf("a call after the stop: %d %s", status, body)
 			}
 		})
+	}
+}
+
+// A request still waiting for its server to start when the router stops
+// went nowhere: it is answered that the service stops (503, Retry-After),
+// which a client may send again, not that it was cut off as if cancelled.
+func TestRouterStopWhileStarting(t *testing.T) {
+	f := newFakeHub()
+	f.progress = "hang" // bob's server never becomes ready
+	srv, _, router := newRouterWith(t, f, Config{StartTimeout: time.Minute})
+	type answer struct {
+		status      int
+		retry, body string
+	}
+	done := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/services/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"insert_cell"}}`))
+		req.Header.Set("Authorization", "token tok-bob")
+		status, header, body, err := exchange(req)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- answer{status, header.Get("Retry-After"), body}
+	}()
+	for starting := false; !starting; runtime.Gosched() { // bob's start is under way
+		f.mu.Lock()
+		starting = f.state["bob"] == "spawn"
+		f.mu.Unlock()
+	}
+	draining, stopWaiting := context.WithCancel(t.Context())
+	stopWaiting() // the router may not wait at all
+	router.Stop(draining)
+	a := <-done
+	var msg struct {
+		ID    int `json:"id"`
+		Error struct{ Message string }
+	}
+	_ = json.Unmarshal([]byte(a.body), &msg)
+	if a.status != http.StatusServiceUnavailable || a.retry == "" || msg.ID != 42 || msg.Error.Message != stoppingError.Message {
+		t.Fatalf("a call waiting for its server when the router stops: %d Retry-After=%q %s; want %q", a.status, a.retry, a.body, stoppingError.Message)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.forwarded) != 0 {
+		t.Fatalf("the call reached %s", f.forwarded[0].URL)
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -260,20 +259,7 @@ func putNotebook(b *testing.B, hc *http.Client, u string, nb map[string]any) {
 }
 
 // rssMB is the resident memory (VmRSS) of process pid in MB, 0 if unknown.
-func rssMB(pid int) float64 { return procStatusMB(pid, "VmRSS") }
-
-// procStatusMB is the field (a size in kB) of /proc/<pid>/status in MB, 0
-// if unknown.
-func procStatusMB(pid int, field string) float64 {
-	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return float64(kb) / 1024
-		}
-	}
-	return 0
-}
+func rssMB(pid int) float64 { return labtest.ProcStatusMB(pid, "VmRSS") }
 
 // quantile is the q-quantile of sorted durations d.
 func quantile(d []time.Duration, q float64) time.Duration { return d[int(q*float64(len(d)-1))] }

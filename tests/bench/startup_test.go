@@ -120,7 +120,7 @@ func BenchmarkMemory(b *testing.B) {
 		pid := lab.SidecarPID()
 		idle, idleStats := rssMB(pid), labStats(b, lab)
 		// What the idle figure is made of: the binary's pages (file) and the heap, stacks, runtime (anon).
-		idleFile, idleAnon := procStatusMB(pid, "RssFile"), procStatusMB(pid, "RssAnon")
+		idleFile, idleAnon := labtest.ProcStatusMB(pid, "RssFile"), labtest.ProcStatusMB(pid, "RssAnon")
 		for i := range sessions {
 			s, err := lab.Connect(b.Context(), "mcp", "token "+lab.Token)
 			if err != nil {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -123,10 +122,10 @@ func burst(b *testing.B, lab *labtest.Lab, sessions []*mcp.ClientSession, n int,
 	cpu := func() (sidecar, server, kernels time.Duration) {
 		for _, pid := range labtest.ChildPIDs(lab.PID) {
 			if pid != sidecarPID {
-				kernels += cpuTime(pid)
+				kernels += labtest.CPUTime(pid)
 			}
 		}
-		return cpuTime(sidecarPID), cpuTime(lab.PID), kernels
+		return labtest.CPUTime(sidecarPID), labtest.CPUTime(lab.PID), kernels
 	}
 	// jupyter-collaboration logs each write of a room's notebook.
 	saves := func() int {
@@ -167,17 +166,4 @@ func burst(b *testing.B, lab *labtest.Lab, sessions []*mcp.ClientSession, n int,
 	s1, j1, k1 := cpu()
 	slices.Sort(latency)
 	return burstResult{latency: latency, wall: wall, sidecar: s1 - s0, server: j1 - j0, kernels: k1 - k0, saves: saves() - w0}
-}
-
-// cpuTime is the user+system CPU time process pid has used (from
-// /proc/<pid>/stat, in clock ticks of 10 ms); 0 if it is gone.
-func cpuTime(pid int) time.Duration {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	utime, _ := strconv.Atoi(fields[11])
-	stime, _ := strconv.Atoi(fields[12])
-	return time.Duration(utime+stime) * 10 * time.Millisecond
 }

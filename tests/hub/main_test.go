@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -290,6 +291,16 @@ func (h *hubProcess) Stop() {
 	if vols := docker("volume", "ls", "-q", "--filter", "name=^"+h.Prefix+"-"); vols != "" {
 		docker(append([]string{"volume", "rm", "-f"}, strings.Fields(vols)...)...)
 	}
+}
+
+// setting is the value of one of the hub's HUB_* settings, "" if unset.
+func (h *hubProcess) setting(name string) string {
+	for _, kv := range slices.Backward(h.env) {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // Log is the hub's output so far (the proxy's, the culler's and the

@@ -281,6 +281,10 @@ if env("HUB_ACTIVE_SERVER_LIMIT"):
 elif mem_limit:
     c.JupyterHub.active_server_limit = max(1, (host_memory() - (1 << 30)) // mem_limit)
 c.JupyterHub.concurrent_spawn_limit = seconds("HUB_CONCURRENT_SPAWN_LIMIT", 2 * (os.cpu_count() or 1), "servers")
+# The Retry-After of a start refused at that limit: JupyterHub suggests about
+# the median start time as the least; its default (30-60 s) is for starts
+# that pull images or wait for nodes, ours take seconds.
+c.JupyterHub.spawn_throttle_retry_range = (3, 8)
 if env("HUB_CPU_LIMIT"):
     try:
         c.DockerSpawner.cpu_limit = float(env("HUB_CPU_LIMIT"))

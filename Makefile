@@ -278,7 +278,7 @@ hub: hub-deps build ## JupyterHub on 127.0.0.1:$(HUB_PORT): a server of the imag
 	echo ""; \
 	cd $(HUB_STATE_DIR) && HUB_ADMIN_TOKEN="$$token" HUB_PORT=$(HUB_PORT) HUB_IMAGE=$(IMAGE) \
 		HUB_MCP_ROUTER="$(CURDIR)/bin/jupyter-mcp-hub" HUB_STATE_DIR="$$PWD" \
-		exec "$(CURDIR)/$(HUB_VENV)/bin/jupyterhub" -f "$(CURDIR)/jupyter_config/hub/jupyterhub_config.py"
+		exec "$(CURDIR)/$(HUB_VENV)/bin/python" "$(CURDIR)/jupyter_config/hub/launch.py" -f "$(CURDIR)/jupyter_config/hub/jupyterhub_config.py"
 
 hub-lock: ## re-pin jupyter_config/hub/requirements.txt (jupyterhub as in image/requirements.txt)
 	rm -rf /tmp/sidecar-hub-lock && $(PYTHON) -m venv /tmp/sidecar-hub-lock

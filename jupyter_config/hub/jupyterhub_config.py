@@ -34,6 +34,10 @@ Everything is set from the environment (the Makefile and tests/hub pass it):
   HUB_CHP             path of configurable-http-proxy (node_modules/.bin beside this file)
   HUB_MCP_ROUTER      path of jupyter-mcp-hub; when set, <hub>/services/mcp is served
   HUB_MCP_PORT        port of the MCP router on 127.0.0.1 (8002)
+  HUB_MCP_DRAIN       seconds the MCP router lets calls in flight finish when the hub
+                      stops (0.25); those still running are then handed back with
+                      their execution handles, their runs going on. Longer delays the
+                      hub's stop by more than itself
   HUB_PUBLIC_URL      the hub's URL as clients reach it (http://127.0.0.1:HUB_PORT):
                       MCP clients sign in (OAuth) at HUB_PUBLIC_URL/services/mcp
   HUB_OAUTH_ONLY      1: the hub URL takes only the sign-in's tokens, not hub API tokens
@@ -72,6 +76,17 @@ def seconds(name, default, what="seconds"):
     if not value.isdigit() or int(value) <= 0:
         raise SystemExit(f"{name}={value!r}: expected a whole number of {what} > 0")
     return int(value)
+
+
+def decimal_seconds(name, default):
+    value = env(name, default)
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 3600:
+        raise SystemExit(f"{name}={value!r}: expected seconds, e.g. 0.25 or 2")
+    return number
 
 
 def bridge_gateway():
@@ -306,25 +321,6 @@ if env("HUB_ADMIN_TOKEN"):
         "services": ["hub-admin"],
     })
 
-# jupyterhub-idle-culler stops servers without activity for HUB_IDLE_TIMEOUT.
-# MCP calls count as activity: they go through the server's proxy, which
-# records it, and the server reports it to the hub.
-cull = [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={seconds('HUB_IDLE_TIMEOUT', 3600)}"]
-if env("HUB_CULL_EVERY"):
-    cull.append(f"--cull-every={seconds('HUB_CULL_EVERY', 1)}")
-services.append({"name": "jupyterhub-idle-culler", "command": cull})
-# How often servers report their last activity to the hub, and the hub
-# collects its proxy's: the culler sees activity this late at most.
-if env("HUB_ACTIVITY_INTERVAL"):
-    activity = seconds("HUB_ACTIVITY_INTERVAL", 300)
-    c.JupyterHub.last_activity_interval = activity
-    c.Spawner.environment = {"JUPYTERHUB_ACTIVITY_INTERVAL": str(activity)}
-roles.append({
-    "name": "jupyterhub-idle-culler",
-    "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-    "services": ["jupyterhub-idle-culler"],
-})
-
 # One MCP URL for the whole hub: <hub>/services/mcp. The router acts with
 # each client's own hub token (who it is, start its server, reach it), so
 # its own role needs no scope at all. MCP clients that sign in (OAuth) get
@@ -334,6 +330,15 @@ roles.append({
 # not the hub's). Every user may authorize it.
 if env("HUB_MCP_ROUTER"):
     mcp_port = port("HUB_MCP_PORT", 8002)
+    # The hub's stop: JupyterHub stops its services one after another (the
+    # router first: listed first) and sees one gone only at its next look,
+    # at growing random intervals (up to 0.1, 0.2, 0.4, 0.8 s, ...), so a
+    # router that takes a second to stop holds the hub's stop half as long
+    # again, at times four times as long. Calls end in milliseconds unless
+    # they run code; those still running after the drain are handed back
+    # with their execution handles, their runs going on (the users' servers
+    # outlive the hub): a short drain loses nothing.
+    drain = decimal_seconds("HUB_MCP_DRAIN", "0.25")
     # The key sealing the sign-in's tokens; made once, kept with the
     # hub's state (replicas of the router share it).
     oauth_key = os.path.join(state_dir, "mcp-oauth-key")
@@ -352,6 +357,11 @@ if env("HUB_MCP_ROUTER"):
             f"--public-url={env('HUB_PUBLIC_URL', f'http://127.0.0.1:{hub_port}')}",
             f"--oauth-key-file={oauth_key}",
             f"--audit-log={os.path.join(state_dir, 'mcp-audit.log')}",
+            f"--drain={drain}s",
+            # It stops when the hub that started it is gone, and replaces one
+            # left running (its pid file), as JupyterHub does for its proxy.
+            f"--hub-pid={os.getpid()}",
+            f"--pid-file={os.path.join(state_dir, 'jupyter-mcp-hub.pid')}",
             *(["--oauth-only"] if env("HUB_OAUTH_ONLY") == "1" else []),
             *([f"--oauth-group-scopes={env('HUB_OAUTH_GROUP_SCOPES')}"] if env("HUB_OAUTH_GROUP_SCOPES") else []),
             *([f"--oauth-default-scopes={env('HUB_OAUTH_DEFAULT_SCOPES')}"] if env("HUB_OAUTH_DEFAULT_SCOPES") else []),
@@ -372,6 +382,26 @@ if env("HUB_MCP_ROUTER"):
         "/.well-known/oauth-protected-resource/services/mcp": f"http://127.0.0.1:{mcp_port}",
         "/.well-known/oauth-authorization-server/services/mcp": f"http://127.0.0.1:{mcp_port}",
     }
+
+# jupyterhub-idle-culler stops servers without activity for HUB_IDLE_TIMEOUT.
+# MCP calls count as activity: they go through the server's proxy, which
+# records it, and the server reports it to the hub.
+# culler.py ends it at once on the hub's stop, and when the hub is gone.
+cull = [sys.executable, os.path.join(here, "culler.py"), str(os.getpid()), f"--timeout={seconds('HUB_IDLE_TIMEOUT', 3600)}"]
+if env("HUB_CULL_EVERY"):
+    cull.append(f"--cull-every={seconds('HUB_CULL_EVERY', 1)}")
+services.append({"name": "jupyterhub-idle-culler", "command": cull})
+# How often servers report their last activity to the hub, and the hub
+# collects its proxy's: the culler sees activity this late at most.
+if env("HUB_ACTIVITY_INTERVAL"):
+    activity = seconds("HUB_ACTIVITY_INTERVAL", 300)
+    c.JupyterHub.last_activity_interval = activity
+    c.Spawner.environment = {"JUPYTERHUB_ACTIVITY_INTERVAL": str(activity)}
+roles.append({
+    "name": "jupyterhub-idle-culler",
+    "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+    "services": ["jupyterhub-idle-culler"],
+})
 
 c.JupyterHub.services = services
 c.JupyterHub.load_roles = roles

@@ -105,8 +105,9 @@ type inFlight struct {
 	token  string
 }
 
-// handBackWait bounds how long Stop waits, once it has handed the calls
-// back, for the servers' answers to go out.
+// handBackWait bounds how long Stop waits, once the calls in flight may
+// run no longer, for the servers to take them back and their answers to
+// go out: the asking and the answers together.
 const handBackWait = 3 * time.Second
 
 // errStopping is the cause of the requests Stop ends.
@@ -205,8 +206,9 @@ func (r *Router) rewrite(pr *httputil.ProxyRequest) {
 // cut; the calls in flight may finish until ctx ends (a client's
 // connection cut would cancel its call and interrupt its cell), then those
 // still running are handed back (handBack): their servers answer them with
-// their execution handles, the runs going on. What is left after
-// handBackWait is answered that the service stops, and open streams end.
+// their execution handles, the runs going on. What is left handBackWait
+// after ctx ended is answered that the service stops, and open streams end:
+// Stop returns within ctx and handBackWait.
 // The hub stops its services while its proxy still runs, so clients read
 // the answers. Call it before http.Server.Shutdown, which then waits for
 // those answers.
@@ -222,21 +224,22 @@ func (r *Router) Stop(ctx context.Context) {
 	select {
 	case <-r.drained:
 	case <-ctx.Done():
-		r.handBack()
-		wait := time.NewTimer(handBackWait)
-		defer wait.Stop()
+		handingBack, cancel := context.WithTimeout(context.Background(), handBackWait)
+		defer cancel()
+		r.handBack(handingBack)
 		select {
 		case <-r.drained:
-		case <-wait.C:
+		case <-handingBack.Done():
 		}
 	}
 	r.stopCuts()
 }
 
 // handBack asks every server with calls in flight to answer them now with
-// their execution handles (POST <server>/mcp/handoff): cut, they would be
-// cancelled and their cells interrupted; handed back, the runs go on.
-func (r *Router) handBack() {
+// their execution handles (POST <server>/mcp/handoff), each within ctx:
+// cut, they would be cancelled and their cells interrupted; handed back,
+// the runs go on.
+func (r *Router) handBack(ctx context.Context) {
 	r.mu.Lock()
 	servers := maps.Clone(r.servers)
 	r.mu.Unlock()
@@ -244,8 +247,6 @@ func (r *Router) handBack() {
 	var wg sync.WaitGroup
 	for server, f := range servers {
 		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), handBackWait)
-			defer cancel()
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, r.cfg.Proxy.String(), bytes.NewReader(body))
 			f.server.aim(req, r.cfg.Proxy, "mcp/handoff")
 			req.Header.Set("Authorization", "token "+f.token)

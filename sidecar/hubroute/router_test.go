@@ -518,10 +518,12 @@ func TestRouterStop(t *testing.T) {
 		name      string
 		finishes  bool // the call in flight ends while the router waits
 		handsBack bool // the server answers it with its handle when asked to
+		hangs     bool // the server never answers the hand-back
 	}{
-		{"a call that finishes in time gets its answer", true, false},
-		{"a call still running is handed back with its handle", false, true},
-		{"a call still running that cannot be handed back is answered that the service stops", false, false},
+		{"a call that finishes in time gets its answer", true, false, false},
+		{"a call still running is handed back with its handle", false, true, false},
+		{"a call still running that cannot be handed back is answered that the service stops", false, false, false},
+		{"a server that never answers the hand-back holds the stop no longer than handBackWait", false, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reached, release, handle := make(chan struct{}), make(chan struct{}), make(chan struct{})
@@ -536,6 +538,10 @@ func TestRouterStop(t *testing.T) {
 					}
 					close(handle)
 					w.WriteHeader(http.StatusNoContent)
+					return
+				case r.URL.Path == "/user/alice/mcp/handoff" && tc.hangs:
+					_, _ = io.ReadAll(r.Body) // then the router's giving up ends the context
+					<-r.Context().Done()
 					return
 				case r.URL.Path != "/user/alice/mcp":
 					f.ServeHTTP(w, r)
@@ -609,6 +615,7 @@ func TestRouterStop(t *testing.T) {
 			if status, retry, body := call(initBody); status != http.StatusServiceUnavailable || retry == "" || !stopping(body, 7, stoppingError.Message) {
 				t.Fatalf("a call while the router stops: %d %s", status, body)
 			}
+			mayWaitNoLonger := time.Now()
 			if tc.finishes {
 				close(release)
 			} else {
@@ -624,6 +631,9 @@ func TestRouterStop(t *testing.T) {
 			case <-stopped:
 			case <-ctx.Done():
 				t.Fatal("Stop did not return once the call ended")
+			}
+			if took := time.Since(mayWaitNoLonger); took > handBackWait+time.Second {
+				t.Fatalf("Stop returned %s after the router might wait no longer, want within handBackWait (%s)", took, handBackWait)
 			}
 			stopWaiting()
 			switch {

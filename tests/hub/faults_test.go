@@ -171,11 +171,41 @@ func TestRevokedToken(t *testing.T) {
 	}
 }
 
+// workDir is the users' notebook directory in their containers.
+const workDir = "/home/jovyan/work/"
+
+// inContainer runs a command in user's container.
+func (h *hubProcess) inContainer(user string, args ...string) error {
+	return exec.Command("docker", append([]string{"exec", h.Prefix + "-" + user}, args...)...).Run()
+}
+
+// gatedCell is the source of a cell that runs until the test lets it end:
+// it creates workDir/<name>-started, waits for workDir/<name>-go, then
+// prints "<name> finished".
+func (h *hubProcess) gatedCell(user, name string) string {
+	for _, f := range []string{name + "-started", name + "-go"} {
+		_ = h.inContainer(user, "rm", "-f", workDir+f)
+	}
+	return fmt.Sprintf("import os, time\nopen(%q, 'w').close()\nwhile not os.path.exists(%q):\n    time.sleep(0.05)\nprint(%q)",
+		workDir+name+"-started", workDir+name+"-go", name+" finished")
+}
+
+// cellStarted waits until the gated cell name runs in user's kernel.
+func (h *hubProcess) cellStarted(user, name string) error {
+	if err := poll(time.Minute, func() (bool, error) {
+		return h.inContainer(user, "test", "-e", workDir+name+"-started") == nil, nil
+	}); err != nil {
+		return fmt.Errorf("the %s cell did not start: %w", name, err)
+	}
+	return nil
+}
+
 // The hub restarts (SIGTERM, then started again) while two calls through
 // <hub>/services/mcp are running, each a cell on its own kernel that waits
 // for a file the test creates: one right after the signal, the other only
 // once the hub is down. The hub stops its services before its proxy, and
-// the router lets calls in flight finish for a while (--drain): the first
+// the router lets calls in flight finish for a while (HUB_MCP_DRAIN, long
+// in this test's hub so that the first can end within it): the first
 // call gets its result; the second, still running when the router may wait
 // no longer, is handed back: answered with its execution handle, not cut
 // (under the client's protocol, 2026-07-28, a cut stream cancels the call
@@ -188,14 +218,7 @@ func TestHubRestartMidCall(t *testing.T) {
 	aliceRunning(t)
 	before := container(theHub, "alice")
 	cs := connect(t, "/services/mcp", "token "+tokens["alice"])
-	const dir = "/home/jovyan/work/"
-	gated := func(name string) string {
-		for _, f := range []string{name + "-started", name + "-go"} {
-			_ = exec.Command("docker", "exec", theHub.Prefix+"-alice", "rm", "-f", dir+f).Run()
-		}
-		return fmt.Sprintf("import os, time\nopen(%q, 'w').close()\nwhile not os.path.exists(%q):\n    time.sleep(0.05)\nprint(%q)",
-			dir+name+"-started", dir+name+"-go", name+" finished")
-	}
+	gated := func(name string) string { return theHub.gatedCell("alice", name) }
 	for _, nb := range []string{"restart.ipynb", "restart-short.ipynb"} {
 		labtest.Call[map[string]any](t, cs, "create_notebook", map[string]any{"path": nb})
 	}
@@ -226,15 +249,11 @@ func TestHubRestartMidCall(t *testing.T) {
 		}()
 		return done
 	}
-	inContainer := func(args ...string) error {
-		return exec.Command("docker", append([]string{"exec", theHub.Prefix + "-alice"}, args...)...).Run()
-	}
+	inContainer := func(args ...string) error { return theHub.inContainer("alice", args...) }
 	long, short := run("restart.ipynb", gated("long")), run("restart-short.ipynb", gated("short"))
 	for _, name := range []string{"long", "short"} {
-		if err := poll(time.Minute, func() (bool, error) {
-			return inContainer("test", "-e", dir+name+"-started") == nil, nil
-		}); err != nil {
-			t.Fatalf("the %s cell did not start: %v", name, err)
+		if err := theHub.cellStarted("alice", name); err != nil {
+			t.Fatal(err)
 		}
 	}
 
@@ -251,10 +270,10 @@ func TestHubRestartMidCall(t *testing.T) {
 			return fmt.Errorf("the router did not begin to stop: %w", err)
 		}
 		auditFrom = len(theHub.Audit())
-		return inContainer("touch", dir+"short-go")
+		return inContainer("touch", workDir+"short-go")
 	}, func() error {
 		down = time.Since(start)
-		return inContainer("touch", dir+"long-go") // the long cell may end now
+		return inContainer("touch", workDir+"long-go") // the long cell may end now
 	})
 	if err != nil {
 		t.Fatalf("restart the hub: %v", err)

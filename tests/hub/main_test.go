@@ -77,7 +77,9 @@ func run(m *testing.M) (code int, err error) {
 	if router, err = buildRouter(dir); err != nil {
 		return 0, err
 	}
-	theHub, err = startHub(filepath.Join(dir, "hub"), router, fmt.Sprintf("HUB_TOKEN_CACHE=%d", int(tokenCache.Seconds())))
+	// The router's drain when the hub stops: long enough for the call that
+	// TestHubRestartMidCall lets end within it (TestHubStop has the default).
+	theHub, err = startHub(filepath.Join(dir, "hub"), router, fmt.Sprintf("HUB_TOKEN_CACHE=%d", int(tokenCache.Seconds())), "HUB_MCP_DRAIN=3")
 	if err != nil {
 		return 0, err
 	}
@@ -161,7 +163,7 @@ func startHub(dir, router string, env ...string) (*hubProcess, error) {
 	}
 	root := labtest.RepoRoot()
 	chp := filepath.Join(root, "jupyter_config", "hub", "node_modules", ".bin", "configurable-http-proxy")
-	for _, p := range []string{filepath.Join(root, ".hub", "venv", "bin", "jupyterhub"), chp} {
+	for _, p := range []string{filepath.Join(root, ".hub", "venv", "bin", "python"), chp} {
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("%s is missing: run `make hub-deps` (or `make test`) first", p)
 		}
@@ -210,7 +212,9 @@ func (h *hubProcess) launch() error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(filepath.Join(root, ".hub", "venv", "bin", "jupyterhub"), "-f", filepath.Join(root, "jupyter_config", "hub", "jupyterhub_config.py"))
+	// As `make hub` starts it: JupyterHub through launch.py.
+	cmd := exec.Command(filepath.Join(root, ".hub", "venv", "bin", "python"), filepath.Join(root, "jupyter_config", "hub", "launch.py"),
+		"-f", filepath.Join(root, "jupyter_config", "hub", "jupyterhub_config.py"))
 	cmd.Dir = h.dir
 	cmd.Env = h.env
 	cmd.Stdout, cmd.Stderr = logFile, logFile

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -35,8 +36,10 @@ func main() {
 	proxyURL := flag.String("proxy-url", "", "where the hub's proxy serves /user/<name>/, e.g. http://127.0.0.1:8000 (required)")
 	prefix := flag.String("prefix", envOr("JUPYTERHUB_SERVICE_PREFIX", "/services/mcp/"), "the service's URL path")
 	startTimeout := flag.Duration("start-timeout", 2*time.Minute, "longest wait for a user's server that a request starts")
-	// JupyterHub waits 10 s after SIGINT before it terminates a service.
-	drain := flag.Duration("drain", 8*time.Second, "on SIGINT/SIGTERM, how long the calls in flight may finish before they are handed back with their execution handles (their runs go on)")
+	var life lifeFlags
+	flag.DurationVar(&life.drain, "drain", 8*time.Second, "on SIGINT/SIGTERM, how long the calls in flight may finish before they are handed back with their execution handles (their runs go on); handing them back and closing take at most 3.5 s more")
+	flag.IntVar(&life.hubPID, "hub-pid", 0, "pid of the hub that starts the router as a managed service (its parent): when that hub is gone without stopping it, the router stops and exits 1")
+	flag.StringVar(&life.pidFile, "pid-file", "", "file the router's pid is kept in; a router that starts stops the one it names first, if still running")
 	tokenCache := flag.Duration("token-cache", 5*time.Second, "how long the hub's answer about whose a token is holds (0: ask the hub on every call); a revoked token, or a deleted user's, may be routed this long after, and is refused as soon as the user's server refuses it")
 	maxRequests := flag.Int("max-requests", hubroute.DefaultLimits.MaxRequests, "most requests in flight at once, open streams included (more are answered 503 with Retry-After)")
 	maxUserRequests := flag.Int("max-user-requests", hubroute.DefaultLimits.MaxUserRequests, "most requests in flight at once for one user, open streams included")
@@ -76,13 +79,20 @@ func main() {
 		audit := zerolog.New(f).With().Timestamp().Logger()
 		cfg.Audit = &audit
 	}
-	if err := run(*listen, *hubAPI, *proxyURL, *drain, cfg, signIn); err != nil {
+	if err := run(*listen, *hubAPI, *proxyURL, life, cfg, signIn); err != nil {
 		log.Error().Err(err).Msg("fatal")
 		os.Exit(1)
 	}
 }
 
-func run(listen, hubAPI, proxyURL string, drain time.Duration, cfg hubroute.Config, signIn signInFlags) error {
+// lifeFlags are how the router starts and stops.
+type lifeFlags struct {
+	drain   time.Duration
+	hubPID  int
+	pidFile string
+}
+
+func run(listen, hubAPI, proxyURL string, life lifeFlags, cfg hubroute.Config, signIn signInFlags) error {
 	log := cfg.Log
 	var err error
 	if cfg.HubAPI, err = absURL("--hub-api (or JUPYTERHUB_API_URL)", hubAPI); err != nil {
@@ -94,8 +104,11 @@ func run(listen, hubAPI, proxyURL string, drain time.Duration, cfg hubroute.Conf
 	if cfg.StartTimeout <= 0 {
 		return fmt.Errorf("--start-timeout %s: must be positive", cfg.StartTimeout)
 	}
-	if drain < 0 {
-		return fmt.Errorf("--drain %s: must not be negative", drain)
+	if life.drain < 0 {
+		return fmt.Errorf("--drain %s: must not be negative", life.drain)
+	}
+	if life.hubPID < 0 {
+		return fmt.Errorf("--hub-pid %d: expected a process id", life.hubPID)
 	}
 	if cfg.TokenCache < 0 {
 		return fmt.Errorf("--token-cache %s: must not be negative", cfg.TokenCache)
@@ -103,9 +116,30 @@ func run(listen, hubAPI, proxyURL string, drain time.Duration, cfg hubroute.Conf
 	if cfg.Limits.MaxRequests < 1 || cfg.Limits.MaxUserRequests < 1 {
 		return fmt.Errorf("--max-requests %d, --max-user-requests %d: must be 1 or more", cfg.Limits.MaxRequests, cfg.Limits.MaxUserRequests)
 	}
+	if life.hubPID != 0 && os.Getppid() != life.hubPID {
+		return fmt.Errorf("%w: --hub-pid %d is not the router's parent (pid %d)", errHubGone, life.hubPID, os.Getppid())
+	}
+	if life.pidFile != "" {
+		stale, err := replaceStale(life.pidFile, filepath.Base(os.Args[0]), staleWait)
+		if err != nil {
+			return err
+		}
+		if stale != 0 {
+			log.Warn().Int("pid", stale).Msg("stopped the router before this one, left running by a hub that is gone")
+		}
+	}
 	ln, err := net.Listen("tcp", listen)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w: another process holds the port (`ss -ltnp` names it); a router started with --pid-file replaces the one before it", err)
+	}
 	if err != nil {
 		return err
+	}
+	if life.pidFile != "" {
+		if err := writePIDFile(life.pidFile); err != nil {
+			return err
+		}
+		defer removePIDFile(life.pidFile)
 	}
 	if cfg.Auth, err = signIn.server(cfg.HubAPI, cfg.Prefix, log); err != nil {
 		return err
@@ -114,8 +148,20 @@ func run(listen, hubAPI, proxyURL string, drain time.Duration, cfg hubroute.Conf
 	router := hubroute.New(cfg)
 	srv := router.Server()
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	signalled, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	ctx, cancel := context.WithCancelCause(signalled)
+	defer cancel(nil)
+	if life.hubPID != 0 {
+		gone := hubGone(ctx, life.hubPID, parentCheck, os.Getppid)
+		go func() {
+			select {
+			case <-gone:
+				cancel(errHubGone)
+			case <-ctx.Done():
+			}
+		}()
+	}
 	shutDown := make(chan struct{})
 	go func() {
 		defer close(shutDown)
@@ -124,14 +170,22 @@ func run(listen, hubAPI, proxyURL string, drain time.Duration, cfg hubroute.Conf
 		// may finish within drain, then are handed back with their
 		// execution handles (their clients read them through the proxy);
 		// open streams end; replicas behind the hub's proxy take the next
-		// requests.
-		log.Info().Dur("drain", drain).Msg("stopping: letting the calls in flight finish")
-		draining, cancel := context.WithTimeout(context.Background(), drain)
+		// requests. A hub that is gone may have left its proxy running
+		// until the next hub replaces it: the answers go out through it.
+		if context.Cause(ctx) == errHubGone {
+			log.Warn().Int("hub_pid", life.hubPID).Msg("the hub that started the router is gone: stopping")
+		}
+		log.Info().Dur("drain", life.drain).Msg("stopping: letting the calls in flight finish")
+		draining, cancel := context.WithTimeout(context.Background(), life.drain)
 		defer cancel()
 		router.Stop(draining)
-		shut, cancelShut := context.WithTimeout(context.Background(), 2*time.Second)
+		// Stop has answered or cut every call: what is left are
+		// connections to close.
+		shut, cancelShut := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancelShut()
-		_ = srv.Shutdown(shut)
+		if srv.Shutdown(shut) != nil {
+			_ = srv.Close()
+		}
 	}()
 	log.Info().Str("listen", listen).Str("hub_api", cfg.HubAPI.String()).Str("proxy", cfg.Proxy.String()).Str("prefix", cfg.Prefix).
 		Dur("token_cache", cfg.TokenCache).Int("max_requests", cfg.Limits.MaxRequests).Int("max_user_requests", cfg.Limits.MaxUserRequests).
@@ -141,6 +195,9 @@ func run(listen, hubAPI, proxyURL string, drain time.Duration, cfg hubroute.Conf
 	}
 	// Serve returns as soon as Shutdown begins: wait for the answers.
 	<-shutDown
+	if context.Cause(ctx) == errHubGone {
+		return errHubGone
+	}
 	log.Info().Msg("stopped")
 	return nil
 }

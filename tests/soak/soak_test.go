@@ -113,6 +113,9 @@ type soak struct {
 	// lastBroadcast is when the room's server last sent a document
 	// update to a peer that only listens (listenRoom).
 	lastBroadcast time.Time
+	// heard counts the messages that peer got: document updates,
+	// awareness, the rest; each also reaches the person's page.
+	heard [3]int
 }
 
 // tally counts one tool's calls and how long they took.
@@ -334,6 +337,7 @@ func (s *soak) run(duration time.Duration) {
 		fmt.Printf("; the page handled its last room message %.1f s after it", after.lastMessage.Sub(loadEnd).Seconds())
 	}
 	fmt.Println()
+	fmt.Printf("  messages the listening peer got (the page gets them too): %d document updates, %d awareness, %d other\n", s.heard[0], s.heard[1], s.heard[2])
 	fmt.Printf("  sidecar a quarter in → at the end: RSS %.1f → %.1f MiB, heap %.1f → %.1f MiB, goroutines %d → %d\n",
 		startStats.rss/1024, endStats.rss/1024, float64(startStats.Heap)/(1<<20), float64(endStats.Heap)/(1<<20), startStats.Goroutines, endStats.Goroutines)
 	if lost != 0 || dup != 0 {
@@ -745,11 +749,18 @@ func (s *soak) listenRoom(ctx context.Context) {
 			if err != nil {
 				return
 			}
-			if m, err := yproto.Decode(data); err == nil && m.Type == yproto.MessageSync && m.SyncType == yproto.SyncUpdate {
-				s.mu.Lock()
+			m, err := yproto.Decode(data)
+			s.mu.Lock()
+			switch {
+			case err == nil && m.Type == yproto.MessageSync && m.SyncType == yproto.SyncUpdate:
 				s.lastBroadcast = time.Now()
-				s.mu.Unlock()
+				s.heard[0]++
+			case err == nil && m.Type == yproto.MessageAwareness:
+				s.heard[1]++
+			default:
+				s.heard[2]++
 			}
+			s.mu.Unlock()
 		}
 	}()
 }

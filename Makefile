@@ -48,7 +48,7 @@ $(BUILD_VENV)/.installed: jupyter_config/build-requirements.txt
 # sidecar so the lab runs the one on PATH (bin/, or the tests' fresh build).
 # Rebuilt when they change.
 venv: $(VENV)/.installed ## create the pinned Python environment in .venv
-$(VENV)/.installed: jupyter_config/requirements.txt jupyter_config/pyproject.toml jupyter_config/hatch_build.py $(wildcard jupyter_config/jupyter_mcp_sidecar_proxy/*.py) $(LABEXT)/dist/package.json
+$(VENV)/.installed: jupyter_config/requirements.txt jupyter_config/pyproject.toml jupyter_config/hatch_build.py $(wildcard jupyter_config/jupyter_mcp_sidecar_proxy/*.py) $(wildcard jupyter_config/jupyter-config/*/*.json jupyter_config/jupyter-config/*/*/*.json) $(LABEXT)/dist/package.json
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r jupyter_config/requirements.txt
 	@# the distribution's name before it carried the binary

@@ -307,3 +307,42 @@ func TestBrowserCollaboratorsListAgentNotebooks(t *testing.T) {
 		fail(fmt.Sprintf("want %s and %s listed, %s marked", a, b, b))
 	}
 }
+
+// A person's open notebook renders only the cells in view (JupyterLab's
+// "full" windowing, the default this package's lab settings give): cells
+// an agent adds out of view cost the page no editor until scrolled to,
+// which keeps the page up with several agents at once.
+func TestBrowserRendersOnlyCellsInView(t *testing.T) {
+	cs := session(t)
+	nb := livePath("window")
+	var sources []string
+	for i := range 200 {
+		sources = append(sources, fmt.Sprintf("cell_%d = %d", i, i))
+	}
+	codeNotebook(t, nb, sources...)
+	ctx := browser(t, nb)
+
+	mode := `[...jupyterapp.shell.widgets('main')].find(w => w.content?.notebookConfig).content.notebookConfig.windowingMode`
+	if got, err := chromedp.Run(ctx, chromedp.Evaluate[string](mode)); err != nil || got != "full" {
+		t.Fatalf("the page's windowing mode is %q (%v), want full", got, err)
+	}
+	labtest.Call[insertOut](t, cs, "insert_cell", map[string]any{"path": nb, "source": "agent_far_below = 1", "index": -1})
+	// The page's model holds the agent's cell (the room delivered it) while
+	// its DOM holds only the cells near the view, not the agent's.
+	shown := `(() => {
+		const m = [...jupyterapp.shell.widgets('main')].find(w => w.content?.model?.sharedModel).content.model.sharedModel;
+		const dom = document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell').length;
+		return m.cells.length === 201 && m.cells[200].getSource() === 'agent_far_below = 1' ? dom : 0;
+	})()`
+	dom, err := chromedp.Run(ctx, chromedp.Poll[int](shown, chromedp.WithPollingTimeout(60*time.Second)))
+	if err != nil {
+		screenshot(t, ctx)
+		t.Fatalf("the page never held the agent's cell: %v", err)
+	}
+	if dom >= 100 {
+		t.Fatalf("the page renders %d of 201 cells, want only those near the view", dom)
+	}
+	if body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('.jp-Notebook')?.innerText || ''`)); strings.Contains(body, "agent_far_below") {
+		t.Fatal("the page rendered the agent's cell far out of view")
+	}
+}

@@ -184,6 +184,11 @@ func StartFrom(s Setup, dir, token string, env ...string) (*Lab, error) {
 		"--IdentityProvider.token=" + token,
 		"--ServerApp.root_dir=" + filepath.Join(dir, "root"),
 		"--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"}
+	// This checkout's JupyterLab defaults (overrides.d), as the wheel
+	// installs them in the environment's app settings directory.
+	if s.Venv == "" {
+		args = append(args, "--LabApp.app_settings_dir="+filepath.Join(RepoRoot(), "jupyter_config", "jupyter-config", "lab-settings"))
+	}
 	if os.Geteuid() == 0 {
 		args = append(args, "--allow-root")
 	}

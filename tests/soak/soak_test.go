@@ -56,12 +56,20 @@ func BenchmarkSoak(b *testing.B) {
 		b.Fatal(err)
 	}
 	race := os.Getenv("SOAK_RACE") == "1"
+	var env []string
+	if mode := os.Getenv("SOAK_WINDOWING"); mode != "" {
+		settings, err := windowing(filepath.Join(b.TempDir(), "settings"), mode)
+		if err != nil {
+			b.Fatal(err)
+		}
+		env = append(env, "JUPYTERLAB_SETTINGS_DIR="+settings)
+	}
 	dir := b.TempDir()
 	bin, err := labtest.BuildSidecar(filepath.Join(dir, "bin"), race)
 	if err != nil {
 		b.Fatal(err)
 	}
-	lab, err := labtest.Start(bin, filepath.Join(dir, "lab"), "soak-token")
+	lab, err := labtest.Start(bin, filepath.Join(dir, "lab"), "soak-token", env...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -88,6 +96,9 @@ type soak struct {
 	// JupyterLab itself: a tab making that many operations a second in all
 	// (see labAgents).
 	labRate float64
+	// windowing is the open notebook's windowing mode in the page (how
+	// much of the notebook JupyterLab keeps rendered).
+	windowing string
 
 	mu      sync.Mutex
 	expect  map[string]string // agent cell id → the source it must have in shared.ipynb
@@ -102,12 +113,30 @@ type soak struct {
 	// lastBroadcast is when the room's server last sent a document
 	// update to a peer that only listens (listenRoom).
 	lastBroadcast time.Time
+	// heard counts the messages that peer got: document updates,
+	// awareness, the rest; each also reaches the person's page.
+	heard [3]int
 }
 
 // tally counts one tool's calls and how long they took.
 type tally struct {
 	ok, failed int
 	total, max time.Duration
+}
+
+// windowing writes JupyterLab user settings under dir that open notebooks
+// in windowing mode (SOAK_WINDOWING: full, contentVisibility, defer or
+// none), to measure what the page's rendering costs in each.
+func windowing(dir, mode string) (string, error) {
+	if !slices.Contains([]string{"full", "contentVisibility", "defer", "none"}, mode) {
+		return "", fmt.Errorf("SOAK_WINDOWING %q: use full, contentVisibility, defer or none", mode)
+	}
+	at := filepath.Join(dir, "@jupyterlab", "notebook-extension")
+	if err := os.MkdirAll(at, 0o755); err != nil {
+		return "", err
+	}
+	data := fmt.Sprintf(`{"windowingMode": %q}`, mode)
+	return dir, os.WriteFile(filepath.Join(at, "tracker.jupyterlab-settings"), []byte(data), 0o644)
 }
 
 // parsePace reads SOAK_PACE: unset or "max", the shared agents call as
@@ -271,7 +300,7 @@ func (s *soak) run(duration time.Duration) {
 	if s.pace > 0 {
 		pace = fmt.Sprintf("a call every %s per agent", s.pace)
 	}
-	fmt.Printf("soak: %s, race detector %v, pace %s, %d cells in %s at the end\n", elapsed.Round(time.Second), os.Getenv("SOAK_RACE") == "1", pace, len(final), shared)
+	fmt.Printf("soak: %s, race detector %v, pace %s, %d cells in %s at the end, page's windowing mode %s\n", elapsed.Round(time.Second), os.Getenv("SOAK_RACE") == "1", pace, len(final), shared, s.windowing)
 	who := "the three agents of %s: %d calls, %.1f / s\n"
 	if s.labRate > 0 {
 		who = "the three agents of %s, a JupyterLab tab's model (no runs): %d operations, %.1f / s\n"
@@ -308,6 +337,7 @@ func (s *soak) run(duration time.Duration) {
 		fmt.Printf("; the page handled its last room message %.1f s after it", after.lastMessage.Sub(loadEnd).Seconds())
 	}
 	fmt.Println()
+	fmt.Printf("  messages the listening peer got (the page gets them too): %d document updates, %d awareness, %d other\n", s.heard[0], s.heard[1], s.heard[2])
 	fmt.Printf("  sidecar a quarter in → at the end: RSS %.1f → %.1f MiB, heap %.1f → %.1f MiB, goroutines %d → %d\n",
 		startStats.rss/1024, endStats.rss/1024, float64(startStats.Heap)/(1<<20), float64(endStats.Heap)/(1<<20), startStats.Goroutines, endStats.Goroutines)
 	if lost != 0 || dup != 0 {
@@ -377,7 +407,7 @@ func (s *soak) sharedAgent(ctx context.Context, agent int) {
 	var mine []string
 	for n := 0; ctx.Err() == nil; n++ {
 		src := fmt.Sprintf("a%d_%d = %d", agent, n, n)
-		ins, ok := call("insert_cell", map[string]any{"path": shared, "source": src, "index": -1})
+		ins, ok := call("insert_cell", map[string]any{"path": shared, "source": src, "index": insertAt(n)})
 		if !ok {
 			continue
 		}
@@ -420,6 +450,16 @@ func (s *soak) sharedAgent(ctx context.Context, agent int) {
 			}
 		}
 	}
+}
+
+// insertAt is where an agent's n-th cell goes: every other one right
+// under the person's cell (in view, as the person sees it), the others at
+// the end (out of view once the notebook is long).
+func insertAt(n int) int {
+	if n%2 == 0 {
+		return 1
+	}
+	return -1
 }
 
 // checkSaved reads the shared notebook's file right after save_notebook
@@ -509,7 +549,7 @@ func (s *soak) labAgents(page context.Context, duration time.Duration) {
 			const mine = [];
 			for (let n = 0; Date.now() < end; n++) {
 				const src = 'l' + agent + '_' + n + ' = ' + n;
-				const id = m.insertCell(m.cells.length, {cell_type: 'code', source: src}).id;
+				const id = m.insertCell(n %% 2 ? m.cells.length : 1, {cell_type: 'code', source: src}).id;
 				ops++; expect[id] = src; mine.push(id);
 				await pause();
 				const c = m.cells.find(c => c.id === id), at = c.source.indexOf('= ' + n);
@@ -675,6 +715,12 @@ func (s *soak) openPage(ctx context.Context, workspace, probe string) context.Co
 	if err := chromedp.Do(page, chromedp.Navigate(addr), chromedp.WaitVisible(`.jp-NotebookPanel .jp-Cell .cm-content`)); err != nil {
 		s.b.Fatalf("open the notebook in the browser: %v", err)
 	}
+	mode := `[...jupyterapp.shell.widgets('main')].find(w => w.content?.notebookConfig).content.notebookConfig.windowingMode`
+	got, err := chromedp.Run(page, chromedp.Evaluate[string](mode))
+	if err != nil {
+		s.b.Fatalf("the page's windowing mode: %v", err)
+	}
+	s.windowing = got
 	return page
 }
 
@@ -703,11 +749,18 @@ func (s *soak) listenRoom(ctx context.Context) {
 			if err != nil {
 				return
 			}
-			if m, err := yproto.Decode(data); err == nil && m.Type == yproto.MessageSync && m.SyncType == yproto.SyncUpdate {
-				s.mu.Lock()
+			m, err := yproto.Decode(data)
+			s.mu.Lock()
+			switch {
+			case err == nil && m.Type == yproto.MessageSync && m.SyncType == yproto.SyncUpdate:
 				s.lastBroadcast = time.Now()
-				s.mu.Unlock()
+				s.heard[0]++
+			case err == nil && m.Type == yproto.MessageAwareness:
+				s.heard[1]++
+			default:
+				s.heard[2]++
 			}
+			s.mu.Unlock()
 		}
 	}()
 }

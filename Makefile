@@ -123,11 +123,14 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l sidecar tests)" || { gofmt -l sidecar tests; echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
 
-# tests/yjs runs verbose so that CI's output shows its counts: the seeded
-# histories checked against the oracles and undo's comparison with Yjs.
+# tests/yjs and tests/hub/z2jh run verbose so that CI's output shows their
+# counts: the seeded histories checked against the oracles and undo's
+# comparison with Yjs; the chart's objects a real API server accepted. The
+# longer timeout is for a machine's first build of that API server (cached
+# afterwards), tens of minutes on two busy cores.
 test: preflight venv oracles clients hub-deps lint base-images wheel ## run every test (unit, CRDT differential, integration, browser, wheels, container, hub)
-	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v '/tests/yjs$$')
-	go test $(GO_TEST_FLAGS) -v ./tests/yjs/
+	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v -e '/tests/yjs$$' -e '/tests/hub/z2jh$$')
+	go test $(GO_TEST_FLAGS) -timeout 45m -v ./tests/yjs/ ./tests/hub/z2jh/
 
 # The quick loop: the unit tests of every package under sidecar/, which
 # need only Go (no lab, Docker, Node or Chromium), with the race detector.

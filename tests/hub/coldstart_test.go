@@ -330,8 +330,8 @@ func lines(b []byte) []string {
 }
 
 // hubLogLine reads the time of a line of the hub's log: JupyterHub's own
-// ("[I 2026-01-02 15:04:05.000 JupyterHub ...", local time) or its
-// proxy's ("2026-01-02T15:04:05.000Z [ConfigProxy] ...").
+// ("[I <date> <hh:mm:ss.mmm> JupyterHub ...", local time) or its
+// proxy's ("<date>T<hh:mm:ss.mmm>Z [ConfigProxy] ...", UTC).
 func hubLogLine(line string) (time.Time, string, bool) {
 	if rest, ok := strings.CutPrefix(line, "["); ok && len(rest) > 26 {
 		at, err := time.ParseInLocation("2006-01-02 15:04:05.000", rest[2:25], time.Local)

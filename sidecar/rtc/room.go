@@ -61,7 +61,7 @@ type Room struct {
 	fileID    string        // the server's id of the notebook, which names the room
 	synced    chan struct{}
 	changed   chan struct{} // closed and replaced on every change
-	barriers  map[uint64]chan struct{}
+	barriers  []barrier     // asked, in the order their questions were queued
 	saves     map[uint64]chan string
 	nextID    uint64
 	edits     uint64 // local transactions that changed the document
@@ -103,7 +103,7 @@ type Room struct {
 // document is in sync.
 func Join(ctx context.Context, jc *jupyter.Client, path string, log zerolog.Logger) (*Room, error) {
 	r := &Room{Path: path, jc: jc, log: log.With().Str("room", path).Logger(),
-		changed: make(chan struct{}), barriers: map[uint64]chan struct{}{}, saves: map[uint64]chan string{}}
+		changed: make(chan struct{}), saves: map[uint64]chan string{}}
 	r.life, r.end = context.WithCancel(context.Background())
 	if err := r.connect(ctx); err != nil {
 		r.end()
@@ -300,9 +300,13 @@ func (r *Room) readLoop(ws *websocket.Conn) {
 			r.log.Debug().Uint64("sync_type", m.SyncType).Int("bytes", len(m.Payload)).Msg("room sync message")
 			r.mu.Lock()
 			reply, err := yproto.HandleSync(r.doc, m, r)
-			if m.SyncType == yproto.SyncStep2 && r.synced != nil {
-				close(r.synced)
-				r.synced = nil
+			if m.SyncType == yproto.SyncStep2 {
+				if r.synced != nil {
+					close(r.synced)
+					r.synced = nil
+				} else {
+					r.answered(ws)
+				}
 			}
 			r.touch()
 			r.mu.Unlock()
@@ -329,27 +333,34 @@ func (r *Room) readLoop(ws *websocket.Conn) {
 	}
 }
 
-// onAwareness applies presence updates and releases barriers: the server
-// handles a peer's messages in order and echoes its awareness back, so our
-// own state coming back with clock c means everything sent before it has
-// been applied to the room's document.
+// onAwareness applies the other peers' presence updates.
 func (r *Room) onAwareness(payload []byte) {
-	entries, err := yproto.DecodeAwarenessUpdate(payload)
-	if err != nil {
-		return
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, _, _, _ = r.awareness.ApplyUpdate(payload)
-	for _, e := range entries {
-		if e.ClientID != r.doc.ClientID() {
-			continue
-		}
-		for clock, ch := range r.barriers {
-			if clock <= e.Clock {
-				close(ch)
-				delete(r.barriers, clock)
-			}
+}
+
+// barrier is a question Barrier asked on a connection: a sync step 1,
+// which the server answers with a sync step 2 to the asker alone.
+type barrier struct {
+	ws       *websocket.Conn
+	answered chan struct{}
+}
+
+// answered releases the oldest barrier asked on ws, after a sync step 2
+// came on it (call with r.mu held). The server answers a peer's messages
+// in order, so the n-th answer on a connection is the n-th question's.
+// Barriers are queued before their question is written, and each one's
+// edits before that: whichever question the answer is for, every edit of
+// the oldest barrier was written before it. Barriers of a lost
+// connection are dropped; their callers ask again on the next one.
+func (r *Room) answered(ws *websocket.Conn) {
+	for len(r.barriers) > 0 {
+		b := r.barriers[0]
+		r.barriers = r.barriers[1:]
+		if b.ws == ws {
+			close(b.answered)
+			return
 		}
 	}
 }
@@ -418,10 +429,10 @@ func (r *Room) fail(err error) {
 	defer r.mu.Unlock()
 	r.err = err
 	r.touch()
-	for c, ch := range r.barriers {
-		close(ch)
-		delete(r.barriers, c)
+	for _, b := range r.barriers {
+		close(b.answered)
 	}
+	r.barriers = nil
 }
 
 // watch sets the change hook (see onChange).
@@ -471,11 +482,15 @@ func (r *Room) renewPresence() {
 }
 
 // Barrier returns once the room's server has applied everything this peer
-// sent so far (see onAwareness). A connection lost meanwhile is waited out:
-// the reconnection's sync handshake hands the server what it missed, and
-// the barrier is then asked again on the new connection, so an edit made
-// across a drop is confirmed rather than reported failed (which would make
-// the agent apply it twice).
+// sent so far. It asks with a sync step 1, which the server answers to this
+// peer alone after applying what came before it (see answered); an
+// awareness update would do too, but the server forwards those to every
+// open tab, whose page then has one more message to handle per edit.
+// A connection lost meanwhile is waited out: the reconnection's sync
+// handshake hands the server what it missed, and the barrier is then
+// asked again on the new connection, so an edit made across a drop is
+// confirmed rather than reported failed (which would make the agent apply
+// it twice).
 func (r *Room) Barrier(ctx context.Context) error {
 	for {
 		ws, lost, err := r.connected(ctx)
@@ -483,23 +498,18 @@ func (r *Room) Barrier(ctx context.Context) error {
 			return err
 		}
 		r.mu.Lock()
-		msg := r.awareness.Renew()
-		clock, err := ownClock(msg)
-		if err != nil {
-			r.mu.Unlock()
-			return err
-		}
-		ch := make(chan struct{})
-		r.barriers[clock] = ch
+		question := yproto.SyncStep1For(r.doc)
+		b := barrier{ws: ws, answered: make(chan struct{})}
+		r.barriers = append(r.barriers, b)
 		r.mu.Unlock()
-		if err := r.send(ws, msg); err != nil {
+		if err := r.send(ws, question); err != nil {
 			if err := abandon(ctx, ws, lost); err != nil {
 				return err
 			}
 			continue
 		}
 		select {
-		case <-ch:
+		case <-b.answered:
 			return r.Err()
 		case <-lost:
 		case <-ctx.Done():
@@ -651,18 +661,4 @@ func (r *Room) Close() {
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 		_ = ws.Close()
 	}
-}
-
-// ownClock reads the clock of the single entry of an awareness message the
-// room built for itself.
-func ownClock(msg []byte) (uint64, error) {
-	m, err := yproto.Decode(msg)
-	if err != nil {
-		return 0, err
-	}
-	entries, err := yproto.DecodeAwarenessUpdate(m.Payload)
-	if err != nil || len(entries) != 1 {
-		return 0, fmt.Errorf("unexpected awareness message: %v", err)
-	}
-	return entries[0].Clock, nil
 }

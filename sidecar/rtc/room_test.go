@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -38,7 +39,8 @@ type fakeRoom struct {
 	// closed; asked is told of each save request as it comes.
 	held   chan struct{}
 	asked  chan struct{}
-	refuse bool // while set, joining (the session request) fails
+	refuse bool   // while set, joining (the session request) fails
+	url    string // the server's base URL
 	// The notebook's file: written (version++) by a save unless it is
 	// read-only, gone, or the disk is full (a save then still answers
 	// "success", as jupyter-collaboration does).
@@ -62,6 +64,7 @@ func newFakeRoom(t *testing.T, src string) (*fakeRoom, *jupyter.Client) {
 	f.reset("s1", src)
 	ts := httptest.NewServer(f)
 	t.Cleanup(ts.Close)
+	f.url = ts.URL
 	jc, err := jupyter.NewClient(&jupyter.ServerInfo{URL: ts.URL + "/"})
 	if err != nil {
 		t.Fatal(err)
@@ -303,6 +306,137 @@ func TestRoomSyncsEditsAndSaves(t *testing.T) {
 	// Save returns after the barrier: the server has the edit.
 	if got := f.notebook(t); len(got.Cells) != 4 || got.Cells[3].Source != "from agent" || f.saves != 1 {
 		t.Fatalf("server after save: %d cells, %d saves", len(got.Cells), f.saves)
+	}
+}
+
+// openTab joins the room as a browser tab does and returns its socket,
+// past the server's greeting (its sync step 1).
+func (f *fakeRoom) openTab(t *testing.T) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(f.url, "http")+"/api/collaboration/room/json:notebook:f1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	if _, _, err := ws.ReadMessage(); err != nil {
+		t.Fatal(err)
+	}
+	return ws
+}
+
+// A barrier is a question for the room's server alone: an open tab gets
+// the agent's edits and nothing more, one message per edit, so that each
+// edit costs the person's page as little as it can.
+func TestBarrierReachesNoOtherPeer(t *testing.T) {
+	f, r := joined(t)
+	tab := f.openTab(t)
+	const edits = 5
+	for i := range edits {
+		if _, err := r.Edit(func(nb *notebook.Notebook) error {
+			_, err := nb.SetSource(notebook.Ref{ID: "c2"}, fmt.Sprintf("agent %d", i))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Barrier(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The person's edit closes the tab's count: the server broadcasts in
+	// order, so what the tab got before it is everything the agent caused.
+	personTypes(f, 0, "person ")
+	tabDoc := yjs.NewDoc()
+	if err := tab.WriteMessage(websocket.BinaryMessage, yproto.SyncStep1For(tabDoc)); err != nil {
+		t.Fatal(err)
+	}
+	_ = tab.SetReadDeadline(time.Now().Add(10 * time.Second))
+	counts := map[string]int{}
+	for {
+		_, data, err := tab.ReadMessage()
+		if err != nil {
+			t.Fatalf("the tab never got the person's edit; it got %v: %v", counts, err)
+		}
+		m, err := yproto.Decode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case m.Type == yproto.MessageSync && m.SyncType == yproto.SyncStep2: // the tab's own question
+			if err := tabDoc.ApplyUpdate(m.Payload, nil); err != nil {
+				t.Fatal(err)
+			}
+		case m.Type == yproto.MessageSync && m.SyncType == yproto.SyncUpdate:
+			counts["update"]++
+			if err := tabDoc.ApplyUpdate(m.Payload, nil); err != nil {
+				t.Fatal(err)
+			}
+		case m.Type == yproto.MessageAwareness:
+			counts["awareness"]++
+		default:
+			counts[fmt.Sprintf("type %d/%d", m.Type, m.SyncType)]++
+		}
+		if c, ok := cellAt(tabDoc.GetArray("cells"), 0); ok {
+			if src, _ := c.GetText("source"); src != nil && strings.HasPrefix(src.String(), "person ") {
+				break
+			}
+		}
+	}
+	if want := map[string]int{"update": edits + 1}; !maps.Equal(counts, want) {
+		t.Fatalf("the tab got %v for %d agent edits and the person's, want %v", counts, edits, want)
+	}
+}
+
+// Barriers asked at once, from many callers, all return, each once the
+// server has its caller's edit.
+func TestBarriersAskedAtOnce(t *testing.T) {
+	f, r := joined(t)
+	f.mu.Lock()
+	f.stalled = make(chan struct{})
+	f.mu.Unlock()
+	const callers = 20
+	done := make(chan error, callers)
+	for i := range callers {
+		go func() {
+			if _, err := r.Edit(func(nb *notebook.Notebook) error {
+				_, _, err := nb.Insert(notebook.Position{}, notebook.Code, fmt.Sprintf("caller %d", i))
+				return err
+			}); err != nil {
+				done <- err
+				return
+			}
+			if err := r.Barrier(t.Context()); err != nil {
+				done <- err
+				return
+			}
+			f.mu.Lock()
+			nb, err := notebookOf(f.doc)
+			f.mu.Unlock()
+			if err != nil {
+				done <- err
+				return
+			}
+			for _, c := range nb.Cells {
+				if c.Source == fmt.Sprintf("caller %d", i) {
+					done <- nil
+					return
+				}
+			}
+			done <- fmt.Errorf("caller %d's barrier returned before the server had its edit", i)
+		}()
+	}
+	// The server stalls on the first message it reads, so the callers'
+	// questions queue up behind it.
+	f.mu.Lock()
+	close(f.stalled)
+	f.stalled = nil
+	f.mu.Unlock()
+	for range callers {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.notebook(t); len(got.Cells) != 3+callers {
+		t.Fatalf("the server has %d cells after every barrier returned, want %d", len(got.Cells), 3+callers)
 	}
 }
 

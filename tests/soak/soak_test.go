@@ -24,7 +24,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/performance"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -213,6 +215,7 @@ func (s *soak) run(duration time.Duration) {
 		agentsPage = s.openPage(ctx, "agents", "")
 	}
 	b.ResetTimer()
+	atStart := s.mainThread(page)
 	start := time.Now()
 	loadCtx, stop := context.WithDeadline(ctx, start.Add(duration))
 	defer stop()
@@ -235,6 +238,7 @@ func (s *soak) run(duration time.Duration) {
 	go func() { defer wg.Done(); s.person(loadCtx, page) }()
 	wg.Wait()
 	loadEnd := time.Now()
+	atEnd := s.mainThread(page)
 	elapsed := loadEnd.Sub(start)
 	b.StopTimer()
 	startStats, endStats := <-warm, s.stats(ctx)
@@ -243,15 +247,15 @@ func (s *soak) run(duration time.Duration) {
 	// exactly what the agents read.
 	var problems []string
 	final := s.read(setup)
-	caughtUp := time.Now()
 	pageLag := "never (5 min)"
 	if _, err := chromedp.Run(page, chromedp.Poll[bool](fmt.Sprintf(`JSON.stringify(jupyterapp.shell.currentWidget.context.model.sharedModel.toJSON().cells.map(c => [c.id, Array.isArray(c.source) ? c.source.join('') : c.source])) === %q`, pairs(final)),
 		chromedp.WithPollingTimeout(5*time.Minute))); err != nil {
 		problems = append(problems, fmt.Sprintf("the page never matched read_notebook: %v", err))
 	} else {
-		pageLag = fmt.Sprintf("%.1f s", time.Since(caughtUp).Seconds())
+		pageLag = fmt.Sprintf("%.1f s", time.Since(loadEnd).Seconds())
 	}
 	matched := time.Now()
+	atMatch := s.mainThread(page)
 	profile, err := chromedp.Run(page, chromedp.Evaluate[pageProfile](`window.__soakProbe`))
 	if err != nil {
 		b.Fatalf("read the page's profile: %v", err)
@@ -321,16 +325,19 @@ func (s *soak) run(duration time.Duration) {
 	fmt.Printf("  person typed   %6d lines  %6.1f / min\n", len(s.typed), float64(len(s.typed))/minutes)
 	fmt.Printf("  lost edits %d, duplicated cells %d\n", lost, dup)
 	fmt.Printf("  file read right after save_notebook: %d times, %d without the edit\n", s.saveChecks, s.saveMisses)
-	fmt.Printf("  page caught up %s after the load stopped (%.1f s after the last call answered)\n", pageLag, matched.Sub(loadEnd).Seconds())
+	fmt.Printf("  page caught up %s after the load stopped (its last call answered)\n", pageLag)
 	longest := max(during.longest, after.longest)
 	fmt.Printf("  page's longest main-thread task %.0f ms (during the load %.0f ms, after it %.0f ms)\n", ms(longest), ms(during.longest), ms(after.longest))
 	for _, ph := range []struct {
-		name string
-		p    phase
-		span time.Duration
-	}{{"during the load", during, loadEnd.Sub(start)}, {"after it", after, matched.Sub(loadEnd)}} {
-		fmt.Printf("  page %-15s %5.1f s: busy in long tasks %5.1f s; %6d room messages, their handlers (applying updates, JupyterLab's model) %5.1f s; the rest (rendering, layout) %5.1f s\n",
-			ph.name, ph.span.Seconds(), ph.p.inTasks.Seconds(), ph.p.messages, ph.p.handling.Seconds(), max(ph.p.inTasks-ph.p.handling, 0).Seconds())
+		name     string
+		p        phase
+		span     time.Duration
+		from, to mainThread
+	}{{"during the load", during, loadEnd.Sub(start), atStart, atEnd}, {"after it", after, matched.Sub(loadEnd), atEnd, atMatch}} {
+		busy := ph.to.sub(ph.from)
+		fmt.Printf("  page %-15s %5.1f s: main thread busy %5.1f s (%3.0f%%: scripts %.1f s, style and layout %.1f s); in long tasks %5.1f s; %6d room messages, their handlers (applying updates, JupyterLab's model) %5.1f s\n",
+			ph.name, ph.span.Seconds(), busy.task, 100*busy.task/ph.span.Seconds(), busy.script, busy.style+busy.layout,
+			ph.p.inTasks.Seconds(), ph.p.messages, ph.p.handling.Seconds())
 	}
 	fmt.Printf("  room broadcast: a peer that only listens got the room's last update %.1f s after the load stopped", broadcastEnd.Sub(loadEnd).Seconds())
 	if !after.lastMessage.IsZero() {
@@ -836,6 +843,39 @@ func (p pageProfile) phase(from, to time.Time) phase {
 		}
 	}
 	return ph
+}
+
+// mainThread is the page's main-thread time so far, in seconds, as
+// Chromium counts it: every task, not only the long ones, split into
+// scripts, style and layout (the rest is painting and the browser's own).
+type mainThread struct{ task, script, style, layout float64 }
+
+func (m mainThread) sub(o mainThread) mainThread {
+	return mainThread{m.task - o.task, m.script - o.script, m.style - o.style, m.layout - o.layout}
+}
+
+func (s *soak) mainThread(page context.Context) mainThread {
+	if _, err := chromedp.Call(page, performance.Enable, performance.EnableParams{}); err != nil {
+		s.b.Fatalf("the page's performance metrics: %v", err)
+	}
+	got, err := chromedp.Call(page, performance.GetMetrics, cdp.Empty{})
+	if err != nil {
+		s.b.Fatalf("the page's performance metrics: %v", err)
+	}
+	var m mainThread
+	for _, x := range got.Metrics {
+		switch x.Name {
+		case "TaskDuration":
+			m.task = x.Value
+		case "ScriptDuration":
+			m.script = x.Value
+		case "RecalcStyleDuration":
+			m.style = x.Value
+		case "LayoutDuration":
+			m.layout = x.Value
+		}
+	}
+	return m
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -172,12 +172,14 @@ fuzz: ## run each fuzz target (about 10-15 s each; FUZZTIME=30s or 1000x for ano
 # return) or the time between one agent's calls, e.g. 300ms.
 # SOAK_AGENTS: mcp, or jupyterlab:<ops per second> to have a JupyterLab tab
 # make the three agents' edits instead (the page's own cost of rendering).
+# SOAK_TYPING: the person's keys per second (10: a fast typist).
 SOAK_DURATION ?= 10m
 SOAK_RACE ?= 0
 SOAK_PACE ?= max
 SOAK_AGENTS ?= mcp
-soak: venv build ## a person and four agents for SOAK_DURATION (10m; SOAK_PACE=max or 300ms; SOAK_RACE=1: race detector; SOAK_AGENTS=jupyterlab:20), then prints the figures
-	SOAK_DURATION=$(SOAK_DURATION) SOAK_RACE=$(SOAK_RACE) SOAK_PACE=$(SOAK_PACE) SOAK_AGENTS=$(SOAK_AGENTS) go test -run '^$$' -bench Soak -benchtime 1x -timeout 90m ./tests/soak/
+SOAK_TYPING ?= 10
+soak: venv build ## a person and four agents for SOAK_DURATION (10m; SOAK_PACE=max or 300ms; SOAK_RACE=1: race detector; SOAK_AGENTS=jupyterlab:20; SOAK_TYPING=10), then prints the figures
+	SOAK_DURATION=$(SOAK_DURATION) SOAK_RACE=$(SOAK_RACE) SOAK_PACE=$(SOAK_PACE) SOAK_AGENTS=$(SOAK_AGENTS) SOAK_TYPING=$(SOAK_TYPING) go test -run '^$$' -bench Soak -benchtime 1x -timeout 90m ./tests/soak/
 
 # Many users through one hub URL (TestHubSoak in tests/hub): one agent per
 # user at <hub>/services/mcp for HUB_SOAK_DURATION, with per-user limits,

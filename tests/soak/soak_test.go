@@ -39,7 +39,8 @@ import (
 
 // BenchmarkSoak runs for SOAK_DURATION (default 10m); SOAK_RACE=1 builds the
 // sidecar with the race detector; SOAK_PACE sets how the three agents of
-// the shared notebook call (see pace).
+// the shared notebook call (see pace); SOAK_TYPING how many keys a second
+// the person types (default 10, a fast typist: about 120 words a minute).
 func BenchmarkSoak(b *testing.B) {
 	duration := 10 * time.Minute
 	if v := os.Getenv("SOAK_DURATION"); v != "" {
@@ -56,6 +57,12 @@ func BenchmarkSoak(b *testing.B) {
 	labRate, err := parseLabAgents(os.Getenv("SOAK_AGENTS"))
 	if err != nil {
 		b.Fatal(err)
+	}
+	keysPerSecond := 10.0
+	if v := os.Getenv("SOAK_TYPING"); v != "" {
+		if keysPerSecond, err = strconv.ParseFloat(v, 64); err != nil || keysPerSecond <= 0 {
+			b.Fatalf("SOAK_TYPING %q: use the keys a second the person types, e.g. 10", v)
+		}
 	}
 	race := os.Getenv("SOAK_RACE") == "1"
 	var env []string
@@ -77,7 +84,7 @@ func BenchmarkSoak(b *testing.B) {
 	}
 	defer lab.Stop()
 	for range b.N {
-		s := &soak{b: b, lab: lab, pace: pace, labRate: labRate, expect: map[string]string{}, deleted: map[string]bool{}}
+		s := &soak{b: b, lab: lab, pace: pace, labRate: labRate, keyEvery: time.Duration(float64(time.Second) / keysPerSecond), expect: map[string]string{}, deleted: map[string]bool{}}
 		s.run(duration)
 	}
 	if data, err := os.ReadFile(lab.LogPath); err == nil && strings.Contains(string(data), "WARNING: DATA RACE") {
@@ -98,6 +105,8 @@ type soak struct {
 	// JupyterLab itself: a tab making that many operations a second in all
 	// (see labAgents).
 	labRate float64
+	// keyEvery is the time between the person's keys.
+	keyEvery time.Duration
 	// windowing is the open notebook's windowing mode in the page (how
 	// much of the notebook JupyterLab keeps rendered).
 	windowing string
@@ -112,6 +121,7 @@ type soak struct {
 	// saveMisses those that lacked the agent's last edit.
 	saveChecks, saveMisses int
 	typed                  []string // lines the person typed, in order
+	keys                   int      // keys the person typed
 	// lastBroadcast is when the room's server last sent a document
 	// update to a peer that only listens (listenRoom).
 	lastBroadcast time.Time
@@ -322,7 +332,7 @@ func (s *soak) run(duration time.Duration) {
 	for _, msg := range slices.Sorted(maps.Keys(s.failed)) {
 		fmt.Printf("    %4d × %s\n", s.failed[msg], msg)
 	}
-	fmt.Printf("  person typed   %6d lines  %6.1f / min\n", len(s.typed), float64(len(s.typed))/minutes)
+	fmt.Printf("  person typed   %6d lines  %6.1f / min (%d keys, %.1f / s)\n", len(s.typed), float64(len(s.typed))/minutes, s.keys, float64(s.keys)/elapsed.Seconds())
 	fmt.Printf("  lost edits %d, duplicated cells %d\n", lost, dup)
 	fmt.Printf("  file read right after save_notebook: %d times, %d without the edit\n", s.saveChecks, s.saveMisses)
 	fmt.Printf("  page caught up %s after the load stopped (its last call answered)\n", pageLag)
@@ -606,20 +616,30 @@ func (s *soak) person(ctx context.Context, page context.Context) {
 		s.b.Errorf("focus the person's cell: %v", err)
 		return
 	}
-	tick := time.NewTicker(200 * time.Millisecond)
+	tick := time.NewTicker(s.keyEvery)
 	defer tick.Stop()
 	for n := 0; ; n++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
 		line := fmt.Sprintf("p_%d = %d", n, n)
-		// Keys go to the focused editor (see the browser tests for why
-		// not SendKeys); End first, in case an agent edit moved the cursor.
-		if err := chromedp.Do(page, chromedp.KeyEvent(kb.End), chromedp.KeyEvent("\n"+line)); err != nil {
-			s.b.Errorf("typing: %v", err)
-			return
+		// A new line, then the line one key at a time. Keys go to the
+		// focused editor (see the browser tests for why not SendKeys);
+		// End first, in case an agent edit moved the cursor.
+		keys := []chromedp.Action[chromedp.Void]{chromedp.KeyEvent(kb.End + "\n")}
+		for _, r := range line {
+			keys = append(keys, chromedp.KeyEvent(string(r)))
+		}
+		for _, key := range keys {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if err := chromedp.Do(page, key); err != nil {
+				s.b.Errorf("typing: %v", err)
+				return
+			}
+			s.mu.Lock()
+			s.keys++
+			s.mu.Unlock()
 		}
 		s.mu.Lock()
 		s.typed = append(s.typed, line)

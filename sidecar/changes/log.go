@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -195,8 +196,14 @@ func (l *Log) follow(path, now string) string {
 	return now
 }
 
+// RetiredKeep is how long a record set aside stays on disk: the log no
+// longer reads it, but it may hold the only copy of what an agent wrote
+// in a notebook that is gone, for a person to look up by hand.
+const RetiredKeep = 7 * 24 * time.Hour
+
 // retire sets path's record aside, in a file the log no longer reads: it
-// belongs to a notebook no longer there.
+// belongs to a notebook no longer there. Records set aside more than
+// RetiredKeep ago are removed meanwhile.
 func (l *Log) retire(path string) error {
 	b, err := l.load(path)
 	if err != nil {
@@ -206,11 +213,29 @@ func (l *Log) retire(path string) error {
 	l.forget(path)
 	b.changes, b.sizes, b.lines, b.bytes = nil, nil, 0, 0
 	f := l.file(path)
-	err = os.Rename(f, fmt.Sprintf("%s.retired-%d", f, time.Now().UnixNano()))
+	now := time.Now()
+	l.pruneRetired(now)
+	err = os.Rename(f, fmt.Sprintf("%s%s%d", f, retiredSuffix, now.UnixNano()))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	return err
+}
+
+// retiredSuffix marks a record set aside, followed by when (Unix ns).
+const retiredSuffix = ".retired-"
+
+// pruneRetired removes the records set aside more than RetiredKeep
+// before now; failures leave them for the next time.
+func (l *Log) pruneRetired(now time.Time) {
+	old, _ := filepath.Glob(filepath.Join(l.Dir, "*.jsonl"+retiredSuffix+"*"))
+	for _, f := range old {
+		_, at, _ := strings.Cut(filepath.Base(f), retiredSuffix)
+		ns, err := strconv.ParseInt(at, 10, 64)
+		if err == nil && now.Sub(time.Unix(0, ns)) > RetiredKeep {
+			_ = os.Remove(f)
+		}
+	}
 }
 
 // forget drops path from the index of file ids.

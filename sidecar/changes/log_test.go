@@ -2,7 +2,10 @@ package changes
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -360,5 +363,44 @@ func TestLogCreated(t *testing.T) {
 	}
 	if got, _, _ := (&Log{Dir: l.Dir, IDs: ids}).List("c.ipynb", Filter{}); len(got) != 1 {
 		t.Fatalf("after a restart c.ipynb lists %d changes, want its own 1", len(got))
+	}
+}
+
+// Records set aside are removed once they are older than RetiredKeep, at
+// the next record set aside; younger ones and live records stay.
+func TestLogPrunesRetiredRecords(t *testing.T) {
+	ids := &fakeIDs{ids: map[string]string{"a.ipynb": "f-a"}}
+	l := &Log{Dir: t.TempDir(), IDs: ids}
+	rec(t, l, "a.ipynb", "s")
+	rec(t, l, "b.ipynb", "s")
+	now := time.Now()
+	aged := map[string]time.Duration{"old": RetiredKeep + time.Hour, "young": RetiredKeep - time.Hour}
+	for name, age := range aged {
+		f := filepath.Join(l.Dir, fmt.Sprintf("%s.jsonl%s%d", name, retiredSuffix, now.Add(-age).UnixNano()))
+		if err := os.WriteFile(f, []byte("{}\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids.ids = map[string]string{"a.ipynb": "f-new"} // a new notebook where a.ipynb was
+	if err := l.Created("a.ipynb"); err != nil {
+		t.Fatal(err)
+	}
+	left, _ := filepath.Glob(filepath.Join(l.Dir, "*"))
+	var names []string
+	for _, f := range left {
+		name, at, retired := strings.Cut(filepath.Base(f), retiredSuffix)
+		if retired && name != "young.jsonl" {
+			name = "a's record, set aside"
+			if _, err := strconv.ParseInt(at, 10, 64); err != nil {
+				t.Fatalf("a record set aside as %s", filepath.Base(f))
+			}
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	want := []string{"a's record, set aside", filepath.Base(l.file("b.ipynb")), "young.jsonl"}
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Fatalf("left in the log's folder: %q, want %q", names, want)
 	}
 }

@@ -34,10 +34,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 )
 
-// kubeModule is the Go module that pins the Kubernetes API server and the
-// etcd it stores into; the test builds both from it.
-const kubeModule = "kube"
-
 // TestAPIServerAcceptsChart installs the chart with our values through
 // Helm's install action, as an operator's `helm install` does, into a real
 // kube-apiserver backed by a real etcd, and checks that every rendered
@@ -46,8 +42,8 @@ const kubeModule = "kube"
 // type or an object the admission plugins refuse fails the install. There
 // are no controllers or nodes: the objects are accepted, nothing runs.
 func TestAPIServerAcceptsChart(t *testing.T) {
-	apiserver, etcd := kubeBinaries(t)
-	getter := startAPIServer(t, apiserver, etcd)
+	bin := kubeTools(t)
+	getter := startAPIServer(t, filepath.Join(bin, "kube-apiserver"), filepath.Join(bin, "etcd"))
 
 	cfg := action.NewConfiguration()
 	if err := cfg.Init(getter, namespace, "secret"); err != nil {
@@ -138,28 +134,41 @@ func serverFields(u *unstructured.Unstructured) string {
 	return ""
 }
 
-// kubeBinaries builds kube-apiserver and etcd from the kube module into a
-// cache directory named by the pinned version and the module's hash, so a
-// machine builds them once: later runs, and CI runs on the same machine,
-// find them there.
-func kubeBinaries(t *testing.T) (apiserver, etcd string) {
+// The Go modules the tests build their Kubernetes tools from: Kubernetes
+// and etcd, and CoreDNS; and the pods' sandbox process, from the project's.
+const (
+	kubeModule    = "kube"
+	corednsModule = "coredns"
+	pausePackage  = "./cluster/pause"
+)
+
+// kubeTools builds etcd, the Kubernetes servers, the kubelet, kube-proxy and
+// kubectl from the kube module, CoreDNS from its module and the pause
+// process into a cache directory named by the pinned version and a hash of
+// what they are built from, so a machine builds them once: later runs, and
+// CI runs on the same machine, find them there. It returns that directory.
+func kubeTools(t *testing.T) string {
 	t.Helper()
-	mod, sum := readFile(t, kubeModule+"/go.mod"), readFile(t, kubeModule+"/go.sum")
+	mod := readFile(t, kubeModule+"/go.mod")
 	m := regexp.MustCompile(`(?m)^\s*k8s\.io/kubernetes (v(\d+)\.(\d+)\.\d+)\b`).FindSubmatch(mod)
 	if m == nil {
 		t.Fatalf("%s/go.mod requires no k8s.io/kubernetes version", kubeModule)
 	}
 	version, major, minor := string(m[1]), string(m[2]), string(m[3])
-	h := sha256.Sum256(append(mod, sum...))
+	h := sha256.New()
+	for _, f := range []string{kubeModule + "/go.mod", kubeModule + "/go.sum", corednsModule + "/go.mod", corednsModule + "/go.sum",
+		corednsModule + "/main.go", pausePackage + "/main.go"} {
+		h.Write(readFile(t, f))
+	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(cache, "jupyter-mcp-sidecar", "kube-"+version+"-"+hex.EncodeToString(h[:6]))
-	apiserver, etcd = filepath.Join(dir, "kube-apiserver"), filepath.Join(dir, "etcd")
-	if isFile(apiserver) && isFile(etcd) {
-		t.Logf("kube-apiserver %s and etcd: built before, in %s", version, dir)
-		return apiserver, etcd
+	dir := filepath.Join(cache, "jupyter-mcp-sidecar", "kube-"+version+"-"+hex.EncodeToString(h.Sum(nil)[:6]))
+	tools := []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl", "coredns", "pause"}
+	if !slices.ContainsFunc(tools, func(tool string) bool { return !isFile(filepath.Join(dir, tool)) }) {
+		t.Logf("etcd, Kubernetes %s, CoreDNS: built before, in %s", version, dir)
+		return dir
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		t.Fatal(err)
@@ -174,21 +183,33 @@ func kubeBinaries(t *testing.T) (apiserver, etcd string) {
 	ldflags := "-s -w -X k8s.io/component-base/version.gitVersion=" + version +
 		" -X k8s.io/component-base/version.gitMajor=" + major + " -X k8s.io/component-base/version.gitMinor=" + minor
 	start := time.Now()
-	build := func(pkg, out string) {
-		cmd := exec.CommandContext(t.Context(), "go", "build", "-trimpath", "-ldflags", ldflags, "-o", filepath.Join(tmp, out), pkg)
-		cmd.Dir = kubeModule
+	// build builds packages into tmp; static (no cgo) for what runs from
+	// an image of its own binary alone.
+	build := func(dir string, static bool, pkgs ...string) {
+		cmd := exec.CommandContext(t.Context(), "go", append([]string{"build", "-trimpath", "-ldflags", ldflags, "-o", tmp + "/"}, pkgs...)...)
+		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
+		if static {
+			cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
+		}
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+			t.Fatalf("go build %s: %v\n%s", strings.Join(pkgs, " "), err, out)
 		}
 	}
-	build("k8s.io/kubernetes/cmd/kube-apiserver", "kube-apiserver")
-	build("go.etcd.io/etcd/server/v3", "etcd")
-	if err := os.Rename(tmp, dir); err != nil && !isFile(apiserver) {
+	build(kubeModule, false, "go.etcd.io/etcd/server/v3", "k8s.io/kubernetes/cmd/kube-apiserver",
+		"k8s.io/kubernetes/cmd/kube-controller-manager", "k8s.io/kubernetes/cmd/kube-scheduler",
+		"k8s.io/kubernetes/cmd/kubelet", "k8s.io/kubernetes/cmd/kube-proxy", "k8s.io/kubernetes/cmd/kubectl")
+	// etcd's binary is named after its package, go.etcd.io/etcd/server/v3.
+	if err := os.Rename(filepath.Join(tmp, "server"), filepath.Join(tmp, "etcd")); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("built kube-apiserver %s and etcd into %s in %s", version, dir, time.Since(start).Round(time.Second))
-	return apiserver, etcd
+	build(corednsModule, true, ".")
+	build(".", true, pausePackage)
+	if err := os.Rename(tmp, dir); err != nil && !isFile(filepath.Join(dir, "pause")) {
+		t.Fatal(err)
+	}
+	t.Logf("built etcd, Kubernetes %s and CoreDNS into %s in %s", version, dir, time.Since(start).Round(time.Second))
+	return dir
 }
 
 func isFile(path string) bool {

@@ -125,9 +125,10 @@ lint: ## gofmt and go vet
 
 # tests/yjs and tests/hub/z2jh run verbose so that CI's output shows their
 # counts: the seeded histories checked against the oracles and undo's
-# comparison with Yjs; the chart's objects a real API server accepted. The
-# longer timeout is for a machine's first build of that API server (cached
-# afterwards), tens of minutes on two busy cores.
+# comparison with Yjs; the chart's objects a real API server accepted and
+# each step of the one-node cluster. The longer timeout is for a machine's
+# first build of Kubernetes (cached afterwards), tens of minutes on two
+# busy cores.
 test: preflight venv oracles clients hub-deps lint base-images wheel ## run every test (unit, CRDT differential, integration, browser, wheels, container, hub)
 	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v -e '/tests/yjs$$' -e '/tests/hub/z2jh$$')
 	go test $(GO_TEST_FLAGS) -timeout 45m -v ./tests/yjs/ ./tests/hub/z2jh/
@@ -147,6 +148,7 @@ preflight:
 	@command -v ss >/dev/null || { echo "make test needs ss (the fault tests reset connections): apt-get install iproute2 (or run: bash .ci/run)"; exit 1; }
 	@command -v docker >/dev/null || { echo "make test needs Docker: apt-get install docker.io (or run: bash .ci/run)"; exit 1; }
 	@docker info >/dev/null 2>&1 || { echo "make test needs a running Docker engine: 'docker info' fails; start dockerd (or run: bash .ci/run)"; exit 1; }
+	@command -v containerd >/dev/null && [ -x /usr/lib/cni/bridge ] && command -v conntrack >/dev/null && command -v iptables >/dev/null && command -v openssl >/dev/null || { echo "make test needs containerd, the CNI plugins, conntrack, iptables and openssl (the one-node cluster of tests/hub/z2jh): apt-get install containerd containernetworking-plugins conntrack iptables openssl (or run: bash .ci/run)"; exit 1; }
 	@command -v debootstrap >/dev/null || docker image inspect $(BASE_RUNTIME_IMAGE) $(BASE_BUILD_IMAGE) >/dev/null 2>&1 || { echo "make test needs debootstrap to build the base images: apt-get install debootstrap (or run: bash .ci/run)"; exit 1; }
 
 # Each fuzz target for a number of runs, about 10-15 s each here, on top of

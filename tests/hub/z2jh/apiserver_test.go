@@ -305,10 +305,16 @@ current-context: test
 	if err := os.WriteFile(kubeconfig, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return helmGetter(kubeconfig)
+}
+
+// helmGetter is Helm's client configuration for the cluster of kubeconfig
+// and the chart's namespace, as `helm --kubeconfig --namespace` make it.
+func helmGetter(kubeconfig string) genericclioptions.RESTClientGetter {
 	flags := genericclioptions.NewConfigFlags(false)
 	flags.KubeConfig = &kubeconfig
 	ns := namespace
-	flags.Namespace = &ns // as `helm --namespace`: where the chart's objects go
+	flags.Namespace = &ns // where the chart's objects go
 	return flags
 }
 

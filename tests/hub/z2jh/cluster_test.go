@@ -19,7 +19,6 @@ import (
 	"helm.sh/helm/v4/pkg/cli/values"
 	"helm.sh/helm/v4/pkg/getter"
 	"helm.sh/helm/v4/pkg/kube"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 )
 
 // clusterValues is the second --values file for the one-node cluster.
@@ -39,17 +38,13 @@ func TestClusterServesAlice(t *testing.T) {
 	bin := kubeTools(t)
 	images := clusterImages(t, bin)
 	kubeconfig := upCluster(t, bin, images)
-	flags := genericclioptions.NewConfigFlags(false)
-	flags.KubeConfig = &kubeconfig
-	ns := namespace
-	flags.Namespace = &ns
 
 	adminToken := randomHex(t)
 	vals := clusterChartValues(t, images, adminToken)
 	persistentVolumes(t, bin, kubeconfig, 2)
 
 	cfg := action.NewConfiguration()
-	if err := cfg.Init(flags, namespace, "secret"); err != nil {
+	if err := cfg.Init(helmGetter(kubeconfig), namespace, "secret"); err != nil {
 		t.Fatal(err)
 	}
 	install := action.NewInstall(cfg)

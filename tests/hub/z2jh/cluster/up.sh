@@ -31,7 +31,6 @@ DNS_IP=10.96.0.10
 PAUSE_IMAGE=${PAUSE_IMAGE:?the sandbox image, a Docker image}
 COREDNS_IMAGE=${COREDNS_IMAGE:?CoreDNS, a Docker image}
 PROBE_IMAGE=${PROBE_IMAGE:?an image with python3, a Docker image}
-HERE=$(cd "$(dirname "$0")" && pwd)
 NODE_IP=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -nE 's/.* src ([0-9.]+).*/\1/p')
 [ -n "$NODE_IP" ] || NODE_IP=$(hostname -I | awk '{print $1}')
 
@@ -63,6 +62,15 @@ wait_for() {
 }
 kc() { "$BIN/kubectl" --kubeconfig "$D/kubeconfig" "$@"; }
 logtail() { tail -n "${2:-15}" "$D/logs/$1.log" | sed 's/^/    | /'; }
+
+# One cluster at a time on a machine (its ports, bridge and iptables
+# chains are fixed): one that an interrupted run left is stopped first.
+LAST=/run/z2jh-test-cluster
+if [ -f "$LAST" ] && [ -f "$(cat "$LAST")/down.sh" ]; then
+	step "0 stopping the cluster left in $(cat "$LAST")"
+	bash "$(cat "$LAST")/down.sh"
+	ok
+fi
 
 cat >"$D/down.sh" <<EOF
 #!/usr/bin/env bash
@@ -97,9 +105,11 @@ for ipt in iptables ip6tables; do
 		for c in \$(\$ipt -t \$table -S | sed -nE 's/^-N ((KUBE|CNI)-.*)/\\1/p'); do \$ipt -t \$table -X \$c; done
 	done 2>/dev/null
 done
+[ "\$(cat $LAST 2>/dev/null)" != "$D" ] || rm -f $LAST
 exit 0
 EOF
 chmod +x "$D/down.sh"
+echo "$D" >"$LAST"
 
 step "1 certificates and tokens"
 (

@@ -152,7 +152,9 @@ import asyncio
 
 from dockerspawner import DockerSpawner
 from jupyterhub.httpclient import fetch
+from jupyterhub.services import service as jupyterhub_services
 from jupyterhub.utils import fmt_ip_url, url_path_join
+from traitlets import Integer
 
 
 class PromptDockerSpawner(DockerSpawner):
@@ -405,3 +407,15 @@ roles.append({
 
 c.JupyterHub.services = services
 c.JupyterHub.load_roles = roles
+
+
+# JupyterHub starts a managed service again once it sees the process gone,
+# which it looks for at its spawners' poll: every 30 s, and the services'
+# spawner reads no configuration. Until then the proxy answers every MCP
+# request with its own 503. Services' processes are polled every second
+# instead (a look at the child's exit status, nothing more).
+class PromptServiceSpawner(jupyterhub_services._ServiceSpawner):
+    poll_interval = Integer(1)
+
+
+jupyterhub_services._ServiceSpawner = PromptServiceSpawner

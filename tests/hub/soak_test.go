@@ -457,21 +457,8 @@ func (s *hubSoak) restart(start time.Time) (r restartTimes) {
 	if err := syscall.Kill(old[0], syscall.SIGTERM); err != nil {
 		return restartTimes{err: fmt.Errorf("stop the router: %w", err)}
 	}
-	// Back: the old process gone and the router itself answering (a JSON
-	// refusal of a request without a token, not the proxy's error page).
-	err := poll(2*time.Minute, func() (bool, error) {
-		if syscall.Kill(old[0], 0) == nil {
-			return false, nil
-		}
-		resp, err := http.Get(s.h.URL + "/services/mcp")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json"), nil
-	})
-	if err != nil {
-		return restartTimes{err: fmt.Errorf("the router did not come back: %w", err)}
+	if err := s.h.routerBack(old[0]); err != nil {
+		return restartTimes{err: err}
 	}
 	r.router = time.Since(t0)
 
@@ -1021,6 +1008,27 @@ func dockerSizeMiB(s string) float64 {
 		}
 	}
 	return 0
+}
+
+// routerBack waits until the router process old is gone and a router
+// answers at <hub>/services/mcp again: its own JSON refusal of a request
+// without a token, not the proxy's error page.
+func (h *hubProcess) routerBack(old int) error {
+	err := poll(2*time.Minute, func() (bool, error) {
+		if syscall.Kill(old, 0) == nil {
+			return false, nil
+		}
+		resp, err := http.Get(h.URL + "/services/mcp")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json"), nil
+	})
+	if err != nil {
+		return fmt.Errorf("the router did not come back: %w", err)
+	}
+	return nil
 }
 
 // routerPIDs is the hub's MCP router processes: the router binary, on the

@@ -193,6 +193,37 @@ func TestHubKilled(t *testing.T) {
 	})
 }
 
+// routerRestartBound is how soon a router that died answers again: the
+// hub looks for its services' exits every second, and starts them again.
+const routerRestartBound = 10 * time.Second
+
+// A router that dies (a crash, an OOM kill) is started again by the hub at
+// once, not at JupyterHub's usual look at its processes 30 s later, while
+// the proxy answers every MCP request with its own 503; calls through
+// <hub>/services/mcp then work as before.
+func TestHubRestartsItsRouter(t *testing.T) {
+	h := ownHub(t, "router")
+	token := h.user(t, "rita")
+	old := routerPIDs(h)
+	if len(old) != 1 {
+		t.Fatalf("want one router process of the hub, found %v", old)
+	}
+	start := time.Now()
+	if err := syscall.Kill(old[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.routerBack(old[0]); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	fmt.Fprintf(os.Stderr, "figure: router killed (SIGKILL): the hub's new one answers after %s\n", took.Round(10*time.Millisecond))
+	if took > routerRestartBound {
+		t.Errorf("the router answered again after %s, want within %s", took.Round(10*time.Millisecond), routerRestartBound)
+	}
+	cs := h.connect(t, "/services/mcp", "token "+token)
+	labtest.Call[map[string]any](t, cs, "create_notebook", map[string]any{"path": "back.ipynb"})
+}
+
 // ownHub starts a hub of the test's own (state in testDir/name, its own
 // ports and names), stopped at the end.
 func ownHub(t *testing.T, name string) *hubProcess {

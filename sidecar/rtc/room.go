@@ -301,12 +301,7 @@ func (r *Room) readLoop(ws *websocket.Conn) {
 			r.mu.Lock()
 			reply, err := yproto.HandleSync(r.doc, m, r)
 			if m.SyncType == yproto.SyncStep2 {
-				if r.synced != nil {
-					close(r.synced)
-					r.synced = nil
-				} else {
-					r.answered(ws)
-				}
+				r.syncAnswered(ws)
 			}
 			r.touch()
 			r.mu.Unlock()
@@ -347,8 +342,24 @@ type barrier struct {
 	answered chan struct{}
 }
 
-// answered releases the oldest barrier asked on ws, after a sync step 2
-// came on it (call with r.mu held). The server answers a peer's messages
+// syncAnswered handles a sync step 2 that came on ws, the answer to a
+// sync step 1 of ours: the handshake's, which completes the connection,
+// or a barrier's. A connection replaced since (dropped, reconnected) may
+// still hand over a message it had read: it answers nothing now. Call
+// with r.mu held.
+func (r *Room) syncAnswered(ws *websocket.Conn) {
+	switch {
+	case ws != r.ws:
+	case r.synced != nil:
+		close(r.synced)
+		r.synced = nil
+	default:
+		r.answered(ws)
+	}
+}
+
+// answered releases the oldest barrier asked on ws, the room's current
+// connection, after a sync step 2 came on it (call with r.mu held). The server answers a peer's messages
 // in order, so the n-th answer on a connection is the n-th question's.
 // Barriers are queued before their question is written, and each one's
 // edits before that: whichever question the answer is for, every edit of

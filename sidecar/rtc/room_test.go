@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -437,6 +438,72 @@ func TestBarriersAskedAtOnce(t *testing.T) {
 	}
 	if got := f.notebook(t); len(got.Cells) != 3+callers {
 		t.Fatalf("the server has %d cells after every barrier returned, want %d", len(got.Cells), 3+callers)
+	}
+}
+
+// A sync step 2 answers the oldest question asked on the connection it
+// came on, if that is the room's current one: the handshake's while it
+// syncs, else the oldest barrier's, dropping those of lost connections.
+func TestRoomSyncAnswered(t *testing.T) {
+	old, cur := &websocket.Conn{}, &websocket.Conn{}
+	tests := []struct {
+		name    string
+		on      *websocket.Conn
+		syncing bool
+		queued  []*websocket.Conn // the barriers' connections, oldest first
+		want    []bool            // which barriers are answered
+		left    int               // how many stay queued
+		synced  bool              // whether the handshake completed
+	}{
+		{name: "the oldest barrier", on: cur, queued: []*websocket.Conn{cur, cur}, want: []bool{true, false}, left: 1},
+		{name: "past a lost connection's", on: cur, queued: []*websocket.Conn{old, cur, cur}, want: []bool{false, true, false}, left: 1},
+		{name: "the handshake first", on: cur, syncing: true, queued: []*websocket.Conn{cur}, want: []bool{false}, left: 1, synced: true},
+		{name: "none, from a replaced connection", on: old, queued: []*websocket.Conn{cur}, want: []bool{false}, left: 1},
+		{name: "none, from a replaced connection while syncing", on: old, syncing: true, queued: []*websocket.Conn{cur}, want: []bool{false}, left: 1},
+		{name: "nothing asked", on: cur},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Room{ws: cur}
+			var synced chan struct{}
+			if tc.syncing {
+				synced = make(chan struct{})
+				r.synced = synced
+			}
+			var bs []barrier
+			for _, ws := range tc.queued {
+				bs = append(bs, barrier{ws: ws, answered: make(chan struct{})})
+			}
+			r.barriers = slices.Clone(bs)
+			r.syncAnswered(tc.on)
+			if len(r.barriers) != tc.left {
+				t.Errorf("%d barriers left queued, want %d", len(r.barriers), tc.left)
+			}
+			for i, b := range bs {
+				select {
+				case <-b.answered:
+					if !tc.want[i] {
+						t.Errorf("barrier %d answered", i)
+					}
+				default:
+					if tc.want[i] {
+						t.Errorf("barrier %d not answered", i)
+					}
+				}
+			}
+			if tc.syncing {
+				select {
+				case <-synced:
+					if !tc.synced {
+						t.Error("the handshake completed")
+					}
+				default:
+					if tc.synced {
+						t.Error("the handshake did not complete")
+					}
+				}
+			}
+		})
 	}
 }
 

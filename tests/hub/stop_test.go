@@ -230,10 +230,14 @@ func TestHubRestartsItsRouter(t *testing.T) {
 // only as one to retry: the connection refused, or 503, until the router
 // answers it. Nothing in between may look like a refusal of the client
 // itself (the hub's own 403 for a POST without its form token, or a 404),
-// which a client could take for a bad token and sign in again for.
+// which a client could take for a bad token and sign in again for. The
+// user's server runs throughout, so the router also forwards to it before
+// the proxy routes to it again.
 func TestHubStartAnswersMCPOnlyToRetry(t *testing.T) {
 	h := ownHub(t, "starting")
 	token := h.user(t, "sam")
+	running := h.connect(t, "/services/mcp", "token "+token)
+	labtest.Call[map[string]any](t, running, "create_notebook", map[string]any{"path": "running.ipynb"})
 	seen := map[string]int{}
 	var mu sync.Mutex
 	stop := make(chan struct{})

@@ -3,6 +3,7 @@ package hub
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -125,7 +126,7 @@ func TestAbuseLeavesOthersServed(t *testing.T) {
 			return nil
 		})},
 		{"40 of mallory's calls held open, never read", func(ctx context.Context) error {
-			return holdUnread(ctx, routerAddr, malloryToken, mallory.ID(), 40)
+			return holdUnread(ctx, routerAddr, malloryToken, 40)
 		}},
 	} {
 		p50 := aliceCalls(abuse.name, abuse.run)
@@ -173,12 +174,21 @@ func cmp(a, b error) error {
 	return b
 }
 
-// holdUnread sends n tools/call requests of the session id for a cell that
-// runs a minute, straight to the router, and never reads their answers.
-// At most the 32 requests a user may have in flight are held; the rest
-// must be refused at once with 503 and Retry-After.
-func holdUnread(ctx context.Context, addr, token, session string, n int) error {
-	body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"execute_code","arguments":{"path":"m.ipynb","code":"import time; time.sleep(60)","timeout":90}}}`
+// holdUnread opens an MCP session (2025-06-18, which has sessions) and
+// sends n tools/call requests in it for a cell that runs a minute,
+// straight to the router, and never reads their answers. At most the 32
+// requests a user may have in flight are held; the rest must be refused
+// at once with 503 and Retry-After.
+func holdUnread(ctx context.Context, addr, token string, n int) error {
+	session, err := openSession(ctx, "http://"+addr+"/services/mcp", token)
+	if err != nil {
+		return err
+	}
+	// Each call its own id: a session answers at once a call whose id is
+	// in flight, which would free its place to another.
+	body := func(id int) string {
+		return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"execute_code","arguments":{"path":"m.ipynb","code":"import time; time.sleep(60)","timeout":90}}}`, id)
+	}
 	conns := make([]net.Conn, n)
 	defer func() {
 		for _, c := range conns {
@@ -195,12 +205,16 @@ func holdUnread(ctx context.Context, addr, token, session string, n int) error {
 			return err
 		}
 		conns[i] = c
+		b := body(i + 1)
 		fmt.Fprintf(c, "POST /services/mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"+
-			"Authorization: token %s\r\nMcp-Session-Id: %s\r\nMcp-Protocol-Version: 2025-06-18\r\nContent-Length: %d\r\n\r\n%s", token, session, len(body), body)
+			"Authorization: token %s\r\nMcp-Session-Id: %s\r\nMcp-Protocol-Version: 2025-06-18\r\nContent-Length: %d\r\n\r\n%s", token, session, len(b), b)
 		wg.Go(func() { // only the status line and headers are read: the stream is left unread
 			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			var ne net.Error
 			switch {
+			case errors.As(err, &ne) && ne.Timeout(): // in flight: the call runs, nothing written yet
+				held.Add(1)
 			case err != nil:
 			case resp.StatusCode == http.StatusOK: // the call's stream, open
 				held.Add(1)
@@ -215,6 +229,44 @@ func holdUnread(ctx context.Context, addr, token, session string, n int) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// openSession initializes an MCP session of protocol 2025-06-18 at url
+// with plain HTTP, as a client of that revision does, and returns its id.
+func openSession(ctx context.Context, url, token string) (string, error) {
+	post := func(body, session string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "token "+token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if session != "" {
+			req.Header.Set("Mcp-Session-Id", session)
+			req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return resp, err
+	}
+	resp, err := post(initialize, "")
+	if err != nil {
+		return "", err
+	}
+	session := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != http.StatusOK || session == "" {
+		return "", fmt.Errorf("initialize: %d, session %q", resp.StatusCode, session)
+	}
+	if resp, err = post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`, session); err != nil {
+		return "", err
+	} else if resp.StatusCode != http.StatusAccepted {
+		return "", fmt.Errorf("notifications/initialized: %d", resp.StatusCode)
+	}
+	return session, nil
 }
 
 // rawRequest sends one request with extra header lines straight to addr

@@ -152,7 +152,6 @@ import asyncio
 
 from dockerspawner import DockerSpawner
 from jupyterhub.httpclient import fetch
-from jupyterhub.proxy import ConfigurableHTTPProxy
 from jupyterhub.services import service as jupyterhub_services
 from jupyterhub.utils import fmt_ip_url, url_path_join
 from traitlets import Integer
@@ -333,7 +332,6 @@ if env("HUB_ADMIN_TOKEN"):
 # not the hub's). Every user may authorize it.
 if env("HUB_MCP_ROUTER"):
     mcp_port = port("HUB_MCP_PORT", 8002)
-    router_url = f"http://127.0.0.1:{mcp_port}"
     # The hub's stop: JupyterHub stops its services one after another (the
     # router first: listed first) and sees one gone only at its next look,
     # at growing random intervals (up to 0.1, 0.2, 0.4, 0.8 s, ...), so a
@@ -351,7 +349,7 @@ if env("HUB_MCP_ROUTER"):
             f.write(os.urandom(32))
     services.append({
         "name": "mcp",
-        "url": router_url,
+        "url": f"http://127.0.0.1:{mcp_port}",
         "command": [
             env("HUB_MCP_ROUTER"),
             f"--listen=127.0.0.1:{mcp_port}",
@@ -383,28 +381,9 @@ if env("HUB_MCP_ROUTER"):
     # Clients look for the sign-in's metadata at the hub's root too
     # (RFC 9728, RFC 8414: the path-inserted well-known URLs).
     c.Proxy.extra_routes = {
-        "/.well-known/oauth-protected-resource/services/mcp": router_url,
-        "/.well-known/oauth-authorization-server/services/mcp": router_url,
+        "/.well-known/oauth-protected-resource/services/mcp": f"http://127.0.0.1:{mcp_port}",
+        "/.well-known/oauth-authorization-server/services/mcp": f"http://127.0.0.1:{mcp_port}",
     }
-
-    # The router's routes are in the proxy from its start. JupyterHub adds
-    # its routes only once its services are up; until then an MCP request
-    # got the proxy's or the hub's 404, or the hub's 403 for a POST without
-    # its form token: answers a client may take for a wrong URL or token,
-    # and sign in again for. Now it gets 503 until the router answers: the
-    # proxy starts with the router as its default target (its "/" route,
-    # which JupyterHub then points at the hub), and the router's own routes
-    # follow at once, which JupyterHub finds as it would have made them.
-    c.ConfigurableHTTPProxy.command = [*c.ConfigurableHTTPProxy.command, f"--default-target={router_url}"]
-
-    class MCPRoutedProxy(ConfigurableHTTPProxy):
-        async def start(self):
-            await super().start()
-            await self.add_route(url_path_join(self.app.base_url, "services/mcp/"), router_url, {"service": "mcp"})
-            for spec, target in self.extra_routes.items():
-                await self.add_route(spec, target, {"extra": True})
-
-    c.JupyterHub.proxy_class = MCPRoutedProxy
 
 # jupyterhub-idle-culler stops servers without activity for HUB_IDLE_TIMEOUT.
 # MCP calls count as activity: they go through the server's proxy, which

@@ -122,14 +122,6 @@ var (
 		Message: "the hub's MCP service is stopping (the hub restarts or shuts down) and this call ran longer than it could wait: the call was cut off, as if cancelled (a cell it was running is interrupted); retry in a moment"}
 )
 
-// notRoutedYet answers a request a router forwarded to a user's server
-// that came back to a router: while the hub starts, its proxy sends what
-// it has no route for yet to the router (its default target under
-// `make hub`), before the hub has routed the users' servers again.
-// Nothing ran.
-var notRoutedYet = &errHub{Status: http.StatusServiceUnavailable, Code: codeUnavailable, RetryAfter: "1",
-	Message: "the hub is starting and its proxy does not route to your server yet; retry in a moment"}
-
 // New returns a Router for cfg.
 func New(cfg Config) *Router {
 	if cfg.Transport == nil {
@@ -537,9 +529,6 @@ func asSignedIn(req *http.Request, token string, grant *hubauth.Grant, auth *hub
 // take only a URL, in ?token= ("" if none: signedIn decides).
 func (r *Router) checkRequest(req *http.Request) (token, profile string, err error) {
 	if req.URL.Path != r.cfg.Prefix && req.URL.Path != strings.TrimSuffix(r.cfg.Prefix, "/") {
-		if req.Header.Get(RouterHeader) != "" {
-			return "", "", notRoutedYet
-		}
 		return "", "", &errHub{Status: http.StatusNotFound, Code: codeNotRunning,
 			Message: "not found: the MCP endpoint is " + r.cfg.Prefix}
 	}

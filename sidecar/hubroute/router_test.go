@@ -442,38 +442,6 @@ func TestRouterHubDown(t *testing.T) {
 	}
 }
 
-// A request for another path than the MCP endpoint is not found, unless
-// a router forwarded it: then the hub's proxy sent a user's server's
-// request back to the router, as it does while the hub starts (the router
-// is its default target), and the answer is to retry.
-func TestRouterForwardedBackToIt(t *testing.T) {
-	srv, _ := newRouter(t, newFakeHub(), 0)
-	for _, tc := range []struct {
-		name, router string
-		status       int
-		retryAfter   string
-		want         string
-	}{
-		{"from a client", "", http.StatusNotFound, "", "the MCP endpoint is /services/mcp/"},
-		{"from a router", "r1", http.StatusServiceUnavailable, "1", "does not route to your server yet"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/user/alice/mcp", strings.NewReader(initBody))
-			req.Header.Set("Authorization", "token tok-alice")
-			if tc.router != "" {
-				req.Header.Set(RouterHeader, tc.router)
-			}
-			status, header, body, err := exchange(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if status != tc.status || header.Get("Retry-After") != tc.retryAfter || !strings.Contains(body, tc.want) {
-				t.Fatalf("%d, Retry-After %q: %s; want %d, %q, %q", status, header.Get("Retry-After"), body, tc.status, tc.retryAfter, tc.want)
-			}
-		})
-	}
-}
-
 // Server-sent events reach the client one by one, each before the server
 // writes the next.
 func TestRouterStreams(t *testing.T) {

@@ -6,13 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -224,75 +222,6 @@ func TestHubRestartsItsRouter(t *testing.T) {
 	}
 	cs := h.connect(t, "/services/mcp", "token "+token)
 	labtest.Call[map[string]any](t, cs, "create_notebook", map[string]any{"path": "back.ipynb"})
-}
-
-// While the hub starts, an MCP request at <hub>/services/mcp is refused
-// only as one to retry: the connection refused, or 503, until the router
-// answers it. Nothing in between may look like a refusal of the client
-// itself (the hub's own 403 for a POST without its form token, or a 404),
-// which a client could take for a bad token and sign in again for. The
-// user's server runs throughout, so the router also forwards to it before
-// the proxy routes to it again.
-func TestHubStartAnswersMCPOnlyToRetry(t *testing.T) {
-	h := ownHub(t, "starting")
-	token := h.user(t, "sam")
-	running := h.connect(t, "/services/mcp", "token "+token)
-	labtest.Call[map[string]any](t, running, "create_notebook", map[string]any{"path": "running.ipynb"})
-	seen := map[string]int{}
-	var mu sync.Mutex
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	down := func() error {
-		go func() {
-			defer close(done)
-			probe := time.NewTicker(5 * time.Millisecond)
-			defer probe.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-probe.C:
-				}
-				req, _ := http.NewRequest(http.MethodPost, h.URL+"/services/mcp", strings.NewReader(initialize))
-				req.Header.Set("Authorization", "token "+token)
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Accept", "application/json, text/event-stream")
-				answer := "connection refused"
-				if resp, err := http.DefaultClient.Do(req); err == nil {
-					kind := "json"
-					if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") && !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-						kind = resp.Header.Get("Content-Type")
-					}
-					answer = fmt.Sprintf("%d %s", resp.StatusCode, kind)
-					resp.Body.Close()
-				}
-				mu.Lock()
-				seen[answer]++
-				mu.Unlock()
-			}
-		}()
-		return nil
-	}
-	if err := h.restart(func() error { return nil }, down); err != nil {
-		t.Fatal(err)
-	}
-	// The router answers the request once its route is in the proxy.
-	err := poll(time.Minute, func() (bool, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return seen["200 json"] > 0, nil
-	})
-	close(stop)
-	<-done
-	if err != nil {
-		t.Fatalf("the router never answered after the hub's start; answers: %v", seen)
-	}
-	fmt.Fprintf(os.Stderr, "figure: MCP requests during the hub's start: %v\n", seen)
-	for answer := range seen {
-		if answer != "connection refused" && answer != "200 json" && !strings.HasPrefix(answer, "503 ") {
-			t.Errorf("during the hub's start an MCP request got %q (%d times); want only the connection refused, 503, or the router's answer: %v", answer, seen[answer], seen)
-		}
-	}
 }
 
 // ownHub starts a hub of the test's own (state in testDir/name, its own

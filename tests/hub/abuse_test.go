@@ -48,6 +48,16 @@ func TestAbuseLeavesOthersServed(t *testing.T) {
 	t.Cleanup(func() { _ = theHub.stopServer("mallory") })
 	mallory := connect(t, "/services/mcp", "token "+malloryToken)
 	labtest.Call[map[string]any](t, mallory, "create_notebook", map[string]any{"path": "m.ipynb"})
+	// A session of a revision that has them (go-sdk's client negotiates
+	// one without), for mallory's calls held open below.
+	status, _, header := postHeader(t, "/services/mcp", "token "+malloryToken, "", initialize)
+	mallorySession := header.Get("Mcp-Session-Id")
+	if status != http.StatusOK || mallorySession == "" {
+		t.Fatalf("mallory's initialize: %d, session %q", status, mallorySession)
+	}
+	if status, body := post(t, "/services/mcp", "token "+malloryToken, mallorySession, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); status != http.StatusAccepted {
+		t.Fatalf("mallory's notifications/initialized: %d %s", status, body)
+	}
 
 	// aliceCalls times 40 of alice's calls while abuse runs beside them
 	// (abuse returns when its context ends); every call must succeed.
@@ -126,7 +136,7 @@ func TestAbuseLeavesOthersServed(t *testing.T) {
 			return nil
 		})},
 		{"40 of mallory's calls held open, never read", func(ctx context.Context) error {
-			return holdUnread(ctx, routerAddr, malloryToken, 40)
+			return holdUnread(ctx, routerAddr, malloryToken, mallorySession, 40)
 		}},
 	} {
 		p50 := aliceCalls(abuse.name, abuse.run)
@@ -174,16 +184,11 @@ func cmp(a, b error) error {
 	return b
 }
 
-// holdUnread opens an MCP session (2025-06-18, which has sessions) and
-// sends n tools/call requests in it for a cell that runs a minute,
-// straight to the router, and never reads their answers. At most the 32
-// requests a user may have in flight are held; the rest must be refused
-// at once with 503 and Retry-After.
-func holdUnread(ctx context.Context, addr, token string, n int) error {
-	session, err := openSession(ctx, "http://"+addr+"/services/mcp", token)
-	if err != nil {
-		return err
-	}
+// holdUnread sends n tools/call requests in the session for a cell that
+// runs a minute, straight to the router, and never reads their answers.
+// At most the 32 requests a user may have in flight are held; the rest
+// must be refused at once with 503 and Retry-After.
+func holdUnread(ctx context.Context, addr, token, session string, n int) error {
 	// Each call its own id: a session answers at once a call whose id is
 	// in flight, which would free its place to another.
 	body := func(id int) string {
@@ -229,44 +234,6 @@ func holdUnread(ctx context.Context, addr, token string, n int) error {
 	}
 	<-ctx.Done()
 	return nil
-}
-
-// openSession initializes an MCP session of protocol 2025-06-18 at url
-// with plain HTTP, as a client of that revision does, and returns its id.
-func openSession(ctx context.Context, url, token string) (string, error) {
-	post := func(body, session string) (*http.Response, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Authorization", "token "+token)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		if session != "" {
-			req.Header.Set("Mcp-Session-Id", session)
-			req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}
-		return resp, err
-	}
-	resp, err := post(initialize, "")
-	if err != nil {
-		return "", err
-	}
-	session := resp.Header.Get("Mcp-Session-Id")
-	if resp.StatusCode != http.StatusOK || session == "" {
-		return "", fmt.Errorf("initialize: %d, session %q", resp.StatusCode, session)
-	}
-	if resp, err = post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`, session); err != nil {
-		return "", err
-	} else if resp.StatusCode != http.StatusAccepted {
-		return "", fmt.Errorf("notifications/initialized: %d", resp.StatusCode)
-	}
-	return session, nil
 }
 
 // rawRequest sends one request with extra header lines straight to addr
